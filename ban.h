@@ -1,0 +1,1795 @@
+/* ban.h - Bilinear Attention Networks inference in one C header.   v0.1.0
+   MIT licence (see the end of this file).
+
+   Bilinear Attention Networks (Kim, Jun, Zhang, NeurIPS 2018) answer questions about
+   images (VQA) and ground phrases in them (Flickr30k Entities). This header runs the
+   models of the reference implementation (jnhwkim/ban-vqa) on caller-supplied tensors,
+   reproducing its outputs to float precision, with weights mapped straight from a
+   .ban file that tools/ban_export.py writes from the reference's PyTorch checkpoints.
+
+   BUILD
+     In exactly one C file:
+         #define BAN_IMPLEMENTATION
+         #include "ban.h"
+     and link with a CBLAS (OpenBLAS: -lopenblas) and libm. C99, POSIX for mmap.
+
+   EXAMPLE (VQA: one image of K boxes, one question)
+         ban_model *model;  ban_ctx *ctx;
+         if (ban_model_load("model.ban", &model) != BAN_OK) {
+             fprintf(stderr, "%s\n", model ? ban_model_error(model) : "out of memory");
+             return 1;
+         }
+         ban_limits lim = {0};  lim.max_boxes = K;          // zeros take defaults
+         if (ban_ctx_create(model, &lim, &ctx) != BAN_OK) return 1;
+         int32_t tokens[64];  int n;
+         ban_tokenize(ctx, "What color is the bus?", tokens, 64, &n);
+         float logits[4096];  // A = ban_model_config(model)->num_answers
+         ban_input in = {0};  ban_output out = {0};
+         in.batch = 1;  in.boxes = K;  in.features = feats;  in.spatials = spats;
+         in.tokens_len = n;  in.tokens = tokens;  out.logits = logits;
+         if (ban_forward(ctx, &in, &out) != BAN_OK) fprintf(stderr, "%s\n", ban_ctx_error(ctx));
+         else printf("%s\n", ban_model_answer(model, ban_argmax(logits, ban_model_config(model)->num_answers)));
+         ban_ctx_free(ctx);  ban_model_free(model);
+
+   SHAPES (row-major, the same letters everywhere)
+     B batch, K boxes, L tokens, P question positions, E entities, G glimpses, D hidden size,
+     Dv box-feature size, A answers. Inputs: features (B, K, Dv); spatials (B, K, 6) =
+     normalised x1, y1, x2, y2, width, height; tokens (B, L) as int32 ids. Outputs: VQA
+     logits (B, A), attention maps (B, G, K, P), attention entropy (B, G); grounding
+     logits (B, G, K, E).
+
+   CONVENTIONS (recorded in the model file by the exporter; ban_config says which)
+     The reference marks padded boxes as all-zero feature rows and does not mask question
+     padding: the GRU runs over padding tokens, attention may land on them, and the
+     classifier sums all P = 14 positions. Weights trained that way need the same, so for
+     such a model ban.h pads every question to P = question_length positions (truncating
+     longer ones, as the reference's tokenizer does) and masks all-zero rows. Explicit
+     per-example counts (box_counts, token_counts) mark padding too; with them, padding
+     may hold any values. A model trained with question masking ("masked") instead runs
+     the GRU, attention and sum over real tokens only, and P = L.
+     Padding never changes the outputs: appending padded boxes or tokens is a no-op.
+
+   API (all functions return a ban_status; messages name the file, offset, tensor,
+   example or token concerned)
+     ban_model_load(path, &model)        map and validate a .ban file; on failure
+                                         *model still holds ban_model_error() (free it)
+     ban_model_load_memory(data, n, &m)  the same from a buffer that outlives the model
+     ban_model_free, ban_model_error, ban_model_config, ban_model_parameter_count
+     ban_model_answer(m, i), ban_model_word(m, id), ban_model_meta_string/int(m, key)
+     ban_ctx_create(model, &limits, &ctx) buffers for up to limits (batch, boxes,
+                                         tokens, entities), allocated once
+     ban_ctx_free, ban_ctx_error
+     ban_tokenize(ctx, text, ids, max, &n) the reference tokenizer; n may exceed max
+     ban_question_positions(model, L)    P for an input of L tokens
+     ban_forward(ctx, &input, &output)   one batch; allocates nothing
+     ban_argmax(x, n), ban_status_string(status)
+
+   THREADS
+     A model is immutable once loaded and may be shared by any number of threads; each
+     thread needs its own context. Matrix products run through CBLAS, whose own threads
+     (OPENBLAS_NUM_THREADS) apply.
+
+   OPTIONS (#define before including the implementation)
+     BAN_MALLOC(n), BAN_FREE(p)   allocator (default malloc, free)
+     BAN_ASSERT(x)                internal invariants only, never bad input (default assert)
+     BAN_STATIC                   make every function static (BANDEF)
+     BAN_NO_MMAP                  read model files into memory instead of mapping them
+
+   LIMITS (inputs beyond them are refused with BAN_ERR_ARG / BAN_ERR_FORMAT)
+     BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES, BAN_MAX_GLIMPSES,
+     BAN_MAX_DIM (any model dimension), BAN_MAX_VOCAB, BAN_MAX_ANSWERS, BAN_MAX_STRING,
+     BAN_MAX_FILE_SIZE; see their definitions below.
+*/
+#ifndef BAN_H_INCLUDED
+#define BAN_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef BANDEF
+#ifdef BAN_STATIC
+#define BANDEF static
+#else
+#define BANDEF extern
+#endif
+#endif
+
+#define BAN_VERSION "0.1.0"
+#define BAN_FILE_VERSION 1            /* the .ban format version this build reads */
+
+#define BAN_MAX_BATCH 4096            /* examples in one forward call */
+#define BAN_MAX_BOXES 1024            /* boxes per example */
+#define BAN_MAX_TOKENS 1024           /* question positions per example */
+#define BAN_MAX_ENTITIES 256          /* entities per sentence (grounding) */
+#define BAN_MAX_GLIMPSES 32           /* the reference's limit for its attention */
+#define BAN_MAX_DIM 65536             /* hidden, feature, embedding and classifier sizes */
+#define BAN_MAX_VOCAB 10000000        /* words */
+#define BAN_MAX_ANSWERS 1000000       /* answers */
+#define BAN_MAX_STRING 65535          /* bytes of one word, answer or metadata string */
+#define BAN_MAX_COUNTER_OBJECTS 64    /* boxes the counting module looks at */
+#define BAN_MAX_FILE_SIZE ((uint64_t)64 << 30) /* bytes of a model file */
+
+typedef enum ban_status {
+    BAN_OK = 0,
+    BAN_ERR_IO = 1,          /* a file could not be opened, read or mapped */
+    BAN_ERR_FORMAT = 2,      /* the model file is malformed */
+    BAN_ERR_UNSUPPORTED = 3, /* well-formed, but needs something this build lacks */
+    BAN_ERR_NOMEM = 4,       /* an allocation failed */
+    BAN_ERR_ARG = 5,         /* a bad argument: NULL, or a size beyond the limits */
+    BAN_ERR_INPUT = 6        /* bad input data: token outside the vocabulary, no boxes, NaN */
+} ban_status;
+
+enum { BAN_TASK_VQA = 0, BAN_TASK_GROUNDING = 1 };
+
+typedef struct ban_config {
+    int task;              /* BAN_TASK_VQA or BAN_TASK_GROUNDING */
+    int vocab_size;        /* V words; ids 0..V-1, and V is the padding id */
+    int embedding_dim;     /* size of one embedding table (300) */
+    int embedding_tables;  /* 1, or 2 concatenated (the reference's op 'c') */
+    int feature_dim;       /* Dv, the size of a box feature as the caller passes it */
+    int spatial_concat;    /* 1: the 6 spatial values are appended to each feature (op 's') */
+    int hidden_dim;        /* D */
+    int attention_rank;    /* k: the attention projections are k*D wide (3) */
+    int num_glimpses;      /* G */
+    int num_answers;       /* A (VQA) */
+    int classifier_hidden; /* width of the classifier's hidden layer (2*D) */
+    int counter_objects;   /* boxes the counting module looks at (10); 0: no counter */
+    int question_length;   /* positions questions were padded to in training (14) */
+    int question_masking;  /* 0: the reference (padding not masked); 1: masked */
+    int zero_row_padding;  /* 1: all-zero feature rows are padded boxes (the reference) */
+    int padding_id;        /* = vocab_size */
+    int unknown_id;        /* id of words outside the vocabulary (the reference: V-1) */
+    int has_vocabulary;    /* the file carries the words (ban_tokenize works) */
+    int has_answers;       /* the file carries the answer strings */
+} ban_config;
+
+typedef struct ban_limits {   /* a context's capacity; 0 takes the default in brackets */
+    int max_batch;            /* [1] */
+    int max_boxes;            /* [100] */
+    int max_tokens;           /* [question_length] */
+    int max_entities;         /* [16] grounding only */
+} ban_limits;
+
+typedef struct ban_input {
+    int batch;                 /* B */
+    int boxes;                 /* K: row count of features and spatials per example */
+    const float *features;     /* (B, K, Dv) */
+    const float *spatials;     /* (B, K, 6); needed by the counter and by op 's' */
+    const int *box_counts;     /* (B) real boxes first; NULL: K each (zero rows still pad) */
+    int tokens_len;            /* L */
+    const int32_t *tokens;     /* (B, L) ids in 0..V (V = padding) */
+    const int *token_counts;   /* (B) real tokens first; NULL: up to the first padding id */
+    int entities_len;          /* E (grounding) */
+    const int32_t *entities;   /* (B, E) token positions of the entities (their last word) */
+    const int *entity_counts;  /* (B) or NULL: the reference's rule, a slot > 0 holding
+                                  position 0 is padding */
+    int glimpses;              /* run the first N glimpses only (0: all); VQA */
+} ban_input;
+
+typedef struct ban_output {
+    float *logits;             /* VQA (B, A); grounding (B, G, K, E), padding = -99 */
+    float *attention;          /* optional, VQA: (B, G, K, P) probabilities, 0 on padding */
+    float *entropy;            /* optional, VQA: (B, G) entropy (nats) of each map */
+} ban_output;
+
+typedef struct ban_model ban_model;
+typedef struct ban_ctx ban_ctx;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+BANDEF int ban_model_load(const char *path, ban_model **model);
+BANDEF int ban_model_load_memory(const void *data, size_t size, ban_model **model);
+BANDEF void ban_model_free(ban_model *model);
+BANDEF const char *ban_model_error(const ban_model *model);
+BANDEF const ban_config *ban_model_config(const ban_model *model);
+BANDEF size_t ban_model_parameter_count(const ban_model *model);
+BANDEF const char *ban_model_answer(const ban_model *model, int index);  /* NULL if none */
+BANDEF const char *ban_model_word(const ban_model *model, int id);      /* NULL if none */
+BANDEF const char *ban_model_meta_string(const ban_model *model, const char *key);
+BANDEF int ban_model_meta_int(const ban_model *model, const char *key, int64_t *value);
+
+BANDEF int ban_ctx_create(const ban_model *model, const ban_limits *limits, ban_ctx **ctx);
+BANDEF void ban_ctx_free(ban_ctx *ctx);
+BANDEF const char *ban_ctx_error(const ban_ctx *ctx);
+BANDEF const ban_limits *ban_ctx_limits(const ban_ctx *ctx);
+
+BANDEF int ban_tokenize(ban_ctx *ctx, const char *text, int32_t *ids, int max_ids, int *n_tokens);
+BANDEF int ban_question_positions(const ban_model *model, int tokens_len);
+BANDEF int ban_forward(ban_ctx *ctx, const ban_input *input, ban_output *output);
+
+BANDEF int ban_argmax(const float *x, int n);
+BANDEF const char *ban_status_string(int status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BAN_H_INCLUDED */
+
+/* ======================================================================== */
+/*                              IMPLEMENTATION                              */
+/* ======================================================================== */
+#if defined(BAN_IMPLEMENTATION) && !defined(BAN__IMPLEMENTED)
+#define BAN__IMPLEMENTED
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifndef BAN_NO_MMAP
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+
+#ifndef BAN_MALLOC
+#define BAN_MALLOC(n) malloc(n)
+#define BAN_FREE(p) free(p)
+#endif
+#ifndef BAN_ASSERT
+#include <assert.h>
+#define BAN_ASSERT(x) assert(x)
+#endif
+
+#define BAN__ERR 512
+#define BAN__ALIGN 64
+#define BAN__MASKED_GROUNDING (-99.0f) /* the reference's MINUS_INFINITE */
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int ban__fail(char *buf, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, BAN__ERR, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* a*b without wrapping: 0 on overflow (every caller treats 0 as "too large") */
+static size_t ban__mul(size_t a, size_t b)
+{
+    if (a != 0 && b > (size_t)-1 / a) return 0;
+    return a * b;
+}
+
+static float ban__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+BANDEF int ban_argmax(const float *x, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return n > 0 ? best : -1;
+}
+
+BANDEF const char *ban_status_string(int status)
+{
+    switch (status) {
+    case BAN_OK: return "ok";
+    case BAN_ERR_IO: return "i/o error";
+    case BAN_ERR_FORMAT: return "malformed model file";
+    case BAN_ERR_UNSUPPORTED: return "unsupported";
+    case BAN_ERR_NOMEM: return "out of memory";
+    case BAN_ERR_ARG: return "bad argument";
+    case BAN_ERR_INPUT: return "bad input";
+    default: return "unknown status";
+    }
+}
+
+/* ---- linear layers ------------------------------------------------------- */
+
+/* y (M, N) = x (M, K) W^T + b, with W (N, K) as PyTorch's Linear stores it;
+   relu != 0 applies max(0, .). ldx and ldy are row strides. */
+static void ban__linear(int M, int N, int K, const float *x, int ldx, const float *W, const float *b,
+                        float *y, int ldy, int relu)
+{
+    if (M == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, W, K, x, 1, 0.0f, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, ldx, W, K, 0.0f, y, ldy);
+    for (int i = 0; i < M; i++) {
+        float *row = y + (size_t)i * ldy;
+        if (relu)
+            for (int j = 0; j < N; j++) {
+                float v = row[j] + b[j];
+                row[j] = v > 0.0f ? v : 0.0f;
+            }
+        else
+            for (int j = 0; j < N; j++) row[j] += b[j];
+    }
+}
+
+/* ---- model and context ---------------------------------------------------- */
+
+typedef struct {
+    const char *key;
+    uint32_t type;
+    uint64_t size;
+    const unsigned char *value;
+} ban__meta;
+
+typedef struct {
+    const char *name;
+    uint32_t dtype, ndim;
+    uint64_t dims[4];
+    uint64_t offset, nbytes;
+    const unsigned char *data;
+    int bound; /* claimed by the model */
+} ban__tensor;
+
+struct ban_model {
+    ban_config config;
+    char path[256];
+    const unsigned char *file;
+    size_t file_size;
+    int mapped; /* file came from mmap */
+    unsigned char *owned; /* file read into memory (BAN_NO_MMAP) */
+    ban__meta *meta;
+    size_t n_meta;
+    ban__tensor *tensors;
+    size_t n_tensors;
+    float *converted; /* float16 tensors widened to float32 */
+    size_t n_params;
+
+    /* weights (pointing into the file or `converted`) */
+    const float *emb, *emb2;                     /* (V+1, Ew) each */
+    const float *gru_wih, *gru_whh;              /* (3D, Ein), (3D, D) */
+    const float *gru_bih, *gru_bhh;              /* (3D) */
+    const float *vis_w, *vis_b;                  /* ((k+G)D, Dv'): attention rows, then glimpse rows */
+    const float *att_qw, *att_qb;                /* (kD, D), (kD) */
+    const float *att_hmat, *att_hbias;           /* (G, kD), (G) */
+    const float *gq_w, *gq_b;                    /* (G, D, D), (G, D) */
+    const float *gp_w, *gp_b;                    /* (G, D, D), (G, D) */
+    const float *gc_w, *gc_b;                    /* (G, D, O+1), (G, D) */
+    const float *cls1_w, *cls1_b;                /* (H, D), (H) */
+    const float *cls2_w, *cls2_b;                /* (A, H), (A) */
+    float *counter_w, *counter_csum;             /* (F, S+1): normalised |w| and its cumsum */
+    int counter_segments;                        /* S */
+
+    const char **words, **answers;               /* strings inside the file */
+    uint32_t *word_len;
+    int32_t *word_hash;                          /* open addressing: word id or -1 */
+    size_t hash_mask;
+    int max_word_bytes;
+    char error[BAN__ERR];
+};
+
+struct ban_ctx {
+    const ban_model *model;
+    ban_limits lim;
+    int max_pos;            /* Pm: question positions the buffers hold */
+    unsigned char *block;   /* every buffer below lives in this one allocation */
+    float *emb;             /* (Bm*Pm, Ein) */
+    float *gates_x;         /* (Bm*Pm, 3D) input halves of the GRU gates */
+    float *gates_h;         /* (Bm, 3D) */
+    float *hidden;          /* (Bm, D) */
+    float *q;               /* (Bm*Pm, D) question channels: GRU states, then residual sums */
+    float *q_ent;           /* (Bm*Em, D) grounding: the states at the entities */
+    float *q_att;           /* (Bm*max(Pm,Em), kD) */
+    float *q_scaled;        /* (G*max(Pm,Em), kD) */
+    float *vpack;           /* (Bm*Km, Dv') real boxes, packed */
+    float *vproj;           /* (Bm*Km, (k+G)D) projections of the boxes */
+    float *att_tmp;         /* (Km, G*max(Pm,Em)) */
+    float *att;             /* (Bm, G, Km, Pm) attention logits, then probabilities, packed rows */
+    float *box_score;       /* (Bm, G, Km) logits maxed over positions (counter) */
+    float *q_glimpse;       /* (Bm*Pm, D) */
+    float *chain;           /* (Pm, D) */
+    float *joint;           /* (Bm, D) */
+    float *proj;            /* (Bm, max(D, H)) */
+    float *count_feat;      /* (Bm, O+1) */
+    float *counter_tmp;     /* counter scratch */
+    int32_t *tok;           /* (Bm, Pm) the tokens as run */
+    int *n_tok;             /* (Bm) positions that count (classifier sum, attention) */
+    int *n_box;             /* (Bm) */
+    int *n_rows;            /* (Bm) packed rows */
+    int *row0;              /* (Bm) first packed row */
+    int *box_row;           /* (Bm*Km) packed row of each box, or -1 when masked */
+    char *word;             /* tokenizer word buffer */
+    size_t word_cap;
+    char error[BAN__ERR];
+};
+
+BANDEF const char *ban_model_error(const ban_model *m) { return m ? m->error : "no model"; }
+BANDEF const ban_config *ban_model_config(const ban_model *m) { return &m->config; }
+BANDEF size_t ban_model_parameter_count(const ban_model *m) { return m->n_params; }
+BANDEF const char *ban_ctx_error(const ban_ctx *c) { return c ? c->error : "no context"; }
+BANDEF const ban_limits *ban_ctx_limits(const ban_ctx *c) { return &c->lim; }
+
+BANDEF const char *ban_model_answer(const ban_model *m, int i)
+{
+    return (m->answers && i >= 0 && i < m->config.num_answers) ? m->answers[i] : NULL;
+}
+
+BANDEF const char *ban_model_word(const ban_model *m, int id)
+{
+    return (m->words && id >= 0 && id < m->config.vocab_size) ? m->words[id] : NULL;
+}
+
+BANDEF int ban_question_positions(const ban_model *m, int tokens_len)
+{
+    const ban_config *c = &m->config;
+    if (c->task == BAN_TASK_VQA && !c->question_masking) return c->question_length;
+    return tokens_len;
+}
+
+/* ---- counting module (Zhang, Hare, Pruegel-Bennett, ICLR 2018) ------------ */
+
+/* PiecewiseLin f_i(x): the cumulative sum of |w| / sum |w| read at 16x, linear in between */
+static float ban__plin(const ban_model *m, int f, float x)
+{
+    const int n = m->counter_segments;
+    const float *w = m->counter_w + (size_t)f * (n + 1), *csum = m->counter_csum + (size_t)f * (n + 1);
+    float y = (float)n * x;
+    if (y != y) return y;                      /* NaN stays NaN */
+    float t = truncf(y), frac = y - t;         /* torch: y.long(), y.frac() */
+    int idx = t <= 0.0f ? 0 : (t >= (float)n ? n : (int)t);
+    int next = idx + 1 > n ? n : idx + 1;
+    if (t < 0.0f) frac = y;                    /* -1 < y < 0: index 0, fraction y */
+    return csum[idx] + frac * w[next];
+}
+
+/* The count feature (O+1) of one example for one glimpse. score (K): the glimpse's
+   attention logits maxed over positions (-inf on masked boxes); xyxy: box k's corners
+   at xyxy + k*6, used for k < n_real; boxes beyond hold zeros, as padded rows do in
+   the reference, and so do the virtual boxes when K < O. tmp: 7*O*O + 4*O floats. */
+static void ban__count(const ban_model *m, const float *score, const float *xyxy, int K, int n_real,
+                       float *out, float *tmp)
+{
+    const int O = m->config.counter_objects;
+    float *a = tmp, *box = a + O, *row_sims = box + 4 * O;    /* O, 4*O ... */
+    float *rel = tmp + 6 * O, *dist = rel + O * O, *score_m = dist + O * O, *dedup = score_m + O * O;
+    float *sim = dedup + O * O, *dconf = sim + O * O;
+    int chosen[BAN_MAX_COUNTER_OBJECTS];
+    int n_cand = K > O ? K : O;
+
+    /* top O boxes by score; ties go to the lower index */
+    for (int s = 0; s < O; s++) {
+        int best = -1;
+        float best_v = 0.0f;
+        for (int k = 0; k < n_cand; k++) {
+            int taken = 0;
+            for (int t = 0; t < s; t++) taken |= chosen[t] == k;
+            if (taken) continue;
+            float v = k < K ? score[k] : -INFINITY;
+            if (best < 0 || v > best_v) best = k, best_v = v;
+        }
+        chosen[s] = best;
+        a[s] = ban__sigmoid(best_v);
+        for (int c = 0; c < 4; c++) box[s * 4 + c] = best < n_real ? xyxy[(size_t)best * 6 + c] : 0.0f;
+    }
+    /* relevancy a_i a_j and distance 1 - IoU */
+    for (int i = 0; i < O; i++)
+        for (int j = 0; j < O; j++) {
+            const float *p = box + i * 4, *q = box + j * 4;
+            float iw = fminf(p[2], q[2]) - fmaxf(p[0], q[0]), ih = fminf(p[3], q[3]) - fmaxf(p[1], q[1]);
+            float inter = (iw > 0.0f ? iw : 0.0f) * (ih > 0.0f ? ih : 0.0f);
+            float wa = p[2] - p[0], ha = p[3] - p[1], wb = q[2] - q[0], hb = q[3] - q[1];
+            float area_a = (wa > 0.0f ? wa : 0.0f) * (ha > 0.0f ? ha : 0.0f);
+            float area_b = (wb > 0.0f ? wb : 0.0f) * (hb > 0.0f ? hb : 0.0f);
+            rel[i * O + j] = a[i] * a[j];
+            dist[i * O + j] = 1.0f - inter / (area_a + area_b - inter + 1e-12f);
+        }
+    /* intra-object (score) and inter-object (dedup) scores */
+    for (int i = 0; i < O * O; i++) {
+        score_m[i] = ban__plin(m, 0, rel[i]) * ban__plin(m, 1, dist[i]);
+        dedup[i] = ban__plin(m, 3, rel[i]) * ban__plin(m, 4, dist[i]);
+    }
+    /* similarity of boxes j and k: prod_i f2(1 - |dedup_ij - dedup_ik|) * f2(1 - |a_j - a_k|) */
+    for (int j = 0; j < O; j++) {
+        for (int k = 0; k < O; k++) {
+            float prod = 1.0f;
+            for (int i = 0; i < O; i++)
+                prod *= ban__plin(m, 2, 1.0f - fabsf(dedup[i * O + j] - dedup[i * O + k]));
+            sim[j * O + k] = prod * ban__plin(m, 2, 1.0f - fabsf(a[j] - a[k]));
+        }
+    }
+    for (int j = 0; j < O; j++) {
+        float s = 0.0f;
+        for (int k = 0; k < O; k++) s += sim[j * O + k];
+        row_sims[j] = s;
+    }
+    /* the count: sum_ij score_ij / (r_i r_j) + sum_i f0(a_i^2) / r_i */
+    float total = 0.0f, correction = 0.0f;
+    for (int i = 0; i < O; i++) {
+        float row = 0.0f;
+        for (int j = 0; j < O; j++) row += score_m[i * O + j] / (row_sims[i] * row_sims[j]);
+        total += row;
+    }
+    for (int i = 0; i < O; i++) correction += ban__plin(m, 0, a[i] * a[i]) / row_sims[i];
+    float count = sqrtf(total + correction + 1e-20f);
+
+    /* confidence: f7(mean |f5(a) - .5| + mean |f6(dist) - .5|) */
+    float att_conf = 0.0f, dist_conf = 0.0f;
+    for (int i = 0; i < O; i++) att_conf += fabsf(ban__plin(m, 5, a[i]) - 0.5f);
+    att_conf /= (float)O;
+    for (int i = 0; i < O; i++) {
+        float row = 0.0f;
+        for (int j = 0; j < O; j++) row += fabsf(ban__plin(m, 6, dist[i * O + j]) - 0.5f);
+        dconf[i] = row / (float)O;
+    }
+    for (int i = 0; i < O; i++) dist_conf += dconf[i];
+    dist_conf /= (float)O;
+    float conf = ban__plin(m, 7, att_conf + dist_conf);
+
+    /* one-hot of the count, interpolated between floor and ceiling */
+    for (int i = 0; i <= O; i++) out[i] = 0.0f;
+    if (count != count) {
+        for (int i = 0; i <= O; i++) out[i] = count;
+        return;
+    }
+    if (count > (float)O) count = (float)O;
+    int lo = (int)count;
+    float frac = count - (float)lo;
+    int hi = lo + 1 > O ? O : lo + 1;
+    out[lo] += (1.0f - frac) * conf;
+    out[hi] += frac * conf;
+}
+
+/* ---- loader ---------------------------------------------------------------- */
+
+enum { BAN__T_INT64 = 1, BAN__T_FLOAT64 = 2, BAN__T_STRING = 3, BAN__T_STRING_ARRAY = 4, BAN__T_INT64_ARRAY = 5 };
+enum { BAN__F32 = 0, BAN__F16 = 1 };
+#define BAN__HEADER 48
+
+static uint32_t ban__u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t ban__u64(const unsigned char *p) { return ban__u32(p) | (uint64_t)ban__u32(p + 4) << 32; }
+
+typedef struct {
+    const unsigned char *base;
+    uint64_t pos, end; /* absolute offsets into the file */
+} ban__cursor;
+
+static int ban__take(ban__cursor *c, uint64_t n, const unsigned char **out)
+{
+    if (n > c->end - c->pos) return 0;
+    *out = c->base + c->pos;
+    c->pos += n;
+    return 1;
+}
+
+/* a string: u32 length, the bytes, a NUL; no NUL inside */
+static int ban__string(ban_model *m, ban__cursor *c, const char *what, const char **out, uint32_t *len_out)
+{
+    const unsigned char *p;
+    uint64_t at = c->pos;
+    if (!ban__take(c, 4, &p))
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: %s: length runs past its section", m->path,
+                         (unsigned long long)at, what);
+    uint32_t len = ban__u32(p);
+    if (len > BAN_MAX_STRING)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: %s: length %u exceeds %d", m->path,
+                         (unsigned long long)at, what, len, BAN_MAX_STRING);
+    if (!ban__take(c, (uint64_t)len + 1, &p))
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: %s: %u bytes run past its section", m->path,
+                         (unsigned long long)at, what, len);
+    if (p[len] != 0)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: %s is not NUL-terminated", m->path,
+                         (unsigned long long)at, what);
+    if (memchr(p, 0, len))
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: %s holds a NUL byte", m->path,
+                         (unsigned long long)at, what);
+    *out = (const char *)p;
+    if (len_out) *len_out = len;
+    return BAN_OK;
+}
+
+static const ban__meta *ban__find_meta(const ban_model *m, const char *key)
+{
+    for (size_t i = 0; i < m->n_meta; i++)
+        if (strcmp(m->meta[i].key, key) == 0) return &m->meta[i];
+    return NULL;
+}
+
+BANDEF const char *ban_model_meta_string(const ban_model *m, const char *key)
+{
+    const ban__meta *e = ban__find_meta(m, key);
+    return e && e->type == BAN__T_STRING ? (const char *)e->value : NULL;
+}
+
+BANDEF int ban_model_meta_int(const ban_model *m, const char *key, int64_t *value)
+{
+    const ban__meta *e = ban__find_meta(m, key);
+    if (!e || e->type != BAN__T_INT64) return 0;
+    *value = (int64_t)ban__u64(e->value);
+    return 1;
+}
+
+/* an INT64 entry within [lo, hi]; absent: *out = def, or an error when def < lo */
+static int ban__cfg_int(ban_model *m, const char *key, int64_t lo, int64_t hi, int64_t def, int *out)
+{
+    const ban__meta *e = ban__find_meta(m, key);
+    if (!e) {
+        if (def < lo) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' is missing", m->path, key);
+        *out = (int)def;
+        return BAN_OK;
+    }
+    if (e->type != BAN__T_INT64)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has type %u, expected an integer", m->path,
+                         key, e->type);
+    int64_t v = (int64_t)ban__u64(e->value);
+    if (v < lo || v > hi)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' = %lld, expected %lld..%lld", m->path, key,
+                         (long long)v, (long long)lo, (long long)hi);
+    *out = (int)v;
+    return BAN_OK;
+}
+
+/* a STRING entry that must be one of the choices (index into them) */
+static int ban__cfg_choice(ban_model *m, const char *key, const char *const *choices, int n, int def, int *out)
+{
+    const ban__meta *e = ban__find_meta(m, key);
+    if (!e) {
+        if (def < 0) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' is missing", m->path, key);
+        *out = def;
+        return BAN_OK;
+    }
+    if (e->type != BAN__T_STRING)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has type %u, expected a string", m->path, key,
+                         e->type);
+    for (int i = 0; i < n; i++)
+        if (strcmp((const char *)e->value, choices[i]) == 0) return *out = i, BAN_OK;
+    return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: metadata '%s' = '%.64s' is not one this build knows",
+                     m->path, key, (const char *)e->value);
+}
+
+static int ban__parse_config(ban_model *m)
+{
+    ban_config *c = &m->config;
+    static const char *const tasks[] = {"vqa", "grounding"};
+    static const char *const qpad[] = {"unmasked", "masked"};
+    static const char *const bpad[] = {"counts", "zero_rows"};
+    int rc;
+    memset(c, 0, sizeof *c);
+    if ((rc = ban__cfg_choice(m, "ban.task", tasks, 2, -1, &c->task)) ||
+        (rc = ban__cfg_int(m, "ban.vocab_size", 1, BAN_MAX_VOCAB, -1, &c->vocab_size)) ||
+        (rc = ban__cfg_int(m, "ban.embedding_dim", 1, BAN_MAX_DIM, -1, &c->embedding_dim)) ||
+        (rc = ban__cfg_int(m, "ban.embedding_tables", 1, 2, -1, &c->embedding_tables)) ||
+        (rc = ban__cfg_int(m, "ban.feature_dim", 1, BAN_MAX_DIM, -1, &c->feature_dim)) ||
+        (rc = ban__cfg_int(m, "ban.spatial_concat", 0, 1, 0, &c->spatial_concat)) ||
+        (rc = ban__cfg_int(m, "ban.hidden_dim", 1, BAN_MAX_DIM, -1, &c->hidden_dim)) ||
+        (rc = ban__cfg_int(m, "ban.attention_rank", 1, 64, -1, &c->attention_rank)) ||
+        (rc = ban__cfg_int(m, "ban.glimpses", 1, BAN_MAX_GLIMPSES, -1, &c->num_glimpses)) ||
+        (rc = ban__cfg_int(m, "ban.question_length", 1, BAN_MAX_TOKENS, -1, &c->question_length)) ||
+        (rc = ban__cfg_choice(m, "ban.question_padding", qpad, 2, -1, &c->question_masking)) ||
+        (rc = ban__cfg_choice(m, "ban.box_padding", bpad, 2, -1, &c->zero_row_padding)))
+        return rc;
+    if (c->task == BAN_TASK_VQA) {
+        if ((rc = ban__cfg_int(m, "ban.answer_count", 1, BAN_MAX_ANSWERS, -1, &c->num_answers)) ||
+            (rc = ban__cfg_int(m, "ban.classifier_hidden", 1, BAN_MAX_DIM, -1, &c->classifier_hidden)) ||
+            (rc = ban__cfg_int(m, "ban.counter_objects", 0, BAN_MAX_COUNTER_OBJECTS, -1, &c->counter_objects)))
+            return rc;
+        if (c->spatial_concat)
+            return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: spatial_concat is a grounding option", m->path);
+    }
+    if ((size_t)c->attention_rank * c->hidden_dim > BAN_MAX_DIM * 4u ||
+        (size_t)c->embedding_dim * c->embedding_tables > BAN_MAX_DIM)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: attention width or embedding width too large", m->path);
+    c->padding_id = c->vocab_size;
+    c->unknown_id = c->vocab_size - 1;
+    return ban__cfg_int(m, "tokenizer.unknown_id", 0, c->vocab_size - 1, c->vocab_size - 1, &c->unknown_id);
+}
+
+static float ban__half(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
+    if (exp == 0) {
+        if (man == 0) bits = sign;
+        else { /* subnormal: renormalise */
+            int e = -1;
+            do { e++; man <<= 1; } while (!(man & 1024));
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 1023) << 13;
+        }
+    } else if (exp == 31) bits = sign | 0x7F800000u | man << 13;
+    else bits = sign | (exp + 127 - 15) << 23 | man << 13;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static int ban__cmp_offset(const void *a, const void *b)
+{
+    const ban__tensor *x = *(const ban__tensor *const *)a, *y = *(const ban__tensor *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* header, metadata and tensor directory */
+static int ban__parse_file(ban_model *m)
+{
+    const unsigned char *f = m->file, *p;
+    uint64_t size = m->file_size;
+    if (size < BAN__HEADER)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: %llu bytes, too short for the %d-byte header", m->path,
+                         (unsigned long long)size, BAN__HEADER);
+    if (memcmp(f, "BANM", 4) != 0)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: not a ban.h model file (magic %02x %02x %02x %02x)", m->path,
+                         f[0], f[1], f[2], f[3]);
+    uint32_t version = ban__u32(f + 4), align = ban__u32(f + 8);
+    uint64_t n_meta = ban__u64(f + 16), n_tensors = ban__u64(f + 24);
+    uint64_t data_off = ban__u64(f + 32), data_size = ban__u64(f + 40);
+    if (version != BAN_FILE_VERSION)
+        return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: format version %u; this build reads version %d",
+                         m->path, version, BAN_FILE_VERSION);
+    if (align < 8 || align > 4096 || (align & (align - 1)))
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset 8: alignment %u is not a power of two in 8..4096",
+                         m->path, align);
+    if (data_off < BAN__HEADER || data_off > size || data_off % align)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset 32: data section offset %llu (file of %llu bytes, "
+                         "alignment %u)", m->path, (unsigned long long)data_off, (unsigned long long)size, align);
+    if (data_size > size - data_off)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset 40: data section of %llu bytes at %llu runs past "
+                         "the end of the file (%llu bytes): truncated?", m->path, (unsigned long long)data_size,
+                         (unsigned long long)data_off, (unsigned long long)size);
+    /* every entry takes at least 14 (metadata) or 22 (tensor) bytes of the directory */
+    if (n_meta > (data_off - BAN__HEADER) / 14 || n_tensors > (data_off - BAN__HEADER) / 22)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset 16: %llu metadata entries and %llu tensors cannot "
+                         "fit in a %llu-byte directory", m->path, (unsigned long long)n_meta,
+                         (unsigned long long)n_tensors, (unsigned long long)(data_off - BAN__HEADER));
+    m->meta = (ban__meta *)BAN_MALLOC((n_meta ? n_meta : 1) * sizeof *m->meta);
+    m->tensors = (ban__tensor *)BAN_MALLOC((n_tensors ? n_tensors : 1) * sizeof *m->tensors);
+    if (!m->meta || !m->tensors) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->path);
+    memset(m->tensors, 0, (n_tensors ? n_tensors : 1) * sizeof *m->tensors);
+
+    ban__cursor cur = {f, BAN__HEADER, data_off};
+    int rc;
+    for (uint64_t i = 0; i < n_meta; i++) {
+        ban__meta *e = &m->meta[i];
+        char what[64];
+        snprintf(what, sizeof what, "metadata entry %llu key", (unsigned long long)i);
+        if ((rc = ban__string(m, &cur, what, &e->key, NULL))) return rc;
+        uint64_t at = cur.pos;
+        if (!ban__take(&cur, 12, &p))
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: metadata '%s' is truncated", m->path,
+                             (unsigned long long)at, e->key);
+        e->type = ban__u32(p);
+        e->size = ban__u64(p + 4);
+        if (!ban__take(&cur, e->size, &e->value))
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: metadata '%s' value of %llu bytes runs "
+                             "past the directory", m->path, (unsigned long long)at, e->key,
+                             (unsigned long long)e->size);
+        for (uint64_t j = 0; j < i; j++)
+            if (strcmp(m->meta[j].key, e->key) == 0)
+                return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: metadata '%s' appears twice", m->path,
+                                 (unsigned long long)at, e->key);
+        m->n_meta = i + 1;
+        int ok = 1;
+        switch (e->type) {
+        case BAN__T_INT64: case BAN__T_FLOAT64: ok = e->size == 8; break;
+        case BAN__T_STRING:
+            ok = e->size >= 1 && e->size <= BAN_MAX_STRING + 1u && e->value[e->size - 1] == 0 &&
+                 !memchr(e->value, 0, e->size - 1);
+            break;
+        case BAN__T_STRING_ARRAY: case BAN__T_INT64_ARRAY: ok = e->size >= 8; break;
+        default: break; /* unknown types are skipped: newer writers may add some */
+        }
+        if (!ok)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: metadata '%s' (type %u) has a malformed "
+                             "value of %llu bytes", m->path, (unsigned long long)at, e->key, e->type,
+                             (unsigned long long)e->size);
+    }
+    for (uint64_t i = 0; i < n_tensors; i++) {
+        ban__tensor *t = &m->tensors[i];
+        char what[64];
+        snprintf(what, sizeof what, "tensor %llu name", (unsigned long long)i);
+        if ((rc = ban__string(m, &cur, what, &t->name, NULL))) return rc;
+        uint64_t at = cur.pos;
+        m->n_tensors = i + 1;
+        if (!ban__take(&cur, 8, &p))
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' is truncated", m->path,
+                             (unsigned long long)at, t->name);
+        t->dtype = ban__u32(p);
+        t->ndim = ban__u32(p + 4);
+        if (t->dtype != BAN__F32 && t->dtype != BAN__F16)
+            return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: offset %llu: tensor '%s' has dtype %u (known: 0 = "
+                             "f32, 1 = f16)", m->path, (unsigned long long)at, t->name, t->dtype);
+        if (t->ndim < 1 || t->ndim > 4)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' has %u dimensions (1..4)",
+                             m->path, (unsigned long long)at + 4, t->name, t->ndim);
+        if (!ban__take(&cur, 8ull * t->ndim + 8, &p))
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' is truncated", m->path,
+                             (unsigned long long)at, t->name);
+        uint64_t count = 1;
+        for (uint32_t d = 0; d < t->ndim; d++) {
+            t->dims[d] = ban__u64(p + 8 * d);
+            if (t->dims[d] < 1 || t->dims[d] > ((uint64_t)1 << 40) || count > (((uint64_t)1 << 62) / t->dims[d]))
+                return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' dimension %u is %llu", m->path,
+                                 (unsigned long long)at + 8 + 8 * d, t->name, d, (unsigned long long)t->dims[d]);
+            count *= t->dims[d];
+        }
+        t->nbytes = count * (t->dtype == BAN__F32 ? 4 : 2);
+        t->offset = ban__u64(p + 8 * t->ndim);
+        if (t->offset % align || t->offset > data_size || t->nbytes > data_size - t->offset)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' (%llu bytes at data offset %llu) "
+                             "is misaligned or outside the %llu-byte data section", m->path,
+                             (unsigned long long)at + 8 + 8 * t->ndim, t->name, (unsigned long long)t->nbytes,
+                             (unsigned long long)t->offset, (unsigned long long)data_size);
+        t->data = f + data_off + t->offset;
+        for (uint64_t j = 0; j < i; j++)
+            if (strcmp(m->tensors[j].name, t->name) == 0)
+                return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' appears twice", m->path, t->name);
+    }
+    /* no two tensors share bytes */
+    if (n_tensors > 1) {
+        ban__tensor **order = (ban__tensor **)BAN_MALLOC(n_tensors * sizeof *order);
+        if (!order) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->path);
+        for (uint64_t i = 0; i < n_tensors; i++) order[i] = &m->tensors[i];
+        qsort(order, n_tensors, sizeof *order, ban__cmp_offset);
+        rc = BAN_OK;
+        for (uint64_t i = 1; i < n_tensors && !rc; i++)
+            if (order[i - 1]->offset + order[i - 1]->nbytes > order[i]->offset)
+                rc = ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap in the data section",
+                               m->path, order[i - 1]->name, order[i]->name);
+        BAN_FREE(order);
+        if (rc) return rc;
+    }
+    return BAN_OK;
+}
+
+/* bind a tensor of exactly the expected shape; dims ends at the first 0 */
+static int ban__bind(ban_model *m, const char *name, const float **dst, int d0, int d1, int d2)
+{
+    const int want[3] = {d0, d1, d2};
+    int nd = d2 ? 3 : d1 ? 2 : 1;
+    ban__tensor *t = NULL;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) t = &m->tensors[i];
+    if (!t) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' is missing", m->path, name);
+    int same = (int)t->ndim == nd;
+    for (int d = 0; same && d < nd; d++) same = t->dims[d] == (uint64_t)want[d];
+    if (!same) {
+        char got[96] = "", exp[96] = "";
+        for (uint32_t d = 0; d < t->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", d ? ", " : "", (unsigned long long)t->dims[d]);
+        for (int d = 0; d < nd; d++) snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%d", d ? ", " : "", want[d]);
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' has shape (%s), the configuration needs (%s)",
+                         m->path, name, got, exp);
+    }
+    t->bound = 1;
+    if (t->dtype == BAN__F32) {
+        if ((uintptr_t)t->data % 4)
+            return ban__fail(m->error, BAN_ERR_ARG, "%s: tensor '%s' is not 4-byte aligned in memory (load from "
+                             "an aligned buffer)", m->path, name);
+        *dst = (const float *)(const void *)t->data;
+    } else {
+        *dst = NULL; /* widened below, once every shape is known */
+    }
+    m->n_params += (size_t)(t->nbytes / (t->dtype == BAN__F32 ? 4 : 2));
+    return BAN_OK;
+}
+
+typedef struct {
+    const char *name;
+    const float **dst;
+    int d0, d1, d2;
+} ban__spec;
+
+static int ban__bind_weights(ban_model *m)
+{
+    const ban_config *c = &m->config;
+    const int V1 = c->vocab_size + 1, Ew = c->embedding_dim, Ein = Ew * c->embedding_tables, D = c->hidden_dim;
+    const int kD = c->attention_rank * D, G = c->num_glimpses;
+    const int Dvin = c->feature_dim + 6 * c->spatial_concat, vis = kD + (c->task == BAN_TASK_VQA ? G * D : 0);
+    ban__spec spec[32];
+    int n = 0;
+#define BAN__SPEC(nm, p, a, b, cc) (spec[n].name = nm, spec[n].dst = &m->p, spec[n].d0 = a, spec[n].d1 = b, spec[n].d2 = cc, n++)
+    BAN__SPEC("word_embedding.weight", emb, V1, Ew, 0);
+    if (c->embedding_tables == 2) BAN__SPEC("word_embedding_extra.weight", emb2, V1, Ew, 0);
+    BAN__SPEC("gru.weight_ih", gru_wih, 3 * D, Ein, 0);
+    BAN__SPEC("gru.weight_hh", gru_whh, 3 * D, D, 0);
+    BAN__SPEC("gru.bias_ih", gru_bih, 3 * D, 0, 0);
+    BAN__SPEC("gru.bias_hh", gru_bhh, 3 * D, 0, 0);
+    BAN__SPEC("visual.weight", vis_w, vis, Dvin, 0);
+    BAN__SPEC("visual.bias", vis_b, vis, 0, 0);
+    BAN__SPEC("attention.q_net.weight", att_qw, kD, D, 0);
+    BAN__SPEC("attention.q_net.bias", att_qb, kD, 0, 0);
+    BAN__SPEC("attention.h_mat", att_hmat, G, kD, 0);
+    BAN__SPEC("attention.h_bias", att_hbias, G, 0, 0);
+    if (c->task == BAN_TASK_VQA) {
+        BAN__SPEC("glimpse.q_net.weight", gq_w, G, D, D);
+        BAN__SPEC("glimpse.q_net.bias", gq_b, G, D, 0);
+        BAN__SPEC("glimpse.q_prj.weight", gp_w, G, D, D);
+        BAN__SPEC("glimpse.q_prj.bias", gp_b, G, D, 0);
+        if (c->counter_objects) {
+            BAN__SPEC("glimpse.c_prj.weight", gc_w, G, D, c->counter_objects + 1);
+            BAN__SPEC("glimpse.c_prj.bias", gc_b, G, D, 0);
+        }
+        BAN__SPEC("classifier.0.weight", cls1_w, c->classifier_hidden, D, 0);
+        BAN__SPEC("classifier.0.bias", cls1_b, c->classifier_hidden, 0, 0);
+        BAN__SPEC("classifier.1.weight", cls2_w, c->num_answers, c->classifier_hidden, 0);
+        BAN__SPEC("classifier.1.bias", cls2_b, c->num_answers, 0, 0);
+    }
+#undef BAN__SPEC
+    int rc;
+    for (int i = 0; i < n; i++)
+        if ((rc = ban__bind(m, spec[i].name, spec[i].dst, spec[i].d0, spec[i].d1, spec[i].d2))) return rc;
+
+    /* the counter's piecewise-linear functions: (F >= 8, S + 1) */
+    const float *cw = NULL;
+    ban__tensor *ct = NULL;
+    if (c->task == BAN_TASK_VQA && c->counter_objects) {
+        for (size_t i = 0; i < m->n_tensors; i++)
+            if (strcmp(m->tensors[i].name, "counter.functions") == 0) ct = &m->tensors[i];
+        if (!ct) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor 'counter.functions' is missing", m->path);
+        if (ct->ndim != 2 || ct->dims[0] < 8 || ct->dims[0] > 64 || ct->dims[1] < 2 || ct->dims[1] > 4097)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor 'counter.functions' must be (8..64, 2..4097)",
+                             m->path);
+        if ((rc = ban__bind(m, "counter.functions", &cw, (int)ct->dims[0], (int)ct->dims[1], 0))) return rc;
+        m->counter_segments = (int)ct->dims[1] - 1;
+    }
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (!m->tensors[i].bound)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' is not part of this configuration", m->path,
+                             m->tensors[i].name);
+
+    /* float16 tensors are widened once, into memory the model owns */
+    size_t wide = 0;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].dtype == BAN__F16) wide += (size_t)m->tensors[i].nbytes / 2;
+    if (wide) {
+        m->converted = (float *)BAN_MALLOC(ban__mul(wide, sizeof(float)) ? wide * sizeof(float) : (size_t)-1);
+        if (!m->converted) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory widening float16", m->path);
+        float *out = m->converted;
+        for (size_t i = 0; i < m->n_tensors; i++) {
+            ban__tensor *t = &m->tensors[i];
+            if (t->dtype != BAN__F16) continue;
+            size_t cnt = (size_t)t->nbytes / 2;
+            for (size_t j = 0; j < cnt; j++) out[j] = ban__half((uint16_t)(t->data[2 * j] | t->data[2 * j + 1] << 8));
+            for (int s = 0; s < n; s++)
+                if (strcmp(spec[s].name, t->name) == 0) *spec[s].dst = out;
+            if (t == ct) cw = out;
+            out += cnt;
+        }
+    }
+    if (ct) {
+        size_t cnt = (size_t)ct->dims[0] * ct->dims[1];
+        m->counter_w = (float *)BAN_MALLOC(2 * cnt * sizeof(float));
+        if (!m->counter_w) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->path);
+        m->counter_csum = m->counter_w + cnt;
+        for (size_t f = 0; f < ct->dims[0]; f++) {
+            const size_t w1 = ct->dims[1];
+            float sum = 0.0f, run = 0.0f, *w = m->counter_w + f * w1, *cs = m->counter_csum + f * w1;
+            for (size_t j = 0; j < w1; j++) sum += fabsf(cw[f * w1 + j]);
+            for (size_t j = 0; j < w1; j++) {
+                w[j] = fabsf(cw[f * w1 + j]) / sum;
+                cs[j] = run += w[j];
+            }
+        }
+    }
+    return BAN_OK;
+}
+
+static uint64_t ban__hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+/* a STRING_ARRAY entry of exactly `count` strings; pointers into the file */
+static int ban__string_array(ban_model *m, const ban__meta *e, uint64_t count, const char ***out, uint32_t **lens)
+{
+    const unsigned char *p;
+    uint64_t base = (uint64_t)(e->value - m->file);
+    ban__cursor cur = {m->file, base, base + e->size};
+    if (e->type != BAN__T_STRING_ARRAY)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has type %u, expected a string array", m->path,
+                         e->key, e->type);
+    if (!ban__take(&cur, 8, &p))
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' is too short for a string array", m->path,
+                         e->key);
+    uint64_t n = ban__u64(p);
+    if (n != count)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' holds %llu strings, the configuration needs "
+                         "%llu", m->path, e->key, (unsigned long long)n, (unsigned long long)count);
+    *out = (const char **)BAN_MALLOC((size_t)(count ? count : 1) * sizeof **out);
+    if (lens) *lens = (uint32_t *)BAN_MALLOC((size_t)(count ? count : 1) * sizeof **lens);
+    if (!*out || (lens && !*lens)) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->path);
+    for (uint64_t i = 0; i < n; i++) {
+        char what[96];
+        int rc;
+        snprintf(what, sizeof what, "'%s' string %llu", e->key, (unsigned long long)i);
+        if ((rc = ban__string(m, &cur, what, &(*out)[i], lens ? &(*lens)[i] : NULL))) return rc;
+    }
+    if (cur.pos != cur.end)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has %llu stray bytes after its strings",
+                         m->path, e->key, (unsigned long long)(cur.end - cur.pos));
+    return BAN_OK;
+}
+
+static int ban__parse_strings(ban_model *m)
+{
+    ban_config *c = &m->config;
+    const ban__meta *e;
+    int rc;
+    if ((e = ban__find_meta(m, "tokenizer.words"))) {
+        if ((rc = ban__string_array(m, e, (uint64_t)c->vocab_size, &m->words, &m->word_len))) return rc;
+        size_t cap = 2;
+        while (cap < 2 * (size_t)c->vocab_size) cap <<= 1;
+        m->word_hash = (int32_t *)BAN_MALLOC(cap * sizeof *m->word_hash);
+        if (!m->word_hash) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->path);
+        memset(m->word_hash, 0xff, cap * sizeof *m->word_hash);
+        m->hash_mask = cap - 1;
+        for (int id = 0; id < c->vocab_size; id++) {
+            size_t h = (size_t)ban__hash(m->words[id], m->word_len[id]) & m->hash_mask;
+            while (m->word_hash[h] >= 0) {
+                int other = m->word_hash[h];
+                if (m->word_len[other] == m->word_len[id] && !memcmp(m->words[other], m->words[id], m->word_len[id]))
+                    return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tokenizer.words: '%.64s' is both word %d and %d",
+                                     m->path, m->words[id], other, id);
+                h = (h + 1) & m->hash_mask;
+            }
+            m->word_hash[h] = id;
+            if ((int)m->word_len[id] > m->max_word_bytes) m->max_word_bytes = (int)m->word_len[id];
+        }
+        c->has_vocabulary = 1;
+    }
+    if ((e = ban__find_meta(m, "answers.labels"))) {
+        if (c->task != BAN_TASK_VQA)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: a grounding model has no answers", m->path);
+        if ((rc = ban__string_array(m, e, (uint64_t)c->num_answers, &m->answers, NULL))) return rc;
+        c->has_answers = 1;
+    }
+    return BAN_OK;
+}
+
+static int ban__load(ban_model *m)
+{
+    const uint16_t probe = 1;
+    int rc;
+    if (*(const unsigned char *)&probe != 1)
+        return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: ban.h maps little-endian files and needs a "
+                         "little-endian machine", m->path);
+    if ((rc = ban__parse_file(m)) || (rc = ban__parse_config(m)) || (rc = ban__bind_weights(m)) ||
+        (rc = ban__parse_strings(m)))
+        return rc;
+    return BAN_OK;
+}
+
+static ban_model *ban__new_model(const char *path)
+{
+    ban_model *m = (ban_model *)BAN_MALLOC(sizeof *m);
+    if (!m) return NULL;
+    memset(m, 0, sizeof *m);
+    snprintf(m->path, sizeof m->path, "%s", path);
+    return m;
+}
+
+BANDEF int ban_model_load_memory(const void *data, size_t size, ban_model **out)
+{
+    if (!out) return BAN_ERR_ARG;
+    ban_model *m = *out = ban__new_model("<memory>");
+    if (!m) return BAN_ERR_NOMEM;
+    if (!data) return ban__fail(m->error, BAN_ERR_ARG, "<memory>: NULL buffer");
+    if ((uint64_t)size > BAN_MAX_FILE_SIZE)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "<memory>: %zu bytes exceed BAN_MAX_FILE_SIZE", size);
+    m->file = (const unsigned char *)data;
+    m->file_size = size;
+    return ban__load(m);
+}
+
+BANDEF int ban_model_load(const char *path, ban_model **out)
+{
+    if (!out) return BAN_ERR_ARG;
+    ban_model *m = *out = ban__new_model(path ? path : "(null)");
+    if (!m) return BAN_ERR_NOMEM;
+    if (!path) return ban__fail(m->error, BAN_ERR_ARG, "NULL path");
+#ifndef BAN_NO_MMAP
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return ban__fail(m->error, BAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ban__fail(m->error, BAN_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > BAN_MAX_FILE_SIZE || st.st_size < BAN__HEADER) {
+        close(fd);
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: %lld bytes: %s", path, (long long)st.st_size,
+                         st.st_size < BAN__HEADER ? "too short for the header" : "exceeds BAN_MAX_FILE_SIZE");
+    }
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return ban__fail(m->error, BAN_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    m->file = (const unsigned char *)map;
+    m->file_size = (size_t)st.st_size;
+    m->mapped = 1;
+#else
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return ban__fail(m->error, BAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    long n = (fseek(fp, 0, SEEK_END) == 0) ? ftell(fp) : -1;
+    if (n < BAN__HEADER || (uint64_t)n > BAN_MAX_FILE_SIZE || fseek(fp, 0, SEEK_SET) != 0) {
+        fclose(fp);
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: unreadable size or %ld bytes out of range", path, n);
+    }
+    m->owned = (unsigned char *)BAN_MALLOC((size_t)n);
+    if (!m->owned) { fclose(fp); return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", path); }
+    size_t got = fread(m->owned, 1, (size_t)n, fp);
+    fclose(fp);
+    if (got != (size_t)n) return ban__fail(m->error, BAN_ERR_IO, "%s: short read", path);
+    m->file = m->owned;
+    m->file_size = (size_t)n;
+#endif
+    return ban__load(m);
+}
+
+BANDEF void ban_model_free(ban_model *m)
+{
+    if (!m) return;
+#ifndef BAN_NO_MMAP
+    if (m->mapped) munmap((void *)(uintptr_t)m->file, m->file_size);
+#endif
+    BAN_FREE(m->owned);
+    BAN_FREE(m->meta);
+    BAN_FREE(m->tensors);
+    BAN_FREE(m->converted);
+    BAN_FREE(m->counter_w);
+    BAN_FREE((void *)m->words);
+    BAN_FREE(m->word_len);
+    BAN_FREE(m->word_hash);
+    BAN_FREE((void *)m->answers);
+    BAN_FREE(m);
+}
+
+/* ---- context ------------------------------------------------------------------ */
+
+typedef struct {
+    size_t size;
+    int overflow;
+} ban__plan;
+
+/* reserve n1*n2*n3 elements of `elem` bytes, 64-byte aligned; returns the offset */
+static size_t ban__reserve(ban__plan *p, size_t elem, size_t n1, size_t n2, size_t n3)
+{
+    size_t bytes = ban__mul(ban__mul(ban__mul(elem, n1), n2), n3);
+    size_t at = (p->size + BAN__ALIGN - 1) & ~(size_t)(BAN__ALIGN - 1);
+    if ((elem && n1 && n2 && n3 && !bytes) || at < p->size || bytes > (size_t)-1 - at - BAN__ALIGN) p->overflow = 1;
+    else p->size = at + bytes;
+    return at;
+}
+
+BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx **out)
+{
+    if (!out) return BAN_ERR_ARG;
+    *out = NULL;
+    ban_ctx *c = (ban_ctx *)BAN_MALLOC(sizeof *c);
+    if (!c) return BAN_ERR_NOMEM;
+    memset(c, 0, sizeof *c);
+    *out = c;
+    if (!m) return ban__fail(c->error, BAN_ERR_ARG, "NULL model");
+    const ban_config *cf = &m->config;
+    c->model = m;
+    ban_limits lim = {0, 0, 0, 0};
+    if (limits) lim = *limits;
+    if (!lim.max_batch) lim.max_batch = 1;
+    if (!lim.max_boxes) lim.max_boxes = 100;
+    if (!lim.max_tokens) lim.max_tokens = cf->question_length;
+    if (!lim.max_entities) lim.max_entities = cf->task == BAN_TASK_GROUNDING ? 16 : 1;
+    c->lim = lim;
+    if (lim.max_batch < 1 || lim.max_batch > BAN_MAX_BATCH || lim.max_boxes < 1 || lim.max_boxes > BAN_MAX_BOXES ||
+        lim.max_tokens < 1 || lim.max_tokens > BAN_MAX_TOKENS || lim.max_entities < 1 ||
+        lim.max_entities > BAN_MAX_ENTITIES)
+        return ban__fail(c->error, BAN_ERR_ARG, "limits (batch %d, boxes %d, tokens %d, entities %d) outside "
+                         "1..(%d, %d, %d, %d)", lim.max_batch, lim.max_boxes, lim.max_tokens, lim.max_entities,
+                         BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES);
+    const size_t Bm = (size_t)lim.max_batch, Km = (size_t)lim.max_boxes, Em = (size_t)lim.max_entities;
+    const int vqa = cf->task == BAN_TASK_VQA;
+    size_t Pm = (size_t)lim.max_tokens;
+    if (vqa && !cf->question_masking && Pm < (size_t)cf->question_length) Pm = (size_t)cf->question_length;
+    c->max_pos = (int)Pm;
+    const size_t D = (size_t)cf->hidden_dim, kD = (size_t)cf->attention_rank * D, G = (size_t)cf->num_glimpses;
+    const size_t Ein = (size_t)cf->embedding_dim * cf->embedding_tables, O = (size_t)cf->counter_objects;
+    const size_t Dvin = (size_t)cf->feature_dim + 6 * (size_t)cf->spatial_concat;
+    const size_t vis = kD + (vqa ? G * D : 0), Q = vqa ? Pm : (Pm > Em ? Pm : Em), H = (size_t)cf->classifier_hidden;
+    const size_t F = sizeof(float);
+    ban__plan p = {0, 0};
+    size_t o_emb = ban__reserve(&p, F, Bm * Pm, Ein, 1);
+    size_t o_gx = ban__reserve(&p, F, Bm * Pm, 3 * D, 1);
+    size_t o_gh = ban__reserve(&p, F, Bm, 3 * D, 1);
+    size_t o_hid = ban__reserve(&p, F, Bm, D, 1);
+    size_t o_q = ban__reserve(&p, F, Bm * Pm, D, 1);
+    size_t o_qe = ban__reserve(&p, F, vqa ? 1 : Bm * Em, D, 1);
+    size_t o_qa = ban__reserve(&p, F, Bm * Q, kD, 1);
+    size_t o_qs = ban__reserve(&p, F, G * Q, kD, 1);
+    size_t o_vp = ban__reserve(&p, F, Bm * Km, Dvin, 1);
+    size_t o_vj = ban__reserve(&p, F, Bm * Km, vis, 1);
+    size_t o_at = ban__reserve(&p, F, Km, G * Q, 1);
+    size_t o_att = ban__reserve(&p, F, Bm * G, Km, vqa ? Pm : 1);
+    size_t o_bs = ban__reserve(&p, F, Bm * G, Km, 1);
+    size_t o_qg = ban__reserve(&p, F, vqa ? Bm * Pm : 1, D, 1);
+    size_t o_ch = ban__reserve(&p, F, Pm, D, 1);
+    size_t o_jo = ban__reserve(&p, F, Bm, D, 1);
+    size_t o_pr = ban__reserve(&p, F, Bm, D > H ? D : H, 1);
+    size_t o_cf = ban__reserve(&p, F, Bm, O + 1, 1);
+    size_t o_ct = ban__reserve(&p, F, 7 * O * O + 4 * O + 1, 1, 1);
+    size_t o_tok = ban__reserve(&p, sizeof(int32_t), Bm, Pm, 1);
+    size_t o_nt = ban__reserve(&p, sizeof(int), Bm, 4, 1);
+    size_t o_br = ban__reserve(&p, sizeof(int), Bm, Km, 1);
+    c->word_cap = (size_t)m->max_word_bytes + 8;
+    size_t o_w = ban__reserve(&p, 1, c->word_cap, 1, 1);
+    if (p.overflow || p.size > ((size_t)1 << 40))
+        return ban__fail(c->error, BAN_ERR_ARG, "limits (batch %d, boxes %d, tokens %d, entities %d) need more "
+                         "memory than a context may take", lim.max_batch, lim.max_boxes, lim.max_tokens,
+                         lim.max_entities);
+    c->block = (unsigned char *)BAN_MALLOC(p.size + BAN__ALIGN);
+    if (!c->block)
+        return ban__fail(c->error, BAN_ERR_NOMEM, "out of memory: a context for these limits takes %zu MB",
+                         p.size >> 20);
+    unsigned char *base = c->block + ((BAN__ALIGN - (uintptr_t)c->block % BAN__ALIGN) % BAN__ALIGN);
+    c->emb = (float *)(void *)(base + o_emb);
+    c->gates_x = (float *)(void *)(base + o_gx);
+    c->gates_h = (float *)(void *)(base + o_gh);
+    c->hidden = (float *)(void *)(base + o_hid);
+    c->q = (float *)(void *)(base + o_q);
+    c->q_ent = (float *)(void *)(base + o_qe);
+    c->q_att = (float *)(void *)(base + o_qa);
+    c->q_scaled = (float *)(void *)(base + o_qs);
+    c->vpack = (float *)(void *)(base + o_vp);
+    c->vproj = (float *)(void *)(base + o_vj);
+    c->att_tmp = (float *)(void *)(base + o_at);
+    c->att = (float *)(void *)(base + o_att);
+    c->box_score = (float *)(void *)(base + o_bs);
+    c->q_glimpse = (float *)(void *)(base + o_qg);
+    c->chain = (float *)(void *)(base + o_ch);
+    c->joint = (float *)(void *)(base + o_jo);
+    c->proj = (float *)(void *)(base + o_pr);
+    c->count_feat = (float *)(void *)(base + o_cf);
+    c->counter_tmp = (float *)(void *)(base + o_ct);
+    c->tok = (int32_t *)(void *)(base + o_tok);
+    c->n_tok = (int *)(void *)(base + o_nt);
+    c->n_box = c->n_tok + Bm;
+    c->n_rows = c->n_box + Bm;
+    c->row0 = c->n_rows + Bm;
+    c->box_row = (int *)(void *)(base + o_br);
+    c->word = (char *)(base + o_w);
+    return BAN_OK;
+}
+
+BANDEF void ban_ctx_free(ban_ctx *c)
+{
+    if (!c) return;
+    BAN_FREE(c->block);
+    BAN_FREE(c);
+}
+
+/* ---- tokenizer -------------------------------------------------------------------- */
+/* The reference's Dictionary.tokenize: str.lower(); delete ',' and '?'; "'s" -> " 's";
+   str.split(); unknown words -> unknown_id. Text is UTF-8; lower() and split() follow
+   Python 3's Unicode tables. */
+
+/* Generated by tools/gen_unicode_lower.py from Python 3.11.2 (Unicode 14.0.0): 181 runs. */
+static const int32_t ban__lower_runs[][4] = {
+    {0x41,26,1,32}, {0xC0,23,1,32}, {0xD8,7,1,32}, {0x100,24,2,1},
+    {0x132,3,2,1}, {0x139,8,2,1}, {0x14A,23,2,1}, {0x178,1,1,-121},
+    {0x179,3,2,1}, {0x181,1,1,210}, {0x182,2,2,1}, {0x186,1,1,206},
+    {0x187,1,1,1}, {0x189,2,1,205}, {0x18B,1,1,1}, {0x18E,1,1,79},
+    {0x18F,1,1,202}, {0x190,1,1,203}, {0x191,1,1,1}, {0x193,1,1,205},
+    {0x194,1,1,207}, {0x196,1,1,211}, {0x197,1,1,209}, {0x198,1,1,1},
+    {0x19C,1,1,211}, {0x19D,1,1,213}, {0x19F,1,1,214}, {0x1A0,3,2,1},
+    {0x1A6,1,1,218}, {0x1A7,1,1,1}, {0x1A9,1,1,218}, {0x1AC,1,1,1},
+    {0x1AE,1,1,218}, {0x1AF,1,1,1}, {0x1B1,2,1,217}, {0x1B3,2,2,1},
+    {0x1B7,1,1,219}, {0x1B8,1,1,1}, {0x1BC,1,1,1}, {0x1C4,1,1,2},
+    {0x1C5,1,1,1}, {0x1C7,1,1,2}, {0x1C8,1,1,1}, {0x1CA,1,1,2},
+    {0x1CB,9,2,1}, {0x1DE,9,2,1}, {0x1F1,1,1,2}, {0x1F2,2,2,1},
+    {0x1F6,1,1,-97}, {0x1F7,1,1,-56}, {0x1F8,20,2,1}, {0x220,1,1,-130},
+    {0x222,9,2,1}, {0x23A,1,1,10795}, {0x23B,1,1,1}, {0x23D,1,1,-163},
+    {0x23E,1,1,10792}, {0x241,1,1,1}, {0x243,1,1,-195}, {0x244,1,1,69},
+    {0x245,1,1,71}, {0x246,5,2,1}, {0x370,2,2,1}, {0x376,1,1,1},
+    {0x37F,1,1,116}, {0x386,1,1,38}, {0x388,3,1,37}, {0x38C,1,1,64},
+    {0x38E,2,1,63}, {0x391,17,1,32}, {0x3A3,9,1,32}, {0x3CF,1,1,8},
+    {0x3D8,12,2,1}, {0x3F4,1,1,-60}, {0x3F7,1,1,1}, {0x3F9,1,1,-7},
+    {0x3FA,1,1,1}, {0x3FD,3,1,-130}, {0x400,16,1,80}, {0x410,32,1,32},
+    {0x460,17,2,1}, {0x48A,27,2,1}, {0x4C0,1,1,15}, {0x4C1,7,2,1},
+    {0x4D0,48,2,1}, {0x531,38,1,48}, {0x10A0,38,1,7264}, {0x10C7,1,1,7264},
+    {0x10CD,1,1,7264}, {0x13A0,80,1,38864}, {0x13F0,6,1,8}, {0x1C90,43,1,-3008},
+    {0x1CBD,3,1,-3008}, {0x1E00,75,2,1}, {0x1E9E,1,1,-7615}, {0x1EA0,48,2,1},
+    {0x1F08,8,1,-8}, {0x1F18,6,1,-8}, {0x1F28,8,1,-8}, {0x1F38,8,1,-8},
+    {0x1F48,6,1,-8}, {0x1F59,4,2,-8}, {0x1F68,8,1,-8}, {0x1F88,8,1,-8},
+    {0x1F98,8,1,-8}, {0x1FA8,8,1,-8}, {0x1FB8,2,1,-8}, {0x1FBA,2,1,-74},
+    {0x1FBC,1,1,-9}, {0x1FC8,4,1,-86}, {0x1FCC,1,1,-9}, {0x1FD8,2,1,-8},
+    {0x1FDA,2,1,-100}, {0x1FE8,2,1,-8}, {0x1FEA,2,1,-112}, {0x1FEC,1,1,-7},
+    {0x1FF8,2,1,-128}, {0x1FFA,2,1,-126}, {0x1FFC,1,1,-9}, {0x2126,1,1,-7517},
+    {0x212A,1,1,-8383}, {0x212B,1,1,-8262}, {0x2132,1,1,28}, {0x2160,16,1,16},
+    {0x2183,1,1,1}, {0x24B6,26,1,26}, {0x2C00,48,1,48}, {0x2C60,1,1,1},
+    {0x2C62,1,1,-10743}, {0x2C63,1,1,-3814}, {0x2C64,1,1,-10727}, {0x2C67,3,2,1},
+    {0x2C6D,1,1,-10780}, {0x2C6E,1,1,-10749}, {0x2C6F,1,1,-10783}, {0x2C70,1,1,-10782},
+    {0x2C72,1,1,1}, {0x2C75,1,1,1}, {0x2C7E,2,1,-10815}, {0x2C80,50,2,1},
+    {0x2CEB,2,2,1}, {0x2CF2,1,1,1}, {0xA640,23,2,1}, {0xA680,14,2,1},
+    {0xA722,7,2,1}, {0xA732,31,2,1}, {0xA779,2,2,1}, {0xA77D,1,1,-35332},
+    {0xA77E,5,2,1}, {0xA78B,1,1,1}, {0xA78D,1,1,-42280}, {0xA790,2,2,1},
+    {0xA796,10,2,1}, {0xA7AA,1,1,-42308}, {0xA7AB,1,1,-42319}, {0xA7AC,1,1,-42315},
+    {0xA7AD,1,1,-42305}, {0xA7AE,1,1,-42308}, {0xA7B0,1,1,-42258}, {0xA7B1,1,1,-42282},
+    {0xA7B2,1,1,-42261}, {0xA7B3,1,1,928}, {0xA7B4,8,2,1}, {0xA7C4,1,1,-48},
+    {0xA7C5,1,1,-42307}, {0xA7C6,1,1,-35384}, {0xA7C7,2,2,1}, {0xA7D0,1,1,1},
+    {0xA7D6,2,2,1}, {0xA7F5,1,1,1}, {0xFF21,26,1,32}, {0x10400,40,1,40},
+    {0x104B0,36,1,40}, {0x10570,11,1,39}, {0x1057C,15,1,39}, {0x1058C,7,1,39},
+    {0x10594,2,1,39}, {0x10C80,51,1,64}, {0x118A0,32,1,32}, {0x16E40,32,1,32},
+    {0x1E900,34,1,34},
+};
+
+static uint32_t ban__lower(uint32_t cp)
+{
+    int lo = 0, hi = (int)(sizeof ban__lower_runs / sizeof ban__lower_runs[0]) - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        const int32_t *r = ban__lower_runs[mid];
+        if ((int64_t)cp < r[0]) hi = mid - 1;
+        else if ((int64_t)cp >= (int64_t)r[0] + (int64_t)(r[1] - 1) * r[2] + 1) lo = mid + 1;
+        else return ((cp - (uint32_t)r[0]) % (uint32_t)r[2]) ? cp : (uint32_t)((int32_t)cp + r[3]);
+    }
+    return cp;
+}
+
+static int ban__isspace(uint32_t cp)
+{
+    return (cp >= 9 && cp <= 13) || (cp >= 0x1c && cp <= 0x20) || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
+           cp == 0x3000;
+}
+
+/* decode one code point; 0 bytes on invalid UTF-8 (overlong, surrogate, truncated) */
+static int ban__utf8(const unsigned char *s, uint32_t *cp)
+{
+    if (s[0] < 0x80) return *cp = s[0], 1;
+    int n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (!n || s[0] > 0xf4) return 0;
+    uint32_t v = s[0] & (0x7f >> n);
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        v = v << 6 | (s[i] & 0x3f);
+    }
+    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10ffff)) || (v >= 0xd800 && v <= 0xdfff)) return 0;
+    return *cp = v, n;
+}
+
+typedef struct {
+    ban_ctx *ctx;
+    int32_t *ids;
+    int max_ids, count;
+    size_t len;
+    int overflow, pending_apostrophe;
+} ban__tokenizer;
+
+static void ban__word_end(ban__tokenizer *t)
+{
+    const ban_model *m = t->ctx->model;
+    if (t->len == 0 && !t->overflow) return;
+    int id = m->config.unknown_id;
+    if (!t->overflow) {
+        size_t h = (size_t)ban__hash(t->ctx->word, t->len) & m->hash_mask;
+        for (; m->word_hash[h] >= 0; h = (h + 1) & m->hash_mask) {
+            int w = m->word_hash[h];
+            if (m->word_len[w] == t->len && !memcmp(m->words[w], t->ctx->word, t->len)) { id = w; break; }
+        }
+    }
+    if (t->count < t->max_ids) t->ids[t->count] = id;
+    t->count++;
+    t->len = 0;
+    t->overflow = 0;
+}
+
+static void ban__word_add(ban__tokenizer *t, uint32_t cp)
+{
+    unsigned char b[4];
+    int n = cp < 0x80 ? (b[0] = (unsigned char)cp, 1)
+          : cp < 0x800 ? (b[0] = (unsigned char)(0xc0 | cp >> 6), b[1] = (unsigned char)(0x80 | (cp & 0x3f)), 2)
+          : cp < 0x10000 ? (b[0] = (unsigned char)(0xe0 | cp >> 12), b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
+                            b[2] = (unsigned char)(0x80 | (cp & 0x3f)), 3)
+          : (b[0] = (unsigned char)(0xf0 | cp >> 18), b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f)),
+             b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (unsigned char)(0x80 | (cp & 0x3f)), 4);
+    /* a word longer than every vocabulary word can only be unknown */
+    if (t->len + (size_t)n > (size_t)t->ctx->model->max_word_bytes) t->overflow = 1;
+    else memcpy(t->ctx->word + t->len, b, (size_t)n), t->len += (size_t)n;
+}
+
+/* one lowered code point after ',' and '?' are gone */
+static void ban__token_char(ban__tokenizer *t, uint32_t cp)
+{
+    if (t->pending_apostrophe) {
+        t->pending_apostrophe = 0;
+        if (cp == 's') ban__word_end(t); /* "'s" -> " 's" */
+        ban__word_add(t, '\'');
+    }
+    if (ban__isspace(cp)) ban__word_end(t);
+    else if (cp == '\'') t->pending_apostrophe = 1;
+    else ban__word_add(t, cp);
+}
+
+BANDEF int ban_tokenize(ban_ctx *ctx, const char *text, int32_t *ids, int max_ids, int *n_tokens)
+{
+    if (!ctx) return BAN_ERR_ARG;
+    if (!text || !n_tokens || max_ids < 0 || (max_ids > 0 && !ids))
+        return ban__fail(ctx->error, BAN_ERR_ARG, "ban_tokenize: NULL text, ids or count");
+    *n_tokens = 0;
+    if (!ctx->model->config.has_vocabulary)
+        return ban__fail(ctx->error, BAN_ERR_UNSUPPORTED, "%s: the model file carries no vocabulary (export it "
+                         "with --dictionary)", ctx->model->path);
+    ban__tokenizer t = {ctx, ids, max_ids, 0, 0, 0, 0};
+    const unsigned char *s = (const unsigned char *)text;
+    size_t at = 0;
+    while (s[at]) {
+        uint32_t cp;
+        int n = ban__utf8(s + at, &cp);
+        if (!n) return ban__fail(ctx->error, BAN_ERR_INPUT, "byte %zu of the question is not valid UTF-8", at);
+        at += (size_t)n;
+        if (cp == 0x130) { /* the one code point whose lowercase is two: i + combining dot */
+            ban__token_char(&t, 'i');
+            ban__token_char(&t, 0x307);
+            continue;
+        }
+        cp = ban__lower(cp);
+        if (cp == ',' || cp == '?') continue;
+        ban__token_char(&t, cp);
+    }
+    if (t.pending_apostrophe) t.pending_apostrophe = 0, ban__word_add(&t, '\'');
+    ban__word_end(&t);
+    *n_tokens = t.count;
+    return BAN_OK;
+}
+
+/* ---- forward pass ------------------------------------------------------------------ */
+
+static int ban__all_finite(const float *x, size_t n, size_t *bad)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return *bad = i, 0;
+    return 1;
+}
+
+/* Validate the input, decide which boxes are real and pack them (with the spatial
+   features appended for op 's') when the caller's rows cannot be used as they are.
+   Sets n_box, n_rows, row0, box_row; *vin, *ldv: the rows the projections read. */
+static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin)
+{
+    const ban_model *m = c->model;
+    const ban_config *cf = &m->config;
+    const int B = in->batch, K = in->boxes, Dv = cf->feature_dim, Dvin = Dv + 6 * cf->spatial_concat;
+    const int need_spatials = cf->spatial_concat || (cf->task == BAN_TASK_VQA && cf->counter_objects);
+    int pack = cf->spatial_concat, rows = 0;
+    for (int b = 0; b < B; b++) {
+        int n = in->box_counts ? in->box_counts[b] : K, real = 0;
+        if (n < 0 || n > K)
+            return ban__fail(c->error, BAN_ERR_INPUT, "example %d: box count %d outside 0..%d", b, n, K);
+        if (n < K) pack = 1;
+        c->n_box[b] = n;
+        c->row0[b] = rows;
+        for (int k = 0; k < K; k++) {
+            int *slot = &c->box_row[(size_t)b * c->lim.max_boxes + k];
+            *slot = -1;
+            if (k >= n) continue;
+            const float *f = in->features + ((size_t)b * K + k) * Dv;
+            const float *s = need_spatials ? in->spatials + ((size_t)b * K + k) * 6 : NULL;
+            size_t bad;
+            if (!ban__all_finite(f, (size_t)Dv, &bad))
+                return ban__fail(c->error, BAN_ERR_INPUT, "example %d, box %d: feature %zu is not finite", b, k, bad);
+            if (s && !ban__all_finite(s, 6, &bad))
+                return ban__fail(c->error, BAN_ERR_INPUT, "example %d, box %d: spatial value %zu is not finite", b,
+                                 k, bad);
+            if (cf->zero_row_padding) { /* the reference: a row whose |values| sum to 0 is padding */
+                int zero = 1;
+                for (int j = 0; j < Dv && zero; j++) zero = f[j] == 0.0f;
+                for (int j = 0; cf->spatial_concat && j < 6 && zero; j++) zero = s[j] == 0.0f;
+                if (zero) { pack = 1; continue; }
+            }
+            *slot = real++;
+        }
+        if (real == 0)
+            return ban__fail(c->error, BAN_ERR_INPUT, "example %d has no boxes (%d rows, all padding)", b, K);
+        c->n_rows[b] = real;
+        rows += real;
+    }
+    if (!pack) {
+        *vin = in->features;
+        return BAN_OK;
+    }
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < K; k++) {
+            int r = c->box_row[(size_t)b * c->lim.max_boxes + k];
+            if (r < 0) continue;
+            float *dst = c->vpack + (size_t)(c->row0[b] + r) * Dvin;
+            memcpy(dst, in->features + ((size_t)b * K + k) * Dv, (size_t)Dv * sizeof(float));
+            if (cf->spatial_concat) memcpy(dst + Dv, in->spatials + ((size_t)b * K + k) * 6, 6 * sizeof(float));
+        }
+    *vin = c->vpack;
+    return BAN_OK;
+}
+
+/* Tokens as the model runs them: (B, P) into c->tok, real positions into c->n_tok. */
+static int ban__prepare_tokens(ban_ctx *c, const ban_input *in, int P)
+{
+    const ban_config *cf = &c->model->config;
+    const int B = in->batch, L = in->tokens_len, pad = cf->padding_id;
+    const int masked = cf->task == BAN_TASK_VQA && cf->question_masking;
+    for (int b = 0; b < B; b++) {
+        const int32_t *src = in->tokens + (size_t)b * L;
+        int n = L;
+        if (in->token_counts) {
+            n = in->token_counts[b];
+            if (n < 0 || n > L)
+                return ban__fail(c->error, BAN_ERR_INPUT, "example %d: token count %d outside 0..%d", b, n, L);
+        } else if (masked) {
+            for (n = 0; n < L && src[n] != pad; n++) {}
+        }
+        for (int t = 0; t < L; t++)
+            if (src[t] < 0 || src[t] > pad)
+                return ban__fail(c->error, BAN_ERR_INPUT, "example %d, token %d: id %d outside the vocabulary "
+                                 "(0..%d, %d = padding)", b, t, src[t], pad, pad);
+        if (masked && n == 0) return ban__fail(c->error, BAN_ERR_INPUT, "example %d has no tokens", b);
+        for (int t = 0; t < P; t++) c->tok[(size_t)b * P + t] = (t < L && t < n) ? src[t] : pad;
+        c->n_tok[b] = masked ? n : P;
+    }
+    return BAN_OK;
+}
+
+/* Word embeddings and the GRU: c->q (B*P, D) = every hidden state (PyTorch's gates) */
+static void ban__encode_question(ban_ctx *c, int B, int P)
+{
+    const ban_model *m = c->model;
+    const ban_config *cf = &m->config;
+    const int Ew = cf->embedding_dim, Ein = Ew * cf->embedding_tables, D = cf->hidden_dim;
+    for (int i = 0; i < B * P; i++) {
+        const int32_t id = c->tok[i];
+        memcpy(c->emb + (size_t)i * Ein, m->emb + (size_t)id * Ew, (size_t)Ew * sizeof(float));
+        if (m->emb2) memcpy(c->emb + (size_t)i * Ein + Ew, m->emb2 + (size_t)id * Ew, (size_t)Ew * sizeof(float));
+    }
+    /* input halves of the gates for every position at once: (B*P, 3D) */
+    ban__linear(B * P, 3 * D, Ein, c->emb, Ein, m->gru_wih, m->gru_bih, c->gates_x, 3 * D, 0);
+    memset(c->hidden, 0, (size_t)B * D * sizeof(float));
+    for (int t = 0; t < P; t++) {
+        if (t == 0) /* h0 = 0: the hidden halves are the bias */
+            for (int b = 0; b < B; b++) memcpy(c->gates_h + (size_t)b * 3 * D, m->gru_bhh, 3 * (size_t)D * sizeof(float));
+        else
+            ban__linear(B, 3 * D, D, c->hidden, D, m->gru_whh, m->gru_bhh, c->gates_h, 3 * D, 0);
+        for (int b = 0; b < B; b++) {
+            const float *gx = c->gates_x + ((size_t)b * P + t) * 3 * D, *gh = c->gates_h + (size_t)b * 3 * D;
+            float *h = c->hidden + (size_t)b * D;
+            for (int d = 0; d < D; d++) {
+                float r = ban__sigmoid(gh[d] + gx[d]);
+                float z = ban__sigmoid(gh[D + d] + gx[D + d]);
+                float n = tanhf(gx[2 * D + d] + gh[2 * D + d] * r);
+                h[d] = (h[d] - n) * z + n;
+            }
+            memcpy(c->q + ((size_t)b * P + t) * D, h, (size_t)D * sizeof(float));
+        }
+    }
+}
+
+/* Bilinear attention logits of one example, every glimpse at once:
+   tmp (R, G*Q) = Vatt (R, kD) . (Qatt (Q, kD) scaled by h_mat[g])^T; add h_bias[g] later. */
+static void ban__attention_logits(ban_ctx *c, const float *vatt, int ldv, int R, const float *qatt, int Q)
+{
+    const ban_model *m = c->model;
+    const int kD = m->config.attention_rank * m->config.hidden_dim, G = m->config.num_glimpses;
+    for (int g = 0; g < G; g++)
+        for (int l = 0; l < Q; l++) {
+            const float *src = qatt + (size_t)l * kD, *h = m->att_hmat + (size_t)g * kD;
+            float *dst = c->q_scaled + ((size_t)g * Q + l) * kD;
+            for (int j = 0; j < kD; j++) dst[j] = src[j] * h[j];
+        }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, G * Q, kD, 1.0f, vatt, ldv, c->q_scaled, kD, 0.0f,
+                c->att_tmp, G * Q);
+}
+
+static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, const float *vin)
+{
+    const ban_model *m = c->model;
+    const ban_config *cf = &m->config;
+    const int B = in->batch, K = in->boxes, Km = c->lim.max_boxes, D = cf->hidden_dim, G = cf->num_glimpses;
+    const int kD = cf->attention_rank * D, P = ban_question_positions(m, in->tokens_len);
+    const int Gr = in->glimpses ? in->glimpses : G, cols = kD + Gr * D, O = cf->counter_objects;
+    const int Dvin = cf->feature_dim, H = cf->classifier_hidden, A = cf->num_answers;
+    const size_t plane = (size_t)Km * c->max_pos; /* one (b, g) attention map */
+    int total_rows = 0, rc;
+    for (int b = 0; b < B; b++) total_rows += c->n_rows[b];
+    if ((rc = ban__prepare_tokens(c, in, P))) return rc;
+
+    /* 1. question: embeddings, GRU -> q (B*P, D) */
+    ban__encode_question(c, B, P);
+
+    /* 2. every projection of the boxes in one product: attention (kD), then each glimpse (D) */
+    ban__linear(total_rows, cols, Dvin, vin, Dvin, m->vis_w, m->vis_b, c->vproj, cols, 1);
+
+    /* 3. bilinear attention maps of all G glimpses, from the GRU states */
+    ban__linear(B * P, kD, D, c->q, D, m->att_qw, m->att_qb, c->q_att, kD, 1);
+    for (int b = 0; b < B; b++) {
+        const int R = c->n_rows[b], valid = c->n_tok[b];
+        ban__attention_logits(c, c->vproj + (size_t)c->row0[b] * cols, cols, R, c->q_att + (size_t)b * P * kD, P);
+        for (int g = 0; g < G; g++) {
+            float *map = c->att + (size_t)(b * G + g) * plane, *score = c->box_score + (size_t)(b * G + g) * Km;
+            const float bias = m->att_hbias[g];
+            float top = -INFINITY;
+            for (int k = 0; k < K; k++) {
+                const int r = c->box_row[(size_t)b * Km + k];
+                float best = -INFINITY;
+                if (r >= 0)
+                    for (int l = 0; l < P; l++) {
+                        float v = map[(size_t)r * P + l] = c->att_tmp[(size_t)r * G * P + (size_t)g * P + l] + bias;
+                        if (l < valid && v > best) best = v;
+                    }
+                score[k] = best; /* the counter's box score: logits maxed over positions */
+                if (best > top) top = best;
+            }
+            /* softmax over every (box, position) pair of the map */
+            float sum = 0.0f, entropy = 0.0f;
+            for (int r = 0; r < R; r++)
+                for (int l = 0; l < P; l++) {
+                    float *v = &map[(size_t)r * P + l];
+                    *v = l < valid ? expf(*v - top) : 0.0f;
+                    sum += *v;
+                }
+            const float inv = 1.0f / sum;
+            for (int r = 0; r < R; r++)
+                for (int l = 0; l < P; l++) {
+                    float *v = &map[(size_t)r * P + l];
+                    *v *= inv;
+                    if (*v > 0.0f) entropy -= *v * logf(*v);
+                }
+            if (out->entropy) out->entropy[b * G + g] = entropy;
+            if (out->attention) {
+                float *dst = out->attention + (size_t)(b * G + g) * K * P;
+                for (int k = 0; k < K; k++) {
+                    const int r = c->box_row[(size_t)b * Km + k];
+                    if (r < 0) memset(dst + (size_t)k * P, 0, (size_t)P * sizeof(float));
+                    else memcpy(dst + (size_t)k * P, map + (size_t)r * P, (size_t)P * sizeof(float));
+                }
+            }
+        }
+    }
+
+    /* 4. glimpses: joint vector f_g = sum_kl V'_k A_kl Q'_l, projected and added to every
+       question channel (residual learning of attention), then the count feature */
+    for (int g = 0; g < Gr; g++) {
+        ban__linear(B * P, D, D, c->q, D, m->gq_w + (size_t)g * D * D, m->gq_b + (size_t)g * D, c->q_glimpse, D, 1);
+        for (int b = 0; b < B; b++) {
+            const int R = c->n_rows[b], valid = c->n_tok[b];
+            /* chain (P, D) = A^T (P, R) . V'_g (R, D) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, D, R, 1.0f, c->att + (size_t)(b * G + g) * plane,
+                        P, c->vproj + (size_t)c->row0[b] * cols + kD + (size_t)g * D, cols, 0.0f, c->chain, D);
+            float *joint = c->joint + (size_t)b * D;
+            const float *qg = c->q_glimpse + (size_t)b * P * D;
+            for (int d = 0; d < D; d++) joint[d] = 0.0f;
+            for (int l = 0; l < valid; l++)
+                for (int d = 0; d < D; d++) joint[d] += c->chain[(size_t)l * D + d] * qg[(size_t)l * D + d];
+        }
+        ban__linear(B, D, D, c->joint, D, m->gp_w + (size_t)g * D * D, m->gp_b + (size_t)g * D, c->proj, D, 0);
+        for (int b = 0; b < B; b++)
+            for (int l = 0; l < P; l++)
+                for (int d = 0; d < D; d++) c->q[((size_t)b * P + l) * D + d] += c->proj[(size_t)b * D + d];
+        if (O) {
+            for (int b = 0; b < B; b++)
+                ban__count(m, c->box_score + (size_t)(b * G + g) * Km, in->spatials + (size_t)b * K * 6, K,
+                           c->n_box[b], c->count_feat + (size_t)b * (O + 1), c->counter_tmp);
+            ban__linear(B, D, O + 1, c->count_feat, O + 1, m->gc_w + (size_t)g * D * (O + 1),
+                        m->gc_b + (size_t)g * D, c->proj, D, 1);
+            for (int b = 0; b < B; b++)
+                for (int l = 0; l < P; l++)
+                    for (int d = 0; d < D; d++) c->q[((size_t)b * P + l) * D + d] += c->proj[(size_t)b * D + d];
+        }
+    }
+
+    /* 5. classifier over the sum of the question channels */
+    for (int b = 0; b < B; b++) {
+        float *s = c->joint + (size_t)b * D;
+        for (int d = 0; d < D; d++) s[d] = 0.0f;
+        for (int l = 0; l < c->n_tok[b]; l++)
+            for (int d = 0; d < D; d++) s[d] += c->q[((size_t)b * P + l) * D + d];
+    }
+    ban__linear(B, H, D, c->joint, D, m->cls1_w, m->cls1_b, c->proj, H, 1);
+    ban__linear(B, A, H, c->proj, H, m->cls2_w, m->cls2_b, out->logits, A, 0);
+    return BAN_OK;
+}
+
+static int ban__forward_grounding(ban_ctx *c, const ban_input *in, ban_output *out, const float *vin)
+{
+    const ban_model *m = c->model;
+    const ban_config *cf = &m->config;
+    const int B = in->batch, K = in->boxes, Km = c->lim.max_boxes, D = cf->hidden_dim, G = cf->num_glimpses;
+    const int kD = cf->attention_rank * D, E = in->entities_len, L = in->tokens_len;
+    const int Dvin = cf->feature_dim + 6 * cf->spatial_concat;
+    int P = 1, total_rows = 0, rc;
+    for (int b = 0; b < B; b++) {
+        total_rows += c->n_rows[b];
+        if (in->entity_counts && (in->entity_counts[b] < 0 || in->entity_counts[b] > E))
+            return ban__fail(c->error, BAN_ERR_INPUT, "example %d: entity count %d outside 0..%d", b,
+                             in->entity_counts[b], E);
+        for (int j = 0; j < E; j++) {
+            int e = in->entities[(size_t)b * E + j];
+            if (e < 0 || e >= L)
+                return ban__fail(c->error, BAN_ERR_INPUT, "example %d, entity %d: position %d outside the sentence's "
+                                 "%d tokens", b, j, e, L);
+            if (e + 1 > P) P = e + 1; /* the GRU is causal: later tokens cannot change these states */
+        }
+    }
+    if ((rc = ban__prepare_tokens(c, in, P))) return rc;
+    ban__encode_question(c, B, P);
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < E; j++)
+            memcpy(c->q_ent + ((size_t)b * E + j) * D, c->q + ((size_t)b * P + in->entities[(size_t)b * E + j]) * D,
+                   (size_t)D * sizeof(float));
+    ban__linear(total_rows, kD, Dvin, vin, Dvin, m->vis_w, m->vis_b, c->vproj, kD, 1);
+    ban__linear(B * E, kD, D, c->q_ent, D, m->att_qw, m->att_qb, c->q_att, kD, 1);
+    for (int b = 0; b < B; b++) {
+        ban__attention_logits(c, c->vproj + (size_t)c->row0[b] * kD, kD, c->n_rows[b], c->q_att + (size_t)b * E * kD, E);
+        for (int g = 0; g < G; g++)
+            for (int k = 0; k < K; k++) {
+                const int r = c->box_row[(size_t)b * Km + k];
+                float *dst = out->logits + (((size_t)b * G + g) * K + k) * E;
+                for (int j = 0; j < E; j++) {
+                    /* padding: masked boxes; slots past the count, or (the reference's rule) a slot
+                       other than the first that holds position 0 */
+                    int pad = r < 0 || (in->entity_counts ? j >= in->entity_counts[b]
+                                                          : (j > 0 && in->entities[(size_t)b * E + j] == 0));
+                    dst[j] = pad ? BAN__MASKED_GROUNDING
+                                 : c->att_tmp[(size_t)r * G * E + (size_t)g * E + j] + m->att_hbias[g];
+                }
+            }
+    }
+    return BAN_OK;
+}
+
+BANDEF int ban_forward(ban_ctx *c, const ban_input *in, ban_output *out)
+{
+    if (!c) return BAN_ERR_ARG;
+    const ban_config *cf = &c->model->config;
+    const int vqa = cf->task == BAN_TASK_VQA;
+    if (!in || !out || !out->logits)
+        return ban__fail(c->error, BAN_ERR_ARG, "ban_forward: NULL input, output or output logits");
+    if (in->batch < 1 || in->batch > c->lim.max_batch)
+        return ban__fail(c->error, BAN_ERR_ARG, "batch %d outside the context's 1..%d", in->batch, c->lim.max_batch);
+    if (in->boxes < 1 || in->boxes > c->lim.max_boxes)
+        return ban__fail(c->error, BAN_ERR_ARG, "%d boxes outside the context's 1..%d", in->boxes, c->lim.max_boxes);
+    if (in->tokens_len < 1 || in->tokens_len > c->lim.max_tokens)
+        return ban__fail(c->error, BAN_ERR_ARG, "%d tokens outside the context's 1..%d", in->tokens_len,
+                         c->lim.max_tokens);
+    if (!in->features || !in->tokens)
+        return ban__fail(c->error, BAN_ERR_ARG, "ban_forward: NULL features or tokens");
+    if (!in->spatials && (cf->spatial_concat || (vqa && cf->counter_objects)))
+        return ban__fail(c->error, BAN_ERR_ARG, "this model needs spatial features (%s)",
+                         cf->spatial_concat ? "op 's'" : "the counting module");
+    if (vqa) {
+        if (in->glimpses < 0 || in->glimpses > cf->num_glimpses)
+            return ban__fail(c->error, BAN_ERR_ARG, "glimpses %d outside 0..%d", in->glimpses, cf->num_glimpses);
+    } else {
+        if (!in->entities || in->entities_len < 1 || in->entities_len > c->lim.max_entities)
+            return ban__fail(c->error, BAN_ERR_ARG, "a grounding model needs entities: %d outside the context's "
+                             "1..%d", in->entities_len, c->lim.max_entities);
+        if (out->attention || out->entropy)
+            return ban__fail(c->error, BAN_ERR_ARG, "attention maps and entropy are VQA outputs; a grounding "
+                             "model's logits are its attention");
+    }
+    const float *vin = NULL;
+    int rc = ban__prepare_boxes(c, in, &vin);
+    if (rc) return rc;
+    return vqa ? ban__forward_vqa(c, in, out, vin) : ban__forward_grounding(c, in, out, vin);
+}
+
+#endif /* BAN_IMPLEMENTATION */
+
+/*
+MIT License
+
+Copyright (c) 2026 The ban.h authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this
+software and associated documentation files (the "Software"), to deal in the Software
+without restriction, including without limitation the rights to use, copy, modify,
+merge, publish, distribute, sublicense, and/or sell copies of the Software, and to
+permit persons to whom the Software is furnished to do so, subject to the following
+conditions:
+
+The above copyright notice and this permission notice shall be included in all copies
+or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A
+PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT
+HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF
+CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE
+OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+*/

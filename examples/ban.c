@@ -1,0 +1,411 @@
+/* ban - the command-line tool of ban.h.
+
+   ban info MODEL.ban
+   ban run MODEL.ban --features v.npy --spatials b.npy (--tokens q.npy | --questions FILE) ...
+
+   Arrays travel as NumPy .npy files so that research code can call the library
+   without writing C. Run `ban help` for every subcommand and option. */
+#define _POSIX_C_SOURCE 200809L
+#define BAN_IMPLEMENTATION
+#include "../ban.h"
+#define NPY_IMPLEMENTATION
+#include "npy.h"
+
+#include <stdarg.h>
+
+#include "cli.h"
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ban: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_FAIL;
+}
+
+int cli_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ban: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see 'ban help')\n", stderr);
+    va_end(ap);
+    return CLI_USAGE;
+}
+
+int cli_parse(int argc, char **argv, int first, cli_opt *opts, const char **pos, int max_pos, int *n_pos)
+{
+    *n_pos = 0;
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] == '-' && a[1] == '-') {
+            cli_opt *o = opts;
+            while (o->name && strcmp(o->name, a) != 0) o++;
+            if (!o->name) return cli_usage("unknown option %s", a), -1;
+            if (!o->takes_value) o->value = "1";
+            else if (i + 1 >= argc) return cli_usage("%s needs a value", a), -1;
+            else o->value = argv[++i];
+        } else {
+            if (*n_pos >= max_pos) return cli_usage("unexpected argument '%s'", a), -1;
+            pos[(*n_pos)++] = a;
+        }
+    }
+    return 0;
+}
+
+const char *cli_get(const cli_opt *opts, const char *name)
+{
+    for (; opts->name; opts++)
+        if (strcmp(opts->name, name) == 0) return opts->value;
+    return NULL;
+}
+
+int cli_int(const char *text, const char *what, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || v < lo || v > hi) {
+        cli_usage("%s must be a whole number in %ld..%ld (got '%s')", what, lo, hi, text);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* ---- ban info ------------------------------------------------------------------ */
+
+int cmd_info(int argc, char **argv)
+{
+    cli_opt opts[] = {{NULL, 0, NULL}};
+    const char *pos[1];
+    int n_pos;
+    if (cli_parse(argc, argv, 2, opts, pos, 1, &n_pos) || n_pos != 1)
+        return n_pos != 1 ? cli_usage("usage: ban info MODEL.ban") : CLI_USAGE;
+    ban_model *m;
+    if (ban_model_load(pos[0], &m) != BAN_OK) {
+        int rc = cli_error("%s", m ? ban_model_error(m) : "out of memory");
+        ban_model_free(m);
+        return rc;
+    }
+    const ban_config *c = ban_model_config(m);
+    int64_t epoch;
+    const char *src = ban_model_meta_string(m, "source.checkpoint");
+    printf("model:              %s\n", pos[0]);
+    printf("task:               %s\n", c->task == BAN_TASK_VQA ? "vqa (visual question answering)"
+                                                               : "grounding (phrase localisation)");
+    if (src) printf("source:             %s%s", src, ban_model_meta_int(m, "source.epoch", &epoch) ? "" : "\n");
+    if (src && ban_model_meta_int(m, "source.epoch", &epoch)) printf(", epoch %lld\n", (long long)epoch);
+    printf("parameters:         %zu\n", ban_model_parameter_count(m));
+    printf("vocabulary:         %d words%s (padding id %d, unknown words -> %d)\n", c->vocab_size,
+           c->has_vocabulary ? "" : ", not in the file", c->padding_id, c->unknown_id);
+    printf("word embedding:     %d x %d%s\n", c->embedding_tables, c->embedding_dim,
+           c->embedding_tables == 2 ? " (two tables concatenated)" : "");
+    printf("box features:       %d%s\n", c->feature_dim, c->spatial_concat ? " + 6 spatial values appended" : "");
+    printf("hidden size:        %d\n", c->hidden_dim);
+    printf("glimpses:           %d (attention width %d x %d)\n", c->num_glimpses, c->attention_rank, c->hidden_dim);
+    if (c->task == BAN_TASK_VQA) {
+        printf("answers:            %d%s\n", c->num_answers, c->has_answers ? "" : " (strings not in the file)");
+        printf("classifier hidden:  %d\n", c->classifier_hidden);
+        if (c->counter_objects) printf("counter:            top %d boxes\n", c->counter_objects);
+        else printf("counter:            none\n");
+    }
+    printf("questions:          %s, trained on %d positions\n",
+           c->question_masking ? "padding masked" : "padding not masked (reference)", c->question_length);
+    printf("padded boxes:       %s\n", c->zero_row_padding ? "all-zero feature rows (reference)" : "by count only");
+    ban_model_free(m);
+    return CLI_OK;
+}
+
+/* ---- ban run --------------------------------------------------------------------- */
+
+typedef struct {
+    npy_array v, b, q, n, tn, e, ec;
+} run_arrays;
+
+static void run_free(run_arrays *a)
+{
+    npy_free(&a->v), npy_free(&a->b), npy_free(&a->q), npy_free(&a->n), npy_free(&a->tn), npy_free(&a->e);
+    npy_free(&a->ec);
+}
+
+static int load_ints(const char *path, npy_array *arr, int ndim, int64_t rows, const char *what, int32_t **out)
+{
+    char err[512];
+    if (npy_load(path, arr, err, sizeof err)) return cli_error("%s", err);
+    if ((arr->kind != 'i' && arr->kind != 'l') || arr->ndim != ndim || arr->shape[0] != rows)
+        return cli_error("%s: %s must be int32 or int64 of %d dimension%s with %lld rows", path, what, ndim,
+                         ndim > 1 ? "s" : "", (long long)rows);
+    *out = (int32_t *)malloc(arr->count ? arr->count * sizeof(int32_t) : 1);
+    if (!*out) return cli_error("out of memory");
+    if (npy_to_int32(arr, path, *out, err, sizeof err)) return cli_error("%s", err);
+    return CLI_OK;
+}
+
+/* Questions one per line -> tokens (B, L) padded with the padding id, and counts. */
+static int tokenize_file(ban_ctx *ctx, const ban_model *m, const char *path, int64_t B, int32_t **tokens,
+                         int **counts, int *L_out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error("%s: cannot open", path);
+    const int cap = BAN_MAX_TOKENS;
+    int32_t *ids = (int32_t *)malloc((size_t)B * cap * sizeof(int32_t));
+    int *n = (int *)malloc((size_t)B * sizeof(int));
+    char *line = NULL;
+    size_t line_cap = 0;
+    int64_t row = 0;
+    int L = 1, rc = CLI_OK;
+    ssize_t got;
+    if (!ids || !n) rc = cli_error("out of memory");
+    while (rc == CLI_OK && (got = getline(&line, &line_cap, f)) >= 0) {
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        if (row >= B) {
+            rc = cli_error("%s: more than the %lld questions the features hold", path, (long long)B);
+            break;
+        }
+        int count;
+        if (strlen(line) != (size_t)got) rc = cli_error("%s:%lld: NUL byte in the line", path, (long long)row + 1);
+        else if (ban_tokenize(ctx, line, ids + row * cap, cap, &count) != BAN_OK)
+            rc = cli_error("%s:%lld: %s", path, (long long)row + 1, ban_ctx_error(ctx));
+        else {
+            if (count > cap) count = cap;
+            n[row] = count;
+            if (count > L) L = count;
+            row++;
+        }
+    }
+    free(line);
+    fclose(f);
+    if (rc == CLI_OK && row != B)
+        rc = cli_error("%s: %lld questions for %lld examples of features", path, (long long)row, (long long)B);
+    if (rc == CLI_OK) {
+        /* the question length as the model runs it: at least its trained length */
+        int P = ban_question_positions(m, L);
+        if (P > L) L = P;
+        int32_t *out = (int32_t *)malloc((size_t)B * L * sizeof(int32_t));
+        if (!out) rc = cli_error("out of memory");
+        for (int64_t b = 0; out && b < B; b++)
+            for (int t = 0; t < L; t++) out[b * L + t] = t < n[b] ? ids[b * cap + t] : ban_model_config(m)->padding_id;
+        *tokens = out;
+        *counts = n;
+        *L_out = L;
+        n = NULL;
+    }
+    free(ids);
+    free(n);
+    return rc;
+}
+
+static int save(const char *path, const char *descr, int ndim, const int64_t *shape, const void *data)
+{
+    char err[512];
+    if (npy_save(path, descr, ndim, shape, data, err, sizeof err)) return cli_error("%s", err);
+    return CLI_OK;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    cli_opt opts[] = {{"--features", 1, NULL},      {"--spatials", 1, NULL},   {"--tokens", 1, NULL},
+                      {"--questions", 1, NULL},     {"--box-counts", 1, NULL}, {"--token-counts", 1, NULL},
+                      {"--entities", 1, NULL},      {"--entity-counts", 1, NULL}, {"--logits", 1, NULL},
+                      {"--attention", 1, NULL},     {"--entropy", 1, NULL},    {"--answers-out", 1, NULL},
+                      {"--glimpses", 1, NULL},      {"--batch", 1, NULL},      {NULL, 0, NULL}};
+    const char *pos[1];
+    int n_pos;
+    if (cli_parse(argc, argv, 2, opts, pos, 1, &n_pos)) return CLI_USAGE;
+    const char *f_v = cli_get(opts, "--features"), *f_b = cli_get(opts, "--spatials");
+    const char *f_q = cli_get(opts, "--tokens"), *f_txt = cli_get(opts, "--questions");
+    const char *f_n = cli_get(opts, "--box-counts"), *f_tn = cli_get(opts, "--token-counts");
+    const char *f_e = cli_get(opts, "--entities"), *f_ec = cli_get(opts, "--entity-counts");
+    const char *o_logits = cli_get(opts, "--logits"), *o_att = cli_get(opts, "--attention");
+    const char *o_ent = cli_get(opts, "--entropy"), *o_ans = cli_get(opts, "--answers-out");
+    long glimpses = 0, chunk = 32;
+    if (n_pos != 1 || !f_v || (!f_q == !f_txt) || !o_logits)
+        return cli_usage("usage: ban run MODEL.ban --features v.npy [--spatials b.npy] (--tokens q.npy | --questions "
+                         "FILE) --logits OUT.npy [...]");
+    if (cli_get(opts, "--glimpses") && !cli_int(cli_get(opts, "--glimpses"), "--glimpses", 0, BAN_MAX_GLIMPSES, &glimpses))
+        return CLI_USAGE;
+    if (cli_get(opts, "--batch") && !cli_int(cli_get(opts, "--batch"), "--batch", 1, BAN_MAX_BATCH, &chunk))
+        return CLI_USAGE;
+
+    ban_model *m = NULL;
+    ban_ctx *ctx = NULL;
+    run_arrays a;
+    memset(&a, 0, sizeof a);
+    int32_t *tokens = NULL, *box_n = NULL, *tok_n32 = NULL, *ents = NULL, *ent_n = NULL;
+    int *tok_n = NULL, *box_counts = NULL, *ent_counts = NULL;
+    float *logits = NULL, *att = NULL, *entropy = NULL;
+    int rc = CLI_OK;
+    char err[512];
+    if (ban_model_load(pos[0], &m) != BAN_OK) {
+        rc = cli_error("%s", m ? ban_model_error(m) : "out of memory");
+        goto done;
+    }
+    const ban_config *c = ban_model_config(m);
+    const int vqa = c->task == BAN_TASK_VQA;
+    if (npy_load(f_v, &a.v, err, sizeof err)) { rc = cli_error("%s", err); goto done; }
+    if (a.v.kind != 'f' || a.v.ndim != 3 || a.v.shape[2] != c->feature_dim || a.v.shape[0] < 1 || a.v.shape[1] < 1) {
+        rc = cli_error("%s: features must be float32 (B, K, %d), not %s of %d dimensions (last %lld)", f_v,
+                       c->feature_dim, a.v.kind == 'f' ? "float32" : "integers", a.v.ndim,
+                       (long long)(a.v.ndim ? a.v.shape[a.v.ndim - 1] : 0));
+        goto done;
+    }
+    const int64_t B = a.v.shape[0], K = a.v.shape[1];
+    if (K > BAN_MAX_BOXES) { rc = cli_error("%s: %lld boxes exceed BAN_MAX_BOXES (%d)", f_v, (long long)K, BAN_MAX_BOXES); goto done; }
+    if (f_b) {
+        if (npy_load(f_b, &a.b, err, sizeof err)) { rc = cli_error("%s", err); goto done; }
+        if (a.b.kind != 'f' || a.b.ndim != 3 || a.b.shape[0] != B || a.b.shape[1] != K || a.b.shape[2] != 6) {
+            rc = cli_error("%s: spatials must be float32 (%lld, %lld, 6)", f_b, (long long)B, (long long)K);
+            goto done;
+        }
+    }
+    if (f_n) {
+        if ((rc = load_ints(f_n, &a.n, 1, B, "box counts", &box_n))) goto done;
+        box_counts = (int *)box_n;
+    }
+    if (!vqa && !f_e) { rc = cli_error("%s is a grounding model: give --entities", pos[0]); goto done; }
+    if (vqa && (f_e || f_ec)) { rc = cli_error("%s is a VQA model: --entities is for grounding models", pos[0]); goto done; }
+    if (!vqa && (o_att || o_ent || o_ans)) {
+        rc = cli_error("--attention, --entropy and --answers-out are VQA outputs; a grounding model's logits are its "
+                       "attention logits");
+        goto done;
+    }
+    if (o_ans && !c->has_answers) { rc = cli_error("%s carries no answer strings (export it with --answers)", pos[0]); goto done; }
+    int E = 0;
+    if (f_e) {
+        if ((rc = load_ints(f_e, &a.e, 2, B, "entities", &ents))) goto done;
+        if (a.e.shape[1] < 1 || a.e.shape[1] > BAN_MAX_ENTITIES) {
+            rc = cli_error("%s: %lld entities per sentence (1..%d)", f_e, (long long)a.e.shape[1], BAN_MAX_ENTITIES);
+            goto done;
+        }
+        E = (int)a.e.shape[1];
+        if (f_ec) {
+            if ((rc = load_ints(f_ec, &a.ec, 1, B, "entity counts", &ent_n))) goto done;
+            ent_counts = (int *)ent_n;
+        }
+    }
+
+    ban_limits lim = {0, 0, 0, 0};
+    lim.max_batch = (int)(B < chunk ? B : chunk);
+    lim.max_boxes = (int)K;
+    lim.max_entities = E ? E : 1;
+    lim.max_tokens = BAN_MAX_TOKENS;
+    int L = 0;
+    if (f_txt) {
+        if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) { rc = cli_error("%s", ban_ctx_error(ctx)); goto done; }
+        if ((rc = tokenize_file(ctx, m, f_txt, B, &tokens, &tok_n, &L))) goto done;
+    } else {
+        if ((rc = load_ints(f_q, &a.q, 2, B, "tokens", &tokens))) goto done;
+        L = (int)a.q.shape[1];
+        if (L < 1 || L > BAN_MAX_TOKENS) { rc = cli_error("%s: %d tokens per question (1..%d)", f_q, L, BAN_MAX_TOKENS); goto done; }
+        if (f_tn) {
+            if ((rc = load_ints(f_tn, &a.tn, 1, B, "token counts", &tok_n32))) goto done;
+            tok_n = (int *)tok_n32;
+        }
+    }
+    ban_ctx_free(ctx);
+    ctx = NULL;
+    lim.max_tokens = L;
+    if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) { rc = cli_error("%s", ban_ctx_error(ctx)); goto done; }
+
+    const int G = c->num_glimpses, P = ban_question_positions(m, L);
+    const size_t per_logits = vqa ? (size_t)c->num_answers : (size_t)G * K * E;
+    logits = (float *)malloc((size_t)B * per_logits * sizeof(float));
+    if (o_att) att = (float *)malloc((size_t)B * G * K * P * sizeof(float));
+    if (o_ent) entropy = (float *)malloc((size_t)B * G * sizeof(float));
+    if (!logits || (o_att && !att) || (o_ent && !entropy)) { rc = cli_error("out of memory for the outputs"); goto done; }
+    for (int64_t b0 = 0; b0 < B; b0 += lim.max_batch) {
+        const int n = (int)(B - b0 < lim.max_batch ? B - b0 : lim.max_batch);
+        ban_input in;
+        ban_output out;
+        memset(&in, 0, sizeof in);
+        memset(&out, 0, sizeof out);
+        in.batch = n;
+        in.boxes = (int)K;
+        in.features = (const float *)a.v.data + b0 * K * c->feature_dim;
+        in.spatials = a.b.data ? (const float *)a.b.data + b0 * K * 6 : NULL;
+        in.box_counts = box_counts ? box_counts + b0 : NULL;
+        in.tokens_len = L;
+        in.tokens = tokens + b0 * L;
+        in.token_counts = tok_n ? tok_n + b0 : NULL;
+        in.entities_len = E;
+        in.entities = ents ? ents + b0 * E : NULL;
+        in.entity_counts = ent_counts ? ent_counts + b0 : NULL;
+        in.glimpses = (int)glimpses;
+        out.logits = logits + b0 * per_logits;
+        out.attention = att ? att + (size_t)b0 * G * K * P : NULL;
+        out.entropy = entropy ? entropy + b0 * G : NULL;
+        if (ban_forward(ctx, &in, &out) != BAN_OK) {
+            rc = cli_error("%s (examples %lld..%lld)", ban_ctx_error(ctx), (long long)b0, (long long)(b0 + n - 1));
+            goto done;
+        }
+    }
+    if (vqa) {
+        int64_t shape[2] = {B, c->num_answers};
+        if ((rc = save(o_logits, "<f4", 2, shape, logits))) goto done;
+    } else {
+        int64_t shape[4] = {B, G, K, E};
+        if ((rc = save(o_logits, "<f4", 4, shape, logits))) goto done;
+    }
+    if (att) {
+        int64_t shape[4] = {B, G, K, P};
+        if ((rc = save(o_att, "<f4", 4, shape, att))) goto done;
+    }
+    if (entropy) {
+        int64_t shape[2] = {B, G};
+        if ((rc = save(o_ent, "<f4", 2, shape, entropy))) goto done;
+    }
+    if (o_ans) {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", o_ans);
+        FILE *f = fopen(tmp, "wb");
+        if (!f) { rc = cli_error("%s: cannot create", tmp); goto done; }
+        for (int64_t b = 0; b < B; b++)
+            fprintf(f, "%s\n", ban_model_answer(m, ban_argmax(logits + b * per_logits, c->num_answers)));
+        if (fclose(f) != 0 || rename(tmp, o_ans) != 0) { remove(tmp); rc = cli_error("%s: cannot write", o_ans); goto done; }
+    }
+done:
+    run_free(&a);
+    free(tokens), free(box_n), free(tok_n32), free(ents), free(ent_n);
+    if (f_txt) free(tok_n);
+    free(logits), free(att), free(entropy);
+    ban_ctx_free(ctx);
+    ban_model_free(m);
+    return rc;
+}
+
+/* ---- main -------------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *help;
+} commands[] = {
+    {"info", cmd_info, "info MODEL.ban\n      configuration, parameter count, vocabulary, answers, conventions"},
+    {"run", cmd_run,
+     "run MODEL.ban --features v.npy [--spatials b.npy] (--tokens q.npy | --questions FILE) --logits OUT.npy\n"
+     "      [--box-counts n.npy] [--token-counts t.npy] [--entities e.npy [--entity-counts c.npy]]\n"
+     "      [--attention OUT.npy] [--entropy OUT.npy] [--answers-out FILE] [--glimpses N] [--batch N]\n"
+     "      features float32 (B, K, Dv), spatials float32 (B, K, 6), tokens int32/int64 (B, L) or one question\n"
+     "      per line; without --box-counts all-zero feature rows are padding, as in the reference. VQA writes\n"
+     "      logits (B, A), attention (B, G, K, P), entropy (B, G); grounding (--entities) logits (B, G, K, E)."},
+};
+
+static int usage(FILE *f)
+{
+    fprintf(f, "ban %s - Bilinear Attention Networks (ban.h)\n\nusage:\n", BAN_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) fprintf(f, "  ban %s\n", commands[i].help);
+    return f == stdout ? CLI_OK : CLI_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) return usage(stderr);
+    if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage(stdout);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc, argv);
+    return cli_usage("unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,32 @@
+/* cli.h - what the subcommands of build/ban share: option parsing and messages. */
+#ifndef BAN_CLI_H
+#define BAN_CLI_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ban.h"
+
+/* exit statuses: 0 success, 1 a runtime failure (model, input, i/o), 2 a usage error */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+typedef struct cli_opt {
+    const char *name;   /* "--features" */
+    int takes_value;    /* 0: a flag */
+    const char *value;  /* set by cli_parse; a flag is set to "1" */
+} cli_opt;
+
+/* Parse argv[first..argc) into opts (terminated by a NULL name) and at most max_pos
+   positional arguments. Prints a message and returns -1 on an unknown option. */
+int cli_parse(int argc, char **argv, int first, cli_opt *opts, const char **pos, int max_pos, int *n_pos);
+const char *cli_get(const cli_opt *opts, const char *name);
+/* a whole number in [lo, hi]; prints a message and returns 0 when it is not */
+int cli_int(const char *text, const char *what, long lo, long hi, long *out);
+int cli_error(const char *fmt, ...);  /* "ban: error: ..." on stderr; returns CLI_FAIL */
+int cli_usage(const char *fmt, ...);  /* "ban: ..." on stderr; returns CLI_USAGE */
+
+/* subcommands */
+int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+#endif

@@ -1,0 +1,210 @@
+"""Read and write ban.h model files (.ban), version 1. Standard library and numpy only.
+
+The layout is documented in docs/FORMAT.md; this module is its Python half:
+
+    write_ban(path, metadata, tensors)   # atomic: temporary file, fsync, rename
+    meta, tensors = read_ban(path)       # validating reader (for tests and tools)
+
+`metadata` maps keys to values: int -> INT64, float -> FLOAT64, str -> STRING,
+list of str -> STRING_ARRAY, list of int -> INT64_ARRAY (a value may also be given as
+(type, value) to force a type). `tensors` is an ordered mapping name -> numpy array
+(float32 is written as F32, float16 as F16).
+"""
+import os
+import struct
+import tempfile
+
+import numpy as np
+
+MAGIC = b"BANM"
+VERSION = 1
+ALIGNMENT = 64
+HEADER = struct.Struct("<4sIIIQQQQ")  # magic, version, alignment, reserved, n_meta, n_tensors, data_offset, data_size
+
+INT64, FLOAT64, STRING, STRING_ARRAY, INT64_ARRAY = 1, 2, 3, 4, 5
+F32, F16 = 0, 1
+DTYPES = {F32: np.dtype("<f4"), F16: np.dtype("<f2")}
+MAX_NAME = 255
+
+
+class FormatError(Exception):
+    """A .ban file that does not follow the format."""
+
+
+def _string(s, what):
+    raw = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+    if b"\0" in raw:
+        raise ValueError("%s contains a NUL byte: %r" % (what, s))
+    return struct.pack("<I", len(raw)) + raw + b"\0"
+
+
+def _infer_type(key, value):
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int):
+        return value
+    if isinstance(value, bool) or isinstance(value, (int, np.integer)):
+        return INT64, int(value)
+    if isinstance(value, (float, np.floating)):
+        return FLOAT64, float(value)
+    if isinstance(value, str):
+        return STRING, value
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, str) for v in value):
+            return STRING_ARRAY, list(value)
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+            return INT64_ARRAY, [int(v) for v in value]
+    raise TypeError("metadata %r: unsupported value %r" % (key, value))
+
+
+def _encode_value(key, typ, value):
+    if typ == INT64:
+        return struct.pack("<q", value)
+    if typ == FLOAT64:
+        return struct.pack("<d", value)
+    if typ == STRING:
+        raw = value.encode("utf-8")
+        if b"\0" in raw:
+            raise ValueError("metadata %r contains a NUL byte" % key)
+        return raw + b"\0"
+    if typ == STRING_ARRAY:
+        return struct.pack("<Q", len(value)) + b"".join(_string(v, "%s[%d]" % (key, i)) for i, v in enumerate(value))
+    if typ == INT64_ARRAY:
+        return struct.pack("<Q", len(value)) + struct.pack("<%dq" % len(value), *value)
+    raise TypeError("metadata %r: unknown type %d" % (key, typ))
+
+
+def _pad(n, align=ALIGNMENT):
+    return (-n) % align
+
+
+def encode_ban(metadata, tensors):
+    """The bytes of a .ban file."""
+    directory = bytearray()
+    for key, value in metadata.items():
+        typ, val = _infer_type(key, value)
+        payload = _encode_value(key, typ, val)
+        directory += _string(key, "metadata key") + struct.pack("<IQ", typ, len(payload)) + payload
+    blobs = []
+    offset = 0
+    for name, arr in tensors.items():
+        arr = np.asarray(arr)
+        if arr.dtype == np.float32:
+            dtype = F32
+        elif arr.dtype == np.float16:
+            dtype = F16
+        else:
+            raise TypeError("tensor %r: dtype %s (write float32 or float16)" % (name, arr.dtype))
+        if not 1 <= arr.ndim <= 4 or min(arr.shape) < 1:
+            raise ValueError("tensor %r: shape %s" % (name, arr.shape))
+        if len(name.encode()) > MAX_NAME:
+            raise ValueError("tensor name too long: %r" % name)
+        data = np.ascontiguousarray(arr, dtype=DTYPES[dtype]).tobytes()
+        directory += _string(name, "tensor name") + struct.pack("<II", dtype, arr.ndim)
+        directory += struct.pack("<%dQ" % arr.ndim, *arr.shape) + struct.pack("<Q", offset)
+        blobs.append((offset, data))
+        offset += len(data) + _pad(len(data))
+    head_len = HEADER.size + len(directory)
+    data_offset = head_len + _pad(head_len)
+    out = bytearray(HEADER.pack(MAGIC, VERSION, ALIGNMENT, 0, len(metadata), len(tensors), data_offset, offset))
+    out += directory
+    out += b"\0" * (data_offset - len(out))
+    for off, data in blobs:
+        assert len(out) == data_offset + off
+        out += data + b"\0" * _pad(len(data))
+    return bytes(out)
+
+
+def write_atomic(path, data):
+    """Write bytes to path through a temporary file in the same folder, then rename:
+    a reader sees the old file or the new one, never half of one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_ban(path, metadata, tensors):
+    write_atomic(path, encode_ban(metadata, tensors))
+
+
+class _Cursor:
+    def __init__(self, buf, pos=0):
+        self.buf, self.pos = buf, pos
+
+    def take(self, n, what):
+        if n < 0 or self.pos + n > len(self.buf):
+            raise FormatError("offset %d: %s runs past the end of the file" % (self.pos, what))
+        out = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, fmt, what):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt), what))
+
+    def string(self, what):
+        (n,) = self.unpack("<I", what + " length")
+        raw = self.take(n + 1, what)
+        if raw[-1:] != b"\0" or b"\0" in raw[:-1]:
+            raise FormatError("offset %d: %s is not NUL-terminated" % (self.pos - n - 1, what))
+        return raw[:-1].decode("utf-8")
+
+
+def decode_ban(buf):
+    """Parse the bytes of a .ban file into (metadata dict, tensors dict of numpy arrays)."""
+    cur = _Cursor(buf)
+    magic, version, align, _, n_meta, n_tensors, data_offset, data_size = cur.unpack(HEADER.format, "header")
+    if magic != MAGIC:
+        raise FormatError("not a .ban file (magic %r)" % magic)
+    if version != VERSION:
+        raise FormatError("version %d (this reader knows %d)" % (version, VERSION))
+    if data_offset + data_size > len(buf):
+        raise FormatError("data section [%d, %d) beyond the file (%d bytes)" % (data_offset, data_offset + data_size, len(buf)))
+    meta = {}
+    for _ in range(n_meta):
+        key = cur.string("metadata key")
+        typ, size = cur.unpack("<IQ", "metadata %r type" % key)
+        payload = _Cursor(cur.take(size, "metadata %r value" % key))
+        if typ == INT64:
+            (val,) = payload.unpack("<q", key)
+        elif typ == FLOAT64:
+            (val,) = payload.unpack("<d", key)
+        elif typ == STRING:
+            raw = payload.take(size, key)
+            val = raw[:-1].decode("utf-8")
+        elif typ == STRING_ARRAY:
+            (n,) = payload.unpack("<Q", key)
+            val = [payload.string("%s[%d]" % (key, i)) for i in range(n)]
+        elif typ == INT64_ARRAY:
+            (n,) = payload.unpack("<Q", key)
+            val = list(payload.unpack("<%dq" % n, key))
+        else:
+            val = (typ, bytes(payload.buf))
+        meta[key] = val
+    tensors = {}
+    for _ in range(n_tensors):
+        name = cur.string("tensor name")
+        dtype, ndim = cur.unpack("<II", name)
+        shape = cur.unpack("<%dQ" % ndim, name)
+        (off,) = cur.unpack("<Q", name)
+        dt = DTYPES[dtype]
+        nbytes = int(np.prod(shape)) * dt.itemsize
+        if off + nbytes > data_size:
+            raise FormatError("tensor %r beyond the data section" % name)
+        start = data_offset + off
+        tensors[name] = np.frombuffer(buf, dtype=dt, count=nbytes // dt.itemsize, offset=start).reshape(shape)
+    return meta, tensors
+
+
+def read_ban(path):
+    with open(path, "rb") as f:
+        return decode_ban(f.read())
