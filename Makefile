@@ -9,8 +9,9 @@ LDLIBS = $(BLAS_LIBS) -lm -lpthread
 
 HEADERS = ban.h examples/npy.h examples/cli.h
 CLI_SRC = examples/ban.c
+FIXTURES = $(BUILD)/fixtures/.stamp
 
-.PHONY: all test clean fixtures
+.PHONY: all test clean
 all: $(BUILD)/ban
 
 $(BUILD):
@@ -19,7 +20,13 @@ $(BUILD):
 $(BUILD)/ban: $(CLI_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ $(CLI_SRC) $(LDLIBS)
 
-test: all
+$(BUILD)/test_ban: tests/test_ban.c ban.h examples/npy.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -o $@ tests/test_ban.c $(LDLIBS)
+
+$(FIXTURES): tests/prepare_fixtures.py tools/ban_export.py tools/banfile.py tools/torchfile.py $(wildcard tests/fixtures/*) | $(BUILD)
+	$(PYTHON) tests/prepare_fixtures.py $(BUILD)/fixtures
+
+test: all $(BUILD)/test_ban $(FIXTURES)
 	$(PYTHON) tests/run_tests.py --build $(BUILD)
 
 clean:
