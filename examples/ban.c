@@ -377,6 +377,60 @@ done:
     return rc;
 }
 
+/* ---- ban tokenize ------------------------------------------------------------------ */
+
+int cmd_tokenize(int argc, char **argv)
+{
+    cli_opt opts[] = {{"--pad", 1, NULL}, {NULL, 0, NULL}};
+    const char *pos[64];
+    int n_pos;
+    long pad = 0;
+    if (cli_parse(argc, argv, 2, opts, pos, 64, &n_pos)) return CLI_USAGE;
+    if (n_pos < 1) return cli_usage("usage: ban tokenize MODEL.ban [--pad N] [TEXT ...]  (no TEXT: lines of stdin)");
+    if (cli_get(opts, "--pad") && !cli_int(cli_get(opts, "--pad"), "--pad", 1, BAN_MAX_TOKENS, &pad)) return CLI_USAGE;
+    ban_model *m;
+    ban_ctx *ctx = NULL;
+    int rc = CLI_OK;
+    if (ban_model_load(pos[0], &m) != BAN_OK) {
+        rc = cli_error("%s", m ? ban_model_error(m) : "out of memory");
+        ban_model_free(m);
+        return rc;
+    }
+    if (ban_ctx_create(m, NULL, &ctx) != BAN_OK) rc = cli_error("%s", ban_ctx_error(ctx));
+    enum { CAP = 4096 };
+    int32_t *ids = (int32_t *)malloc(CAP * sizeof(int32_t));
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    for (int i = 1; rc == CLI_OK; i++) {
+        const char *text;
+        if (n_pos > 1) {
+            if (i >= n_pos) break;
+            text = pos[i];
+        } else {
+            ssize_t got = getline(&line, &cap, stdin);
+            if (got < 0) break;
+            while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+            text = line;
+        }
+        lineno++;
+        int n;
+        if (ban_tokenize(ctx, text, ids, CAP, &n) != BAN_OK) {
+            rc = cli_error("line %ld: %s", lineno, ban_ctx_error(ctx));
+            break;
+        }
+        int shown = pad ? (int)pad : (n < CAP ? n : CAP);
+        for (int t = 0; t < shown; t++)
+            printf("%s%d", t ? " " : "", t < n && t < CAP ? ids[t] : ban_model_config(m)->padding_id);
+        printf("\n");
+    }
+    free(line);
+    free(ids);
+    ban_ctx_free(ctx);
+    ban_model_free(m);
+    return rc;
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 static const struct {
@@ -385,6 +439,9 @@ static const struct {
     const char *help;
 } commands[] = {
     {"info", cmd_info, "info MODEL.ban\n      configuration, parameter count, vocabulary, answers, conventions"},
+    {"tokenize", cmd_tokenize,
+     "tokenize MODEL.ban [--pad N] [TEXT ...]\n      token ids of each TEXT (or each line of stdin) by the reference tokenizer; --pad N\n"
+     "      truncates or pads to N positions with the padding id, as the reference does with 14"},
     {"run", cmd_run,
      "run MODEL.ban --features v.npy [--spatials b.npy] (--tokens q.npy | --questions FILE) --logits OUT.npy\n"
      "      [--box-counts n.npy] [--token-counts t.npy] [--entities e.npy [--entity-counts c.npy]]\n"

@@ -28,5 +28,6 @@ int cli_usage(const char *fmt, ...);  /* "ban: ..." on stderr; returns CLI_USAGE
 /* subcommands */
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

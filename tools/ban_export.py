@@ -88,12 +88,18 @@ class StateDict:
             g = self.get(prefix + "_g")
             if g.size == 1:
                 norm = np.float32(np.sqrt(np.sum(v.astype(np.float64) ** 2)))
+                if norm == 0:
+                    raise ExportError("%s: %s_v is all zeros: weight normalisation divides by its norm" % (self.path,
+                                                                                                          prefix))
                 scale = np.float32(g.reshape(())) / norm
                 return (v * scale).astype(np.float32)
             if g.shape[0] != v.shape[0] or g.size != v.shape[0]:
                 raise ExportError("%s: %s_g has shape %s for %s_v of shape %s" % (self.path, prefix, g.shape,
                                                                                   prefix, v.shape))
             norm = np.sqrt(np.sum(v.astype(np.float64) ** 2, axis=tuple(range(1, v.ndim)), keepdims=True))
+            if np.any(norm == 0):
+                raise ExportError("%s: %s_v has an all-zero row: weight normalisation divides by its norm"
+                                  % (self.path, prefix))
             return (v * (g.reshape((-1,) + (1,) * (v.ndim - 1)) / norm.astype(np.float32))).astype(np.float32)
         return self.get(prefix)
 

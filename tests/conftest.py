@@ -1,0 +1,46 @@
+"""Shared pytest fixtures: where the build is, how to call build/ban, the golden files."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("BAN_BUILD", os.path.join(ROOT, "build"))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+
+def fixture_path(name):
+    return os.path.join(FIXTURES, name)
+
+
+def ban_binary():
+    path = os.path.join(BUILD, "ban")
+    if not os.access(path, os.X_OK):
+        pytest.fail("%s is missing: run make first" % path)
+    return path
+
+
+def run_ban(*args, check=True, stdin=None, timeout=300):
+    """Run build/ban; with check=True a non-zero exit fails the test with its stderr."""
+    proc = subprocess.run([ban_binary()] + [str(a) for a in args], input=stdin, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        pytest.fail("ban %s exited %d:\n%s" % (" ".join(map(str, args)), proc.returncode, proc.stderr))
+    return proc
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """The golden checkpoints exported once per session: {'g2', 'g2_legacy', 'flickr'} -> path."""
+    import ban_export
+    out = tmp_path_factory.mktemp("exported")
+    paths = {}
+    for name, ckpt, dic, ans in [("g2", "ban_ref_g2.pth", "ban_ref_g2.dictionary.pkl", "ban_ref_g2.label2ans.pkl"),
+                                 ("g2_legacy", "ban_ref_g2.legacy.pth", "ban_ref_g2.dictionary.pkl",
+                                  "ban_ref_g2.label2ans.pkl"),
+                                 ("flickr", "ban_ref_flickr.pth", "ban_ref_flickr.dictionary.pkl", None)]:
+        paths[name] = str(out / (name + ".ban"))
+        ban_export.export(fixture_path(ckpt), paths[name], fixture_path(dic), fixture_path(ans) if ans else None)
+    return paths
