@@ -1,4 +1,5 @@
-# ban.h: `make` builds the examples and build/ban; `make test` runs every test.
+# ban.h: `make` builds the examples and build/ban; `make test` runs every test;
+# `make demo` answers questions with the golden fixture model.
 PYTHON ?= /usr/bin/python3
 CC ?= cc
 BUILD ?= build
@@ -6,13 +7,25 @@ CFLAGS ?= -O2 -g
 WARN = -std=c11 -Wall -Wextra
 BLAS_LIBS ?= -lopenblas
 LDLIBS = $(BLAS_LIBS) -lm -lpthread
+DEPS = libopenblas-dev libstb-dev libcjson-dev python3-numpy python3-pytest python3-torch python3-pil
 
 HEADERS = ban.h examples/npy.h examples/cli.h
 CLI_SRC = examples/ban.c
 FIXTURES = $(BUILD)/fixtures/.stamp
 
-.PHONY: all test clean
-all: $(BUILD)/ban
+.PHONY: all test demo deps check-deps clean
+all: check-deps $(BUILD)/ban $(BUILD)/simple
+
+# say in one line what to install when something is missing
+check-deps:
+	@missing=""; \
+	echo '#include <cblas.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libopenblas-dev"; \
+	$(PYTHON) -c 'import numpy' 2>/dev/null || missing="$$missing python3-numpy"; \
+	if [ -n "$$missing" ]; then echo "ban.h needs:$$missing  (install them: make deps, or apt-get install -y $(DEPS))"; exit 1; fi
+
+# everything the tests and examples use, from Debian's packages (run as root)
+deps:
+	apt-get update && apt-get install -y --no-install-recommends make gcc clang $(DEPS)
 
 $(BUILD):
 	@mkdir -p $(BUILD)
@@ -20,14 +33,28 @@ $(BUILD):
 $(BUILD)/ban: $(CLI_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ $(CLI_SRC) $(LDLIBS)
 
+$(BUILD)/simple: examples/simple.c ban.h examples/npy.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -o $@ examples/simple.c $(LDLIBS)
+
 $(BUILD)/test_ban: tests/test_ban.c ban.h examples/npy.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ tests/test_ban.c $(LDLIBS)
 
 $(FIXTURES): tests/prepare_fixtures.py tools/ban_export.py tools/banfile.py tools/torchfile.py $(wildcard tests/fixtures/*) | $(BUILD)
+	@$(PYTHON) -c 'import pytest' 2>/dev/null || { echo "the tests need: apt-get install -y $(DEPS)"; exit 1; }
 	$(PYTHON) tests/prepare_fixtures.py $(BUILD)/fixtures
 
 test: all $(BUILD)/test_ban $(FIXTURES)
 	$(PYTHON) tests/run_tests.py --build $(BUILD)
 
+# the reference's golden model: export it, then answer its six questions
+demo: all $(FIXTURES)
+	@echo "== the reference's golden VQA model (tests/fixtures/ban_ref_g2.pth), exported to $(BUILD)/fixtures/g2.ban"
+	@$(BUILD)/ban info $(BUILD)/fixtures/g2.ban | sed -n '2,3p;5,6p;9,10p'
+	@echo "== its six questions, answered by ban.h (features from tests/fixtures/ban_ref_g2.npz)"
+	@$(BUILD)/ban run $(BUILD)/fixtures/g2.ban --features $(BUILD)/fixtures/g2_v.npy --spatials $(BUILD)/fixtures/g2_b.npy \
+	  --questions $(BUILD)/fixtures/g2_questions.txt --logits $(BUILD)/demo_logits.npy --answers-out - \
+	  | paste -d'|' $(BUILD)/fixtures/g2_questions.txt - | sed 's/|/  ->  /'
+	@echo "== the reference predicted: $$(tr '\n' ' ' < $(BUILD)/fixtures/g2_answers.txt)"
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-*

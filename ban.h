@@ -806,9 +806,13 @@ static int ban__parse_file(ban_model *m)
         }
         t->nbytes = count * (t->dtype == BAN__F32 ? 4 : 2);
         t->offset = ban__u64(p + 8 * t->ndim);
-        if (t->offset % align || t->offset > data_size || t->nbytes > data_size - t->offset)
+        if (t->offset % align)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' at data offset %llu is "
+                             "misaligned (alignment %u)", m->path, (unsigned long long)at + 8 + 8 * t->ndim, t->name,
+                             (unsigned long long)t->offset, align);
+        if (t->offset > data_size || t->nbytes > data_size - t->offset)
             return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' (%llu bytes at data offset %llu) "
-                             "is misaligned or outside the %llu-byte data section", m->path,
+                             "runs outside the %llu-byte data section", m->path,
                              (unsigned long long)at + 8 + 8 * t->ndim, t->name, (unsigned long long)t->nbytes,
                              (unsigned long long)t->offset, (unsigned long long)data_size);
         t->data = f + data_off + t->offset;

@@ -358,14 +358,20 @@ int cmd_run(int argc, char **argv)
         int64_t shape[2] = {B, G};
         if ((rc = save(o_ent, "<f4", 2, shape, entropy))) goto done;
     }
-    if (o_ans) {
+    if (o_ans) { /* "-" is stdout; a file is written atomically */
         char tmp[4096];
+        int to_stdout = !strcmp(o_ans, "-");
         snprintf(tmp, sizeof tmp, "%s.tmp", o_ans);
-        FILE *f = fopen(tmp, "wb");
+        FILE *f = to_stdout ? stdout : fopen(tmp, "wb");
         if (!f) { rc = cli_error("%s: cannot create", tmp); goto done; }
         for (int64_t b = 0; b < B; b++)
             fprintf(f, "%s\n", ban_model_answer(m, ban_argmax(logits + b * per_logits, c->num_answers)));
-        if (fclose(f) != 0 || rename(tmp, o_ans) != 0) { remove(tmp); rc = cli_error("%s: cannot write", o_ans); goto done; }
+        if (to_stdout) fflush(stdout);
+        else if (fclose(f) != 0 || rename(tmp, o_ans) != 0) {
+            remove(tmp);
+            rc = cli_error("%s: cannot write", o_ans);
+            goto done;
+        }
     }
 done:
     run_free(&a);
@@ -445,7 +451,7 @@ static const struct {
     {"run", cmd_run,
      "run MODEL.ban --features v.npy [--spatials b.npy] (--tokens q.npy | --questions FILE) --logits OUT.npy\n"
      "      [--box-counts n.npy] [--token-counts t.npy] [--entities e.npy [--entity-counts c.npy]]\n"
-     "      [--attention OUT.npy] [--entropy OUT.npy] [--answers-out FILE] [--glimpses N] [--batch N]\n"
+     "      [--attention OUT.npy] [--entropy OUT.npy] [--answers-out FILE|-] [--glimpses N] [--batch N]\n"
      "      features float32 (B, K, Dv), spatials float32 (B, K, 6), tokens int32/int64 (B, L) or one question\n"
      "      per line; without --box-counts all-zero feature rows are padding, as in the reference. VQA writes\n"
      "      logits (B, A), attention (B, G, K, P), entropy (B, G); grounding (--entities) logits (B, G, K, E)."},
