@@ -102,13 +102,13 @@ def reference_tokenize(sentence, word2idx):
     return [word2idx.get(w, len(word2idx) - 1) for w in sentence.split()]
 
 
-TRICKY_WORDS = ["'s", "über", "i\u0307stanbul", "straße", "ǆemal", "ⅳ", "𐐨𐐩", "don't", "a'", "'", "σοφία", "ǳ",
+TRICKY_WORDS = ["οδος", "σας", "ας", "σοφιας", "'s", "über", "i\u0307stanbul", "straße", "ǆemal", "ⅳ", "𐐨𐐩", "don't", "a'", "'", "σοφία", "ǳ",
                 "\u00e9t\u00e9", "x'sy", "''s", "ß"]
 TRICKY_QUESTIONS = [
     "What's THAT?", "ÜBER alles, İSTANBUL?", "STRASSE and Straße", "ǄEMAL ǅemal ǆemal", "Ⅳ or ⅳ?",
     "𐐀𐐁 and 𐐨𐐩", "DON'T? don't, Don'T", "A' a'", "it's 's ''s '''s x'sy X'SY", "ΣΟΦΊΑ σοφία",
     "tab\there\nnewline\x0bvt\x0cff\rcr", "nbsp\u00a0ideo\u3000em\u2003sep\x1cfs\x1dgs\x1eus\x1f\x85nel",
-    "ÉTÉ été", "", "   ", "?,?,", "a,b?c", "" + "x" * 300, "the the the the the the the the the the the the the the "
+    "ÉTÉ été", "ΟΔΟΣ ΟΔΟΣ, ΣΑΣ. Σ ΑΣ́ ΑΣ́Β Α'Σ ΑΣ' Σ́ ἈΣ", "ΣΟΦΙΑΣ?", "", "   ", "?,?,", "a,b?c", "" + "x" * 300, "the the the the the the the the the the the the the the "
     "the the", "emoji 🙂 is unknown", "ǲ ǳ Ǳ", "'", "'s", "s'", "ß ẞ",
 ]
 
