@@ -9,8 +9,13 @@ BLAS_LIBS ?= -lopenblas
 LDLIBS = $(BLAS_LIBS) -lm -lpthread
 DEPS = libopenblas-dev libstb-dev libcjson-dev python3-numpy python3-pytest python3-torch python3-pil
 
-HEADERS = ban.h examples/npy.h examples/cli.h
-CLI_SRC = examples/ban.c
+HEADERS = ban.h $(wildcard examples/*.h)
+# build/ban: the dispatcher and model commands in examples/ban.c, one file per further
+# subcommand (examples/cmd_*.c, registered in the table of examples/ban.c)
+CLI_SRC = examples/ban.c $(wildcard examples/cmd_*.c)
+CLI_LIBS = -lcjson
+# every tests/test_*.c is a TAP-speaking program build/test_*, run by make test
+C_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 FIXTURES = $(BUILD)/fixtures/.stamp
 
 .PHONY: all test demo deps check-deps clean
@@ -20,6 +25,7 @@ all: check-deps $(BUILD)/ban $(BUILD)/simple
 check-deps:
 	@missing=""; \
 	echo '#include <cblas.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libopenblas-dev"; \
+	echo '#include <cjson/cJSON.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libcjson-dev"; \
 	$(PYTHON) -c 'import numpy' 2>/dev/null || missing="$$missing python3-numpy"; \
 	if [ -n "$$missing" ]; then echo "ban.h needs:$$missing  (install them: make deps, or apt-get install -y $(DEPS))"; exit 1; fi
 
@@ -31,19 +37,19 @@ $(BUILD):
 	@mkdir -p $(BUILD)
 
 $(BUILD)/ban: $(CLI_SRC) $(HEADERS) | $(BUILD)
-	$(CC) $(WARN) $(CFLAGS) -o $@ $(CLI_SRC) $(LDLIBS)
+	$(CC) $(WARN) $(CFLAGS) -o $@ $(CLI_SRC) $(CLI_LIBS) $(LDLIBS)
 
 $(BUILD)/simple: examples/simple.c ban.h examples/npy.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ examples/simple.c $(LDLIBS)
 
-$(BUILD)/test_ban: tests/test_ban.c ban.h examples/npy.h | $(BUILD)
-	$(CC) $(WARN) $(CFLAGS) -o $@ tests/test_ban.c $(LDLIBS)
+$(BUILD)/test_%: tests/test_%.c $(HEADERS) | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(CLI_LIBS) $(LDLIBS)
 
 $(FIXTURES): tests/prepare_fixtures.py tools/ban_export.py tools/banfile.py tools/torchfile.py $(wildcard tests/fixtures/*) | $(BUILD)
 	@$(PYTHON) -c 'import pytest' 2>/dev/null || { echo "the tests need: apt-get install -y $(DEPS)"; exit 1; }
 	$(PYTHON) tests/prepare_fixtures.py $(BUILD)/fixtures
 
-test: all $(BUILD)/test_ban $(FIXTURES)
+test: all $(C_TESTS) $(FIXTURES)
 	$(PYTHON) tests/run_tests.py --build $(BUILD)
 
 # the reference's golden model: export it, then answer its six questions
