@@ -33,8 +33,10 @@
 
    SHAPES (row-major, the same letters everywhere)
      B batch, K boxes, L tokens, P question positions, E entities, G glimpses, D hidden size,
-     Dv box-feature size, A answers. Inputs: features (B, K, Dv); spatials (B, K, 6) =
-     normalised x1, y1, x2, y2, width, height; tokens (B, L) as int32 ids. Outputs: VQA
+     Dv box-feature size, A answers, N images. Inputs: features (N, K, Dv); spatials
+     (N, K, 6) = normalised x1, y1, x2, y2, width, height; tokens (B, L) as int32 ids.
+     N = B unless several questions share an image (input.images, input.image_index):
+     the boxes of each image are then projected once for all its questions. Outputs: VQA
      logits (B, A), attention maps (B, G, K, P), attention entropy (B, G); grounding
      logits (B, G, K, E).
 
@@ -151,11 +153,13 @@ typedef struct ban_limits {   /* a context's capacity; 0 takes the default in br
 } ban_limits;
 
 typedef struct ban_input {
-    int batch;                 /* B */
-    int boxes;                 /* K: row count of features and spatials per example */
-    const float *features;     /* (B, K, Dv) */
-    const float *spatials;     /* (B, K, 6); needed by the counter and by op 's' */
-    const int *box_counts;     /* (B) real boxes first; NULL: K each (zero rows still pad) */
+    int batch;                 /* B questions (sentences) */
+    int boxes;                 /* K: row count of features and spatials per image */
+    int images;                /* N images in features/spatials/box_counts; 0: one per example */
+    const int *image_index;    /* (B) the image of each example, 0..N-1; NULL: example b, image b */
+    const float *features;     /* (N, K, Dv) */
+    const float *spatials;     /* (N, K, 6); needed by the counter and by op 's' */
+    const int *box_counts;     /* (N) real boxes first; NULL: K each (zero rows still pad) */
     int tokens_len;            /* L */
     const int32_t *tokens;     /* (B, L) ids in 0..V (V = padding) */
     const int *token_counts;   /* (B) real tokens first; NULL: up to the first padding id */
@@ -1577,20 +1581,26 @@ static int ban__all_finite(const float *x, size_t n, size_t *bad)
     return 1;
 }
 
-/* Validate the input, decide which boxes are real and pack them (with the spatial
-   features appended for op 's') when the caller's rows cannot be used as they are.
-   Sets n_box, n_rows, row0, box_row; *vin, *ldv: the rows the projections read. */
+/* Validate the input, decide which boxes of each image are real and pack them (with
+   the spatial features appended for op 's') when the caller's rows cannot be used as
+   they are. Sets n_box, n_rows, row0, box_row per image; *vin: the rows to project. */
 static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin)
 {
     const ban_model *m = c->model;
     const ban_config *cf = &m->config;
-    const int B = in->batch, K = in->boxes, Dv = cf->feature_dim, Dvin = Dv + 6 * cf->spatial_concat;
+    const int N = in->images ? in->images : in->batch, K = in->boxes, Dv = cf->feature_dim;
+    const int Dvin = Dv + 6 * cf->spatial_concat;
     const int need_spatials = cf->spatial_concat || (cf->task == BAN_TASK_VQA && cf->counter_objects);
+    const char *what = in->images ? "image" : "example";
     int pack = cf->spatial_concat, rows = 0;
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < in->batch && in->image_index; b++)
+        if (in->image_index[b] < 0 || in->image_index[b] >= N)
+            return ban__fail(c->error, BAN_ERR_INPUT, "example %d: image index %d outside 0..%d", b,
+                             in->image_index[b], N - 1);
+    for (int b = 0; b < N; b++) {
         int n = in->box_counts ? in->box_counts[b] : K, real = 0;
         if (n < 0 || n > K)
-            return ban__fail(c->error, BAN_ERR_INPUT, "example %d: box count %d outside 0..%d", b, n, K);
+            return ban__fail(c->error, BAN_ERR_INPUT, "%s %d: box count %d outside 0..%d", what, b, n, K);
         if (n < K) pack = 1;
         c->n_box[b] = n;
         c->row0[b] = rows;
@@ -1602,9 +1612,9 @@ static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin
             const float *s = need_spatials ? in->spatials + ((size_t)b * K + k) * 6 : NULL;
             size_t bad;
             if (!ban__all_finite(f, (size_t)Dv, &bad))
-                return ban__fail(c->error, BAN_ERR_INPUT, "example %d, box %d: feature %zu is not finite", b, k, bad);
+                return ban__fail(c->error, BAN_ERR_INPUT, "%s %d, box %d: feature %zu is not finite", what, b, k, bad);
             if (s && !ban__all_finite(s, 6, &bad))
-                return ban__fail(c->error, BAN_ERR_INPUT, "example %d, box %d: spatial value %zu is not finite", b,
+                return ban__fail(c->error, BAN_ERR_INPUT, "%s %d, box %d: spatial value %zu is not finite", what, b,
                                  k, bad);
             if (cf->zero_row_padding) { /* the reference: a row whose |values| sum to 0 is padding */
                 int zero = 1;
@@ -1615,7 +1625,7 @@ static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin
             *slot = real++;
         }
         if (real == 0)
-            return ban__fail(c->error, BAN_ERR_INPUT, "example %d has no boxes (%d rows, all padding)", b, K);
+            return ban__fail(c->error, BAN_ERR_INPUT, "%s %d has no boxes (%d rows, all padding)", what, b, K);
         c->n_rows[b] = real;
         rows += real;
     }
@@ -1623,7 +1633,7 @@ static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin
         *vin = in->features;
         return BAN_OK;
     }
-    for (int b = 0; b < B; b++)
+    for (int b = 0; b < N; b++)
         for (int k = 0; k < K; k++) {
             int r = c->box_row[(size_t)b * c->lim.max_boxes + k];
             if (r < 0) continue;
@@ -1720,27 +1730,29 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
     const int Gr = in->glimpses ? in->glimpses : G, cols = kD + Gr * D, O = cf->counter_objects;
     const int Dvin = cf->feature_dim, H = cf->classifier_hidden, A = cf->num_answers;
     const size_t plane = (size_t)Km * c->max_pos; /* one (b, g) attention map */
+    const int N = in->images ? in->images : B;
     int total_rows = 0, rc;
-    for (int b = 0; b < B; b++) total_rows += c->n_rows[b];
+    for (int i = 0; i < N; i++) total_rows += c->n_rows[i];
     if ((rc = ban__prepare_tokens(c, in, P))) return rc;
 
     /* 1. question: embeddings, GRU -> q (B*P, D) */
     ban__encode_question(c, B, P);
 
-    /* 2. every projection of the boxes in one product: attention (kD), then each glimpse (D) */
+    /* 2. every projection of the boxes in one product, once per image: attention (kD), then
+       each glimpse (D) */
     ban__linear(total_rows, cols, Dvin, vin, Dvin, m->vis_w, m->vis_b, c->vproj, cols, 1);
 
     /* 3. bilinear attention maps of all G glimpses, from the GRU states */
     ban__linear(B * P, kD, D, c->q, D, m->att_qw, m->att_qb, c->q_att, kD, 1);
     for (int b = 0; b < B; b++) {
-        const int R = c->n_rows[b], valid = c->n_tok[b];
-        ban__attention_logits(c, c->vproj + (size_t)c->row0[b] * cols, cols, R, c->q_att + (size_t)b * P * kD, P);
+        const int i = in->image_index ? in->image_index[b] : b, R = c->n_rows[i], valid = c->n_tok[b];
+        ban__attention_logits(c, c->vproj + (size_t)c->row0[i] * cols, cols, R, c->q_att + (size_t)b * P * kD, P);
         for (int g = 0; g < G; g++) {
             float *map = c->att + (size_t)(b * G + g) * plane, *score = c->box_score + (size_t)(b * G + g) * Km;
             const float bias = m->att_hbias[g];
             float top = -INFINITY;
             for (int k = 0; k < K; k++) {
-                const int r = c->box_row[(size_t)b * Km + k];
+                const int r = c->box_row[(size_t)i * Km + k];
                 float best = -INFINITY;
                 if (r >= 0)
                     for (int l = 0; l < P; l++) {
@@ -1769,7 +1781,7 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
             if (out->attention) {
                 float *dst = out->attention + (size_t)(b * G + g) * K * P;
                 for (int k = 0; k < K; k++) {
-                    const int r = c->box_row[(size_t)b * Km + k];
+                    const int r = c->box_row[(size_t)i * Km + k];
                     if (r < 0) memset(dst + (size_t)k * P, 0, (size_t)P * sizeof(float));
                     else memcpy(dst + (size_t)k * P, map + (size_t)r * P, (size_t)P * sizeof(float));
                 }
@@ -1782,10 +1794,10 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
     for (int g = 0; g < Gr; g++) {
         ban__linear(B * P, D, D, c->q, D, m->gq_w + (size_t)g * D * D, m->gq_b + (size_t)g * D, c->q_glimpse, D, 1);
         for (int b = 0; b < B; b++) {
-            const int R = c->n_rows[b], valid = c->n_tok[b];
+            const int i = in->image_index ? in->image_index[b] : b, R = c->n_rows[i], valid = c->n_tok[b];
             /* chain (P, D) = A^T (P, R) . V'_g (R, D) */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, D, R, 1.0f, c->att + (size_t)(b * G + g) * plane,
-                        P, c->vproj + (size_t)c->row0[b] * cols + kD + (size_t)g * D, cols, 0.0f, c->chain, D);
+                        P, c->vproj + (size_t)c->row0[i] * cols + kD + (size_t)g * D, cols, 0.0f, c->chain, D);
             float *joint = c->joint + (size_t)b * D;
             const float *qg = c->q_glimpse + (size_t)b * P * D;
             for (int d = 0; d < D; d++) joint[d] = 0.0f;
@@ -1797,9 +1809,11 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
             for (int l = 0; l < P; l++)
                 for (int d = 0; d < D; d++) c->q[((size_t)b * P + l) * D + d] += c->proj[(size_t)b * D + d];
         if (O) {
-            for (int b = 0; b < B; b++)
-                ban__count(m, c->box_score + (size_t)(b * G + g) * Km, in->spatials + (size_t)b * K * 6, K,
-                           c->n_box[b], c->count_feat + (size_t)b * (O + 1), c->counter_tmp);
+            for (int b = 0; b < B; b++) {
+                const int i = in->image_index ? in->image_index[b] : b;
+                ban__count(m, c->box_score + (size_t)(b * G + g) * Km, in->spatials + (size_t)i * K * 6, K,
+                           c->n_box[i], c->count_feat + (size_t)b * (O + 1), c->counter_tmp);
+            }
             ban__linear(B, D, O + 1, c->count_feat, O + 1, m->gc_w + (size_t)g * D * (O + 1),
                         m->gc_b + (size_t)g * D, c->proj, D, 1);
             for (int b = 0; b < B; b++)
@@ -1827,9 +1841,10 @@ static int ban__forward_grounding(ban_ctx *c, const ban_input *in, ban_output *o
     const int B = in->batch, K = in->boxes, Km = c->lim.max_boxes, D = cf->hidden_dim, G = cf->num_glimpses;
     const int kD = cf->attention_rank * D, E = in->entities_len, L = in->tokens_len;
     const int Dvin = cf->feature_dim + 6 * cf->spatial_concat;
+    const int N = in->images ? in->images : B;
     int P = 1, total_rows = 0, rc;
+    for (int i = 0; i < N; i++) total_rows += c->n_rows[i];
     for (int b = 0; b < B; b++) {
-        total_rows += c->n_rows[b];
         if (in->entity_counts && (in->entity_counts[b] < 0 || in->entity_counts[b] > E))
             return ban__fail(c->error, BAN_ERR_INPUT, "example %d: entity count %d outside 0..%d", b,
                              in->entity_counts[b], E);
@@ -1850,10 +1865,11 @@ static int ban__forward_grounding(ban_ctx *c, const ban_input *in, ban_output *o
     ban__linear(total_rows, kD, Dvin, vin, Dvin, m->vis_w, m->vis_b, c->vproj, kD, 1);
     ban__linear(B * E, kD, D, c->q_ent, D, m->att_qw, m->att_qb, c->q_att, kD, 1);
     for (int b = 0; b < B; b++) {
-        ban__attention_logits(c, c->vproj + (size_t)c->row0[b] * kD, kD, c->n_rows[b], c->q_att + (size_t)b * E * kD, E);
+        const int i = in->image_index ? in->image_index[b] : b;
+        ban__attention_logits(c, c->vproj + (size_t)c->row0[i] * kD, kD, c->n_rows[i], c->q_att + (size_t)b * E * kD, E);
         for (int g = 0; g < G; g++)
             for (int k = 0; k < K; k++) {
-                const int r = c->box_row[(size_t)b * Km + k];
+                const int r = c->box_row[(size_t)i * Km + k];
                 float *dst = out->logits + (((size_t)b * G + g) * K + k) * E;
                 for (int j = 0; j < E; j++) {
                     /* padding: masked boxes; slots past the count, or (the reference's rule) a slot
@@ -1877,6 +1893,10 @@ BANDEF int ban_forward(ban_ctx *c, const ban_input *in, ban_output *out)
         return ban__fail(c->error, BAN_ERR_ARG, "ban_forward: NULL input, output or output logits");
     if (in->batch < 1 || in->batch > c->lim.max_batch)
         return ban__fail(c->error, BAN_ERR_ARG, "batch %d outside the context's 1..%d", in->batch, c->lim.max_batch);
+    if (in->images < 0 || in->images > in->batch || (in->images && !in->image_index) ||
+        (!in->images && in->image_index))
+        return ban__fail(c->error, BAN_ERR_ARG, "images %d: 0, or 1..batch (%d) with an image index", in->images,
+                         in->batch);
     if (in->boxes < 1 || in->boxes > c->lim.max_boxes)
         return ban__fail(c->error, BAN_ERR_ARG, "%d boxes outside the context's 1..%d", in->boxes, c->lim.max_boxes);
     if (in->tokens_len < 1 || in->tokens_len > c->lim.max_tokens)

@@ -376,6 +376,47 @@ static void test_glimpse_option(void)
     vqa_close(&f);
 }
 
+/* Questions sharing images: the same outputs as one image per question. */
+static void test_shared_images(void)
+{
+    vqa_fixture f = vqa_open();
+    ban_ctx *c = new_ctx(f.m, f.B, f.K, 14, 0);
+    const size_t per_img = (size_t)f.K * f.v.shape[2];
+    /* every question asked about images 1 and 4 */
+    float *v = malloc(sizeof(float) * 2 * per_img), *b = malloc(sizeof(float) * 2 * f.K * 6);
+    memcpy(v, (float *)f.v.data + per_img, sizeof(float) * per_img);
+    memcpy(v + per_img, (float *)f.v.data + 4 * per_img, sizeof(float) * per_img);
+    memcpy(b, (float *)f.b.data + f.K * 6, sizeof(float) * f.K * 6);
+    memcpy(b + f.K * 6, (float *)f.b.data + 4 * f.K * 6, sizeof(float) * f.K * 6);
+    int index[6] = {0, 1, 1, 0, 1, 0};
+    float *shared = malloc(sizeof(float) * f.B * f.A), *alone = malloc(sizeof(float) * f.A);
+    float *att = malloc(sizeof(float) * f.B * f.G * f.K * 14), *att1 = malloc(sizeof(float) * f.G * f.K * 14);
+    ban_input in = vqa_input(&f);
+    in.images = 2, in.image_index = index, in.features = v, in.spatials = b;
+    ban_output out = {shared, att, NULL};
+    REQUIRE(ban_forward(c, &in, &out) == BAN_OK, "%s", ban_ctx_error(c));
+    for (int q = 0; q < f.B; q++) {
+        ban_input one = vqa_input(&f);
+        one.batch = 1, one.tokens = f.tok + q * f.L;
+        one.features = v + index[q] * per_img, one.spatials = b + index[q] * f.K * 6;
+        ban_output o1 = {alone, att1, NULL};
+        REQUIRE(ban_forward(c, &one, &o1) == BAN_OK, "%s", ban_ctx_error(c));
+        float d = max_abs_diff(alone, shared + q * f.A, (size_t)f.A);
+        float da = max_abs_diff(att1, att + (size_t)q * f.G * f.K * 14, (size_t)f.G * f.K * 14);
+        CHECK(d <= 1e-5f && da <= 1e-6f, "question %d on shared image %d differs by %g (attention %g)", q, index[q],
+              d, da);
+    }
+    int bad_index[6] = {0, 1, 2, 0, 1, 0};
+    in.image_index = bad_index;
+    CHECK(ban_forward(c, &in, &out) == BAN_ERR_INPUT && strstr(ban_ctx_error(c), "example 2: image index 2"),
+          "image index out of range: %s", ban_ctx_error(c));
+    in.image_index = NULL;
+    CHECK(ban_forward(c, &in, &out) == BAN_ERR_ARG, "images without an index accepted");
+    free(v), free(b), free(shared), free(alone), free(att), free(att1);
+    ban_ctx_free(c);
+    vqa_close(&f);
+}
+
 /* ban_forward allocates nothing */
 static void test_no_allocation(void)
 {
@@ -682,6 +723,7 @@ int main(int argc, char **argv)
         {"padded boxes and tokens never change the outputs", test_padding_invariance},
         {"attention sums to 1 over real pairs, 0 on padding; entropy", test_attention_sums},
         {"first-N-glimpses option", test_glimpse_option},
+        {"questions sharing images match one image per question", test_shared_images},
         {"forward pass allocates nothing", test_no_allocation},
         {"one model, four threads, identical results", test_threads},
         {"bad forward input gets codes and messages", test_bad_forward_input},
