@@ -64,6 +64,7 @@
      ban_tokenize(ctx, text, ids, max, &n) the reference tokenizer; n may exceed max
      ban_question_positions(model, L)    P for an input of L tokens
      ban_forward(ctx, &input, &output)   one batch; allocates nothing
+     ban_encode(ctx, pixels, n, f, s)    an image encoder's grid features on their own
      ban_argmax(x, n), ban_status_string(status)
 
    THREADS
@@ -109,6 +110,8 @@
 #define BAN_MAX_ANSWERS 1000000       /* answers */
 #define BAN_MAX_STRING 65535          /* bytes of one word, answer or metadata string */
 #define BAN_MAX_COUNTER_OBJECTS 64    /* boxes the counting module looks at */
+#define BAN_MAX_ENCODER_LAYERS 64     /* layers of an image encoder */
+#define BAN_MAX_IMAGE_SIDE 4096       /* an image encoder's input height and width */
 #define BAN_MAX_FILE_SIZE ((uint64_t)64 << 30) /* bytes of a model file */
 
 typedef enum ban_status {
@@ -143,6 +146,11 @@ typedef struct ban_config {
     int unknown_id;        /* id of words outside the vocabulary (the reference: V-1) */
     int has_vocabulary;    /* the file carries the words (ban_tokenize works) */
     int has_answers;       /* the file carries the answer strings */
+    int image_height;      /* an image encoder's input size; 0: the model takes box features */
+    int image_width;
+    int grid_height;       /* its output grid: K = grid_height * grid_width visual channels */
+    int grid_width;
+    int encoder_layers;    /* layers of the encoder (conv, ReLU, max-pool) */
 } ban_config;
 
 typedef struct ban_limits {   /* a context's capacity; 0 takes the default in brackets */
@@ -160,6 +168,8 @@ typedef struct ban_input {
     const float *features;     /* (N, K, Dv) */
     const float *spatials;     /* (N, K, 6); needed by the counter and by op 's' */
     const int *box_counts;     /* (N) real boxes first; NULL: K each (zero rows still pad) */
+    const unsigned char *pixels; /* (N, H, W, 3) RGB bytes, for a model with an image encoder,
+                                    instead of features, spatials, boxes and box_counts */
     int tokens_len;            /* L */
     const int32_t *tokens;     /* (B, L) ids in 0..V (V = padding) */
     const int *token_counts;   /* (B) real tokens first; NULL: up to the first padding id */
@@ -202,6 +212,8 @@ BANDEF const ban_limits *ban_ctx_limits(const ban_ctx *ctx);
 BANDEF int ban_tokenize(ban_ctx *ctx, const char *text, int32_t *ids, int max_ids, int *n_tokens);
 BANDEF int ban_question_positions(const ban_model *model, int tokens_len);
 BANDEF int ban_forward(ban_ctx *ctx, const ban_input *input, ban_output *output);
+/* an encoder model's grid for n images (N, H, W, 3): features (n, K, C), spatials (n, K, 6) */
+BANDEF int ban_encode(ban_ctx *ctx, const unsigned char *pixels, int n, float *features, float *spatials);
 
 BANDEF int ban_argmax(const float *x, int n);
 BANDEF const char *ban_status_string(int status);
@@ -355,6 +367,12 @@ struct ban_model {
     const float *cls2_w, *cls2_b;                /* (A, H), (A) */
     float *counter_w, *counter_csum;             /* (F, S+1): normalised |w| and its cumsum */
     int counter_segments;                        /* S */
+    /* image encoder: layer l is kind, out channels, kernel, stride, padding */
+    int enc[BAN_MAX_ENCODER_LAYERS][5];
+    const float *enc_w[BAN_MAX_ENCODER_LAYERS];  /* conv (O, C, k, k) */
+    const float *enc_b[BAN_MAX_ENCODER_LAYERS];  /* conv (O) */
+    const float *enc_affine;                     /* (2, 3): pixel byte * scale[c] + shift[c] */
+    size_t enc_act, enc_col;                     /* floats per image: largest activation, im2col */
 
     const char **words, **answers;               /* strings inside the file */
     uint32_t *word_len;
@@ -394,6 +412,10 @@ struct ban_ctx {
     int *n_rows;            /* (Bm) packed rows */
     int *row0;              /* (Bm) first packed row */
     int *box_row;           /* (Bm*Km) packed row of each box, or -1 when masked */
+    float *enc_a, *enc_b;   /* (Bm * act) encoder activations, ping-pong, layout (C, N, H, W) */
+    float *enc_col;         /* (Bm * col) im2col of one conv layer over the batch */
+    float *enc_feat;        /* (Bm, K, C) the encoder's grid as box features */
+    float *enc_spat;        /* (Bm, K, 6) the cells' boxes */
     char *word;             /* tokenizer word buffer */
     size_t word_cap;
     char error[BAN__ERR];
@@ -645,6 +667,84 @@ static int ban__cfg_choice(ban_model *m, const char *key, const char *const *cho
                      m->path, key, (const char *)e->value);
 }
 
+enum { BAN__CONV = 1, BAN__RELU = 2, BAN__MAXPOOL = 3 };
+
+/* an INT64_ARRAY entry: its count and a pointer to the values (checked against its size) */
+static int ban__int_array(ban_model *m, const ban__meta *e, uint64_t *count, const unsigned char **values)
+{
+    if (e->type != BAN__T_INT64_ARRAY)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has type %u, expected an integer array",
+                         m->path, e->key, e->type);
+    *count = ban__u64(e->value);
+    if (*count > (e->size - 8) / 8 || e->size != 8 + *count * 8)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' holds %llu integers in %llu bytes", m->path,
+                         e->key, (unsigned long long)*count, (unsigned long long)e->size);
+    *values = e->value + 8;
+    return BAN_OK;
+}
+
+/* The image encoder, when the file has one: its input size and layers, checked layer by
+   layer so that every size stays positive and every buffer is known before any forward. */
+static int ban__parse_encoder(ban_model *m)
+{
+    ban_config *c = &m->config;
+    const ban__meta *size = ban__find_meta(m, "encoder.input_size"), *layers = ban__find_meta(m, "encoder.layers");
+    uint64_t n_size, n_layers;
+    const unsigned char *v_size, *v_layers;
+    int rc;
+    if (!size && !layers) return BAN_OK;
+    if (!size || !layers)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: an image encoder needs both encoder.input_size and "
+                         "encoder.layers", m->path);
+    if ((rc = ban__int_array(m, size, &n_size, &v_size)) || (rc = ban__int_array(m, layers, &n_layers, &v_layers)))
+        return rc;
+    if (n_size != 2 || n_layers == 0 || n_layers % 5 || n_layers / 5 > BAN_MAX_ENCODER_LAYERS)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: encoder.input_size must hold 2 integers and encoder.layers "
+                         "1..%d groups of 5", m->path, BAN_MAX_ENCODER_LAYERS);
+    int64_t h = (int64_t)ban__u64(v_size), w = (int64_t)ban__u64(v_size + 8), ch = 3;
+    if (h < 1 || w < 1 || h > BAN_MAX_IMAGE_SIDE || w > BAN_MAX_IMAGE_SIDE)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: encoder.input_size %lld x %lld outside 1..%d", m->path,
+                         (long long)h, (long long)w, BAN_MAX_IMAGE_SIDE);
+    c->image_height = (int)h, c->image_width = (int)w;
+    m->enc_act = (size_t)(3 * h * w);
+    c->encoder_layers = (int)(n_layers / 5);
+    for (int l = 0; l < c->encoder_layers; l++) {
+        int64_t f[5];
+        for (int j = 0; j < 5; j++) f[j] = (int64_t)ban__u64(v_layers + 8 * (5 * l + j));
+        int ok = 1;
+        if (f[0] == BAN__CONV) {
+            ok = f[1] >= 1 && f[1] <= 4096 && f[2] >= 1 && f[2] <= 15 && f[3] >= 1 && f[3] <= 8 && f[4] >= 0 &&
+                 f[4] < f[2] && h + 2 * f[4] >= f[2] && w + 2 * f[4] >= f[2];
+            if (ok) {
+                int64_t oh = (h + 2 * f[4] - f[2]) / f[3] + 1, ow = (w + 2 * f[4] - f[2]) / f[3] + 1;
+                size_t col = (size_t)(ch * f[2] * f[2] * oh * ow);
+                if (col > m->enc_col) m->enc_col = col;
+                h = oh, w = ow, ch = f[1];
+            }
+        } else if (f[0] == BAN__MAXPOOL) {
+            ok = f[2] >= 1 && f[2] <= 8 && f[3] >= 1 && f[3] <= 8 && h >= f[2] && w >= f[2];
+            if (ok) h = (h - f[2]) / f[3] + 1, w = (w - f[2]) / f[3] + 1;
+        } else {
+            ok = f[0] == BAN__RELU;
+        }
+        if (!ok)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: encoder layer %d (%lld, %lld, %lld, %lld, %lld) is not a "
+                             "valid conv, ReLU or max-pool for a %lld x %lld input", m->path, l, (long long)f[0],
+                             (long long)f[1], (long long)f[2], (long long)f[3], (long long)f[4], (long long)h,
+                             (long long)w);
+        for (int j = 0; j < 5; j++) m->enc[l][j] = (int)f[j];
+        if ((size_t)(ch * h * w) > m->enc_act) m->enc_act = (size_t)(ch * h * w);
+    }
+    if (ch != c->feature_dim)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: the encoder ends with %lld channels, ban.feature_dim is %d",
+                         m->path, (long long)ch, c->feature_dim);
+    if (h * w > BAN_MAX_BOXES || c->spatial_concat)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: an encoder grid of %lld x %lld cells (at most %d, and no "
+                         "spatial_concat)", m->path, (long long)h, (long long)w, BAN_MAX_BOXES);
+    c->grid_height = (int)h, c->grid_width = (int)w;
+    return BAN_OK;
+}
+
 static int ban__parse_config(ban_model *m)
 {
     ban_config *c = &m->config;
@@ -679,7 +779,9 @@ static int ban__parse_config(ban_model *m)
         return ban__fail(m->error, BAN_ERR_FORMAT, "%s: attention width or embedding width too large", m->path);
     c->padding_id = c->vocab_size;
     c->unknown_id = c->vocab_size - 1;
-    return ban__cfg_int(m, "tokenizer.unknown_id", 0, c->vocab_size - 1, c->vocab_size - 1, &c->unknown_id);
+    if ((rc = ban__cfg_int(m, "tokenizer.unknown_id", 0, c->vocab_size - 1, c->vocab_size - 1, &c->unknown_id)))
+        return rc;
+    return ban__parse_encoder(m);
 }
 
 static float ban__half(uint16_t h)
@@ -841,43 +943,42 @@ static int ban__parse_file(ban_model *m)
     return BAN_OK;
 }
 
-/* bind a tensor of exactly the expected shape; dims ends at the first 0 */
-static int ban__bind(ban_model *m, const char *name, const float **dst, int d0, int d1, int d2)
+/* a tensor the configuration needs: its name, where its data goes, its exact shape */
+typedef struct {
+    const char *name;
+    const float **dst;
+    int nd, dims[4];
+} ban__spec;
+
+static int ban__bind(ban_model *m, const ban__spec *sp)
 {
-    const int want[3] = {d0, d1, d2};
-    int nd = d2 ? 3 : d1 ? 2 : 1;
     ban__tensor *t = NULL;
     for (size_t i = 0; i < m->n_tensors; i++)
-        if (strcmp(m->tensors[i].name, name) == 0) t = &m->tensors[i];
-    if (!t) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' is missing", m->path, name);
-    int same = (int)t->ndim == nd;
-    for (int d = 0; same && d < nd; d++) same = t->dims[d] == (uint64_t)want[d];
+        if (strcmp(m->tensors[i].name, sp->name) == 0) t = &m->tensors[i];
+    if (!t) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' is missing", m->path, sp->name);
+    int same = (int)t->ndim == sp->nd;
+    for (int d = 0; same && d < sp->nd; d++) same = t->dims[d] == (uint64_t)sp->dims[d];
     if (!same) {
         char got[96] = "", exp[96] = "";
         for (uint32_t d = 0; d < t->ndim; d++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", d ? ", " : "", (unsigned long long)t->dims[d]);
-        for (int d = 0; d < nd; d++) snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%d", d ? ", " : "", want[d]);
+        for (int d = 0; d < sp->nd; d++)
+            snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%d", d ? ", " : "", sp->dims[d]);
         return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' has shape (%s), the configuration needs (%s)",
-                         m->path, name, got, exp);
+                         m->path, sp->name, got, exp);
     }
     t->bound = 1;
     if (t->dtype == BAN__F32) {
         if ((uintptr_t)t->data % 4)
             return ban__fail(m->error, BAN_ERR_ARG, "%s: tensor '%s' is not 4-byte aligned in memory (load from "
-                             "an aligned buffer)", m->path, name);
-        *dst = (const float *)(const void *)t->data;
+                             "an aligned buffer)", m->path, sp->name);
+        *sp->dst = (const float *)(const void *)t->data;
     } else {
-        *dst = NULL; /* widened below, once every shape is known */
+        *sp->dst = NULL; /* widened below, once every shape is known */
     }
     m->n_params += (size_t)(t->nbytes / (t->dtype == BAN__F32 ? 4 : 2));
     return BAN_OK;
 }
-
-typedef struct {
-    const char *name;
-    const float **dst;
-    int d0, d1, d2;
-} ban__spec;
 
 static int ban__bind_weights(ban_model *m)
 {
@@ -885,9 +986,11 @@ static int ban__bind_weights(ban_model *m)
     const int V1 = c->vocab_size + 1, Ew = c->embedding_dim, Ein = Ew * c->embedding_tables, D = c->hidden_dim;
     const int kD = c->attention_rank * D, G = c->num_glimpses;
     const int Dvin = c->feature_dim + 6 * c->spatial_concat, vis = kD + (c->task == BAN_TASK_VQA ? G * D : 0);
-    ban__spec spec[32];
+    ban__spec spec[33 + 2 * BAN_MAX_ENCODER_LAYERS];
+    char names[BAN_MAX_ENCODER_LAYERS][2][32];
     int n = 0;
-#define BAN__SPEC(nm, p, a, b, cc) (spec[n].name = nm, spec[n].dst = &m->p, spec[n].d0 = a, spec[n].d1 = b, spec[n].d2 = cc, n++)
+#define BAN__SPEC(nm, p, a, b, cc) \
+    (spec[n] = (ban__spec){nm, &m->p, (cc) ? 3 : (b) ? 2 : 1, {a, b, cc, 0}}, n++)
     BAN__SPEC("word_embedding.weight", emb, V1, Ew, 0);
     if (c->embedding_tables == 2) BAN__SPEC("word_embedding_extra.weight", emb2, V1, Ew, 0);
     BAN__SPEC("gru.weight_ih", gru_wih, 3 * D, Ein, 0);
@@ -914,10 +1017,23 @@ static int ban__bind_weights(ban_model *m)
         BAN__SPEC("classifier.1.weight", cls2_w, c->num_answers, c->classifier_hidden, 0);
         BAN__SPEC("classifier.1.bias", cls2_b, c->num_answers, 0, 0);
     }
+    if (c->encoder_layers) {
+        int ch = 3, conv = 0;
+        BAN__SPEC("encoder.input_affine", enc_affine, 2, 3, 0);
+        for (int l = 0; l < c->encoder_layers; l++) {
+            if (m->enc[l][0] != BAN__CONV) continue;
+            const int k = m->enc[l][2], out = m->enc[l][1];
+            snprintf(names[l][0], sizeof names[l][0], "encoder.conv%d.weight", conv);
+            snprintf(names[l][1], sizeof names[l][1], "encoder.conv%d.bias", conv++);
+            spec[n++] = (ban__spec){names[l][0], &m->enc_w[l], 4, {out, ch, k, k}};
+            spec[n++] = (ban__spec){names[l][1], &m->enc_b[l], 1, {out, 0, 0, 0}};
+            ch = out;
+        }
+    }
 #undef BAN__SPEC
     int rc;
     for (int i = 0; i < n; i++)
-        if ((rc = ban__bind(m, spec[i].name, spec[i].dst, spec[i].d0, spec[i].d1, spec[i].d2))) return rc;
+        if ((rc = ban__bind(m, &spec[i]))) return rc;
 
     /* the counter's piecewise-linear functions: (F >= 8, S + 1) */
     const float *cw = NULL;
@@ -929,7 +1045,8 @@ static int ban__bind_weights(ban_model *m)
         if (ct->ndim != 2 || ct->dims[0] < 8 || ct->dims[0] > 64 || ct->dims[1] < 2 || ct->dims[1] > 4097)
             return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor 'counter.functions' must be (8..64, 2..4097)",
                              m->path);
-        if ((rc = ban__bind(m, "counter.functions", &cw, (int)ct->dims[0], (int)ct->dims[1], 0))) return rc;
+        ban__spec cs = {"counter.functions", &cw, 2, {(int)ct->dims[0], (int)ct->dims[1], 0, 0}};
+        if ((rc = ban__bind(m, &cs))) return rc;
         m->counter_segments = (int)ct->dims[1] - 1;
     }
     for (size_t i = 0; i < m->n_tensors; i++)
@@ -1176,7 +1293,8 @@ BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx 
     ban_limits lim = {0, 0, 0, 0};
     if (limits) lim = *limits;
     if (!lim.max_batch) lim.max_batch = 1;
-    if (!lim.max_boxes) lim.max_boxes = 100;
+    const int grid = cf->grid_height * cf->grid_width;
+    if (!lim.max_boxes) lim.max_boxes = grid ? grid : 100;
     if (!lim.max_tokens) lim.max_tokens = cf->question_length;
     if (!lim.max_entities) lim.max_entities = cf->task == BAN_TASK_GROUNDING ? 16 : 1;
     c->lim = lim;
@@ -1186,6 +1304,8 @@ BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx 
         return ban__fail(c->error, BAN_ERR_ARG, "limits (batch %d, boxes %d, tokens %d, entities %d) outside "
                          "1..(%d, %d, %d, %d)", lim.max_batch, lim.max_boxes, lim.max_tokens, lim.max_entities,
                          BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES);
+    if (grid && lim.max_boxes < grid)
+        return ban__fail(c->error, BAN_ERR_ARG, "limits: %d boxes, but the image encoder makes %d", lim.max_boxes, grid);
     const size_t Bm = (size_t)lim.max_batch, Km = (size_t)lim.max_boxes, Em = (size_t)lim.max_entities;
     const int vqa = cf->task == BAN_TASK_VQA;
     size_t Pm = (size_t)lim.max_tokens;
@@ -1219,6 +1339,12 @@ BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx 
     size_t o_tok = ban__reserve(&p, sizeof(int32_t), Bm, Pm, 1);
     size_t o_nt = ban__reserve(&p, sizeof(int), Bm, 4, 1);
     size_t o_br = ban__reserve(&p, sizeof(int), Bm, Km, 1);
+    const int enc = cf->encoder_layers != 0;
+    size_t o_ea = ban__reserve(&p, F, enc ? Bm : 0, m->enc_act, 1);
+    size_t o_eb = ban__reserve(&p, F, enc ? Bm : 0, m->enc_act, 1);
+    size_t o_ec = ban__reserve(&p, F, enc ? Bm : 0, m->enc_col, 1);
+    size_t o_ef = ban__reserve(&p, F, enc ? Bm : 0, (size_t)grid, (size_t)cf->feature_dim);
+    size_t o_es = ban__reserve(&p, F, enc ? Bm : 0, (size_t)grid, 6);
     c->word_cap = (size_t)m->max_word_bytes + 8;
     size_t o_w = ban__reserve(&p, 1, c->word_cap, 1, 1);
     if (p.overflow || p.size > ((size_t)1 << 40))
@@ -1256,6 +1382,11 @@ BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx 
     c->row0 = c->n_rows + Bm;
     c->box_row = (int *)(void *)(base + o_br);
     c->word = (char *)(base + o_w);
+    c->enc_a = (float *)(void *)(base + o_ea);
+    c->enc_b = (float *)(void *)(base + o_eb);
+    c->enc_col = (float *)(void *)(base + o_ec);
+    c->enc_feat = (float *)(void *)(base + o_ef);
+    c->enc_spat = (float *)(void *)(base + o_es);
     return BAN_OK;
 }
 
@@ -1705,6 +1836,81 @@ static void ban__encode_question(ban_ctx *c, int B, int P)
     }
 }
 
+/* ---- image encoder ---------------------------------------------------------------------- */
+
+/* Pixels (N, H, W, 3) -> c->enc_feat (N, K, C) and c->enc_spat (N, K, 6): the model's convs
+   (im2col, then one product per layer for the whole batch), ReLUs and max-pools, with
+   activations laid out (C, N, H, W); cell k = y * W + x of the final grid is box k. */
+static void ban__encode_images(ban_ctx *c, const unsigned char *pixels, int N)
+{
+    const ban_model *m = c->model;
+    const ban_config *cf = &m->config;
+    int C = 3, H = cf->image_height, W = cf->image_width;
+    float *x = c->enc_a, *y = c->enc_b;
+    for (int ch = 0; ch < 3; ch++) {
+        const float scale = m->enc_affine[ch], shift = m->enc_affine[3 + ch];
+        float *dst = x + (size_t)ch * N * H * W;
+        for (size_t i = 0; i < (size_t)N * H * W; i++) dst[i] = (float)pixels[i * 3 + ch] * scale + shift;
+    }
+    for (int l = 0; l < cf->encoder_layers; l++) {
+        const int kind = m->enc[l][0], O = m->enc[l][1], k = m->enc[l][2], st = m->enc[l][3], pad = m->enc[l][4];
+        if (kind == BAN__RELU) {
+            for (size_t i = 0; i < (size_t)C * N * H * W; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+            continue;
+        }
+        const int OH = (H + 2 * (kind == BAN__CONV ? pad : 0) - k) / st + 1;
+        const int OW = (W + 2 * (kind == BAN__CONV ? pad : 0) - k) / st + 1;
+        const size_t plane = (size_t)N * OH * OW; /* one channel of the output, every image */
+        if (kind == BAN__MAXPOOL) {
+            for (int ch = 0; ch < C; ch++)
+                for (int n = 0; n < N; n++)
+                    for (int oy = 0; oy < OH; oy++)
+                        for (int ox = 0; ox < OW; ox++) {
+                            const float *src = x + (((size_t)ch * N + n) * H + oy * st) * W + ox * st;
+                            float best = src[0];
+                            for (int i = 0; i < k; i++)
+                                for (int j = 0; j < k; j++)
+                                    if (src[(size_t)i * W + j] > best) best = src[(size_t)i * W + j];
+                            y[(((size_t)ch * N + n) * OH + oy) * OW + ox] = best;
+                        }
+        } else { /* conv: col (C*k*k, N*OH*OW), then out (O, N*OH*OW) = W (O, C*k*k) . col + b */
+            float *col = c->enc_col;
+            for (int ch = 0; ch < C; ch++)
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++) {
+                        float *row = col + (((size_t)ch * k + i) * k + j) * plane;
+                        for (int n = 0; n < N; n++)
+                            for (int oy = 0; oy < OH; oy++) {
+                                const int iy = oy * st - pad + i;
+                                float *dst = row + ((size_t)n * OH + oy) * OW;
+                                const float *src = x + (((size_t)ch * N + n) * H + iy) * W;
+                                for (int ox = 0; ox < OW; ox++) {
+                                    const int ix = ox * st - pad + j;
+                                    dst[ox] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? src[ix] : 0.0f;
+                                }
+                            }
+                    }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, (int)plane, C * k * k, 1.0f, m->enc_w[l],
+                        C * k * k, col, (int)plane, 0.0f, y, (int)plane);
+            for (int o = 0; o < O; o++)
+                for (size_t i = 0; i < plane; i++) y[(size_t)o * plane + i] += m->enc_b[l][o];
+            C = O;
+        }
+        H = OH, W = OW;
+        float *t = x;
+        x = y, y = t;
+    }
+    const int K = H * W;
+    for (int n = 0; n < N; n++)
+        for (int kk = 0; kk < K; kk++) {
+            float *f = c->enc_feat + ((size_t)n * K + kk) * C, *sp = c->enc_spat + ((size_t)n * K + kk) * 6;
+            for (int ch = 0; ch < C; ch++) f[ch] = x[((size_t)ch * N + n) * K + kk];
+            const float gx = (float)(kk % W), gy = (float)(kk / W);
+            sp[0] = gx / (float)W, sp[1] = gy / (float)H, sp[2] = (gx + 1.0f) / (float)W, sp[3] = (gy + 1.0f) / (float)H;
+            sp[4] = 1.0f / (float)W, sp[5] = 1.0f / (float)H;
+        }
+}
+
 /* Bilinear attention logits of one example, every glimpse at once:
    tmp (R, G*Q) = Vatt (R, kD) . (Qatt (Q, kD) scaled by h_mat[g])^T; add h_bias[g] later. */
 static void ban__attention_logits(ban_ctx *c, const float *vatt, int ldv, int R, const float *qatt, int Q)
@@ -1884,13 +2090,10 @@ static int ban__forward_grounding(ban_ctx *c, const ban_input *in, ban_output *o
     return BAN_OK;
 }
 
-BANDEF int ban_forward(ban_ctx *c, const ban_input *in, ban_output *out)
+static int ban__forward_boxes(ban_ctx *c, const ban_input *in, ban_output *out)
 {
-    if (!c) return BAN_ERR_ARG;
     const ban_config *cf = &c->model->config;
     const int vqa = cf->task == BAN_TASK_VQA;
-    if (!in || !out || !out->logits)
-        return ban__fail(c->error, BAN_ERR_ARG, "ban_forward: NULL input, output or output logits");
     if (in->batch < 1 || in->batch > c->lim.max_batch)
         return ban__fail(c->error, BAN_ERR_ARG, "batch %d outside the context's 1..%d", in->batch, c->lim.max_batch);
     if (in->images < 0 || in->images > in->batch || (in->images && !in->image_index) ||
@@ -1922,6 +2125,49 @@ BANDEF int ban_forward(ban_ctx *c, const ban_input *in, ban_output *out)
     int rc = ban__prepare_boxes(c, in, &vin);
     if (rc) return rc;
     return vqa ? ban__forward_vqa(c, in, out, vin) : ban__forward_grounding(c, in, out, vin);
+}
+
+/* An encoder model: the image encoder's grid stands in for the box features. */
+static int ban__forward_pixels(ban_ctx *c, const ban_input *in, ban_output *out)
+{
+    const ban_config *cf = &c->model->config;
+    const int N = in->images ? in->images : in->batch, K = cf->grid_height * cf->grid_width;
+    if (!in->pixels) return ban__fail(c->error, BAN_ERR_ARG, "this model reads images: give input.pixels");
+    if (in->features || in->spatials || in->box_counts || (in->boxes && in->boxes != K))
+        return ban__fail(c->error, BAN_ERR_ARG, "this model reads pixels: leave features, spatials and box counts "
+                         "empty (boxes is its grid, %d)", K);
+    if (in->batch < 1 || in->batch > c->lim.max_batch || in->images < 0 || in->images > in->batch)
+        return ban__fail(c->error, BAN_ERR_ARG, "batch %d (images %d) outside the context's 1..%d", in->batch,
+                         in->images, c->lim.max_batch);
+    ban__encode_images(c, in->pixels, N);
+    ban_input grid = *in;
+    grid.pixels = NULL, grid.boxes = K, grid.features = c->enc_feat, grid.spatials = c->enc_spat;
+    return ban__forward_boxes(c, &grid, out);
+}
+
+BANDEF int ban_encode(ban_ctx *c, const unsigned char *pixels, int n, float *features, float *spatials)
+{
+    if (!c) return BAN_ERR_ARG;
+    const ban_config *cf = &c->model->config;
+    const size_t K = (size_t)cf->grid_height * cf->grid_width;
+    if (!cf->encoder_layers) return ban__fail(c->error, BAN_ERR_UNSUPPORTED, "this model has no image encoder");
+    if (!pixels || !features || n < 1 || n > c->lim.max_batch)
+        return ban__fail(c->error, BAN_ERR_ARG, "ban_encode: NULL pixels or features, or %d images outside 1..%d",
+                         n, c->lim.max_batch);
+    ban__encode_images(c, pixels, n);
+    memcpy(features, c->enc_feat, (size_t)n * K * cf->feature_dim * sizeof(float));
+    if (spatials) memcpy(spatials, c->enc_spat, (size_t)n * K * 6 * sizeof(float));
+    return BAN_OK;
+}
+
+BANDEF int ban_forward(ban_ctx *c, const ban_input *in, ban_output *out)
+{
+    if (!c) return BAN_ERR_ARG;
+    if (!in || !out || !out->logits)
+        return ban__fail(c->error, BAN_ERR_ARG, "ban_forward: NULL input, output or output logits");
+    if (c->model->config.encoder_layers) return ban__forward_pixels(c, in, out);
+    if (in->pixels) return ban__fail(c->error, BAN_ERR_ARG, "this model reads box features, not pixels");
+    return ban__forward_boxes(c, in, out);
 }
 
 #endif /* BAN_IMPLEMENTATION */

@@ -116,6 +116,9 @@ int cmd_info(int argc, char **argv)
     printf("questions:          %s, trained on %d positions\n",
            c->question_masking ? "padding masked" : "padding not masked (reference)", c->question_length);
     printf("padded boxes:       %s\n", c->zero_row_padding ? "all-zero feature rows (reference)" : "by count only");
+    if (c->encoder_layers)
+        printf("image encoder:      %d x %d RGB -> %d layers -> %d x %d grid of %d-d cells\n", c->image_height,
+               c->image_width, c->encoder_layers, c->grid_height, c->grid_width, c->feature_dim);
     ban_model_free(m);
     return CLI_OK;
 }
@@ -123,13 +126,13 @@ int cmd_info(int argc, char **argv)
 /* ---- ban run --------------------------------------------------------------------- */
 
 typedef struct {
-    npy_array v, b, q, n, tn, e, ec;
+    npy_array v, b, q, n, tn, e, ec, px, ii;
 } run_arrays;
 
 static void run_free(run_arrays *a)
 {
     npy_free(&a->v), npy_free(&a->b), npy_free(&a->q), npy_free(&a->n), npy_free(&a->tn), npy_free(&a->e);
-    npy_free(&a->ec);
+    npy_free(&a->ec), npy_free(&a->px), npy_free(&a->ii);
 }
 
 static int load_ints(const char *path, npy_array *arr, int ndim, int64_t rows, const char *what, int32_t **out)
@@ -212,20 +215,22 @@ int cmd_run(int argc, char **argv)
                       {"--questions", 1, NULL},     {"--box-counts", 1, NULL}, {"--token-counts", 1, NULL},
                       {"--entities", 1, NULL},      {"--entity-counts", 1, NULL}, {"--logits", 1, NULL},
                       {"--attention", 1, NULL},     {"--entropy", 1, NULL},    {"--answers-out", 1, NULL},
-                      {"--glimpses", 1, NULL},      {"--batch", 1, NULL},      {NULL, 0, NULL}};
+                      {"--glimpses", 1, NULL},      {"--batch", 1, NULL},      {"--pixels", 1, NULL},
+                      {"--image-index", 1, NULL},   {NULL, 0, NULL}};
     const char *pos[1];
     int n_pos;
     if (cli_parse(argc, argv, 2, opts, pos, 1, &n_pos)) return CLI_USAGE;
     const char *f_v = cli_get(opts, "--features"), *f_b = cli_get(opts, "--spatials");
+    const char *f_px = cli_get(opts, "--pixels"), *f_ii = cli_get(opts, "--image-index");
     const char *f_q = cli_get(opts, "--tokens"), *f_txt = cli_get(opts, "--questions");
     const char *f_n = cli_get(opts, "--box-counts"), *f_tn = cli_get(opts, "--token-counts");
     const char *f_e = cli_get(opts, "--entities"), *f_ec = cli_get(opts, "--entity-counts");
     const char *o_logits = cli_get(opts, "--logits"), *o_att = cli_get(opts, "--attention");
     const char *o_ent = cli_get(opts, "--entropy"), *o_ans = cli_get(opts, "--answers-out");
     long glimpses = 0, chunk = 32;
-    if (n_pos != 1 || !f_v || (!f_q == !f_txt) || !o_logits)
-        return cli_usage("usage: ban run MODEL.ban --features v.npy [--spatials b.npy] (--tokens q.npy | --questions "
-                         "FILE) --logits OUT.npy [...]");
+    if (n_pos != 1 || (!f_v == !f_px) || (!f_q == !f_txt) || !o_logits)
+        return cli_usage("usage: ban run MODEL.ban (--features v.npy [--spatials b.npy] | --pixels p.npy) (--tokens "
+                         "q.npy | --questions FILE) --logits OUT.npy [...]");
     if (cli_get(opts, "--glimpses") && !cli_int(cli_get(opts, "--glimpses"), "--glimpses", 0, BAN_MAX_GLIMPSES, &glimpses))
         return CLI_USAGE;
     if (cli_get(opts, "--batch") && !cli_int(cli_get(opts, "--batch"), "--batch", 1, BAN_MAX_BATCH, &chunk))
@@ -235,9 +240,11 @@ int cmd_run(int argc, char **argv)
     ban_ctx *ctx = NULL;
     run_arrays a;
     memset(&a, 0, sizeof a);
-    int32_t *tokens = NULL, *box_n = NULL, *tok_n32 = NULL, *ents = NULL, *ent_n = NULL;
+    int32_t *tokens = NULL, *box_n = NULL, *tok_n32 = NULL, *ents = NULL, *ent_n = NULL, *img_of = NULL;
     int *tok_n = NULL, *box_counts = NULL, *ent_counts = NULL;
     float *logits = NULL, *att = NULL, *entropy = NULL;
+    unsigned char *gather = NULL; /* the images of one chunk */
+    int *chunk_img = NULL, *chunk_counts = NULL;
     int rc = CLI_OK;
     char err[512];
     if (ban_model_load(pos[0], &m) != BAN_OK) {
@@ -245,26 +252,59 @@ int cmd_run(int argc, char **argv)
         goto done;
     }
     const ban_config *c = ban_model_config(m);
-    const int vqa = c->task == BAN_TASK_VQA;
-    if (npy_load(f_v, &a.v, err, sizeof err)) { rc = cli_error("%s", err); goto done; }
-    if (a.v.kind != 'f' || a.v.ndim != 3 || a.v.shape[2] != c->feature_dim || a.v.shape[0] < 1 || a.v.shape[1] < 1) {
-        rc = cli_error("%s: features must be float32 (B, K, %d), not %s of %d dimensions (last %lld)", f_v,
-                       c->feature_dim, a.v.kind == 'f' ? "float32" : "integers", a.v.ndim,
-                       (long long)(a.v.ndim ? a.v.shape[a.v.ndim - 1] : 0));
+    const int vqa = c->task == BAN_TASK_VQA, pixels = c->encoder_layers != 0;
+    int64_t N, K;
+    size_t img_bytes; /* one image's features, or pixels */
+    if (pixels != !!f_px) {
+        rc = cli_error("%s %s", pos[0], pixels ? "reads images: give --pixels (N, H, W, 3) uint8"
+                                               : "reads box features: give --features");
         goto done;
     }
-    const int64_t B = a.v.shape[0], K = a.v.shape[1];
-    if (K > BAN_MAX_BOXES) { rc = cli_error("%s: %lld boxes exceed BAN_MAX_BOXES (%d)", f_v, (long long)K, BAN_MAX_BOXES); goto done; }
-    if (f_b) {
-        if (npy_load(f_b, &a.b, err, sizeof err)) { rc = cli_error("%s", err); goto done; }
-        if (a.b.kind != 'f' || a.b.ndim != 3 || a.b.shape[0] != B || a.b.shape[1] != K || a.b.shape[2] != 6) {
-            rc = cli_error("%s: spatials must be float32 (%lld, %lld, 6)", f_b, (long long)B, (long long)K);
+    if (pixels) {
+        if (npy_load(f_px, &a.px, err, sizeof err)) { rc = cli_error("%s", err); goto done; }
+        if (a.px.kind != 'u' || a.px.ndim != 4 || a.px.shape[1] != c->image_height || a.px.shape[2] != c->image_width ||
+            a.px.shape[3] != 3 || a.px.shape[0] < 1) {
+            rc = cli_error("%s: pixels must be uint8 (N, %d, %d, 3)", f_px, c->image_height, c->image_width);
             goto done;
         }
+        N = a.px.shape[0], K = (int64_t)c->grid_height * c->grid_width;
+        img_bytes = (size_t)c->image_height * c->image_width * 3;
+    } else {
+        if (npy_load(f_v, &a.v, err, sizeof err)) { rc = cli_error("%s", err); goto done; }
+        if (a.v.kind != 'f' || a.v.ndim != 3 || a.v.shape[2] != c->feature_dim || a.v.shape[0] < 1 || a.v.shape[1] < 1) {
+            rc = cli_error("%s: features must be float32 (B, K, %d), not %s of %d dimensions (last %lld)", f_v,
+                           c->feature_dim, a.v.kind == 'f' ? "float32" : "integers", a.v.ndim,
+                           (long long)(a.v.ndim ? a.v.shape[a.v.ndim - 1] : 0));
+            goto done;
+        }
+        N = a.v.shape[0], K = a.v.shape[1];
+        img_bytes = (size_t)K * c->feature_dim * sizeof(float);
+        if (K > BAN_MAX_BOXES) { rc = cli_error("%s: %lld boxes exceed BAN_MAX_BOXES (%d)", f_v, (long long)K, BAN_MAX_BOXES); goto done; }
+        if (f_b) {
+            if (npy_load(f_b, &a.b, err, sizeof err)) { rc = cli_error("%s", err); goto done; }
+            if (a.b.kind != 'f' || a.b.ndim != 3 || a.b.shape[0] != N || a.b.shape[1] != K || a.b.shape[2] != 6) {
+                rc = cli_error("%s: spatials must be float32 (%lld, %lld, 6)", f_b, (long long)N, (long long)K);
+                goto done;
+            }
+        }
+        if (f_n) {
+            if ((rc = load_ints(f_n, &a.n, 1, N, "box counts", &box_n))) goto done;
+            box_counts = (int *)box_n;
+        }
     }
-    if (f_n) {
-        if ((rc = load_ints(f_n, &a.n, 1, B, "box counts", &box_n))) goto done;
-        box_counts = (int *)box_n;
+    int64_t B = N; /* questions: one per image, unless --image-index maps them */
+    if (f_ii) {
+        char e2[512];
+        if (npy_load(f_ii, &a.ii, e2, sizeof e2)) { rc = cli_error("%s", e2); goto done; }
+        if (a.ii.ndim != 1 || a.ii.shape[0] < 1) { rc = cli_error("%s: the image index must be (B,) integers", f_ii); goto done; }
+        B = a.ii.shape[0];
+        npy_free(&a.ii);
+        if ((rc = load_ints(f_ii, &a.ii, 1, B, "image index", &img_of))) goto done;
+        for (int64_t b = 0; b < B; b++)
+            if (img_of[b] < 0 || img_of[b] >= N) {
+                rc = cli_error("%s: question %lld refers to image %d of %lld", f_ii, (long long)b, img_of[b], (long long)N);
+                goto done;
+            }
     }
     if (!vqa && !f_e) { rc = cli_error("%s is a grounding model: give --entities", pos[0]); goto done; }
     if (vqa && (f_e || f_ec)) { rc = cli_error("%s is a VQA model: --entities is for grounding models", pos[0]); goto done; }
@@ -316,18 +356,49 @@ int cmd_run(int argc, char **argv)
     logits = (float *)malloc((size_t)B * per_logits * sizeof(float));
     if (o_att) att = (float *)malloc((size_t)B * G * K * P * sizeof(float));
     if (o_ent) entropy = (float *)malloc((size_t)B * G * sizeof(float));
-    if (!logits || (o_att && !att) || (o_ent && !entropy)) { rc = cli_error("out of memory for the outputs"); goto done; }
+    gather = (unsigned char *)malloc((size_t)lim.max_batch * (img_bytes + (size_t)K * 6 * sizeof(float)));
+    chunk_img = (int *)malloc(sizeof(int) * (size_t)lim.max_batch * 3);
+    if (!logits || (o_att && !att) || (o_ent && !entropy) || !gather || !chunk_img) {
+        rc = cli_error("out of memory for the outputs");
+        goto done;
+    }
+    chunk_counts = chunk_img + lim.max_batch;
+    int *local = chunk_counts + lim.max_batch;
     for (int64_t b0 = 0; b0 < B; b0 += lim.max_batch) {
         const int n = (int)(B - b0 < lim.max_batch ? B - b0 : lim.max_batch);
         ban_input in;
         ban_output out;
         memset(&in, 0, sizeof in);
         memset(&out, 0, sizeof out);
+        const unsigned char *imgs = pixels ? (const unsigned char *)a.px.data : (const unsigned char *)a.v.data;
+        const float *spats = a.b.data;
         in.batch = n;
-        in.boxes = (int)K;
-        in.features = (const float *)a.v.data + b0 * K * c->feature_dim;
-        in.spatials = a.b.data ? (const float *)a.b.data + b0 * K * 6 : NULL;
-        in.box_counts = box_counts ? box_counts + b0 : NULL;
+        if (img_of) { /* gather the chunk's distinct images, in order of first use */
+            int n_img = 0;
+            float *sp = (float *)(void *)(gather + (size_t)lim.max_batch * img_bytes);
+            for (int q = 0; q < n; q++) {
+                int src = img_of[b0 + q], j = 0;
+                while (j < n_img && chunk_img[j] != src) j++;
+                if (j == n_img) {
+                    chunk_img[n_img] = src;
+                    memcpy(gather + (size_t)j * img_bytes, imgs + (size_t)src * img_bytes, img_bytes);
+                    if (spats) memcpy(sp + (size_t)j * K * 6, spats + (size_t)src * K * 6, sizeof(float) * K * 6);
+                    if (box_counts) chunk_counts[j] = box_counts[src];
+                    n_img++;
+                }
+                local[q] = j;
+            }
+            in.images = n_img, in.image_index = local;
+            imgs = gather;
+            spats = spats ? sp : NULL;
+            in.box_counts = box_counts ? chunk_counts : NULL;
+        } else {
+            imgs += (size_t)b0 * img_bytes;
+            spats = spats ? spats + b0 * K * 6 : NULL;
+            in.box_counts = box_counts ? box_counts + b0 : NULL;
+        }
+        if (pixels) in.pixels = imgs;
+        else in.boxes = (int)K, in.features = (const float *)(const void *)imgs, in.spatials = spats;
         in.tokens_len = L;
         in.tokens = tokens + b0 * L;
         in.token_counts = tok_n ? tok_n + b0 : NULL;
@@ -375,9 +446,9 @@ int cmd_run(int argc, char **argv)
     }
 done:
     run_free(&a);
-    free(tokens), free(box_n), free(tok_n32), free(ents), free(ent_n);
+    free(tokens), free(box_n), free(tok_n32), free(ents), free(ent_n), free(img_of);
     if (f_txt) free(tok_n);
-    free(logits), free(att), free(entropy);
+    free(logits), free(att), free(entropy), free(gather), free(chunk_img);
     ban_ctx_free(ctx);
     ban_model_free(m);
     return rc;
@@ -439,6 +510,9 @@ int cmd_tokenize(int argc, char **argv)
 
 /* ---- main -------------------------------------------------------------------------- */
 
+int cmd_features(int argc, char **argv); /* examples/cmd_features.c */
+int cmd_vqa(int argc, char **argv);      /* examples/cmd_vqa.c */
+
 static const struct {
     const char *name;
     int (*run)(int, char **);
@@ -449,12 +523,30 @@ static const struct {
      "tokenize MODEL.ban [--pad N] [TEXT ...]\n      token ids of each TEXT (or each line of stdin) by the reference tokenizer; --pad N\n"
      "      truncates or pads to N positions with the padding id, as the reference does with 14"},
     {"run", cmd_run,
-     "run MODEL.ban --features v.npy [--spatials b.npy] (--tokens q.npy | --questions FILE) --logits OUT.npy\n"
-     "      [--box-counts n.npy] [--token-counts t.npy] [--entities e.npy [--entity-counts c.npy]]\n"
+     "run MODEL.ban (--features v.npy [--spatials b.npy] | --pixels p.npy) (--tokens q.npy | --questions FILE)\n"
+     "      --logits OUT.npy [--image-index i.npy] [--box-counts n.npy] [--token-counts t.npy]\n"
+     "      [--entities e.npy [--entity-counts c.npy]]\n"
      "      [--attention OUT.npy] [--entropy OUT.npy] [--answers-out FILE|-] [--glimpses N] [--batch N]\n"
      "      features float32 (B, K, Dv), spatials float32 (B, K, 6), tokens int32/int64 (B, L) or one question\n"
-     "      per line; without --box-counts all-zero feature rows are padding, as in the reference. VQA writes\n"
+     "      per line; without --box-counts all-zero feature rows are padding, as in the reference. --pixels:\n"
+     "      uint8 (N, H, W, 3) images for a model with an image encoder; --image-index (B): the image of each\n"
+     "      question when questions share images (features, pixels hold N images). VQA writes\n"
      "      logits (B, A), attention (B, G, K, P), entropy (B, G); grounding (--entities) logits (B, G, K, E)."},
+    {"features", cmd_features,
+     "features import --tsv FILE [FILE ...] --output STORE [--image-ids IDS.txt] [--feature-dim D] [--skip-bad]\n"
+     "      bottom-up-attention TSV files (image_id, image_w, image_h, num_boxes, boxes, features; base64 float32)\n"
+     "      -> one mmap-able feature store (docs/STORE.md): pixel boxes, image sizes, the reference's spatial\n"
+     "      features; streamed, written atomically; bad records are errors naming file and line (--skip-bad:\n"
+     "      skipped, counted and listed); --image-ids keeps the listed images only\n"
+     "  ban features info STORE\n"
+     "      images, boxes, feature size, histogram of boxes per image"},
+    {"vqa", cmd_vqa,
+     "vqa --model MODEL.ban --features STORE --questions QUESTIONS.json --output RESULTS.json [--top-k N]\n"
+     "      [--attention DIR] [--batch B] [--skip-missing]\n"
+     "      answers an official VQA questions file (v2_OpenEnded_mscoco_*_questions.json), questions batched by\n"
+     "      image (B, default 32); writes [{\"question_id\", \"answer\"}] for the evaluation server; --top-k adds\n"
+     "      \"top_k\": [{\"answer\", \"probability\" = sigmoid(logit)}]; --attention writes DIR/<question_id>.npy\n"
+     "      (G, K, P); a question whose image is not in STORE is an error (--skip-missing: counted, left out)"},
 };
 
 static int usage(FILE *f)

@@ -127,10 +127,50 @@ def expect(cond, msg):
         raise ExportError(msg)
 
 
-def convert(sd, path, op=None, question_length=None, question_padding="unmasked", box_padding="zero_rows"):
+CONV, RELU, MAXPOOL = 1, 2, 3  # encoder layer kinds (docs/FORMAT.md)
+
+
+def convert_encoder(S, spec, path):
+    """The image encoder of a checkpoint (tools/train_easyvqa.py): metadata, tensors, output channels."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list):
+        raise ExportError("%s: the checkpoint's 'encoder' entry must hold a list of layers" % path)
+    layers = spec["layers"]
+    size = spec.get("image_size")
+    size = [size, size] if isinstance(size, int) else size
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(x, int) and x > 0 for x in size)):
+        raise ExportError("%s: the encoder's image_size must be a positive integer or [height, width]" % path)
+    expect(not S.prefixed("encoder.norms."), "%s: the encoder still has batch norm layers: fold them into the "
+           "convs first (GridEncoder.fold_batch_norm)" % path)
+    T = {"encoder.input_affine": S.get("encoder.input_affine", 2)}
+    expect(T["encoder.input_affine"].shape == (2, 3), "%s: encoder.input_affine must be (2, 3)" % path)
+    flat, channels, conv = [], 3, 0
+    for i, layer in enumerate(layers):
+        if not (isinstance(layer, (list, tuple)) and len(layer) == 5 and all(isinstance(x, int) for x in layer)):
+            raise ExportError("%s: encoder layer %d is not 5 integers (kind, out, kernel, stride, padding)" % (path, i))
+        kind, out, k, stride, pad = layer
+        expect(kind in (CONV, RELU, MAXPOOL), "%s: encoder layer %d has unknown kind %d" % (path, i, kind))
+        if kind == CONV:
+            w = S.get("encoder.convs.%d.weight" % conv, 4)
+            b = S.get("encoder.convs.%d.bias" % conv, 1)
+            expect(w.shape == (out, channels, k, k) and b.shape == (out,),
+                   "%s: encoder.convs.%d has shape %s, layer %d needs (%d, %d, %d, %d)" % (path, conv, w.shape, i,
+                                                                                         out, channels, k, k))
+            T["encoder.conv%d.weight" % conv], T["encoder.conv%d.bias" % conv] = w, b
+            channels, conv = out, conv + 1
+        flat += list(layer)
+    expect(not S.prefixed("encoder.convs.%d." % conv), "%s: more encoder convs than layers" % path)
+    return {"encoder.input_size": size, "encoder.layers": flat}, T, channels
+
+
+def convert(sd, path, op=None, question_length=None, question_padding="unmasked", box_padding="zero_rows",
+            encoder=None):
     """Infer the configuration from the tensors and build the .ban metadata and tensors."""
     S = StateDict(sd, path)
     meta, T = {}, {}
+    if encoder is not None or S.prefixed("encoder."):
+        enc_meta, enc_T, enc_channels = convert_encoder(S, encoder, path)
+        meta.update(enc_meta)
+        T.update(enc_T)
 
     emb = S.get("w_emb.emb.weight", 2)
     vocab_size, emb_dim = emb.shape[0] - 1, emb.shape[1]
@@ -247,6 +287,10 @@ def convert(sd, path, op=None, question_length=None, question_padding="unmasked"
     T["attention.h_mat"] = h_mat.reshape(glimpses, width)
     T["attention.h_bias"] = h_bias.reshape(glimpses)
 
+    if "encoder.layers" in meta:
+        expect(enc_channels == feature_dim, "%s: the encoder makes %d channels, the attention reads %d"
+               % (path, enc_channels, feature_dim))
+        expect(box_padding == "counts", "%s: an encoder's grid cells are all real boxes: --box-padding counts" % path)
     unused = sorted(set(S.sd) - S.used)
     expect(not unused, "%s: tensors ban.h does not know what to do with: %s" % (path, ", ".join(unused[:6])))
     if question_length is None:
@@ -302,10 +346,22 @@ def answers(path, count):
 
 
 def export(checkpoint, output, dictionary=None, answer_file=None, op=None, question_length=None,
-           question_padding="unmasked", box_padding="zero_rows", fp16=False):
+           question_padding=None, box_padding=None, fp16=False):
+    """Options left None come from the checkpoint's 'conventions' entry (this project's
+    training script writes one), else the reference's conventions."""
     obj = load_checkpoint(checkpoint)
     sd = find_state_dict(obj, checkpoint)
-    meta, tensors = convert(sd, checkpoint, op, question_length, question_padding, box_padding)
+    conv = obj.get("conventions", {}) if isinstance(obj, dict) else {}
+    if not isinstance(conv, dict):
+        raise ExportError("%s: 'conventions' must be a dict" % checkpoint)
+    question_padding = question_padding or conv.get("question_padding", "unmasked")
+    box_padding = box_padding or conv.get("box_padding", "zero_rows")
+    question_length = question_length or conv.get("question_length")
+    if question_padding not in ("unmasked", "masked") or box_padding not in ("zero_rows", "counts") or not (
+            question_length is None or (isinstance(question_length, int) and 1 <= question_length <= 4096)):
+        raise ExportError("%s: unknown conventions %r" % (checkpoint, conv))
+    encoder = obj.get("encoder") if isinstance(obj, dict) else None
+    meta, tensors = convert(sd, checkpoint, op, question_length, question_padding, box_padding, encoder)
     if dictionary:
         meta["tokenizer.words"] = vocabulary(dictionary, meta["ban.vocab_size"])
         meta["tokenizer.unknown_id"] = meta["ban.vocab_size"] - 1  # the reference maps unknown words to ntoken-1
@@ -334,12 +390,12 @@ def main(argv=None):
                     "'s' (spatial features appended to box features, grounding) must be given")
     ap.add_argument("--question-length", type=int,
                     help="positions questions were padded to in training (reference: 14 for VQA, 82 for Flickr30k)")
-    ap.add_argument("--question-padding", choices=["unmasked", "masked"], default="unmasked",
+    ap.add_argument("--question-padding", choices=["unmasked", "masked"],
                     help="how the model was trained: 'unmasked' (the reference: padding runs through the GRU and "
-                    "is attended) or 'masked'")
-    ap.add_argument("--box-padding", choices=["zero_rows", "counts"], default="zero_rows",
+                    "is attended) or 'masked' (default: the checkpoint's conventions, else unmasked)")
+    ap.add_argument("--box-padding", choices=["zero_rows", "counts"],
                     help="how padded boxes were marked in training: all-zero feature rows (the reference) or "
-                    "explicit counts")
+                    "explicit counts (default: the checkpoint's conventions, else zero_rows)")
     ap.add_argument("--fp16", action="store_true", help="store weights as float16 (half the file)")
     args = ap.parse_args(argv)
     if args.question_length is not None and not 1 <= args.question_length <= 4096:

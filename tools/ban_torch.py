@@ -282,3 +282,102 @@ def load_reference_state(model, path):
     state = ckpt.get("model_state", ckpt)
     model.load_state_dict({k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()})
     return model
+
+
+# ---- the image encoder: pixels -> a grid of visual channels ------------------------------------
+
+CONV, RELU, MAXPOOL = 1, 2, 3  # layer kinds, as in the .ban file's encoder.layers
+
+
+class GridEncoder(nn.Module):
+    """A small CNN computed as ban.h computes it: x = byte * scale[c] + shift[c]; then
+    conv k x k (zero padding, stride, bias) / ReLU / max-pool (no padding, floor); the final
+    C x H x W grid becomes K = H*W visual channels (row-major cells) of C features, each with
+    its normalised cell box as spatial feature.
+
+    layers: list of (kind, out_channels, kernel, stride, padding). With batch_norm, each conv
+    is followed by a BatchNorm2d while training; fold_batch_norm() merges them into the convs.
+    """
+
+    def __init__(self, layers, in_channels=3, image_size=64, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
+                 batch_norm=True):
+        super().__init__()
+        self.layers, self.image_size = [tuple(int(x) for x in l) for l in layers], image_size
+        scale = [1.0 / (255.0 * s) for s in std]
+        shift = [-m / s for m, s in zip(mean, std)]
+        self.register_buffer("input_affine", torch.tensor([scale, shift], dtype=torch.float32))
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList() if batch_norm else None
+        c = in_channels
+        for kind, out, k, stride, pad in self.layers:
+            if kind == CONV:
+                self.convs.append(nn.Conv2d(c, out, k, stride, pad))
+                if batch_norm:
+                    self.norms.append(nn.BatchNorm2d(out))
+                c = out
+        self.out_channels = c
+
+    def grid_size(self):
+        h = self.image_size
+        for kind, out, k, stride, pad in self.layers:
+            if kind in (CONV, MAXPOOL):
+                h = (h + 2 * pad - k) // stride + 1
+        return h
+
+    def forward(self, pixels):
+        """pixels (N, H, W, 3) uint8 -> features (N, K, C), spatials (N, K, 6)"""
+        x = pixels.permute(0, 3, 1, 2).float()
+        a = self.input_affine
+        x = x * a[0][None, :, None, None] + a[1][None, :, None, None]
+        conv = 0
+        for kind, out, k, stride, pad in self.layers:
+            if kind == CONV:
+                x = self.convs[conv](x)
+                if self.norms is not None:
+                    x = self.norms[conv](x)
+                conv += 1
+            elif kind == RELU:
+                x = torch.relu(x)
+            elif kind == MAXPOOL:
+                x = nn.functional.max_pool2d(x, k, stride)
+        N, C, H, W = x.shape
+        feats = x.reshape(N, C, H * W).transpose(1, 2)
+        return feats, grid_spatials(H, W, x.dtype, x.device).expand(N, -1, -1)
+
+    def fold_batch_norm(self):
+        """Merge each BatchNorm (running statistics) into its conv: what ban.h runs."""
+        if self.norms is None:
+            return self
+        with torch.no_grad():
+            for conv, bn in zip(self.convs, self.norms):
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                conv.weight.mul_(scale[:, None, None, None])
+                conv.bias.copy_((conv.bias - bn.running_mean) * scale + bn.bias)
+        self.norms = None
+        return self
+
+
+def grid_spatials(H, W, dtype=torch.float32, device=None):
+    """(1, H*W, 6): cell (y, x) -> x/W, y/H, (x+1)/W, (y+1)/H, 1/W, 1/H"""
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=dtype, device=device), torch.arange(W, dtype=dtype, device=device),
+                            indexing="ij")
+    xs, ys = xs.reshape(-1), ys.reshape(-1)
+    one = torch.ones_like(xs)
+    return torch.stack([xs / W, ys / H, (xs + 1) / W, (ys + 1) / H, one / W, one / H], 1)[None]
+
+
+class BanImageVQA(BanVQA):
+    """BanVQA on a grid of CNN features: masked questions, every grid cell a real box, no counter."""
+
+    def __init__(self, vocab_size, answers, layers, hidden=96, glimpses=2, emb_dim=64, image_size=64,
+                 batch_norm=True, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)):
+        encoder = GridEncoder(layers, image_size=image_size, batch_norm=batch_norm, mean=mean, std=std)
+        super().__init__(vocab_size, encoder.out_channels, hidden, glimpses, answers, op="", counter_objects=0,
+                         emb_dim=emb_dim, masked=True, zero_rows=False)
+        self.encoder = encoder
+
+    def forward(self, pixels, q, q_len, image_index=None, glimpses=None):
+        feats, spatials = self.encoder(pixels)
+        if image_index is not None:
+            feats, spatials = feats[image_index], spatials[image_index]
+        return super().forward(feats, spatials, q, None, q_len, glimpses)
