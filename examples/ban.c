@@ -509,6 +509,10 @@ int cmd_tokenize(int argc, char **argv)
 }
 
 /* ---- main -------------------------------------------------------------------------- */
+/* subcommands defined in the other examples/cmd_*.c files */
+int cmd_ask(int argc, char **argv);
+int cmd_easyvqa_eval(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 int cmd_features(int argc, char **argv); /* examples/cmd_features.c */
 int cmd_vqa(int argc, char **argv);      /* examples/cmd_vqa.c */
@@ -522,6 +526,16 @@ static const struct {
     {"tokenize", cmd_tokenize,
      "tokenize MODEL.ban [--pad N] [TEXT ...]\n      token ids of each TEXT (or each line of stdin) by the reference tokenizer; --pad N\n"
      "      truncates or pads to N positions with the padding id, as the reference does with 14"},
+    {"ask", cmd_ask,
+     "ask --model MODEL.ban --image IMG.png --question TEXT [--top-k 5] [--attention-png OUT.png]\n"
+     "      answer a question about an image (PNG, JPEG, BMP; resized to the model's input) with a model that has\n"
+     "      an image encoder; prints the answer, the top-k with probabilities, and draws each glimpse's attention"},
+    {"easyvqa-eval", cmd_easyvqa_eval,
+     "easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N]\n"
+     "      accuracy on an easy-VQA split (images/<id>.png, questions.json), overall and per kind"},
+    {"demo", cmd_demo,
+     "demo [--model examples/models/easyvqa.ban] [--out DIR]\n"
+     "      draw a few shapes, ask questions about them, print the answers"},
     {"run", cmd_run,
      "run MODEL.ban (--features v.npy [--spatials b.npy] | --pixels p.npy) (--tokens q.npy | --questions FILE)\n"
      "      --logits OUT.npy [--image-index i.npy] [--box-counts n.npy] [--token-counts t.npy]\n"

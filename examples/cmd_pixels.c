@@ -1,0 +1,543 @@
+/* From pixels to answers: ban ask, ban easyvqa-eval, ban demo.
+
+   ban ask --model MODEL.ban --image IMG.png --question "what color is the shape?" [--top-k 5]
+           [--attention-png OUT.png]
+   ban easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N]
+   ban demo [--model MODEL.ban] [--out DIR]
+
+   Images are read with stb_image: their header is checked (size, dimensions) before any
+   pixel is decoded, and they are resized to the model's input with stb_image_resize. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_MAX_DIMENSIONS 16384
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+#include <stb/stb_image_write.h>
+#pragma GCC diagnostic pop
+
+#define IMAGE_MAX_BYTES (64u << 20)   /* a file larger than this is refused unread */
+#define IMAGE_MAX_SIDE 8192           /* width and height, checked in the header */
+#define IMAGE_MAX_PIXELS (32u << 20)  /* width x height */
+
+/* ---- images --------------------------------------------------------------------------- */
+
+/* Read an image file, refuse it before decoding when its header announces too many pixels,
+   and return RGB bytes resized to W x H (malloc'd). */
+static unsigned char *load_image(const char *path, int W, int H, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)), NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        (unsigned long long)st.st_size > IMAGE_MAX_BYTES) {
+        fclose(f);
+        return snprintf(err, errlen, "%s: not a regular file of 1 byte to %u MB", path, IMAGE_MAX_BYTES >> 20), NULL;
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *buf = (unsigned char *)malloc(n);
+    if (!buf || fread(buf, 1, n, f) != n) {
+        fclose(f);
+        free(buf);
+        return snprintf(err, errlen, "%s: cannot read", path), NULL;
+    }
+    fclose(f);
+    int w, h, comp;
+    if (!stbi_info_from_memory(buf, (int)n, &w, &h, &comp)) {
+        free(buf);
+        return snprintf(err, errlen, "%s: not a PNG, JPEG or BMP image (%s)", path, stbi_failure_reason()), NULL;
+    }
+    if (w < 1 || h < 1 || w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE || (uint64_t)w * h > IMAGE_MAX_PIXELS) {
+        free(buf);
+        return snprintf(err, errlen, "%s: %d x %d pixels: refused (at most %d per side and %u pixels)", path, w, h,
+                        IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS), NULL;
+    }
+    unsigned char *px = stbi_load_from_memory(buf, (int)n, &w, &h, &comp, 3);
+    free(buf);
+    if (!px) return snprintf(err, errlen, "%s: cannot decode: %s", path, stbi_failure_reason()), NULL;
+    if (w == W && h == H) return px;
+    unsigned char *out = (unsigned char *)malloc((size_t)W * H * 3);
+    if (!out || !stbir_resize_uint8(px, w, h, 0, out, W, H, 0, 3)) {
+        free(out);
+        stbi_image_free(px);
+        return snprintf(err, errlen, "%s: cannot resize %d x %d to %d x %d", path, w, h, W, H), NULL;
+    }
+    stbi_image_free(px);
+    return out;
+}
+
+static ban_model *open_model(const char *path)
+{
+    ban_model *m;
+    if (ban_model_load(path, &m) != BAN_OK) {
+        cli_error("%s", m ? ban_model_error(m) : "out of memory");
+        ban_model_free(m);
+        return NULL;
+    }
+    const ban_config *c = ban_model_config(m);
+    if (!c->encoder_layers || c->task != BAN_TASK_VQA || !c->has_answers || !c->has_vocabulary) {
+        cli_error("%s: needs a VQA model with an image encoder, a vocabulary and answers (like "
+                  "examples/models/easyvqa.ban)", path);
+        ban_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* One batch of questions about n_img images (pixels back to back); logits (B, A),
+   attention (B, G, K, P) when wanted. */
+static int answer_batch(ban_ctx *ctx, const unsigned char *pixels, int n_img, const int *image_index, int B,
+                        const int32_t *tokens, const int *counts, int L, float *logits, float *attention)
+{
+    ban_input in;
+    memset(&in, 0, sizeof in);
+    in.batch = B;
+    in.images = n_img;
+    in.image_index = image_index;
+    in.pixels = pixels;
+    in.tokens_len = L;
+    in.tokens = tokens;
+    in.token_counts = counts;
+    ban_output out = {logits, attention, NULL};
+    return ban_forward(ctx, &in, &out);
+}
+
+/* tokens of one question, padded to L with the padding id; its count (at least 1) */
+static int tokenize_question(ban_ctx *ctx, const ban_model *m, const char *text, int32_t *ids, int L, int *count)
+{
+    int n;
+    if (ban_tokenize(ctx, text, ids, L, &n) != BAN_OK) return -1;
+    if (n > L) n = L;
+    for (int t = n; t < L; t++) ids[t] = ban_model_config(m)->padding_id;
+    if (n == 0) ids[0] = ban_model_config(m)->unknown_id, n = 1; /* an empty question: one unknown word */
+    *count = n;
+    return 0;
+}
+
+static const float *g_sort_scores; /* qsort has no context argument in C11; single-threaded CLI */
+
+static int cmp_desc(const void *a, const void *b)
+{
+    float x = g_sort_scores[*(const int *)a], y = g_sort_scores[*(const int *)b];
+    return (x < y) - (x > y);
+}
+
+/* The attended grid cells of each glimpse over the image, side by side: each panel is the
+   image scaled up, darkened where the glimpse does not look (attention summed over the
+   question's positions, relative to its largest cell). */
+static int write_attention_png(const char *path, const unsigned char *rgb, int W, int H, const ban_config *c,
+                               const float *att, int P)
+{
+    const int G = c->num_glimpses, GH = c->grid_height, GW = c->grid_width, scale = 4, pw = W * scale, ph = H * scale;
+    const int gap = 4, total_w = G * pw + (G - 1) * gap;
+    unsigned char *img = (unsigned char *)calloc((size_t)total_w * ph * 3, 1);
+    if (!img) return cli_error("out of memory");
+    for (int g = 0; g < G; g++) {
+        float cell[BAN_MAX_BOXES], top = 0.0f;
+        for (int k = 0; k < GH * GW; k++) {
+            cell[k] = 0.0f;
+            for (int l = 0; l < P; l++) cell[k] += att[((size_t)g * GH * GW + k) * P + l];
+            if (cell[k] > top) top = cell[k];
+        }
+        for (int y = 0; y < ph; y++)
+            for (int x = 0; x < pw; x++) {
+                const int sx = x / scale, sy = y / scale, k = (sy * GH / H) * GW + sx * GW / W;
+                const float keep = 0.2f + 0.8f * (top > 0.0f ? cell[k] / top : 0.0f);
+                unsigned char *dst = img + ((size_t)y * total_w + g * (pw + gap) + x) * 3;
+                const unsigned char *src = rgb + ((size_t)sy * W + sx) * 3;
+                for (int ch = 0; ch < 3; ch++) dst[ch] = (unsigned char)(src[ch] * keep + 0.5f);
+            }
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int ok = stbi_write_png(tmp, total_w, ph, 3, img, total_w * 3);
+    free(img);
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return cli_error("%s: cannot write", path);
+    }
+    return CLI_OK;
+}
+
+/* ---- ban ask ----------------------------------------------------------------------------- */
+
+int cmd_ask(int argc, char **argv)
+{
+    cli_opt opts[] = {{"--model", 1, NULL}, {"--image", 1, NULL}, {"--question", 1, NULL}, {"--top-k", 1, NULL},
+                      {"--attention-png", 1, NULL}, {NULL, 0, NULL}};
+    const char *pos[1];
+    int n_pos;
+    long top_k = 5;
+    if (cli_parse(argc, argv, 2, opts, pos, 0, &n_pos)) return CLI_USAGE;
+    const char *f_model = cli_get(opts, "--model"), *f_img = cli_get(opts, "--image");
+    const char *question = cli_get(opts, "--question"), *f_png = cli_get(opts, "--attention-png");
+    if (!f_model || !f_img || !question)
+        return cli_usage("usage: ban ask --model MODEL.ban --image IMG.png --question TEXT [--top-k N] "
+                         "[--attention-png OUT.png]");
+    if (cli_get(opts, "--top-k") && !cli_int(cli_get(opts, "--top-k"), "--top-k", 0, 1000, &top_k)) return CLI_USAGE;
+    ban_model *m = open_model(f_model);
+    if (!m) return CLI_FAIL;
+    const ban_config *c = ban_model_config(m);
+    char err[600];
+    int rc = CLI_OK;
+    ban_ctx *ctx = NULL;
+    float *logits = NULL, *att = NULL;
+    int *order = NULL;
+    unsigned char *px = load_image(f_img, c->image_width, c->image_height, err, sizeof err);
+    if (!px) {
+        rc = cli_error("%s", err);
+        goto done;
+    }
+    const int L = c->question_length, A = c->num_answers, P = ban_question_positions(m, L);
+    ban_limits lim = {1, 0, L, 0};
+    int32_t tokens[BAN_MAX_TOKENS];
+    int count, index = 0;
+    if (ban_ctx_create(m, &lim, &ctx) != BAN_OK || tokenize_question(ctx, m, question, tokens, L, &count)) {
+        rc = cli_error("%s", ban_ctx_error(ctx));
+        goto done;
+    }
+    logits = (float *)malloc(sizeof(float) * A);
+    att = (float *)malloc(sizeof(float) * c->num_glimpses * c->grid_height * c->grid_width * P);
+    order = (int *)malloc(sizeof(int) * A);
+    if (!logits || !att || !order) {
+        rc = cli_error("out of memory");
+        goto done;
+    }
+    if (answer_batch(ctx, px, 1, &index, 1, tokens, &count, L, logits, att) != BAN_OK) {
+        rc = cli_error("%s", ban_ctx_error(ctx));
+        goto done;
+    }
+    printf("answer: %s\n", ban_model_answer(m, ban_argmax(logits, A)));
+    /* scores as the model was trained: a softmax over the answers */
+    float top = logits[ban_argmax(logits, A)], sum = 0.0f;
+    for (int a = 0; a < A; a++) sum += expf(logits[a] - top);
+    for (int a = 0; a < A; a++) order[a] = a;
+    g_sort_scores = logits;
+    qsort(order, (size_t)A, sizeof *order, cmp_desc);
+    for (int i = 0; i < top_k && i < A; i++)
+        printf("%2d. %-12s %.4f\n", i + 1, ban_model_answer(m, order[i]), expf(logits[order[i]] - top) / sum);
+    if (f_png) rc = write_attention_png(f_png, px, c->image_width, c->image_height, c, att, P);
+done:
+    free(px), free(logits), free(att), free(order);
+    ban_ctx_free(ctx);
+    ban_model_free(m);
+    return rc;
+}
+
+/* ---- ban easyvqa-eval ----------------------------------------------------------------------- */
+
+static const char *answer_kind(const char *answer)
+{
+    if (!strcmp(answer, "yes") || !strcmp(answer, "no")) return "yes/no";
+    if (!strcmp(answer, "circle") || !strcmp(answer, "rectangle") || !strcmp(answer, "triangle")) return "shape";
+    return "color";
+}
+
+typedef struct {
+    const char *text, *answer;
+    long long image;
+    int correct;
+} eval_question;
+
+static int cmp_by_image(const void *a, const void *b)
+{
+    const eval_question *x = a, *y = b;
+    return (x->image > y->image) - (x->image < y->image);
+}
+
+static char *read_text(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)), NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || st.st_size < 0 || st.st_size > (1LL << 30)) {
+        fclose(f);
+        return snprintf(err, errlen, "%s: not a file of at most 1 GB", path), NULL;
+    }
+    char *buf = (char *)malloc((size_t)st.st_size + 1);
+    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        fclose(f);
+        free(buf);
+        return snprintf(err, errlen, "%s: cannot read", path), NULL;
+    }
+    fclose(f);
+    buf[st.st_size] = 0;
+    return buf;
+}
+
+int cmd_easyvqa_eval(int argc, char **argv)
+{
+    cli_opt opts[] = {{"--model", 1, NULL}, {"--data", 1, NULL}, {"--json", 0, NULL}, {"--batch", 1, NULL},
+                      {NULL, 0, NULL}};
+    const char *pos[1];
+    int n_pos;
+    long batch = 64;
+    if (cli_parse(argc, argv, 2, opts, pos, 0, &n_pos)) return CLI_USAGE;
+    const char *f_model = cli_get(opts, "--model"), *dir = cli_get(opts, "--data");
+    const int as_json = cli_get(opts, "--json") != NULL;
+    if (!f_model || !dir) return cli_usage("usage: ban easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N]");
+    if (cli_get(opts, "--batch") && !cli_int(cli_get(opts, "--batch"), "--batch", 1, BAN_MAX_BATCH, &batch))
+        return CLI_USAGE;
+    ban_model *m = open_model(f_model);
+    if (!m) return CLI_FAIL;
+    const ban_config *c = ban_model_config(m);
+    char path[4096], err[4600];
+    snprintf(path, sizeof path, "%s/questions.json", dir);
+    int rc = CLI_OK;
+    ban_ctx *ctx = NULL;
+    eval_question *qs = NULL;
+    cJSON *root = NULL;
+    unsigned char *pixels = NULL;
+    float *logits = NULL;
+    int32_t *tokens = NULL;
+    int *counts = NULL, *index = NULL;
+    char *text = read_text(path, err, sizeof err);
+    if (!text) {
+        rc = cli_error("%s", err);
+        goto done;
+    }
+    root = cJSON_Parse(text);
+    if (!root || !cJSON_IsArray(root)) {
+        const char *at = cJSON_GetErrorPtr();
+        rc = cli_error("%s: not a JSON array of [question, answer, image_id]%s%.20s", path, at ? " near: " : "",
+                       at ? at : "");
+        goto done;
+    }
+    const int n = cJSON_GetArraySize(root);
+    qs = (eval_question *)calloc((size_t)(n ? n : 1), sizeof *qs);
+    if (!qs) {
+        rc = cli_error("out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        cJSON *row = cJSON_GetArrayItem(root, i), *q = cJSON_GetArrayItem(row, 0), *a = cJSON_GetArrayItem(row, 1),
+              *id = cJSON_GetArrayItem(row, 2);
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != 3 || !cJSON_IsString(q) || !cJSON_IsString(a) ||
+            !cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > 1e15 ||
+            id->valuedouble != floor(id->valuedouble)) {
+            rc = cli_error("%s: entry %d is not [question, answer, image_id]", path, i);
+            goto done;
+        }
+        qs[i].text = q->valuestring, qs[i].answer = a->valuestring, qs[i].image = (long long)id->valuedouble;
+    }
+    qsort(qs, (size_t)n, sizeof *qs, cmp_by_image);
+    const int L = c->question_length, A = c->num_answers, W = c->image_width, H = c->image_height;
+    const size_t img_bytes = (size_t)W * H * 3;
+    ban_limits lim = {(int)batch, 0, L, 0};
+    if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) {
+        rc = cli_error("%s", ban_ctx_error(ctx));
+        goto done;
+    }
+    pixels = (unsigned char *)malloc(img_bytes * batch);
+    logits = (float *)malloc(sizeof(float) * A * batch);
+    tokens = (int32_t *)malloc(sizeof(int32_t) * L * batch);
+    counts = (int *)malloc(sizeof(int) * batch);
+    index = (int *)malloc(sizeof(int) * batch);
+    if (!pixels || !logits || !tokens || !counts || !index) {
+        rc = cli_error("out of memory");
+        goto done;
+    }
+    /* batches of questions, each image decoded once: a batch takes whole groups of an image's
+       questions while they fit */
+    for (int q0 = 0; q0 < n;) {
+        int B = 0, n_img = 0;
+        long long last = -1;
+        while (q0 + B < n && B < batch) {
+            const eval_question *q = &qs[q0 + B];
+            if (q->image != last) {
+                snprintf(path, sizeof path, "%s/images/%lld.png", dir, q->image);
+                unsigned char *px = load_image(path, W, H, err, sizeof err);
+                if (!px) {
+                    rc = cli_error("%s", err);
+                    goto done;
+                }
+                memcpy(pixels + (size_t)n_img * img_bytes, px, img_bytes);
+                free(px);
+                last = q->image;
+                n_img++;
+            }
+            index[B] = n_img - 1;
+            if (tokenize_question(ctx, m, q->text, tokens + (size_t)B * L, L, &counts[B])) {
+                rc = cli_error("%s, question %d: %s", dir, q0 + B, ban_ctx_error(ctx));
+                goto done;
+            }
+            B++;
+        }
+        if (answer_batch(ctx, pixels, n_img, index, B, tokens, counts, L, logits, NULL) != BAN_OK) {
+            rc = cli_error("%s", ban_ctx_error(ctx));
+            goto done;
+        }
+        for (int b = 0; b < B; b++)
+            qs[q0 + b].correct = !strcmp(ban_model_answer(m, ban_argmax(logits + (size_t)b * A, A)), qs[q0 + b].answer);
+        q0 += B;
+    }
+    static const char *kinds[3] = {"shape", "color", "yes/no"};
+    int right = 0, k_total[3] = {0, 0, 0}, k_right[3] = {0, 0, 0};
+    for (int i = 0; i < n; i++) {
+        const char *kind = answer_kind(qs[i].answer);
+        right += qs[i].correct;
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(kind, kinds[k])) k_total[k]++, k_right[k] += qs[i].correct;
+    }
+    const double acc = n ? 100.0 * right / n : 0.0;
+    if (as_json) {
+        printf("{\"accuracy\": %.3f, \"questions\": %d, \"correct\": %d, \"per_type\": {", acc, n, right);
+        for (int k = 0; k < 3; k++)
+            printf("%s\"%s\": {\"accuracy\": %.3f, \"questions\": %d}", k ? ", " : "", kinds[k],
+                   k_total[k] ? 100.0 * k_right[k] / k_total[k] : 0.0, k_total[k]);
+        printf("}}\n");
+    } else {
+        printf("accuracy: %.3f%% (%d of %d questions)\n", acc, right, n);
+        for (int k = 0; k < 3; k++)
+            printf("  %-7s %.3f%% (%d of %d)\n", kinds[k], k_total[k] ? 100.0 * k_right[k] / k_total[k] : 0.0,
+                   k_right[k], k_total[k]);
+    }
+done:
+    free(text), free(qs), free(pixels), free(logits), free(tokens), free(counts), free(index);
+    cJSON_Delete(root);
+    ban_ctx_free(ctx);
+    ban_model_free(m);
+    return rc;
+}
+
+/* ---- ban demo: shapes drawn here, questions answered by the committed model -------------------- */
+
+typedef struct {
+    const char *name;
+    unsigned char rgb[3];
+} demo_color;
+
+static const demo_color demo_colors[] = {{"red", {255, 0, 0}},   {"green", {0, 255, 0}},   {"blue", {0, 0, 255}},
+                                         {"yellow", {255, 255, 0}}, {"teal", {0, 128, 128}}, {"brown", {165, 42, 42}},
+                                         {"black", {0, 0, 0}},    {"gray", {128, 128, 128}}};
+
+/* A filled shape on a light background, drawn at twice the size and averaged down 2 x 2
+   (anti-aliased edges, as in easy-VQA). shape: 0 circle, 1 rectangle, 2 triangle (apex up);
+   x, y, size in the final image's pixels. */
+static void draw_shape(unsigned char *out, int S, int shape, const unsigned char rgb[3], const unsigned char bg[3],
+                       float x, float y, float w, float h)
+{
+    const int D = 2 * S;
+    for (int py = 0; py < S; py++)
+        for (int px = 0; px < S; px++) {
+            int inside_n = 0;
+            for (int sy = 0; sy < 2; sy++)
+                for (int sx = 0; sx < 2; sx++) {
+                    const float u = (2 * px + sx + 0.5f) * S / D, v = (2 * py + sy + 0.5f) * S / D; /* sample point */
+                    int inside;
+                    if (shape == 0) {
+                        const float cx = x + w / 2, cy = y + w / 2, r = w / 2;
+                        inside = (u - cx) * (u - cx) + (v - cy) * (v - cy) <= r * r;
+                    } else if (shape == 1) {
+                        inside = u >= x && u <= x + w && v >= y && v <= y + h;
+                    } else { /* base from (x, y+w*0.866) to (x+w, ...), apex at (x+w/2, y) */
+                        const float base = y + w * 0.8660254f, t = (base - v) / (w * 0.8660254f);
+                        inside = v <= base && t <= 1.0f && fabsf(u - (x + w / 2)) <= (1.0f - t) * w / 2;
+                    }
+                    inside_n += inside;
+                }
+            unsigned char *p = out + ((size_t)py * S + px) * 3;
+            for (int c = 0; c < 3; c++) p[c] = (unsigned char)((rgb[c] * inside_n + bg[c] * (4 - inside_n) + 2) / 4);
+        }
+}
+
+int cmd_demo(int argc, char **argv)
+{
+    cli_opt opts[] = {{"--model", 1, NULL}, {"--out", 1, NULL}, {NULL, 0, NULL}};
+    const char *pos[1];
+    int n_pos;
+    if (cli_parse(argc, argv, 2, opts, pos, 0, &n_pos)) return CLI_USAGE;
+    const char *f_model = cli_get(opts, "--model") ? cli_get(opts, "--model") : "examples/models/easyvqa.ban";
+    const char *out_dir = cli_get(opts, "--out");
+    ban_model *m = open_model(f_model);
+    if (!m) return CLI_FAIL;
+    const ban_config *c = ban_model_config(m);
+    const int S = c->image_width;
+    if (c->image_height != S) {
+        ban_model_free(m);
+        return cli_error("the demo draws square images; %s takes %d x %d", f_model, c->image_width, c->image_height);
+    }
+    static const struct {
+        int shape, color;
+        float x, y, w, h;
+        unsigned char bg[3];
+    } scenes[] = {{0, 0, 14, 18, 30, 30, {245, 240, 236}}, {1, 2, 8, 30, 40, 20, {236, 248, 240}},
+                  {2, 4, 20, 12, 34, 0, {250, 244, 232}},  {0, 3, 40, 6, 16, 16, {238, 238, 250}},
+                  {2, 6, 4, 30, 24, 0, {246, 250, 244}},   {1, 5, 30, 28, 22, 30, {240, 236, 246}}};
+    static const char *shape_names[3] = {"circle", "rectangle", "triangle"};
+    const char *questions[] = {"what shape is in the image?", "what color is the shape?", "is there a triangle?",
+                               "is there not a red shape?"};
+    const int n_scenes = (int)(sizeof scenes / sizeof scenes[0]), n_q = 4, L = c->question_length, A = c->num_answers;
+    unsigned char *pixels = (unsigned char *)malloc((size_t)n_scenes * S * S * 3);
+    int32_t *tokens = (int32_t *)malloc(sizeof(int32_t) * n_scenes * n_q * L);
+    int counts[64], index[64], rc = CLI_OK, right = 0;
+    float *logits = (float *)malloc(sizeof(float) * n_scenes * n_q * A);
+    ban_limits lim = {n_scenes * n_q, 0, L, 0};
+    ban_ctx *ctx = NULL;
+    if (!pixels || !tokens || !logits || ban_ctx_create(m, &lim, &ctx) != BAN_OK) {
+        rc = cli_error("%s", ctx ? ban_ctx_error(ctx) : "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n_scenes; i++) {
+        const float sc = S / 64.0f;
+        draw_shape(pixels + (size_t)i * S * S * 3, S, scenes[i].shape, demo_colors[scenes[i].color].rgb, scenes[i].bg,
+                   scenes[i].x * sc, scenes[i].y * sc, scenes[i].w * sc, scenes[i].h * sc);
+        for (int j = 0; j < n_q; j++) {
+            const int b = i * n_q + j;
+            index[b] = i;
+            if (tokenize_question(ctx, m, questions[j], tokens + (size_t)b * L, L, &counts[b])) {
+                rc = cli_error("%s", ban_ctx_error(ctx));
+                goto done;
+            }
+        }
+        if (out_dir) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/shape%d.png", out_dir, i);
+            if (!stbi_write_png(path, S, S, 3, pixels + (size_t)i * S * S * 3, S * 3)) {
+                rc = cli_error("%s: cannot write", path);
+                goto done;
+            }
+        }
+    }
+    if (answer_batch(ctx, pixels, n_scenes, index, n_scenes * n_q, tokens, counts, L, logits, NULL) != BAN_OK) {
+        rc = cli_error("%s", ban_ctx_error(ctx));
+        goto done;
+    }
+    printf("%s: %d images drawn by ban demo, %d questions each%s%s\n", f_model, n_scenes, n_q,
+           out_dir ? ", saved in " : "", out_dir ? out_dir : "");
+    for (int i = 0; i < n_scenes; i++) {
+        const int shape = scenes[i].shape, color = scenes[i].color;
+        printf("\nimage %d: a %s %s\n", i, demo_colors[color].name, shape_names[shape]);
+        for (int j = 0; j < n_q; j++) {
+            const char *ans = ban_model_answer(m, ban_argmax(logits + (size_t)(i * n_q + j) * A, A));
+            const char *truth = j == 0 ? shape_names[shape] : j == 1 ? demo_colors[color].name
+                              : j == 2 ? (shape == 2 ? "yes" : "no") : (color == 0 ? "no" : "yes");
+            right += !strcmp(ans, truth);
+            printf("  %-28s -> %-10s%s\n", questions[j], ans, strcmp(ans, truth) ? "  (wrong)" : "");
+        }
+    }
+    printf("\n%d of %d answers right\n", right, n_scenes * n_q);
+done:
+    free(pixels), free(tokens), free(logits);
+    ban_ctx_free(ctx);
+    ban_model_free(m);
+    return rc;
+}
