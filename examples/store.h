@@ -1,0 +1,545 @@
+/* store.h - the feature store: the bottom-up-attention boxes of many images in one flat,
+   mmap-able file, looked up by image id (the format: docs/STORE.md).
+
+   READER (validates the whole header and index on open: the file may be hostile)
+     store_open(path, &s, err, errlen)   map the file; 0, or -1 with a message naming it
+     store_close(s)
+     store_image_count(s)                images N
+     store_feature_dim(s)                D, floats per box feature
+     store_box_count(s)                  boxes of all images
+     store_max_boxes(s)                  the most boxes of any image
+     store_find(s, image_id, &rec)       1 and *rec filled, or 0 when the image is absent
+     store_get(s, i, &rec)               the i-th image in increasing id order, 0 <= i < N
+   A record points into the mapping (valid until store_close):
+     features (n, D), boxes (n, 4) x1, y1, x2, y2 in pixels, spatials (n, 6) as the
+     reference computes them (store_spatials). Values are not read on open (the file can
+     be tens of GB): the importer refused NaN and infinities, and ban_forward checks again.
+     The reader is immutable once open and may be shared by threads.
+
+   WRITER (streams the records to disk; only the index, 32 bytes an image, stays in memory)
+     store_writer_open(path, D, &w, err, errlen)   a temporary file next to path
+     store_writer_find(w, image_id)                order of addition of that image, or -1
+     store_writer_add(w, &rec, err, errlen)        features and boxes; spatials computed here
+     store_writer_commit(w, err, errlen)           index, header, fsync, rename to path; frees w
+     store_writer_abort(w)                         removes the temporary file; frees w
+     store_writer_temp_path(w)                     the temporary file (for a signal handler)
+   On any failure nothing is left at path or beside it.
+
+   store_spatials(boxes, n, width, height, out)   the 6-d spatial features of the reference's
+     tools/adaptive_detection_features_converter.py, in float32 as numpy computes them:
+     w = x2-x1, h = y2-y1; [x1/W, y1/H, x1/W + w/W, y1/H + h/H, w/W, h/H].
+
+   Define STORE_IMPLEMENTATION in exactly one C file (in build/ban: examples/cmd_features.c).
+   POSIX (mmap, fsync), little-endian hosts only (as ban.h).
+*/
+#ifndef STORE_H_INCLUDED
+#define STORE_H_INCLUDED
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_MAGIC "BANF"
+#define STORE_VERSION 1
+#define STORE_ALIGNMENT 64          /* every record starts at a multiple of it */
+#define STORE_HEADER_SIZE 64
+#define STORE_ENTRY_SIZE 32
+#define STORE_MAX_BOXES 1024        /* boxes per image (= ban.h's BAN_MAX_BOXES) */
+#define STORE_MAX_DIM 65536         /* floats per box feature (= ban.h's BAN_MAX_DIM) */
+#define STORE_MAX_SIDE 1000000      /* image width and height in pixels */
+
+typedef struct store_record {
+    int64_t image_id;
+    int n_boxes;                    /* n, 1..STORE_MAX_BOXES */
+    int width, height;              /* the image size in pixels */
+    const float *features;          /* (n, D) */
+    const float *boxes;             /* (n, 4) x1, y1, x2, y2 in pixels */
+    const float *spatials;          /* (n, 6); ignored by store_writer_add, which computes them */
+} store_record;
+
+typedef struct store store;
+typedef struct store_writer store_writer;
+
+int store_open(const char *path, store **out, char *err, size_t errlen);
+void store_close(store *s);
+int64_t store_image_count(const store *s);
+int store_feature_dim(const store *s);
+int64_t store_box_count(const store *s);
+int store_max_boxes(const store *s);
+int store_find(const store *s, int64_t image_id, store_record *rec);
+int store_get(const store *s, int64_t index, store_record *rec);
+
+int store_writer_open(const char *path, int feature_dim, store_writer **out, char *err, size_t errlen);
+int64_t store_writer_find(const store_writer *w, int64_t image_id);
+int store_writer_add(store_writer *w, const store_record *rec, char *err, size_t errlen);
+int store_writer_commit(store_writer *w, char *err, size_t errlen);
+void store_writer_abort(store_writer *w);
+const char *store_writer_temp_path(const store_writer *w);
+int64_t store_writer_count(const store_writer *w);
+
+void store_spatials(const float *boxes, int n, int width, int height, float *out);
+
+#endif /* STORE_H_INCLUDED */
+
+#if defined(STORE_IMPLEMENTATION) && !defined(STORE__IMPLEMENTED)
+#define STORE__IMPLEMENTED
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* one index entry as it lies in the file (natural alignment: no padding) */
+typedef struct {
+    int64_t image_id;
+    uint64_t offset;                /* from the start of the file */
+    uint32_t n_boxes, width, height, reserved;
+} store__entry;
+
+struct store {
+    const unsigned char *map;
+    size_t size;
+    const store__entry *index;      /* (N) sorted by image_id */
+    int64_t n_images, n_boxes;
+    int feature_dim, max_boxes;
+};
+
+static int store__fail(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && len) vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static uint32_t store__u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t store__u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+static int store__little_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+/* bytes of one record of n boxes of D floats, before padding */
+static uint64_t store__record_bytes(uint64_t n, uint64_t D) { return n * (D + 10) * 4; }
+
+void store_spatials(const float *boxes, int n, int width, int height, float *out)
+{
+    /* float32 throughout, in the reference's order of operations (numpy: a float32 array
+       divided by a Python float stays float32) */
+    const float W = (float)width, H = (float)height;
+    for (int i = 0; i < n; i++) {
+        const float *b = boxes + (size_t)i * 4;
+        float *s = out + (size_t)i * 6;
+        const float bw = b[2] - b[0], bh = b[3] - b[1];
+        const float sw = bw / W, sh = bh / H, sx = b[0] / W, sy = b[1] / H;
+        s[0] = sx;
+        s[1] = sy;
+        s[2] = sx + sw;
+        s[3] = sy + sh;
+        s[4] = sw;
+        s[5] = sh;
+    }
+}
+
+/* ---- reader ------------------------------------------------------------------ */
+
+typedef struct {
+    uint64_t begin, end;
+} store__span;
+
+static int store__span_cmp(const void *a, const void *b)
+{
+    const store__span *x = (const store__span *)a, *y = (const store__span *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* Check the header and every index entry against the file; 0 or -1 with a message. */
+static int store__validate(store *s, const char *path, char *err, size_t errlen)
+{
+    const unsigned char *h = s->map;
+    const uint64_t size = s->size;
+    if (size < STORE_HEADER_SIZE || memcmp(h, STORE_MAGIC, 4) != 0)
+        return store__fail(err, errlen, "%s: not a feature store (no '%s' magic)", path, STORE_MAGIC);
+    const uint32_t version = store__u32(h + 4), D = store__u32(h + 8), align = store__u32(h + 12);
+    const uint64_t n_images = store__u64(h + 16), n_boxes = store__u64(h + 24), data_off = store__u64(h + 32);
+    const uint64_t data_size = store__u64(h + 40), index_off = store__u64(h + 48);
+    const uint32_t max_boxes = store__u32(h + 56), flags = store__u32(h + 60);
+    if (version != STORE_VERSION)
+        return store__fail(err, errlen, "%s: feature store version %u (this build reads version %d)", path, version,
+                           STORE_VERSION);
+    if (D < 1 || D > STORE_MAX_DIM)
+        return store__fail(err, errlen, "%s: feature size %u outside 1..%d", path, D, STORE_MAX_DIM);
+    if (align != STORE_ALIGNMENT)
+        return store__fail(err, errlen, "%s: record alignment %u (expected %d)", path, align, STORE_ALIGNMENT);
+    if (flags != 0) return store__fail(err, errlen, "%s: header flags 0x%x (expected 0)", path, flags);
+    if (data_off < STORE_HEADER_SIZE || data_off % STORE_ALIGNMENT || data_off > size || data_size > size - data_off)
+        return store__fail(err, errlen, "%s: data section [%llu, +%llu) runs outside the file (%llu bytes)", path,
+                           (unsigned long long)data_off, (unsigned long long)data_size, (unsigned long long)size);
+    const uint64_t data_end = data_off + data_size;
+    if (index_off < data_end || index_off % 8 || index_off > size ||
+        n_images > (size - index_off) / STORE_ENTRY_SIZE || (size - index_off) != n_images * STORE_ENTRY_SIZE)
+        return store__fail(err, errlen, "%s: index of %llu images at offset %llu does not end the file (%llu bytes; "
+                           "data ends at %llu)", path, (unsigned long long)n_images, (unsigned long long)index_off,
+                           (unsigned long long)size, (unsigned long long)data_end);
+    if (max_boxes > STORE_MAX_BOXES)
+        return store__fail(err, errlen, "%s: header says %u boxes per image at most (limit %d)", path, max_boxes,
+                           STORE_MAX_BOXES);
+    const store__entry *idx = (const store__entry *)(h + index_off);
+    store__span *spans = (store__span *)malloc(n_images ? n_images * sizeof(store__span) : 1);
+    if (!spans) return store__fail(err, errlen, "%s: out of memory for an index of %llu images", path,
+                                   (unsigned long long)n_images);
+    uint64_t total = 0, most = 0;
+    int rc = 0;
+    for (uint64_t i = 0; i < n_images && !rc; i++) {
+        const store__entry *e = &idx[i];
+        const unsigned long long at = (unsigned long long)(index_off + i * STORE_ENTRY_SIZE);
+        if (i > 0 && e->image_id <= idx[i - 1].image_id)
+            rc = store__fail(err, errlen, "%s: index entry %llu (offset %llu): image id %lld after %lld (the index "
+                             "must be sorted, without repeats)", path, (unsigned long long)i, at,
+                             (long long)e->image_id, (long long)idx[i - 1].image_id);
+        else if (e->n_boxes < 1 || e->n_boxes > STORE_MAX_BOXES || e->n_boxes > max_boxes)
+            rc = store__fail(err, errlen, "%s: image %lld (index offset %llu): %u boxes outside 1..%u", path,
+                             (long long)e->image_id, at, e->n_boxes, max_boxes);
+        else if (e->width < 1 || e->width > STORE_MAX_SIDE || e->height < 1 || e->height > STORE_MAX_SIDE)
+            rc = store__fail(err, errlen, "%s: image %lld (index offset %llu): size %u x %u outside 1..%d", path,
+                             (long long)e->image_id, at, e->width, e->height, STORE_MAX_SIDE);
+        else if (e->reserved != 0)
+            rc = store__fail(err, errlen, "%s: image %lld (index offset %llu): reserved field is %u, not 0", path,
+                             (long long)e->image_id, at, e->reserved);
+        else {
+            const uint64_t bytes = store__record_bytes(e->n_boxes, D);
+            if (e->offset % STORE_ALIGNMENT || e->offset < data_off || e->offset > data_end ||
+                bytes > data_end - e->offset)
+                rc = store__fail(err, errlen, "%s: image %lld: record [%llu, +%llu) runs outside the data section "
+                                 "[%llu, %llu) or is misaligned", path, (long long)e->image_id,
+                                 (unsigned long long)e->offset, (unsigned long long)bytes,
+                                 (unsigned long long)data_off, (unsigned long long)data_end);
+            spans[i].begin = e->offset;
+            spans[i].end = e->offset + bytes;
+            total += e->n_boxes;
+            if (e->n_boxes > most) most = e->n_boxes;
+        }
+    }
+    if (!rc && (total != n_boxes || most != max_boxes))
+        rc = store__fail(err, errlen, "%s: the header counts %llu boxes (at most %u an image), the index %llu (at most "
+                         "%llu)", path, (unsigned long long)n_boxes, max_boxes, (unsigned long long)total,
+                         (unsigned long long)most);
+    if (!rc && n_images > 1) { /* records never overlap */
+        qsort(spans, n_images, sizeof *spans, store__span_cmp);
+        for (uint64_t i = 1; i < n_images && !rc; i++)
+            if (spans[i].begin < spans[i - 1].end)
+                rc = store__fail(err, errlen, "%s: records at offsets %llu and %llu overlap", path,
+                                 (unsigned long long)spans[i - 1].begin, (unsigned long long)spans[i].begin);
+    }
+    free(spans);
+    if (rc) return rc;
+    s->index = idx;
+    s->n_images = (int64_t)n_images;
+    s->n_boxes = (int64_t)n_boxes;
+    s->feature_dim = (int)D;
+    s->max_boxes = (int)max_boxes;
+    return 0;
+}
+
+int store_open(const char *path, store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!store__little_endian()) return store__fail(err, errlen, "%s: feature stores need a little-endian host", path);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return store__fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return store__fail(err, errlen, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size < STORE_HEADER_SIZE || (uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
+        close(fd);
+        return store__fail(err, errlen, "%s: %lld bytes cannot be a feature store (the header alone is %d)", path,
+                           (long long)st.st_size, STORE_HEADER_SIZE);
+    }
+    store *s = (store *)calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        return store__fail(err, errlen, "%s: out of memory", path);
+    }
+    s->size = (size_t)st.st_size;
+    void *map = mmap(NULL, s->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) {
+        free(s);
+        return store__fail(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+    }
+    s->map = (const unsigned char *)map;
+    if (store__validate(s, path, err, errlen)) {
+        store_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_close(store *s)
+{
+    if (!s) return;
+    if (s->map) munmap((void *)s->map, s->size);
+    free(s);
+}
+
+int64_t store_image_count(const store *s) { return s->n_images; }
+int store_feature_dim(const store *s) { return s->feature_dim; }
+int64_t store_box_count(const store *s) { return s->n_boxes; }
+int store_max_boxes(const store *s) { return s->max_boxes; }
+
+static void store__fill(const store *s, const store__entry *e, store_record *rec)
+{
+    const float *base = (const float *)(s->map + e->offset);
+    rec->image_id = e->image_id;
+    rec->n_boxes = (int)e->n_boxes;
+    rec->width = (int)e->width;
+    rec->height = (int)e->height;
+    rec->features = base;
+    rec->boxes = base + (size_t)e->n_boxes * s->feature_dim;
+    rec->spatials = rec->boxes + (size_t)e->n_boxes * 4;
+}
+
+int store_get(const store *s, int64_t index, store_record *rec)
+{
+    if (index < 0 || index >= s->n_images) return 0;
+    store__fill(s, &s->index[index], rec);
+    return 1;
+}
+
+int store_find(const store *s, int64_t image_id, store_record *rec)
+{
+    int64_t lo = 0, hi = s->n_images; /* binary search in [lo, hi) */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (s->index[mid].image_id < image_id) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo >= s->n_images || s->index[lo].image_id != image_id) return 0;
+    store__fill(s, &s->index[lo], rec);
+    return 1;
+}
+
+/* ---- writer ------------------------------------------------------------------ */
+
+struct store_writer {
+    FILE *f;
+    char *path, *tmp;
+    int feature_dim;
+    uint64_t offset;                /* where the next record goes */
+    store__entry *entries;          /* in order of addition */
+    size_t n, cap;
+    uint32_t *slots;                /* open addressing over image ids: entry + 1, or 0 */
+    size_t mask;
+    float *spatials;                /* (STORE_MAX_BOXES, 6) scratch */
+    uint32_t max_boxes;
+    uint64_t n_boxes;
+};
+
+static size_t store__hash(int64_t id)
+{
+    uint64_t x = (uint64_t)id;      /* splitmix64's finaliser */
+    x ^= x >> 30, x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27, x *= 0x94d049bb133111ebULL;
+    return (size_t)(x ^ (x >> 31));
+}
+
+static void store__writer_free(store_writer *w)
+{
+    free(w->path), free(w->tmp), free(w->entries), free(w->slots), free(w->spatials);
+    free(w);
+}
+
+int store_writer_open(const char *path, int feature_dim, store_writer **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!store__little_endian()) return store__fail(err, errlen, "%s: feature stores need a little-endian host", path);
+    if (feature_dim < 1 || feature_dim > STORE_MAX_DIM)
+        return store__fail(err, errlen, "%s: feature size %d outside 1..%d", path, feature_dim, STORE_MAX_DIM);
+    store_writer *w = (store_writer *)calloc(1, sizeof *w);
+    const size_t plen = strlen(path);
+    if (!w) return store__fail(err, errlen, "out of memory");
+    w->feature_dim = feature_dim;
+    w->path = (char *)malloc(plen + 1);
+    w->tmp = (char *)malloc(plen + 16);
+    w->mask = 1023;
+    w->slots = (uint32_t *)calloc(w->mask + 1, sizeof(uint32_t));
+    w->spatials = (float *)malloc((size_t)STORE_MAX_BOXES * 6 * sizeof(float));
+    if (!w->path || !w->tmp || !w->slots || !w->spatials) {
+        store__writer_free(w);
+        return store__fail(err, errlen, "out of memory");
+    }
+    memcpy(w->path, path, plen + 1);
+    /* the temporary file: ".NAME.XXXXXX" in the destination folder, so rename() is atomic */
+    const char *slash = strrchr(path, '/');
+    const size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+    snprintf(w->tmp, plen + 16, "%.*s.%s.XXXXXX", (int)dir_len, path, path + dir_len);
+    int fd = mkstemp(w->tmp);
+    if (fd < 0) {
+        int e = errno;
+        store__writer_free(w);
+        return store__fail(err, errlen, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0 || !(w->f = fdopen(fd, "wb"))) {
+        int e = errno;
+        close(fd);
+        unlink(w->tmp);
+        store__writer_free(w);
+        return store__fail(err, errlen, "%s: cannot set up the temporary file: %s", path, strerror(e));
+    }
+    setvbuf(w->f, NULL, _IOFBF, (size_t)1 << 20);
+    unsigned char header[STORE_HEADER_SIZE] = {0}; /* rewritten by the commit */
+    if (fwrite(header, 1, sizeof header, w->f) != sizeof header) {
+        store_writer_abort(w);
+        return store__fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    }
+    w->offset = STORE_HEADER_SIZE;
+    *out = w;
+    return 0;
+}
+
+const char *store_writer_temp_path(const store_writer *w) { return w->tmp; }
+int64_t store_writer_count(const store_writer *w) { return (int64_t)w->n; }
+
+int64_t store_writer_find(const store_writer *w, int64_t image_id)
+{
+    for (size_t i = store__hash(image_id) & w->mask;; i = (i + 1) & w->mask) {
+        uint32_t e = w->slots[i];
+        if (!e) return -1;
+        if (w->entries[e - 1].image_id == image_id) return (int64_t)(e - 1);
+    }
+}
+
+static int store__grow(store_writer *w)
+{
+    if (w->n + 1 > w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 1024;
+        store__entry *e = (store__entry *)realloc(w->entries, cap * sizeof *e);
+        if (!e) return -1;
+        w->entries = e, w->cap = cap;
+    }
+    if ((w->n + 1) * 2 > w->mask + 1) { /* keep the table at most half full */
+        size_t mask = w->mask * 2 + 1;
+        uint32_t *slots = (uint32_t *)calloc(mask + 1, sizeof(uint32_t));
+        if (!slots) return -1;
+        for (size_t k = 0; k < w->n; k++) {
+            size_t i = store__hash(w->entries[k].image_id) & mask;
+            while (slots[i]) i = (i + 1) & mask;
+            slots[i] = (uint32_t)(k + 1);
+        }
+        free(w->slots);
+        w->slots = slots, w->mask = mask;
+    }
+    return 0;
+}
+
+static int store__write(store_writer *w, const void *p, size_t n, char *err, size_t errlen)
+{
+    if (n && fwrite(p, 1, n, w->f) != n)
+        return store__fail(err, errlen, "%s: cannot write: %s", w->path, strerror(errno));
+    return 0;
+}
+
+int store_writer_add(store_writer *w, const store_record *rec, char *err, size_t errlen)
+{
+    const int n = rec->n_boxes, D = w->feature_dim;
+    if (n < 1 || n > STORE_MAX_BOXES)
+        return store__fail(err, errlen, "image %lld: %d boxes outside 1..%d", (long long)rec->image_id, n,
+                           STORE_MAX_BOXES);
+    if (rec->width < 1 || rec->width > STORE_MAX_SIDE || rec->height < 1 || rec->height > STORE_MAX_SIDE)
+        return store__fail(err, errlen, "image %lld: size %d x %d outside 1..%d", (long long)rec->image_id,
+                           rec->width, rec->height, STORE_MAX_SIDE);
+    if (store_writer_find(w, rec->image_id) >= 0)
+        return store__fail(err, errlen, "image %lld is already in the store", (long long)rec->image_id);
+    if (w->n >= UINT32_MAX - 1 || store__grow(w))
+        return store__fail(err, errlen, "out of memory for the index (%zu images)", w->n);
+    store_spatials(rec->boxes, n, rec->width, rec->height, w->spatials);
+    const uint64_t bytes = store__record_bytes((uint64_t)n, (uint64_t)D);
+    static const unsigned char zeros[STORE_ALIGNMENT];
+    const size_t pad = (size_t)((STORE_ALIGNMENT - bytes % STORE_ALIGNMENT) % STORE_ALIGNMENT);
+    if (store__write(w, rec->features, (size_t)n * D * sizeof(float), err, errlen) ||
+        store__write(w, rec->boxes, (size_t)n * 4 * sizeof(float), err, errlen) ||
+        store__write(w, w->spatials, (size_t)n * 6 * sizeof(float), err, errlen) ||
+        store__write(w, zeros, pad, err, errlen))
+        return -1;
+    store__entry *e = &w->entries[w->n];
+    e->image_id = rec->image_id;
+    e->offset = w->offset;
+    e->n_boxes = (uint32_t)n;
+    e->width = (uint32_t)rec->width;
+    e->height = (uint32_t)rec->height;
+    e->reserved = 0;
+    size_t i = store__hash(rec->image_id) & w->mask;
+    while (w->slots[i]) i = (i + 1) & w->mask;
+    w->slots[i] = (uint32_t)(++w->n);
+    w->offset += bytes + pad;
+    w->n_boxes += (uint64_t)n;
+    if ((uint32_t)n > w->max_boxes) w->max_boxes = (uint32_t)n;
+    return 0;
+}
+
+static int store__entry_cmp(const void *a, const void *b)
+{
+    const store__entry *x = (const store__entry *)a, *y = (const store__entry *)b;
+    return x->image_id < y->image_id ? -1 : x->image_id > y->image_id;
+}
+
+static void store__put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void store__put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+
+int store_writer_commit(store_writer *w, char *err, size_t errlen)
+{
+    /* the index, sorted by image id, right after the data (its records are 64-aligned) */
+    qsort(w->entries, w->n, sizeof *w->entries, store__entry_cmp);
+    int rc = store__write(w, w->entries, w->n * sizeof *w->entries, err, errlen);
+    unsigned char h[STORE_HEADER_SIZE] = {0};
+    memcpy(h, STORE_MAGIC, 4);
+    store__put32(h + 4, STORE_VERSION);
+    store__put32(h + 8, (uint32_t)w->feature_dim);
+    store__put32(h + 12, STORE_ALIGNMENT);
+    store__put64(h + 16, (uint64_t)w->n);
+    store__put64(h + 24, w->n_boxes);
+    store__put64(h + 32, STORE_HEADER_SIZE);
+    store__put64(h + 40, w->offset - STORE_HEADER_SIZE);
+    store__put64(h + 48, w->offset);
+    store__put32(h + 56, w->max_boxes);
+    if (!rc && (fflush(w->f) != 0 || fseek(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, sizeof h, w->f) != sizeof h ||
+                fflush(w->f) != 0 || fsync(fileno(w->f)) != 0))
+        rc = store__fail(err, errlen, "%s: cannot write: %s", w->path, strerror(errno));
+    if (fclose(w->f) != 0 && !rc) rc = store__fail(err, errlen, "%s: cannot write: %s", w->path, strerror(errno));
+    w->f = NULL;
+    if (!rc && rename(w->tmp, w->path) != 0)
+        rc = store__fail(err, errlen, "%s: cannot rename the temporary file %s to it: %s", w->path, w->tmp,
+                         strerror(errno));
+    if (rc) unlink(w->tmp);
+    else { /* make the rename itself durable */
+        const char *slash = strrchr(w->path, '/');
+        char *dir = slash ? strndup(w->path, (size_t)(slash - w->path) + 1) : strdup(".");
+        int fd = dir ? open(dir, O_RDONLY) : -1;
+        if (fd >= 0) fsync(fd), close(fd);
+        free(dir);
+    }
+    store__writer_free(w);
+    return rc;
+}
+
+void store_writer_abort(store_writer *w)
+{
+    if (!w) return;
+    if (w->f) fclose(w->f);
+    unlink(w->tmp);
+    store__writer_free(w);
+}
+
+#endif /* STORE_IMPLEMENTATION */
