@@ -513,6 +513,7 @@ int cmd_tokenize(int argc, char **argv)
 int cmd_ask(int argc, char **argv);
 int cmd_easyvqa_eval(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 int cmd_features(int argc, char **argv); /* examples/cmd_features.c */
 int cmd_vqa(int argc, char **argv);      /* examples/cmd_vqa.c */
@@ -536,6 +537,10 @@ static const struct {
     {"demo", cmd_demo,
      "demo [--model examples/models/easyvqa.ban] [--out DIR]\n"
      "      draw a few shapes, ask questions about them, print the answers"},
+    {"bench", cmd_bench,
+     "bench --preset paper-ban8 [--batch B] [--threads T] [--boxes K] [--runs N] [--json]\n"
+     "      speed on a random model of the paper's size: ms per question, GFLOP/s, the machine's sgemm on the same\n"
+     "      products, efficiency, model load time, peak RSS"},
     {"run", cmd_run,
      "run MODEL.ban (--features v.npy [--spatials b.npy] | --pixels p.npy) (--tokens q.npy | --questions FILE)\n"
      "      --logits OUT.npy [--image-index i.npy] [--box-counts n.npy] [--token-counts t.npy]\n"
