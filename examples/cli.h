@@ -25,6 +25,14 @@ int cli_int(const char *text, const char *what, long lo, long hi, long *out);
 int cli_error(const char *fmt, ...);  /* "ban: error: ..." on stderr; returns CLI_FAIL */
 int cli_usage(const char *fmt, ...);  /* "ban: ..." on stderr; returns CLI_USAGE */
 
+/* the benchmark's tools (examples/cmd_bench.c) */
+double now_ms(void);                      /* a monotonic clock */
+float rand_uniform(void);                 /* a fixed pseudo-random sequence in [-1, 1) */
+double median(double *x, int n);          /* sorts x */
+long peak_rss_mb(void);
+/* a .ban file of that configuration with random weights (words w0, w1, ...) */
+int write_random_model(const char *path, const ban_config *c, size_t *file_size);
+
 /* subcommands */
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);

@@ -21,7 +21,7 @@
 #include "cli.h"
 #include <cblas.h>
 
-static double now_ms(void)
+double now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -29,7 +29,7 @@ static double now_ms(void)
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static float rand_uniform(void) /* xorshift64*, in [-1, 1) */
+float rand_uniform(void) /* xorshift64*, in [-1, 1) */
 {
     rng_state ^= rng_state >> 12, rng_state ^= rng_state << 25, rng_state ^= rng_state >> 27;
     return (float)((rng_state * 2685821657736338717ull) >> 40) / (float)(1 << 23) - 1.0f;
@@ -76,7 +76,7 @@ typedef struct {
 } tensor_spec;
 
 /* Random weights for the configuration; words w0..wV-1 and answers a0..aA-1. */
-static int write_random_model(const char *path, const ban_config *c, size_t *file_size)
+int write_random_model(const char *path, const ban_config *c, size_t *file_size)
 {
     const int D = c->hidden_dim, kD = c->attention_rank * D, G = c->num_glimpses, V = c->vocab_size;
     const int Ew = c->embedding_dim, Ein = Ew * c->embedding_tables, vqa = c->task == BAN_TASK_VQA;
@@ -251,7 +251,7 @@ static double time_products(const gemm_shape *s, int n, int runs)
     return t_med;
 }
 
-static double median(double *x, int n)
+double median(double *x, int n)
 {
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && x[j] < x[j - 1]; j--) {
@@ -261,7 +261,7 @@ static double median(double *x, int n)
     return x[n / 2];
 }
 
-static long peak_rss_mb(void)
+long peak_rss_mb(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
