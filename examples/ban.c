@@ -514,6 +514,7 @@ int cmd_ask(int argc, char **argv);
 int cmd_easyvqa_eval(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
 
 int cmd_features(int argc, char **argv); /* examples/cmd_features.c */
 int cmd_vqa(int argc, char **argv);      /* examples/cmd_vqa.c */
@@ -532,8 +533,11 @@ static const struct {
      "      answer a question about an image (PNG, JPEG, BMP; resized to the model's input) with a model that has\n"
      "      an image encoder; prints the answer, the top-k with probabilities, and draws each glimpse's attention"},
     {"easyvqa-eval", cmd_easyvqa_eval,
-     "easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N]\n"
+     "easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N] [--predictions-out FILE]\n"
      "      accuracy on an easy-VQA split (images/<id>.png, questions.json), overall and per kind"},
+    {"encode", cmd_encode,
+     "encode MODEL.ban --pixels p.npy --features-out f.npy [--spatials-out s.npy]\n"
+     "      an image encoder's grid features (N, K, C) and cell boxes (N, K, 6) for uint8 images (N, H, W, 3)"},
     {"demo", cmd_demo,
      "demo [--model examples/models/easyvqa.ban] [--out DIR]\n"
      "      draw a few shapes, ask questions about them, print the answers"},

@@ -2,7 +2,8 @@
 
    ban ask --model MODEL.ban --image IMG.png --question "what color is the shape?" [--top-k 5]
            [--attention-png OUT.png]
-   ban easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N]
+   ban easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N] [--predictions-out FILE]
+   ban encode MODEL.ban --pixels p.npy --features-out f.npy [--spatials-out s.npy]
    ban demo [--model MODEL.ban] [--out DIR]
 
    Images are read with stb_image: their header is checked (size, dimensions) before any
@@ -16,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "npy.h"
 
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
@@ -254,7 +256,8 @@ static const char *answer_kind(const char *answer)
 typedef struct {
     const char *text, *answer;
     long long image;
-    int correct;
+    int correct, order;  /* order: the question's place in questions.json */
+    const char *predicted;
 } eval_question;
 
 static int cmp_by_image(const void *a, const void *b)
@@ -286,14 +289,17 @@ static char *read_text(const char *path, char *err, size_t errlen)
 int cmd_easyvqa_eval(int argc, char **argv)
 {
     cli_opt opts[] = {{"--model", 1, NULL}, {"--data", 1, NULL}, {"--json", 0, NULL}, {"--batch", 1, NULL},
-                      {NULL, 0, NULL}};
+                      {"--predictions-out", 1, NULL}, {NULL, 0, NULL}};
     const char *pos[1];
     int n_pos;
     long batch = 64;
     if (cli_parse(argc, argv, 2, opts, pos, 0, &n_pos)) return CLI_USAGE;
     const char *f_model = cli_get(opts, "--model"), *dir = cli_get(opts, "--data");
     const int as_json = cli_get(opts, "--json") != NULL;
-    if (!f_model || !dir) return cli_usage("usage: ban easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N]");
+    const char *f_pred = cli_get(opts, "--predictions-out");
+    if (!f_model || !dir)
+        return cli_usage("usage: ban easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N] "
+                         "[--predictions-out FILE]");
     if (cli_get(opts, "--batch") && !cli_int(cli_get(opts, "--batch"), "--batch", 1, BAN_MAX_BATCH, &batch))
         return CLI_USAGE;
     ban_model *m = open_model(f_model);
@@ -337,6 +343,7 @@ int cmd_easyvqa_eval(int argc, char **argv)
             goto done;
         }
         qs[i].text = q->valuestring, qs[i].answer = a->valuestring, qs[i].image = (long long)id->valuedouble;
+        qs[i].order = i;
     }
     qsort(qs, (size_t)n, sizeof *qs, cmp_by_image);
     const int L = c->question_length, A = c->num_answers, W = c->image_width, H = c->image_height;
@@ -385,9 +392,30 @@ int cmd_easyvqa_eval(int argc, char **argv)
             rc = cli_error("%s", ban_ctx_error(ctx));
             goto done;
         }
-        for (int b = 0; b < B; b++)
-            qs[q0 + b].correct = !strcmp(ban_model_answer(m, ban_argmax(logits + (size_t)b * A, A)), qs[q0 + b].answer);
+        for (int b = 0; b < B; b++) {
+            qs[q0 + b].predicted = ban_model_answer(m, ban_argmax(logits + (size_t)b * A, A));
+            qs[q0 + b].correct = !strcmp(qs[q0 + b].predicted, qs[q0 + b].answer);
+        }
         q0 += B;
+    }
+    if (f_pred) { /* one answer per line, in the order of questions.json */
+        const char **by_order = (const char **)malloc(sizeof(char *) * (n ? n : 1));
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.tmp", f_pred);
+        FILE *f = by_order ? fopen(tmp, "wb") : NULL;
+        if (!f) {
+            free(by_order);
+            rc = cli_error("%s: cannot create", tmp);
+            goto done;
+        }
+        for (int i = 0; i < n; i++) by_order[qs[i].order] = qs[i].predicted;
+        for (int i = 0; i < n; i++) fprintf(f, "%s\n", by_order[i]);
+        free(by_order);
+        if (fclose(f) != 0 || rename(tmp, f_pred) != 0) {
+            remove(tmp);
+            rc = cli_error("%s: cannot write", f_pred);
+            goto done;
+        }
     }
     static const char *kinds[3] = {"shape", "color", "yes/no"};
     int right = 0, k_total[3] = {0, 0, 0}, k_right[3] = {0, 0, 0};
@@ -537,6 +565,66 @@ int cmd_demo(int argc, char **argv)
     printf("\n%d of %d answers right\n", right, n_scenes * n_q);
 done:
     free(pixels), free(tokens), free(logits);
+    ban_ctx_free(ctx);
+    ban_model_free(m);
+    return rc;
+}
+
+/* ---- ban encode ---------------------------------------------------------------------------------- */
+
+int cmd_encode(int argc, char **argv)
+{
+    cli_opt opts[] = {{"--pixels", 1, NULL}, {"--features-out", 1, NULL}, {"--spatials-out", 1, NULL}, {NULL, 0, NULL}};
+    const char *pos[1];
+    int n_pos;
+    if (cli_parse(argc, argv, 2, opts, pos, 1, &n_pos)) return CLI_USAGE;
+    const char *f_px = cli_get(opts, "--pixels"), *f_out = cli_get(opts, "--features-out");
+    const char *f_sp = cli_get(opts, "--spatials-out");
+    if (n_pos != 1 || !f_px || !f_out)
+        return cli_usage("usage: ban encode MODEL.ban --pixels p.npy --features-out f.npy [--spatials-out s.npy]");
+    ban_model *m;
+    if (ban_model_load(pos[0], &m) != BAN_OK) {
+        int rc = cli_error("%s", m ? ban_model_error(m) : "out of memory");
+        ban_model_free(m);
+        return rc;
+    }
+    const ban_config *c = ban_model_config(m);
+    npy_array px;
+    char err[600];
+    int rc = CLI_OK;
+    ban_ctx *ctx = NULL;
+    float *feats = NULL, *spats = NULL;
+    memset(&px, 0, sizeof px);
+    if (!c->encoder_layers) {
+        rc = cli_error("%s has no image encoder", pos[0]);
+        goto done;
+    }
+    if (npy_load(f_px, &px, err, sizeof err)) {
+        rc = cli_error("%s", err);
+        goto done;
+    }
+    if (px.kind != 'u' || px.ndim != 4 || px.shape[0] < 1 || px.shape[0] > BAN_MAX_BATCH ||
+        px.shape[1] != c->image_height || px.shape[2] != c->image_width || px.shape[3] != 3) {
+        rc = cli_error("%s: pixels must be uint8 (N, %d, %d, 3), N <= %d", f_px, c->image_height, c->image_width,
+                       BAN_MAX_BATCH);
+        goto done;
+    }
+    const int N = (int)px.shape[0], K = c->grid_height * c->grid_width;
+    ban_limits lim = {N, 0, 0, 0};
+    feats = (float *)malloc(sizeof(float) * N * K * c->feature_dim);
+    spats = (float *)malloc(sizeof(float) * N * K * 6);
+    if (!feats || !spats || ban_ctx_create(m, &lim, &ctx) != BAN_OK ||
+        ban_encode(ctx, (const unsigned char *)px.data, N, feats, spats) != BAN_OK) {
+        rc = cli_error("%s", ctx ? ban_ctx_error(ctx) : "out of memory");
+        goto done;
+    }
+    int64_t fshape[3] = {N, K, c->feature_dim}, sshape[3] = {N, K, 6};
+    if (npy_save(f_out, "<f4", 3, fshape, feats, err, sizeof err) ||
+        (f_sp && npy_save(f_sp, "<f4", 3, sshape, spats, err, sizeof err)))
+        rc = cli_error("%s", err);
+done:
+    npy_free(&px);
+    free(feats), free(spats);
     ban_ctx_free(ctx);
     ban_model_free(m);
     return rc;
