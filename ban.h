@@ -905,7 +905,8 @@ static int ban__parse_file(ban_model *m)
         uint64_t count = 1;
         for (uint32_t d = 0; d < t->ndim; d++) {
             t->dims[d] = ban__u64(p + 8 * d);
-            if (t->dims[d] < 1 || t->dims[d] > ((uint64_t)1 << 40) || count > (((uint64_t)1 << 62) / t->dims[d]))
+            /* at most 2^60 elements, so that the byte count (4 each) cannot wrap around */
+            if (t->dims[d] < 1 || t->dims[d] > ((uint64_t)1 << 40) || count > (((uint64_t)1 << 60) / t->dims[d]))
                 return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' dimension %u is %llu", m->path,
                                  (unsigned long long)at + 8 + 8 * d, t->name, d, (unsigned long long)t->dims[d]);
             count *= t->dims[d];
@@ -1114,6 +1115,9 @@ static int ban__string_array(ban_model *m, const ban__meta *e, uint64_t count, c
     if (n != count)
         return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' holds %llu strings, the configuration needs "
                          "%llu", m->path, e->key, (unsigned long long)n, (unsigned long long)count);
+    if (n > (e->size - 8) / 5) /* each string takes 5 bytes or more: believe no count its bytes cannot hold */
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' claims %llu strings in %llu bytes", m->path,
+                         e->key, (unsigned long long)n, (unsigned long long)e->size);
     *out = (const char **)BAN_MALLOC((size_t)(count ? count : 1) * sizeof **out);
     if (lens) *lens = (uint32_t *)BAN_MALLOC((size_t)(count ? count : 1) * sizeof **lens);
     if (!*out || (lens && !*lens)) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->path);
@@ -1927,6 +1931,18 @@ static void ban__attention_logits(ban_ctx *c, const float *vatt, int ldv, int R,
                 c->att_tmp, G * Q);
 }
 
+/* the image of example b */
+static int ban__image_of(const ban_input *in, int b) { return in->image_index ? in->image_index[b] : b; }
+
+/* q (B, P, D) += v (B, D) at every position: a glimpse's or the counter's vector joins every
+   question channel (residual learning of attention) */
+static void ban__add_to_positions(float *q, const float *v, int B, int P, int D)
+{
+    for (int b = 0; b < B; b++)
+        for (int l = 0; l < P; l++)
+            for (int d = 0; d < D; d++) q[((size_t)b * P + l) * D + d] += v[(size_t)b * D + d];
+}
+
 static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, const float *vin)
 {
     const ban_model *m = c->model;
@@ -1951,7 +1967,7 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
     /* 3. bilinear attention maps of all G glimpses, from the GRU states */
     ban__linear(B * P, kD, D, c->q, D, m->att_qw, m->att_qb, c->q_att, kD, 1);
     for (int b = 0; b < B; b++) {
-        const int i = in->image_index ? in->image_index[b] : b, R = c->n_rows[i], valid = c->n_tok[b];
+        const int i = ban__image_of(in, b), R = c->n_rows[i], valid = c->n_tok[b];
         ban__attention_logits(c, c->vproj + (size_t)c->row0[i] * cols, cols, R, c->q_att + (size_t)b * P * kD, P);
         for (int g = 0; g < G; g++) {
             float *map = c->att + (size_t)(b * G + g) * plane, *score = c->box_score + (size_t)(b * G + g) * Km;
@@ -2000,7 +2016,7 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
     for (int g = 0; g < Gr; g++) {
         ban__linear(B * P, D, D, c->q, D, m->gq_w + (size_t)g * D * D, m->gq_b + (size_t)g * D, c->q_glimpse, D, 1);
         for (int b = 0; b < B; b++) {
-            const int i = in->image_index ? in->image_index[b] : b, R = c->n_rows[i], valid = c->n_tok[b];
+            const int i = ban__image_of(in, b), R = c->n_rows[i], valid = c->n_tok[b];
             /* chain (P, D) = A^T (P, R) . V'_g (R, D) */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, D, R, 1.0f, c->att + (size_t)(b * G + g) * plane,
                         P, c->vproj + (size_t)c->row0[i] * cols + kD + (size_t)g * D, cols, 0.0f, c->chain, D);
@@ -2011,20 +2027,16 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
                 for (int d = 0; d < D; d++) joint[d] += c->chain[(size_t)l * D + d] * qg[(size_t)l * D + d];
         }
         ban__linear(B, D, D, c->joint, D, m->gp_w + (size_t)g * D * D, m->gp_b + (size_t)g * D, c->proj, D, 0);
-        for (int b = 0; b < B; b++)
-            for (int l = 0; l < P; l++)
-                for (int d = 0; d < D; d++) c->q[((size_t)b * P + l) * D + d] += c->proj[(size_t)b * D + d];
+        ban__add_to_positions(c->q, c->proj, B, P, D);
         if (O) {
             for (int b = 0; b < B; b++) {
-                const int i = in->image_index ? in->image_index[b] : b;
+                const int i = ban__image_of(in, b);
                 ban__count(m, c->box_score + (size_t)(b * G + g) * Km, in->spatials + (size_t)i * K * 6, K,
                            c->n_box[i], c->count_feat + (size_t)b * (O + 1), c->counter_tmp);
             }
             ban__linear(B, D, O + 1, c->count_feat, O + 1, m->gc_w + (size_t)g * D * (O + 1),
                         m->gc_b + (size_t)g * D, c->proj, D, 1);
-            for (int b = 0; b < B; b++)
-                for (int l = 0; l < P; l++)
-                    for (int d = 0; d < D; d++) c->q[((size_t)b * P + l) * D + d] += c->proj[(size_t)b * D + d];
+            ban__add_to_positions(c->q, c->proj, B, P, D);
         }
     }
 
@@ -2071,7 +2083,7 @@ static int ban__forward_grounding(ban_ctx *c, const ban_input *in, ban_output *o
     ban__linear(total_rows, kD, Dvin, vin, Dvin, m->vis_w, m->vis_b, c->vproj, kD, 1);
     ban__linear(B * E, kD, D, c->q_ent, D, m->att_qw, m->att_qb, c->q_att, kD, 1);
     for (int b = 0; b < B; b++) {
-        const int i = in->image_index ? in->image_index[b] : b;
+        const int i = ban__image_of(in, b);
         ban__attention_logits(c, c->vproj + (size_t)c->row0[i] * kD, kD, c->n_rows[i], c->q_att + (size_t)b * E * kD, E);
         for (int g = 0; g < G; g++)
             for (int k = 0; k < K; k++) {
