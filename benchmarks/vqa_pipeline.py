@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -79,12 +80,33 @@ def generate_questions(path, ids, per_image, rng):
 
 
 def timed(cmd):
+    """Run cmd; (wall seconds, CPU seconds of the child (user + system), its peak RSS in MB or
+    None, the process). The peak RSS comes from /usr/bin/time when there is one: the child's
+    own getrusage figure would include this Python process, which it was forked from."""
+    gnu_time = os.access("/usr/bin/time", os.X_OK)
+    if gnu_time:
+        cmd = ["/usr/bin/time", "-f", "BENCH_MAXRSS_KB=%M"] + cmd
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.exit("benchmark: %s failed (%d):\n%s" % (" ".join(cmd), proc.returncode, proc.stderr))
-    return dt, proc
+    m = re.search(r"BENCH_MAXRSS_KB=(\d+)", proc.stderr)
+    rss = int(m.group(1)) / 1024 if m else None
+    return dt, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), rss, proc
+
+
+def mb(rss):
+    return "%.1f MB" % rss if rss is not None else "unknown (no /usr/bin/time)"
+
+
+def load():
+    try:
+        return open("/proc/loadavg").read().split()[0]
+    except OSError:
+        return "?"
 
 
 def machine():
@@ -134,22 +156,29 @@ def main():
               flush=True)
 
         store = os.path.join(work, "bench.store")
-        dt, proc = timed([args.ban, "features", "import", "--tsv"] + tsv + ["--output", store])
-        print("import:  %.1f MB of TSV in %.2f s = %.1f MB/s (wall, fsync included); store %.1f MB"
-              % (tsv_bytes / 1e6, dt, tsv_bytes / 1e6 / dt, os.path.getsize(store) / 1e6), flush=True)
+        load0 = load()
+        dt, cpu, rss, proc = timed([args.ban, "features", "import", "--tsv"] + tsv + ["--output", store])
+        print("import:  %.1f MB of TSV in %.2f s = %.1f MB/s (wall, fsync included; %.2f s of CPU = %.1f MB per "
+              "CPU-second); store %.1f MB; peak RSS %s; load average %s before, %s after"
+              % (tsv_bytes / 1e6, dt, tsv_bytes / 1e6 / dt, cpu, tsv_bytes / 1e6 / cpu, os.path.getsize(store) / 1e6,
+                 mb(rss), load0, load()), flush=True)
         info = subprocess.run([args.ban, "features", "info", store], capture_output=True, text=True).stdout
         print("         " + [l for l in info.splitlines() if l.startswith("boxes:")][0], flush=True)
 
         for b in batches:
             out = os.path.join(work, "results_b%d.json" % b)
-            dt, proc = timed([args.ban, "vqa", "--model", model, "--features", store, "--questions", questions,
-                              "--output", out, "--batch", str(b)])
+            load0 = load()
+            dt, cpu, rss, proc = timed([args.ban, "vqa", "--model", model, "--features", store, "--questions", questions,
+                                        "--output", out, "--batch", str(b)])
             m = re.search(r"in ([\d.]+) s: ([\d.]+) questions/s", proc.stderr)
             answered = len(json.load(open(out)))
             assert answered == n_questions, (answered, n_questions)
             print("vqa:     %d questions over %d images, --batch %d: %.2f s wall = %.1f questions/s (%s questions/s "
-                  "in the batches alone, without loading and writing)"
-                  % (n_questions, args.images, b, dt, n_questions / dt, m.group(2) if m else "?"), flush=True)
+                  "in the batches alone, without loading and writing; %.1f s of CPU = %.2f questions per "
+                  "CPU-second); peak RSS %s (the mapped model and store pages included); load average %s "
+                  "before, %s after"
+                  % (n_questions, args.images, b, dt, n_questions / dt, m.group(2) if m else "?", cpu,
+                     n_questions / cpu, mb(rss), load0, load()), flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
