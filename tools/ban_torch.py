@@ -64,8 +64,10 @@ class AttentionLogits(nn.Module):
         self.h_mat = nn.Parameter(torch.randn(1, glimpses, 1, hidden * rank))
         self.h_bias = nn.Parameter(torch.randn(1, glimpses, 1, 1))
 
-    def forward(self, v, q):
-        v_ = self.dropout(self.v_net(v))  # (B, K, kD)
+    def forward(self, v, q, image_index=None):
+        v_ = self.dropout(self.v_net(v))  # (N, K, kD): once per image
+        if image_index is not None:
+            v_ = v_[image_index]  # (B, K, kD)
         q_ = self.q_net(q)  # (B, L, kD)
         h = self.h_mat.squeeze(2).squeeze(0)  # (G, kD)
         return torch.einsum("gj,bkj,blj->bgkl", h, v_, q_) + self.h_bias  # (B, G, K, L)
@@ -77,9 +79,10 @@ class BiAttention(nn.Module):
         self.glimpses = glimpses
         self.logits = weight_norm(AttentionLogits(v_dim, q_dim, hidden, glimpses, rank), name="h_mat", dim=None)
 
-    def forward(self, v, q, box_mask, q_mask=None, fill=-float("inf"), softmax=True):
-        """box_mask (B, K) and q_mask (B, L): True where padding."""
-        logits = self.logits(v, q)
+    def forward(self, v, q, box_mask, q_mask=None, fill=-float("inf"), softmax=True, image_index=None):
+        """box_mask (B, K) and q_mask (B, L): True where padding. With image_index (B), v holds
+        N images and question b looks at image image_index[b]."""
+        logits = self.logits(v, q, image_index)
         logits = logits.masked_fill(box_mask[:, None, :, None], fill)
         if q_mask is not None:
             logits = logits.masked_fill(q_mask[:, None, None, :], fill)
@@ -98,8 +101,10 @@ class GlimpseNet(nn.Module):
         self.v_net = FCNet(v_dim, hidden, dropout=0.2)
         self.q_net = FCNet(hidden, hidden, dropout=0.2)
 
-    def forward(self, v, q, att):
+    def forward(self, v, q, att, image_index=None):
         v_ = self.v_net(v)
+        if image_index is not None:
+            v_ = v_[image_index]
         q_ = self.q_net(q)
         return torch.einsum("bkd,bkl,bld->bd", v_, att, q_)
 
@@ -184,20 +189,22 @@ class Classifier(nn.Module):
         return self.main(x)
 
 
-def padding_masks(v, box_counts, q, q_len, zero_rows, masked, padding_id):
-    """(B, K) box padding and (B, L) question padding (None when questions are not masked)."""
-    B, K = v.shape[:2]
-    box_mask = torch.zeros(B, K, dtype=torch.bool, device=v.device)
+def box_padding(v, box_counts, zero_rows):
+    """(N, K): True for padded boxes, beyond the counts or (the reference) all-zero rows."""
+    N, K = v.shape[:2]
+    mask = torch.zeros(N, K, dtype=torch.bool, device=v.device)
     if box_counts is not None:
-        box_mask |= torch.arange(K, device=v.device)[None, :] >= box_counts[:, None]
+        mask |= torch.arange(K, device=v.device)[None, :] >= box_counts[:, None]
     if zero_rows:
-        box_mask |= v.abs().sum(2) == 0
-    q_mask = None
-    if masked:
-        if q_len is None:
-            q_len = (q != padding_id).long().cumprod(1).sum(1)
-        q_mask = torch.arange(q.shape[1], device=q.device)[None, :] >= q_len[:, None]
-    return box_mask, q_mask
+        mask |= v.abs().sum(2) == 0
+    return mask
+
+
+def question_padding(q, q_len, padding_id):
+    """(B, L): True for padded positions, beyond q_len or from the first padding id."""
+    if q_len is None:
+        q_len = (q != padding_id).long().cumprod(1).sum(1)
+    return torch.arange(q.shape[1], device=q.device)[None, :] >= q_len[:, None]
 
 
 class BanVQA(nn.Module):
@@ -217,13 +224,17 @@ class BanVQA(nn.Module):
             self.c_prj, self.counter = None, None
         self.classifier = Classifier(hidden, 2 * hidden, answers)
 
-    def forward(self, v, b, q, box_counts=None, q_len=None, glimpses=None):
-        box_mask, q_mask = padding_masks(v, box_counts, q, q_len, self.zero_rows, self.masked, self.vocab_size)
-        q_emb = self.q_emb(self.w_emb(q))
-        att, logits = self.v_att(v, q_emb, box_mask, q_mask)
+    def forward(self, v, b, q, box_counts=None, q_len=None, glimpses=None, image_index=None):
+        """v (N, K, Dv), b (N, K, 6), box_counts (N): N = B images, or any N with image_index (B)."""
+        box_mask = box_padding(v, box_counts, self.zero_rows)
         boxes = b[:, :, :4].masked_fill(box_mask[:, :, None], 0) if box_counts is not None else b[:, :, :4]
+        if image_index is not None:
+            box_mask, boxes = box_mask[image_index], boxes[image_index]
+        q_mask = question_padding(q, q_len, self.vocab_size) if self.masked else None
+        q_emb = self.q_emb(self.w_emb(q))
+        att, logits = self.v_att(v, q_emb, box_mask, q_mask, image_index=image_index)
         for g in range(glimpses or self.glimpses):
-            joint = self.b_net[g](v, q_emb, att[:, g])
+            joint = self.b_net[g](v, q_emb, att[:, g], image_index)
             q_emb = self.q_prj[g](joint.unsqueeze(1)) + q_emb
             if self.counter is not None:
                 count = self.counter(boxes, logits[:, g].max(2)[0])
@@ -244,7 +255,7 @@ class BanGrounding(nn.Module):
     def forward(self, v, b, q, e, box_counts=None, entity_counts=None):
         if "s" in self.op:
             v = torch.cat([v, b], 2)
-        box_mask, _ = padding_masks(v, box_counts, q, None, True, False, self.vocab_size)
+        box_mask = box_padding(v, box_counts, True)
         q_emb = self.q_emb(self.w_emb(q))
         q_ent = q_emb.gather(1, e[:, :, None].expand(-1, -1, q_emb.shape[2]))
         att = self.v_att(v, q_ent, box_mask, fill=MINUS_INFINITE, softmax=False)
@@ -377,7 +388,5 @@ class BanImageVQA(BanVQA):
         self.encoder = encoder
 
     def forward(self, pixels, q, q_len, image_index=None, glimpses=None):
-        feats, spatials = self.encoder(pixels)
-        if image_index is not None:
-            feats, spatials = feats[image_index], spatials[image_index]
-        return super().forward(feats, spatials, q, None, q_len, glimpses)
+        feats, spatials = self.encoder(pixels)  # once per image; projected once per image too
+        return super().forward(feats, spatials, q, None, q_len, glimpses, image_index)
