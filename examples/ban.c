@@ -518,6 +518,7 @@ int cmd_encode(int argc, char **argv);
 
 int cmd_features(int argc, char **argv); /* examples/cmd_features.c */
 int cmd_vqa(int argc, char **argv);      /* examples/cmd_vqa.c */
+int cmd_ground(int argc, char **argv);   /* examples/cmd_ground.c */
 
 static const struct {
     const char *name;
@@ -544,7 +545,10 @@ static const struct {
     {"bench", cmd_bench,
      "bench --preset paper-ban8 [--batch B] [--threads T] [--boxes K] [--runs N] [--json]\n"
      "      speed on a random model of the paper's size: ms per question, GFLOP/s, the machine's sgemm on the same\n"
-     "      products, efficiency, model load time, peak RSS"},
+     "      products, efficiency, model load time, peak RSS\n"
+     "  ban bench --preset paper-flickr [--threads T] [--runs N] [--json]\n"
+     "      the paper's Flickr30k grounding model: ms per entity with all entities of a sentence in one pass\n"
+     "      against one entity at a time, and batched, over N sentences (default 200) of 1-8 entities"},
     {"run", cmd_run,
      "run MODEL.ban (--features v.npy [--spatials b.npy] | --pixels p.npy) (--tokens q.npy | --questions FILE)\n"
      "      --logits OUT.npy [--image-index i.npy] [--box-counts n.npy] [--token-counts t.npy]\n"
@@ -570,6 +574,22 @@ static const struct {
      "      image (B, default 32); writes [{\"question_id\", \"answer\"}] for the evaluation server; --top-k adds\n"
      "      \"top_k\": [{\"answer\", \"probability\" = sigmoid(logit)}]; --attention writes DIR/<question_id>.npy\n"
      "      (G, K, P); a question whose image is not in STORE is an error (--skip-missing: counted, left out)"},
+    {"ground", cmd_ground,
+     "ground --model MODEL.ban --features STORE --image ID (--sentence TEXT | --sentences FILE --line N)\n"
+     "      [--annotations FILE.xml | --annotations-dir DIR] [--top-k N] [--json] [--max-entities N]\n"
+     "      grounds every entity of a Flickr30k Entities sentence ('[/EN#1/people A man] in [/EN#2/clothing a\n"
+     "      red shirt] .') in one pass: each phrase's top N boxes (default 5, 0: all) with their scores (logits;\n"
+     "      the sum over glimpses when G > 1) and pixel coordinates x1, y1, x2, y2. Positions as the reference\n"
+     "      computes them (the last word of the phrase's first occurrence in the sentence split on spaces, so one\n"
+     "      token too far after a standalone comma, as in training); chains without a box in the annotations\n"
+     "      (without annotations: chain 0) are skipped; at most --max-entities (16) entities a sentence\n"
+     "  ban ground --model MODEL.ban --features STORE --split SPLIT.txt --annotations-dir DIR --output P.json\n"
+     "      [--batch N] [--max-entities N] [--skip-bad] [--skip-missing]\n"
+     "      every sentence of every image of a split (DIR/Sentences/<id>.txt, DIR/Annotations/<id>.xml), batched\n"
+     "      (N sentences, default 32; an image's boxes projected once) -> the predictions file that\n"
+     "      tools/flickr30k.py evaluate scores (Recall@1/5/10, upper bound, per type), written atomically. Bad\n"
+     "      markup or XML, a phrase missing from its sentence, too many entities: an error naming file and line\n"
+     "      (--skip-bad: skipped and counted); an image missing from STORE: an error (--skip-missing: counted)"},
 };
 
 static int usage(FILE *f)

@@ -373,5 +373,7 @@ int cmd_bench(int argc, char **argv)
         return bench_vqa((int)B, (int)K, (int)T, (int)runs, cli_get(opts, "--json") != NULL,
                          cli_get(opts, "--model-out"));
     }
-    return cli_usage("unknown preset '%s' (paper-ban8)", preset);
+    if (!strcmp(preset, "paper-flickr"))
+        return bench_flickr((int)T, (int)runs, cli_get(opts, "--json") != NULL, cli_get(opts, "--model-out"));
+    return cli_usage("unknown preset '%s' (paper-ban8, paper-flickr)", preset);
 }
