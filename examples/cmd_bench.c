@@ -373,7 +373,11 @@ int cmd_bench(int argc, char **argv)
         return bench_vqa((int)B, (int)K, (int)T, (int)runs, cli_get(opts, "--json") != NULL,
                          cli_get(opts, "--model-out"));
     }
-    if (!strcmp(preset, "paper-flickr"))
+    if (!strcmp(preset, "paper-flickr")) {
+        if (cli_get(opts, "--batch") || cli_get(opts, "--boxes"))
+            return cli_usage("paper-flickr draws its own sentences (1-8 entities) and boxes (10-100); --runs is "
+                             "its number of sentences; --batch and --boxes do not apply");
         return bench_flickr((int)T, (int)runs, cli_get(opts, "--json") != NULL, cli_get(opts, "--model-out"));
+    }
     return cli_usage("unknown preset '%s' (paper-ban8, paper-flickr)", preset);
 }
