@@ -11,7 +11,10 @@
 #define NPY_IMPLEMENTATION
 #include "npy.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -57,6 +60,41 @@ int cli_parse(int argc, char **argv, int first, cli_opt *opts, const char **pos,
     return 0;
 }
 
+FILE *cli_atomic_open(const char *path, char *tmp, size_t tmplen)
+{
+    const char *slash = strrchr(path, '/');
+    const size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+    if (snprintf(tmp, tmplen, "%.*s.%s.XXXXXX", (int)dir_len, path, path + dir_len) >= (int)tmplen) return NULL;
+    int fd = mkstemp(tmp);
+    if (fd < 0) return NULL;
+    mode_t mask = umask(0);
+    umask(mask);
+    FILE *f = fchmod(fd, 0666 & ~mask) == 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) close(fd), unlink(tmp);
+    return f;
+}
+
+int cli_atomic_close(FILE *f, const char *tmp, const char *path)
+{
+    int ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return cli_error("%s: cannot write: %s", path, strerror(e));
+    }
+    return CLI_OK;
+}
+
+ban_model *cli_load_model(const char *path)
+{
+    ban_model *m;
+    if (ban_model_load(path, &m) == BAN_OK) return m;
+    cli_error("%s", m ? ban_model_error(m) : "out of memory");
+    ban_model_free(m);
+    return NULL;
+}
+
 const char *cli_get(const cli_opt *opts, const char *name)
 {
     for (; opts->name; opts++)
@@ -85,12 +123,8 @@ int cmd_info(int argc, char **argv)
     int n_pos;
     if (cli_parse(argc, argv, 2, opts, pos, 1, &n_pos) || n_pos != 1)
         return n_pos != 1 ? cli_usage("usage: ban info MODEL.ban") : CLI_USAGE;
-    ban_model *m;
-    if (ban_model_load(pos[0], &m) != BAN_OK) {
-        int rc = cli_error("%s", m ? ban_model_error(m) : "out of memory");
-        ban_model_free(m);
-        return rc;
-    }
+    ban_model *m = cli_load_model(pos[0]);
+    if (!m) return CLI_FAIL;
     const ban_config *c = ban_model_config(m);
     int64_t epoch;
     const char *src = ban_model_meta_string(m, "source.checkpoint");
@@ -247,8 +281,8 @@ int cmd_run(int argc, char **argv)
     int *chunk_img = NULL, *chunk_counts = NULL;
     int rc = CLI_OK;
     char err[512];
-    if (ban_model_load(pos[0], &m) != BAN_OK) {
-        rc = cli_error("%s", m ? ban_model_error(m) : "out of memory");
+    if (!(m = cli_load_model(pos[0]))) {
+        rc = CLI_FAIL;
         goto done;
     }
     const ban_config *c = ban_model_config(m);
@@ -432,17 +466,12 @@ int cmd_run(int argc, char **argv)
     if (o_ans) { /* "-" is stdout; a file is written atomically */
         char tmp[4096];
         int to_stdout = !strcmp(o_ans, "-");
-        snprintf(tmp, sizeof tmp, "%s.tmp", o_ans);
-        FILE *f = to_stdout ? stdout : fopen(tmp, "wb");
-        if (!f) { rc = cli_error("%s: cannot create", tmp); goto done; }
+        FILE *f = to_stdout ? stdout : cli_atomic_open(o_ans, tmp, sizeof tmp);
+        if (!f) { rc = cli_error("%s: cannot create a temporary file beside it", o_ans); goto done; }
         for (int64_t b = 0; b < B; b++)
             fprintf(f, "%s\n", ban_model_answer(m, ban_argmax(logits + b * per_logits, c->num_answers)));
         if (to_stdout) fflush(stdout);
-        else if (fclose(f) != 0 || rename(tmp, o_ans) != 0) {
-            remove(tmp);
-            rc = cli_error("%s: cannot write", o_ans);
-            goto done;
-        }
+        else if ((rc = cli_atomic_close(f, tmp, o_ans))) goto done;
     }
 done:
     run_free(&a);
@@ -465,14 +494,10 @@ int cmd_tokenize(int argc, char **argv)
     if (cli_parse(argc, argv, 2, opts, pos, 64, &n_pos)) return CLI_USAGE;
     if (n_pos < 1) return cli_usage("usage: ban tokenize MODEL.ban [--pad N] [TEXT ...]  (no TEXT: lines of stdin)");
     if (cli_get(opts, "--pad") && !cli_int(cli_get(opts, "--pad"), "--pad", 1, BAN_MAX_TOKENS, &pad)) return CLI_USAGE;
-    ban_model *m;
     ban_ctx *ctx = NULL;
     int rc = CLI_OK;
-    if (ban_model_load(pos[0], &m) != BAN_OK) {
-        rc = cli_error("%s", m ? ban_model_error(m) : "out of memory");
-        ban_model_free(m);
-        return rc;
-    }
+    ban_model *m = cli_load_model(pos[0]);
+    if (!m) return CLI_FAIL;
     if (ban_ctx_create(m, NULL, &ctx) != BAN_OK) rc = cli_error("%s", ban_ctx_error(ctx));
     enum { CAP = 4096 };
     int32_t *ids = (int32_t *)malloc(CAP * sizeof(int32_t));

@@ -23,6 +23,13 @@ const char *cli_get(const cli_opt *opts, const char *name);
 /* a whole number in [lo, hi]; prints a message and returns 0 when it is not */
 int cli_int(const char *text, const char *what, long lo, long hi, long *out);
 int cli_error(const char *fmt, ...);  /* "ban: error: ..." on stderr; returns CLI_FAIL */
+/* a model, or NULL once the reason is printed */
+ban_model *cli_load_model(const char *path);
+/* A file written atomically: cli_atomic_open makes a temporary file beside path (named into
+   tmp); cli_atomic_close flushes, fsyncs and renames it to path, or removes it and reports
+   why (returns CLI_FAIL). Readers see the old file or the new one, never half of one. */
+FILE *cli_atomic_open(const char *path, char *tmp, size_t tmplen);
+int cli_atomic_close(FILE *f, const char *tmp, const char *path);
 int cli_usage(const char *fmt, ...);  /* "ban: ..." on stderr; returns CLI_USAGE */
 
 /* the benchmark's tools (examples/cmd_bench.c) */

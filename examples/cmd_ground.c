@@ -304,33 +304,6 @@ static void json_string(FILE *f, const char *s, size_t n)
 
 static void json_cstr(FILE *f, const char *s) { json_string(f, s, strlen(s)); }
 
-/* write a file atomically: a temporary file beside it, fsync, rename */
-static FILE *atomic_open(const char *path, char *tmp, size_t tmplen)
-{
-    const char *slash = strrchr(path, '/');
-    const size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
-    if (snprintf(tmp, tmplen, "%.*s.%s.XXXXXX", (int)dir_len, path, path + dir_len) >= (int)tmplen) return NULL;
-    int fd = mkstemp(tmp);
-    if (fd < 0) return NULL;
-    mode_t mask = umask(0);
-    umask(mask);
-    FILE *f = fchmod(fd, 0666 & ~mask) == 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) close(fd), unlink(tmp);
-    return f;
-}
-
-static int atomic_close(FILE *f, const char *tmp, const char *path)
-{
-    int ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return cli_error("%s: cannot write: %s", path, strerror(e));
-    }
-    return CLI_OK;
-}
-
 /* ---- annotations: the chains that have a box ------------------------------------------------ */
 
 /* The reference (dataset.py _load_flickr30k) reads Annotations/<id>.xml with ElementTree:
@@ -718,8 +691,7 @@ typedef struct {
 static int setup_open(ground_setup *s, const char *model_path, const char *store_path)
 {
     char err[512];
-    if (ban_model_load(model_path, &s->model) != BAN_OK)
-        return cli_error("%s", s->model ? ban_model_error(s->model) : "out of memory");
+    if (!(s->model = cli_load_model(model_path))) return CLI_FAIL;
     s->c = ban_model_config(s->model);
     if (s->c->task != BAN_TASK_GROUNDING)
         return cli_error("%s is a VQA model; ban ground needs a grounding model (Flickr30k Entities)", model_path);
@@ -1185,7 +1157,7 @@ static int ground_split(const ground_setup *gs, const char *split_path, const ch
     }
 
     /* 3. the predictions file: every image found, then the phrases batch by batch */
-    if (!(f = atomic_open(out_path, tmp, sizeof tmp))) {
+    if (!(f = cli_atomic_open(out_path, tmp, sizeof tmp))) {
         rc = cli_error("%s: cannot create a temporary file beside it: %s", out_path, strerror(errno));
         goto done;
     }
@@ -1293,7 +1265,7 @@ static int ground_split(const ground_setup *gs, const char *split_path, const ch
     }
     fputs("\n ]}\n", f);
     const double t_done = ground_now();
-    rc = atomic_close(f, tmp, out_path);
+    rc = cli_atomic_close(f, tmp, out_path);
     f = NULL;
     if (rc) goto done;
     {

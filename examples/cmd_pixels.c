@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -88,12 +89,8 @@ static unsigned char *load_image(const char *path, int W, int H, char *err, size
 
 static ban_model *open_model(const char *path)
 {
-    ban_model *m;
-    if (ban_model_load(path, &m) != BAN_OK) {
-        cli_error("%s", m ? ban_model_error(m) : "out of memory");
-        ban_model_free(m);
-        return NULL;
-    }
+    ban_model *m = cli_load_model(path);
+    if (!m) return NULL;
     const ban_config *c = ban_model_config(m);
     if (!c->encoder_layers || c->task != BAN_TASK_VQA || !c->has_answers || !c->has_vocabulary) {
         cli_error("%s: needs a VQA model with an image encoder, a vocabulary and answers (like "
@@ -142,6 +139,8 @@ static int cmp_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
+static void write_to_file(void *f, void *data, int size) { fwrite(data, 1, (size_t)size, (FILE *)f); }
+
 /* The attended grid cells of each glimpse over the image, side by side: each panel is the
    image scaled up, darkened where the glimpse does not look (attention summed over the
    question's positions, relative to its largest cell). */
@@ -169,14 +168,19 @@ static int write_attention_png(const char *path, const unsigned char *rgb, int W
             }
     }
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int ok = stbi_write_png(tmp, total_w, ph, 3, img, total_w * 3);
-    free(img);
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return cli_error("%s: cannot write", path);
+    FILE *f = cli_atomic_open(path, tmp, sizeof tmp);
+    if (!f) {
+        free(img);
+        return cli_error("%s: cannot create a temporary file beside it", path);
     }
-    return CLI_OK;
+    const int ok = stbi_write_png_to_func(write_to_file, f, total_w, ph, 3, img, total_w * 3);
+    free(img);
+    if (!ok) {
+        fclose(f);
+        unlink(tmp);
+        return cli_error("%s: cannot encode the PNG", path);
+    }
+    return cli_atomic_close(f, tmp, path);
 }
 
 /* ---- ban ask ----------------------------------------------------------------------------- */
@@ -401,21 +405,16 @@ int cmd_easyvqa_eval(int argc, char **argv)
     if (f_pred) { /* one answer per line, in the order of questions.json */
         const char **by_order = (const char **)malloc(sizeof(char *) * (n ? n : 1));
         char tmp[4200];
-        snprintf(tmp, sizeof tmp, "%s.tmp", f_pred);
-        FILE *f = by_order ? fopen(tmp, "wb") : NULL;
+        FILE *f = by_order ? cli_atomic_open(f_pred, tmp, sizeof tmp) : NULL;
         if (!f) {
             free(by_order);
-            rc = cli_error("%s: cannot create", tmp);
+            rc = cli_error("%s: cannot create a temporary file beside it", f_pred);
             goto done;
         }
         for (int i = 0; i < n; i++) by_order[qs[i].order] = qs[i].predicted;
         for (int i = 0; i < n; i++) fprintf(f, "%s\n", by_order[i]);
         free(by_order);
-        if (fclose(f) != 0 || rename(tmp, f_pred) != 0) {
-            remove(tmp);
-            rc = cli_error("%s: cannot write", f_pred);
-            goto done;
-        }
+        if ((rc = cli_atomic_close(f, tmp, f_pred))) goto done;
     }
     static const char *kinds[3] = {"shape", "color", "yes/no"};
     int right = 0, k_total[3] = {0, 0, 0}, k_right[3] = {0, 0, 0};
@@ -582,12 +581,8 @@ int cmd_encode(int argc, char **argv)
     const char *f_sp = cli_get(opts, "--spatials-out");
     if (n_pos != 1 || !f_px || !f_out)
         return cli_usage("usage: ban encode MODEL.ban --pixels p.npy --features-out f.npy [--spatials-out s.npy]");
-    ban_model *m;
-    if (ban_model_load(pos[0], &m) != BAN_OK) {
-        int rc = cli_error("%s", m ? ban_model_error(m) : "out of memory");
-        ban_model_free(m);
-        return rc;
-    }
+    ban_model *m = cli_load_model(pos[0]);
+    if (!m) return CLI_FAIL;
     const ban_config *c = ban_model_config(m);
     npy_array px;
     char err[600];

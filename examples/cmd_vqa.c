@@ -217,33 +217,6 @@ static int by_image(const void *a, const void *b)
     return x->index - y->index;
 }
 
-/* write path atomically: a temporary file beside it, fsync, rename */
-static FILE *atomic_open(const char *path, char *tmp, size_t tmplen)
-{
-    const char *slash = strrchr(path, '/');
-    const size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
-    if (snprintf(tmp, tmplen, "%.*s.%s.XXXXXX", (int)dir_len, path, path + dir_len) >= (int)tmplen) return NULL;
-    int fd = mkstemp(tmp);
-    if (fd < 0) return NULL;
-    mode_t mask = umask(0);
-    umask(mask);
-    FILE *f = fchmod(fd, 0666 & ~mask) == 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) close(fd), unlink(tmp);
-    return f;
-}
-
-static int atomic_close(FILE *f, const char *tmp, const char *path)
-{
-    int ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return cli_error("%s: cannot write: %s", path, strerror(e));
-    }
-    return CLI_OK;
-}
-
 typedef struct {
     int k;
     int *index;                /* (Q, k) answers by decreasing logit */
@@ -296,8 +269,8 @@ int cmd_vqa(int argc, char **argv)
     int rc = CLI_OK;
     char err[512];
 
-    if (ban_model_load(model_path, &m) != BAN_OK) {
-        rc = cli_error("%s", m ? ban_model_error(m) : "out of memory");
+    if (!(m = cli_load_model(model_path))) {
+        rc = CLI_FAIL;
         goto done;
     }
     const ban_config *c = ban_model_config(m);
@@ -486,7 +459,7 @@ int cmd_vqa(int argc, char **argv)
 
     /* 5. the results file, in the order of the questions file */
     char tmp[4096];
-    FILE *f = atomic_open(out_path, tmp, sizeof tmp);
+    FILE *f = cli_atomic_open(out_path, tmp, sizeof tmp);
     if (!f) { rc = cli_error("%s: cannot create a temporary file beside it: %s", out_path, strerror(errno)); goto done; }
     fputs("[", f);
     int first = 1;
@@ -509,7 +482,7 @@ int cmd_vqa(int argc, char **argv)
         first = 0;
     }
     fputs("\n]\n", f);
-    if ((rc = atomic_close(f, tmp, out_path))) goto done;
+    if ((rc = cli_atomic_close(f, tmp, out_path))) goto done;
     const double secs = t_done - t_run > 1e-9 ? t_done - t_run : 1e-9;
     fprintf(stderr, "ban: vqa: answered %zu questions (%zu images, %zu batches of up to %d) in %.2f s: %.1f "
             "questions/s; %.2f s in all; wrote %s\n", n_run, n_images, n_batches, B, secs, (double)n_run / secs,
