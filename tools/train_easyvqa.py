@@ -16,7 +16,8 @@ label2ans.pkl, and a JSON log. The only tool of the project that needs PyTorch.
 
     --fixtures DIR --checkpoint CKPT   writes the C tests' fixtures instead of training: a few
                                        test images, the encoder's features and the model's
-                                       logits on them, from PyTorch.
+                                       logits on them, and its answer to every test question,
+                                       from PyTorch.
 """
 import argparse
 import json
@@ -227,6 +228,22 @@ def write_fixtures(args):
     with open(os.path.join(args.fixtures, "easyvqa_parity.json"), "w") as f:
         json.dump({"questions": [q[0] for q in chosen], "answers": [q[1] for q in chosen], "images": picks,
                    "checkpoint": os.path.basename(args.checkpoint)}, f, indent=1)
+    # PyTorch's answer to every test question, in the order of questions.json
+    answers = [a.strip() for a in open(os.path.join(args.data, "answers.txt")) if a.strip()]
+    test = load_split(os.path.join(args.data, "test"), word2idx, {a: i for i, a in enumerate(answers)},
+                      args.question_length)
+    predicted = [None] * len(test["answer"])
+    with torch.no_grad():
+        for imgs, qidx, image_index in batches(test, 200, False, None):
+            q = torch.tensor(qidx)
+            logits, _ = model(test["pixels"][imgs], test["tokens"][q], test["lengths"][q], image_index)
+            for n, a in zip(qidx, logits.argmax(1).tolist()):
+                predicted[n] = answers[a]
+    with open(os.path.join(args.fixtures, "easyvqa_test_predictions.txt"), "w") as f:
+        f.write("\n".join(predicted) + "\n")
+    right = sum(p == answers[int(t)] for p, t in zip(predicted, test["answer"]))
+    print("PyTorch on the test split: %d of %d right (%.3f%%)" % (right, len(predicted), 100.0 * right / len(predicted)),
+          file=sys.stderr)
 
 
 def main():
