@@ -3,6 +3,9 @@
    npy_load(path, &arr, err, errlen)   float32, int32, int64 and uint8 arrays, C order,
                                        format versions 1-3; every size checked against the
                                        file; returns 0 or -1 with a message naming the file.
+   npy_parse(buf, n, name, &arr, err, errlen)
+                                       the same from a whole file held in memory (one parser
+                                       serves both; `name` stands for the path in messages).
    npy_save(path, descr, ndim, shape, data, err, errlen)
                                        written atomically: a temporary file, then rename().
    Define NPY_IMPLEMENTATION in one file. Little-endian hosts only (as ban.h).
@@ -23,6 +26,7 @@ typedef struct npy_array {
 } npy_array;
 
 int npy_load(const char *path, npy_array *out, char *err, size_t errlen);
+int npy_parse(const void *buf, size_t n, const char *name, npy_array *out, char *err, size_t errlen);
 int npy_save(const char *path, const char *descr, int ndim, const int64_t *shape, const void *data, char *err,
              size_t errlen);
 void npy_free(npy_array *a);
@@ -72,70 +76,62 @@ void npy_free(npy_array *a)
     }
 }
 
-int npy_load(const char *path, npy_array *out, char *err, size_t errlen)
+static const char *npy__kind_name(char kind)
 {
-    memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return npy__fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    unsigned char pre[12];
-    char *header = NULL;
-    int rc = -1;
+    return kind == 'f' ? "float32" : kind == 'u' ? "uint8" : kind == 'i' ? "int32" : "int64";
+}
+
+/* The preamble and header dict at the start of b, of which n bytes are at hand (the whole
+   file, or only its first bytes). Fills out->kind, ndim, shape and count, *item (bytes per
+   element) and *data_at (where the data starts). -1 with a message when the header is
+   malformed, or when the n bytes end before it does: *data_at > n is then the size it needs,
+   so a reader holding a prefix of the file can fetch the rest of the header and try again. */
+static int npy__header(const unsigned char *b, size_t n, const char *name, npy_array *out, size_t *item,
+                       size_t *data_at, char *err, size_t errlen)
+{
     size_t hlen, pre_len;
-    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
-        npy__fail(err, errlen, "%s: not a .npy file", path);
-        goto done;
-    }
-    if (pre[6] == 1) {
-        hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+    *data_at = 0;
+    if (n < 10 || memcmp(b, "\x93NUMPY", 6) != 0) return npy__fail(err, errlen, "%s: not a .npy file", name);
+    if (b[6] == 1) {
+        hlen = (size_t)b[8] | (size_t)b[9] << 8;
         pre_len = 10;
-    } else if (pre[6] == 2 || pre[6] == 3) {
-        if (fread(pre + 10, 1, 2, f) != 2) {
-            npy__fail(err, errlen, "%s: truncated header", path);
-            goto done;
-        }
-        hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+    } else if (b[6] == 2 || b[6] == 3) {
+        if (n < 12) return *data_at = 12, npy__fail(err, errlen, "%s: truncated header", name);
+        hlen = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
         pre_len = 12;
     } else {
-        npy__fail(err, errlen, "%s: .npy format version %d is not supported", path, pre[6]);
-        goto done;
+        return npy__fail(err, errlen, "%s: .npy format version %d is not supported", name, b[6]);
     }
-    if (hlen > (1u << 20)) {
-        npy__fail(err, errlen, "%s: header of %zu bytes is too long", path, hlen);
-        goto done;
-    }
-    header = (char *)malloc(hlen + 1);
-    if (!header || fread(header, 1, hlen, f) != hlen) {
-        npy__fail(err, errlen, "%s: truncated header", path);
-        goto done;
-    }
+    if (hlen > (1u << 20)) return npy__fail(err, errlen, "%s: header of %zu bytes is too long", name, hlen);
+    if (n - pre_len < hlen) return *data_at = pre_len + hlen, npy__fail(err, errlen, "%s: truncated header", name);
+    if (memchr(b + pre_len, 0, hlen)) return npy__fail(err, errlen, "%s: NUL byte in the header", name);
+    char *header = (char *)malloc(hlen + 1);
+    if (!header) return npy__fail(err, errlen, "%s: out of memory", name);
+    memcpy(header, b + pre_len, hlen);
     header[hlen] = 0;
-    if (strlen(header) != hlen) {
-        npy__fail(err, errlen, "%s: NUL byte in the header", path);
-        goto done;
-    }
+    int rc = -1;
     const char *descr = npy__value(header, "descr"), *fortran = npy__value(header, "fortran_order"),
                *shape = npy__value(header, "shape");
     if (!descr || !fortran || !shape) {
-        npy__fail(err, errlen, "%s: header lacks descr, fortran_order or shape: %.80s", path, header);
+        npy__fail(err, errlen, "%s: header lacks descr, fortran_order or shape: %.80s", name, header);
         goto done;
     }
-    size_t item;
-    if (!strncmp(descr, "'<f4'", 5)) out->kind = 'f', item = 4;
-    else if (!strncmp(descr, "'<i4'", 5)) out->kind = 'i', item = 4;
-    else if (!strncmp(descr, "'<i8'", 5)) out->kind = 'l', item = 8;
-    else if (!strncmp(descr, "'|u1'", 5)) out->kind = 'u', item = 1;
+    if (!strncmp(descr, "'<f4'", 5)) out->kind = 'f', *item = 4;
+    else if (!strncmp(descr, "'<i4'", 5)) out->kind = 'i', *item = 4;
+    else if (!strncmp(descr, "'<i8'", 5)) out->kind = 'l', *item = 8;
+    else if (!strncmp(descr, "'|u1'", 5)) out->kind = 'u', *item = 1;
     else {
         const char *end = strchr(descr, ',');
         npy__fail(err, errlen, "%s: dtype %.*s is not one of float32 '<f4', int32 '<i4', int64 '<i8', uint8 '|u1'",
-                  path, end ? (int)(end - descr) : 8, descr);
+                  name, end ? (int)(end - descr) : 8, descr);
         goto done;
     }
     if (strncmp(fortran, "False", 5) != 0) {
-        npy__fail(err, errlen, "%s: Fortran-ordered arrays are not supported (save with np.ascontiguousarray)", path);
+        npy__fail(err, errlen, "%s: Fortran-ordered arrays are not supported (save with np.ascontiguousarray)", name);
         goto done;
     }
     if (*shape != '(') {
-        npy__fail(err, errlen, "%s: malformed shape in the header", path);
+        npy__fail(err, errlen, "%s: malformed shape in the header", name);
         goto done;
     }
     const char *p = shape + 1;
@@ -144,19 +140,19 @@ int npy_load(const char *path, npy_array *out, char *err, size_t errlen)
         while (*p == ' ') p++;
         if (*p == ')') break;
         if (*p < '0' || *p > '9' || out->ndim == NPY_MAX_DIMS) {
-            npy__fail(err, errlen, "%s: malformed shape or more than %d dimensions", path, NPY_MAX_DIMS);
+            npy__fail(err, errlen, "%s: malformed shape or more than %d dimensions", name, NPY_MAX_DIMS);
             goto done;
         }
         char *e;
         errno = 0;
         long long d = strtoll(p, &e, 10);
         if (errno || d < 0 || d > ((long long)1 << 40)) {
-            npy__fail(err, errlen, "%s: dimension out of range", path);
+            npy__fail(err, errlen, "%s: dimension out of range", name);
             goto done;
         }
         out->shape[out->ndim++] = d;
         if (d && count > ((size_t)1 << 50) / (size_t)d) {
-            npy__fail(err, errlen, "%s: array too large", path);
+            npy__fail(err, errlen, "%s: array too large", name);
             goto done;
         }
         count *= (size_t)d;
@@ -164,31 +160,79 @@ int npy_load(const char *path, npy_array *out, char *err, size_t errlen)
         while (*p == ' ') p++;
         if (*p == ',') p++;
         else if (*p != ')') {
-            npy__fail(err, errlen, "%s: malformed shape", path);
+            npy__fail(err, errlen, "%s: malformed shape", name);
             goto done;
         }
     }
     out->count = count;
+    *data_at = pre_len + hlen;
+    rc = 0;
+done:
+    free(header);
+    return rc;
+}
+
+/* the data must fill the rest of the file exactly; avail < 0: its size is unknown */
+static int npy__check_data(const npy_array *a, size_t item, long long avail, const char *name, char *err,
+                           size_t errlen)
+{
+    if (avail >= 0 && (unsigned long long)avail == (unsigned long long)(a->count * item)) return 0;
+    return npy__fail(err, errlen, "%s: %lld bytes of data for a %s array of %zu elements (%zu bytes expected)", name,
+                     avail < 0 ? -1LL : avail, npy__kind_name(a->kind), a->count, a->count * item);
+}
+
+int npy_parse(const void *buf, size_t n, const char *name, npy_array *out, char *err, size_t errlen)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    size_t item = 0, data_at;
+    memset(out, 0, sizeof *out);
+    if (!b) n = 0;
+    if (npy__header(b, n, name, out, &item, &data_at, err, errlen) ||
+        npy__check_data(out, item, (long long)(n - data_at), name, err, errlen))
+        return -1;
+    const size_t bytes = out->count * item;
+    out->data = malloc(bytes > 0 ? bytes : 1);
+    if (!out->data) return npy__fail(err, errlen, "%s: out of memory", name);
+    if (bytes > 0) memcpy(out->data, b + data_at, bytes);
+    return 0;
+}
+
+int npy_load(const char *path, npy_array *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return npy__fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char pre[12], *head = NULL;
+    size_t got = fread(pre, 1, sizeof pre, f), item = 0, data_at;
+    int rc = npy__header(pre, got, path, out, &item, &data_at, err, errlen);
+    if (rc && got == sizeof pre && data_at > got) { /* the header goes on: read it whole, parse it again */
+        if (!(head = (unsigned char *)malloc(data_at))) {
+            npy__fail(err, errlen, "%s: out of memory", path);
+            goto done;
+        }
+        memcpy(head, pre, got);
+        got += fread(head + got, 1, data_at - got, f);
+        memset(out, 0, sizeof *out);
+        rc = npy__header(head, got, path, out, &item, &data_at, err, errlen);
+    }
+    if (rc) goto done;
+    rc = -1;
     if (fseek(f, 0, SEEK_END) != 0) {
         npy__fail(err, errlen, "%s: cannot seek", path);
         goto done;
     }
     long size = ftell(f);
-    size_t data_at = pre_len + hlen;
-    if (size < 0 || (size_t)size < data_at || (size_t)size - data_at != count * item) {
-        npy__fail(err, errlen, "%s: %ld bytes of data for a %s array of %zu elements (%zu bytes expected)", path,
-                  size < 0 ? -1L : size - (long)data_at, out->kind == 'f' ? "float32" : out->kind == 'u' ? "uint8" :
-                  out->kind == 'i' ? "int32" : "int64", count, count * item);
+    if (npy__check_data(out, item, size < 0 ? -1LL : (long long)size - (long long)data_at, path, err, errlen))
         goto done;
-    }
-    out->data = malloc(count * item > 0 ? count * item : 1);
-    if (!out->data || fseek(f, (long)data_at, SEEK_SET) != 0 || fread(out->data, 1, count * item, f) != count * item) {
+    out->data = malloc(out->count * item > 0 ? out->count * item : 1);
+    if (!out->data || fseek(f, (long)data_at, SEEK_SET) != 0 ||
+        fread(out->data, 1, out->count * item, f) != out->count * item) {
         npy__fail(err, errlen, "%s: cannot read the data", path);
         goto done;
     }
     rc = 0;
 done:
-    free(header);
+    free(head);
     fclose(f);
     if (rc) npy_free(out);
     return rc;
