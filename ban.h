@@ -1887,10 +1887,11 @@ static void ban__encode_images(ban_ctx *c, const unsigned char *pixels, int N)
                             for (int oy = 0; oy < OH; oy++) {
                                 const int iy = oy * st - pad + i;
                                 float *dst = row + ((size_t)n * OH + oy) * OW;
-                                const float *src = x + (((size_t)ch * N + n) * H + iy) * W;
+                                /* a padding row has no source row: not even its address may be formed */
+                                const float *src = iy >= 0 && iy < H ? x + (((size_t)ch * N + n) * H + iy) * W : NULL;
                                 for (int ox = 0; ox < OW; ox++) {
                                     const int ix = ox * st - pad + j;
-                                    dst[ox] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? src[ix] : 0.0f;
+                                    dst[ox] = (src && ix >= 0 && ix < W) ? src[ix] : 0.0f;
                                 }
                             }
                     }
