@@ -17,8 +17,21 @@ CLI_LIBS = -lcjson -lexpat
 # every tests/test_*.c is a TAP-speaking program build/test_*, run by make test
 C_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 FIXTURES = $(BUILD)/fixtures/.stamp
+# each tests/fuzz/fuzz_NAME.c is a libFuzzer target, built twice: $(BUILD)/fuzz/fuzz_NAME with
+# clang's libFuzzer (skipped without it), and $(BUILD)/fuzz/replay_NAME with $(CC) and the
+# build's flags, which replays its seeds and regressions; $(BUILD)/test_fuzz (tests/fuzz/run.py)
+# runs both in make test, with FUZZ_TEST_SECONDS of libFuzzer shared among the targets
+FUZZ_CC ?= clang
+FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 30
+FUZZ_NAMES = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS = $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%) $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%) $(BUILD)/test_fuzz
+FUZZ_DEFS = -DFUZZ_DIR='"$(CURDIR)/tests/fuzz"'
+SAN_CFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+TSAN_CFLAGS = -O1 -g -fsanitize=thread
 
-.PHONY: all test demo deps check-deps clean
+.PHONY: all test demo deps check-deps clean asan valgrind tsan fuzz
 all: check-deps $(BUILD)/ban $(BUILD)/simple
 
 # say in one line what to install when something is missing
@@ -50,8 +63,47 @@ $(FIXTURES): tests/prepare_fixtures.py tools/ban_export.py tools/banfile.py tool
 	@$(PYTHON) -c 'import pytest' 2>/dev/null || { echo "the tests need: apt-get install -y $(DEPS)"; exit 1; }
 	$(PYTHON) tests/prepare_fixtures.py $(BUILD)/fixtures
 
-test: all $(C_TESTS) $(FIXTURES)
-	$(PYTHON) tests/run_tests.py --build $(BUILD)
+test: all $(C_TESTS) $(FIXTURES) $(FUZZ_BINS)
+	FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) $(PYTHON) tests/run_tests.py --build $(BUILD)
+
+# ---- untrusted input: sanitizers, valgrind, fuzzing (README.md, "Safety") ------------------
+$(BUILD)/fuzz/have-libfuzzer: | $(BUILD)
+	@mkdir -p $(@D)
+	@if echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return !d && n; }' | \
+	  $(FUZZ_CC) -fsanitize=fuzzer -x c - -o $(@D)/probe >/dev/null 2>&1; then echo yes; else echo no; fi > $@
+	@rm -f $(@D)/probe
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(HEADERS) $(BUILD)/fuzz/have-libfuzzer
+	@if [ "$$(cat $(BUILD)/fuzz/have-libfuzzer)" = yes ]; then \
+	  echo "$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $<"; \
+	  $(FUZZ_CC) $(WARN) $(FUZZ_CFLAGS) $(FUZZ_DEFS) -o $@ $< $(LDLIBS); \
+	else echo "($@ not built: $(FUZZ_CC) has no libFuzzer)"; fi
+
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(HEADERS) | $(BUILD)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) $(FUZZ_DEFS) -o $@ $< tests/fuzz/replay.c $(LDLIBS)
+
+$(BUILD)/test_fuzz: | $(BUILD)
+	ln -sf $(CURDIR)/tests/fuzz/run.py $@
+
+# every test with AddressSanitizer and UndefinedBehaviorSanitizer, in build-asan (the
+# fuzz binaries have them already: their replay runs here, their fuzzing in make test)
+asan:
+	$(MAKE) test BUILD=build-asan CFLAGS="$(SAN_CFLAGS)" FUZZ_TEST_SECONDS=0
+
+# the C tests, the fuzz replays and build/ban's main paths under valgrind
+valgrind: all $(C_TESTS) $(FIXTURES) $(FUZZ_BINS)
+	$(PYTHON) tests/run_valgrind.py --build $(BUILD)
+
+# the thread test under ThreadSanitizer; OpenBLAS's own threads are off (README, "Safety")
+tsan: $(FIXTURES)
+	@mkdir -p build-tsan
+	$(CC) $(WARN) $(TSAN_CFLAGS) -o build-tsan/test_threads tests/test_threads.c $(LDLIBS)
+	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 build-tsan/test_threads $(BUILD)/fixtures
+
+# libFuzzer on every target, FUZZ_SECONDS each; FUZZ_TARGETS="model npy" for some
+fuzz: $(FUZZ_BINS)
+	$(PYTHON) tests/fuzz/run.py fuzz --build $(BUILD) --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # the reference's golden model: export it, then answer its six questions
 demo: all $(FIXTURES)

@@ -1,6 +1,6 @@
 /* test_ban.c - the C tests of ban.h, through its API. TAP output ("ok N - name").
 
-   build/test_ban [FIXTURE_DIR]   (default build/fixtures, made by tests/prepare_fixtures.py)
+   build/test_ban [FIXTURE_DIR]   (default: fixtures/ next to the binary, made by tests/prepare_fixtures.py)
 
    Golden parity with the reference, padding invariance, attention sums, the glimpse
    option and entropy, threads, allocation-free forward passes, and bad input: corrupted
@@ -712,7 +712,11 @@ static void test_model_info(void)
 
 int main(int argc, char **argv)
 {
+    static char beside[1024];
+    const char *slash = strrchr(argv[0], '/');
     if (argc > 1) g_dir = argv[1];
+    else if (slash) /* build-asan/test_ban -> build-asan/fixtures */
+        snprintf(beside, sizeof beside, "%.*s/fixtures", (int)(slash - argv[0]), argv[0]), g_dir = beside;
     static const struct {
         const char *name;
         void (*fn)(void);

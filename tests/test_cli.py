@@ -111,6 +111,42 @@ def test_truncated_and_empty_model_files(tmp_path, model_bytes):
     refused(tmp_path, "not a regular file")
 
 
+def test_run_refuses_hostile_model_files(tmp_path, model_bytes):
+    """ban run, like ban info, exits 1 with the loader's message and writes nothing."""
+    d = directory(model_bytes)
+    hmat = d["tensors"]["attention.h_mat"]
+    words = d["meta"]["tokenizer.words"]
+    cases = [
+        (model_bytes[:3000], "3000 bytes", "truncated?"),
+        (patched(tmp_path, model_bytes, [(hmat["dims_at"], "<Q", 1 << 40), (hmat["dims_at"] + 8, "<Q", 1 << 22)]
+                 ).read_bytes(), "dimension 1 is 4194304", "attention.h_mat"),
+        (patched(tmp_path, model_bytes, [(words["value_at"], "<Q", 1 << 40)]).read_bytes(), "tokenizer.words"),
+    ]
+    v, b, q = (save(tmp_path, k, G2[k]) for k in ("v", "b", "q"))
+    for i, (data, *needles) in enumerate(cases):
+        path = tmp_path / ("hostile%d.ban" % i)
+        path.write_bytes(data)
+        out = tmp_path / ("out%d.npy" % i)
+        proc = run_ban("run", path, "--features", v, "--spatials", b, "--tokens", q, "--logits", out, check=False)
+        assert proc.returncode == 1 and proc.stderr.startswith("ban: error: "), proc.stderr
+        for n in needles:
+            assert n in proc.stderr, proc.stderr
+        assert not out.exists()
+
+
+def test_fuzz_regressions_through_the_cli(tmp_path):
+    """The model files of tests/fuzz/regressions through ban info: shown, or refused with a message."""
+    import glob
+    import os
+    from conftest import ROOT
+    files = sorted(glob.glob(os.path.join(ROOT, "tests", "fuzz", "regressions", "model", "*.ban")))
+    assert files
+    for path in files:
+        proc = run_ban("info", path, check=False)
+        assert proc.returncode in (0, 1), proc.stderr
+        assert proc.returncode == 0 or proc.stderr.startswith("ban: error: " + path), proc.stderr
+
+
 def test_unknown_tensor_and_missing_tensor(tmp_path, exported):
     import banfile
     meta, tensors = banfile.read_ban(exported["g2"])
