@@ -81,7 +81,7 @@
    LIMITS (inputs beyond them are refused with BAN_ERR_ARG / BAN_ERR_FORMAT)
      BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES, BAN_MAX_GLIMPSES,
      BAN_MAX_DIM (any model dimension), BAN_MAX_VOCAB, BAN_MAX_ANSWERS, BAN_MAX_STRING,
-     BAN_MAX_FILE_SIZE; see their definitions below.
+     BAN_MAX_ENTRIES, BAN_MAX_FILE_SIZE; see their definitions below.
 */
 #ifndef BAN_H_INCLUDED
 #define BAN_H_INCLUDED
@@ -112,6 +112,7 @@
 #define BAN_MAX_COUNTER_OBJECTS 64    /* boxes the counting module looks at */
 #define BAN_MAX_ENCODER_LAYERS 64     /* layers of an image encoder */
 #define BAN_MAX_IMAGE_SIDE 4096       /* an image encoder's input height and width */
+#define BAN_MAX_ENTRIES 4096          /* metadata entries, and tensors, in a model file */
 #define BAN_MAX_FILE_SIZE ((uint64_t)64 << 30) /* bytes of a model file */
 
 typedef enum ban_status {
@@ -839,6 +840,11 @@ static int ban__parse_file(ban_model *m)
         return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset 16: %llu metadata entries and %llu tensors cannot "
                          "fit in a %llu-byte directory", m->path, (unsigned long long)n_meta,
                          (unsigned long long)n_tensors, (unsigned long long)(data_off - BAN__HEADER));
+    /* keys and names are checked for duplicates pair by pair: bound the pairs */
+    if (n_meta > BAN_MAX_ENTRIES || n_tensors > BAN_MAX_ENTRIES)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset 16: %llu metadata entries or %llu tensors exceed "
+                         "BAN_MAX_ENTRIES (%d)", m->path, (unsigned long long)n_meta, (unsigned long long)n_tensors,
+                         BAN_MAX_ENTRIES);
     m->meta = (ban__meta *)BAN_MALLOC((n_meta ? n_meta : 1) * sizeof *m->meta);
     m->tensors = (ban__tensor *)BAN_MALLOC((n_tensors ? n_tensors : 1) * sizeof *m->tensors);
     if (!m->meta || !m->tensors) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->path);
