@@ -31,7 +31,7 @@ FUZZ_DEFS = -DFUZZ_DIR='"$(CURDIR)/tests/fuzz"'
 SAN_CFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TSAN_CFLAGS = -O1 -g -fsanitize=thread
 
-.PHONY: all test demo deps check-deps clean asan valgrind tsan fuzz
+.PHONY: all test demo deps check-deps clean bench asan valgrind tsan fuzz
 all: check-deps $(BUILD)/ban $(BUILD)/simple
 
 # say in one line what to install when something is missing
@@ -114,6 +114,10 @@ demo: all $(FIXTURES)
 	  --questions $(BUILD)/fixtures/g2_questions.txt --logits $(BUILD)/demo_logits.npy --answers-out - \
 	  | paste -d'|' $(BUILD)/fixtures/g2_questions.txt - | sed 's/|/  ->  /'
 	@echo "== the reference predicted: $$(tr '\n' ' ' < $(BUILD)/fixtures/g2_answers.txt)"
+
+# speed against PyTorch and against the machine's sgemm (benchmarks/README.md)
+bench: all
+	$(PYTHON) benchmarks/run.py --build $(BUILD) --threads 2 --batches 1,32
 
 clean:
 	rm -rf $(BUILD) build-*
