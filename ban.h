@@ -81,7 +81,8 @@
    LIMITS (inputs beyond them are refused with BAN_ERR_ARG / BAN_ERR_FORMAT)
      BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES, BAN_MAX_GLIMPSES,
      BAN_MAX_DIM (any model dimension), BAN_MAX_VOCAB, BAN_MAX_ANSWERS, BAN_MAX_STRING,
-     BAN_MAX_ENTRIES, BAN_MAX_FILE_SIZE; see their definitions below.
+     BAN_MAX_ENTRIES, BAN_MAX_IMAGE_SIDE, BAN_MAX_ENCODER_FLOATS, BAN_MAX_FILE_SIZE; see their
+     definitions below.
 */
 #ifndef BAN_H_INCLUDED
 #define BAN_H_INCLUDED
@@ -112,6 +113,7 @@
 #define BAN_MAX_COUNTER_OBJECTS 64    /* boxes the counting module looks at */
 #define BAN_MAX_ENCODER_LAYERS 64     /* layers of an image encoder */
 #define BAN_MAX_IMAGE_SIDE 4096       /* an image encoder's input height and width */
+#define BAN_MAX_ENCODER_FLOATS (1 << 26) /* an encoder's largest activation + im2col, per image */
 #define BAN_MAX_ENTRIES 4096          /* metadata entries, and tensors, in a model file */
 #define BAN_MAX_FILE_SIZE ((uint64_t)64 << 30) /* bytes of a model file */
 
@@ -739,6 +741,11 @@ static int ban__parse_encoder(ban_model *m)
     if (ch != c->feature_dim)
         return ban__fail(m->error, BAN_ERR_FORMAT, "%s: the encoder ends with %lld channels, ban.feature_dim is %d",
                          m->path, (long long)ch, c->feature_dim);
+    /* the image size is not backed by any weight: bound the context it would need */
+    if (m->enc_act + m->enc_col > BAN_MAX_ENCODER_FLOATS)
+        return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: the encoder needs %zu floats of buffers per image "
+                         "(largest activation and im2col), above BAN_MAX_ENCODER_FLOATS (%d)", m->path,
+                         m->enc_act + m->enc_col, BAN_MAX_ENCODER_FLOATS);
     if (h * w > BAN_MAX_BOXES || c->spatial_concat)
         return ban__fail(m->error, BAN_ERR_FORMAT, "%s: an encoder grid of %lld x %lld cells (at most %d, and no "
                          "spatial_concat)", m->path, (long long)h, (long long)w, BAN_MAX_BOXES);

@@ -12,13 +12,20 @@ int main(int argc, char **argv)
     if (argc != 5) return fprintf(stderr, "usage: simple MODEL.ban FEATURES.npy SPATIALS.npy QUESTION\n"), 2;
     if (npy_load(argv[2], &v, err, sizeof err) || npy_load(argv[3], &b, err, sizeof err))
         return fprintf(stderr, "%s\n", err), 1;
-    int K = (int)v.shape[1]; /* features (B, K, Dv), spatials (B, K, 6): use the first image */
+    /* features (B, K, Dv), spatials (B, K, 6): use the first image */
+    if (v.kind != 'f' || v.ndim != 3 || v.shape[0] < 1 || v.shape[1] < 1 || v.shape[1] > BAN_MAX_BOXES ||
+        b.kind != 'f' || b.ndim != 3 || b.shape[0] < 1 || b.shape[1] != v.shape[1] || b.shape[2] != 6)
+        return fprintf(stderr, "features must be float32 (B, K, Dv) and spatials float32 (B, K, 6)\n"), 1;
+    int K = (int)v.shape[1];
 
     /* --- the README's 15 lines --- */
     ban_model *model;
     ban_ctx *ctx;
     if (ban_model_load(argv[1], &model) != BAN_OK)
         return fprintf(stderr, "%s\n", model ? ban_model_error(model) : "out of memory"), 1;
+    if (v.shape[2] != ban_model_config(model)->feature_dim)
+        return fprintf(stderr, "%s: features of %d values, the model reads %d\n", argv[2], (int)v.shape[2],
+                       ban_model_config(model)->feature_dim), 1;
     ban_limits lim = {1, K, 64, 0};                 /* batch, boxes, tokens, entities */
     if (ban_ctx_create(model, &lim, &ctx) != BAN_OK) return fprintf(stderr, "%s\n", ban_ctx_error(ctx)), 1;
     int32_t tokens[64];

@@ -276,3 +276,30 @@ def test_answers_to_stdout(tmp_path, exported):
     proc = run_args(tmp_path, exported, extra=["--answers-out", "-"])
     assert proc.returncode == 0
     assert proc.stdout.split("\n")[:-1] == json.load(open(fixture_path("ban_ref_g2.json")))["predicted_answers"]
+
+
+def test_encoder_that_would_need_a_huge_context_is_refused(tmp_path):
+    """An encoder's input size is not backed by weights: 4096 x 4096 pixels through a conv of 32
+    channels would need gigabytes per image in every context, so the loader refuses it."""
+    import banfile
+    meta = {"ban.task": "vqa", "ban.vocab_size": 3, "ban.embedding_dim": 4, "ban.embedding_tables": 1,
+            "ban.feature_dim": 32, "ban.hidden_dim": 4, "ban.attention_rank": 3, "ban.glimpses": 1,
+            "ban.question_length": 4, "ban.question_padding": "masked", "ban.box_padding": "counts",
+            "ban.answer_count": 2, "ban.classifier_hidden": 8, "ban.counter_objects": 0,
+            "encoder.input_size": [4096, 4096], "encoder.layers": [1, 32, 3, 1, 1, 2, 0, 0, 0, 0]}
+    z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
+    tensors = {"encoder.input_affine": z(2, 3), "encoder.conv0.weight": z(32, 3, 3, 3), "encoder.conv0.bias": z(32),
+               "word_embedding.weight": z(4, 4), "gru.weight_ih": z(12, 4), "gru.weight_hh": z(12, 4),
+               "gru.bias_ih": z(12), "gru.bias_hh": z(12), "visual.weight": z(16, 32), "visual.bias": z(16),
+               "attention.q_net.weight": z(12, 4), "attention.q_net.bias": z(12), "attention.h_mat": z(1, 12),
+               "attention.h_bias": z(1), "glimpse.q_net.weight": z(1, 4, 4), "glimpse.q_net.bias": z(1, 4),
+               "glimpse.q_prj.weight": z(1, 4, 4), "glimpse.q_prj.bias": z(1, 4), "classifier.0.weight": z(8, 4),
+               "classifier.0.bias": z(8), "classifier.1.weight": z(2, 8), "classifier.1.bias": z(2)}
+    banfile.write_ban(str(tmp_path / "huge.ban"), meta, tensors)
+    # activation 32 x 4096^2 plus im2col 27 x 4096^2 = 59 x 16,777,216
+    refused(tmp_path / "huge.ban", "the encoder needs 989855744 floats of buffers per image",
+            "BAN_MAX_ENCODER_FLOATS")
+    meta["encoder.input_size"] = [64, 64]  # the same model at a sane size loads
+    banfile.write_ban(str(tmp_path / "fine.ban"), meta, tensors)
+    assert "image encoder:      64 x 64 RGB -> 2 layers -> 64 x 64 grid of 32-d cells" in \
+        run_ban("info", tmp_path / "fine.ban").stdout
