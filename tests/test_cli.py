@@ -299,7 +299,7 @@ def test_encoder_that_would_need_a_huge_context_is_refused(tmp_path):
     # activation 32 x 4096^2 plus im2col 27 x 4096^2 = 59 x 16,777,216
     refused(tmp_path / "huge.ban", "the encoder needs 989855744 floats of buffers per image",
             "BAN_MAX_ENCODER_FLOATS")
-    meta["encoder.input_size"] = [64, 64]  # the same model at a sane size loads
+    meta["encoder.input_size"] = [32, 32]  # the same model at a sane size loads (a grid of 1,024 cells)
     banfile.write_ban(str(tmp_path / "fine.ban"), meta, tensors)
-    assert "image encoder:      64 x 64 RGB -> 2 layers -> 64 x 64 grid of 32-d cells" in \
+    assert "image encoder:      32 x 32 RGB -> 2 layers -> 32 x 32 grid of 32-d cells" in \
         run_ban("info", tmp_path / "fine.ban").stdout
