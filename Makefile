@@ -1,5 +1,5 @@
 # ban.h: `make` builds the examples and build/ban; `make test` runs every test;
-# `make demo` answers questions with the golden fixture model.
+# `make demo` draws shapes and answers questions about them with the committed easy-VQA model.
 PYTHON ?= /usr/bin/python3
 CC ?= cc
 BUILD ?= build
@@ -31,7 +31,7 @@ FUZZ_DEFS = -DFUZZ_DIR='"$(CURDIR)/tests/fuzz"'
 SAN_CFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TSAN_CFLAGS = -O1 -g -fsanitize=thread
 
-.PHONY: all test demo deps check-deps clean bench asan valgrind tsan fuzz
+.PHONY: all test demo demo-golden deps check-deps clean bench asan valgrind tsan fuzz
 all: check-deps $(BUILD)/ban $(BUILD)/simple
 
 # say in one line what to install when something is missing
@@ -105,8 +105,12 @@ tsan: $(FIXTURES)
 fuzz: $(FUZZ_BINS)
 	$(PYTHON) tests/fuzz/run.py fuzz --build $(BUILD) --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+# the README's first command: shapes drawn by ban demo, answered by the committed easy-VQA model
+demo: all
+	@$(BUILD)/ban demo --model examples/models/easyvqa.ban --out $(BUILD)/demo
+
 # the reference's golden model: export it, then answer its six questions
-demo: all $(FIXTURES)
+demo-golden: all $(FIXTURES)
 	@echo "== the reference's golden VQA model (tests/fixtures/ban_ref_g2.pth), exported to $(BUILD)/fixtures/g2.ban"
 	@$(BUILD)/ban info $(BUILD)/fixtures/g2.ban | sed -n '2,3p;5,6p;9,10p'
 	@echo "== its six questions, answered by ban.h (features from tests/fixtures/ban_ref_g2.npz)"

@@ -523,6 +523,10 @@ int cmd_demo(int argc, char **argv)
         rc = cli_error("%s", ctx ? ban_ctx_error(ctx) : "out of memory");
         goto done;
     }
+    if (out_dir && mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+        rc = cli_error("%s: cannot create: %s", out_dir, strerror(errno));
+        goto done;
+    }
     for (int i = 0; i < n_scenes; i++) {
         const float sc = S / 64.0f;
         draw_shape(pixels + (size_t)i * S * S * 3, S, scenes[i].shape, demo_colors[scenes[i].color].rgb, scenes[i].bg,
