@@ -76,12 +76,12 @@ $(BUILD)/fuzz/have-libfuzzer: | $(BUILD)
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(HEADERS) $(BUILD)/fuzz/have-libfuzzer
 	@if [ "$$(cat $(BUILD)/fuzz/have-libfuzzer)" = yes ]; then \
 	  echo "$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $<"; \
-	  $(FUZZ_CC) $(WARN) $(FUZZ_CFLAGS) $(FUZZ_DEFS) -o $@ $< $(LDLIBS); \
+	  $(FUZZ_CC) $(WARN) $(FUZZ_CFLAGS) $(FUZZ_DEFS) -o $@ $< $(CLI_LIBS) $(LDLIBS); \
 	else echo "($@ not built: $(FUZZ_CC) has no libFuzzer)"; fi
 
 $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(HEADERS) | $(BUILD)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) $(FUZZ_DEFS) -o $@ $< tests/fuzz/replay.c $(LDLIBS)
+	$(CC) $(WARN) $(CFLAGS) $(FUZZ_DEFS) -o $@ $< tests/fuzz/replay.c $(CLI_LIBS) $(LDLIBS)
 
 $(BUILD)/test_fuzz: | $(BUILD)
 	ln -sf $(CURDIR)/tests/fuzz/run.py $@

@@ -10,10 +10,13 @@
    features; lines end in \r\n (Python's csv writer) or \n. The import streams: memory
    holds one line and the index (constant in the size of the input but for 32 bytes and a
    few more an image), and the store is written atomically. Bad records are errors naming
-   the file and line, or with --skip-bad warnings, counted and listed at the end. */
+   the file and line, or with --skip-bad warnings, counted and listed at the end. The
+   records and lines are read by examples/tsv.h (fuzzed: tests/fuzz/fuzz_tsv.c). */
 #define _POSIX_C_SOURCE 200809L
 #define STORE_IMPLEMENTATION
 #include "store.h"
+#define TSV_IMPLEMENTATION
+#include "tsv.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -33,135 +36,6 @@ static double now_seconds(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* ---- strict base64 (RFC 4648, standard alphabet, padded) ------------------------ */
-
-static int16_t b64_value[256];
-
-static void b64_init(void)
-{
-    const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int i = 0; i < 256; i++) b64_value[i] = -1;
-    for (int i = 0; i < 64; i++) b64_value[(unsigned char)alphabet[i]] = (int16_t)i;
-}
-
-/* Bytes a base64 text of n characters decodes to, or -1 with the reason in why (length
-   not a multiple of 4, '=' anywhere but the last two places). Characters are checked by
-   b64_decode. */
-static long long b64_size(const char *s, size_t n, char *why, size_t whylen)
-{
-    if (n % 4) {
-        snprintf(why, whylen, "%zu base64 characters, not a multiple of 4", n);
-        return -1;
-    }
-    size_t pad = 0;
-    while (pad < 2 && pad < n && s[n - 1 - pad] == '=') pad++;
-    const char *eq = memchr(s, '=', n - pad);
-    if (eq) {
-        snprintf(why, whylen, "base64 padding '=' at character %zu, before the end", (size_t)(eq - s));
-        return -1;
-    }
-    return (long long)(n / 4 * 3 - pad);
-}
-
-/* Decode n characters (b64_size said they hold `size` bytes) into out; -1 with the reason
-   on a character outside the alphabet or padding bits that are not zero. */
-static int b64_decode(const char *s, size_t n, unsigned char *out, char *why, size_t whylen)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t full = n / 4, i;
-    if (n && s[n - 1] == '=') full--;
-    for (i = 0; i < full; i++, p += 4, out += 3) {
-        int32_t a = b64_value[p[0]], b = b64_value[p[1]], c = b64_value[p[2]], d = b64_value[p[3]];
-        if ((a | b | c | d) < 0) break;
-        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
-        out[0] = (unsigned char)(v >> 16), out[1] = (unsigned char)(v >> 8), out[2] = (unsigned char)v;
-    }
-    if (i < full) {
-        for (int k = 0; k < 4; k++)
-            if (b64_value[p[k]] < 0) {
-                if (p[k] > 32 && p[k] < 127)
-                    snprintf(why, whylen, "character '%c' (byte 0x%02x) at %zu is not base64", p[k], p[k],
-                             i * 4 + (size_t)k);
-                else snprintf(why, whylen, "byte 0x%02x at %zu is not base64", p[k], i * 4 + (size_t)k);
-                return -1;
-            }
-    }
-    if (full * 4 < n) { /* the padded last group: xx== or xxx= */
-        const int has3 = p[2] != '=';
-        int32_t a = b64_value[p[0]], b = b64_value[p[1]], c = has3 ? b64_value[p[2]] : 0;
-        if ((a | b | c) < 0) {
-            int k = a < 0 ? 0 : b < 0 ? 1 : 2;
-            snprintf(why, whylen, "byte 0x%02x at %zu is not base64", p[k], full * 4 + (size_t)k);
-            return -1;
-        }
-        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6;
-        if (has3 ? (v & 0xff) : (v & 0xffff)) {
-            snprintf(why, whylen, "bad base64 padding: the unused bits of the last group are not zero");
-            return -1;
-        }
-        out[0] = (unsigned char)(v >> 16);
-        if (has3) out[1] = (unsigned char)(v >> 8);
-    }
-    return 0;
-}
-
-/* ---- lines of any length, read in chunks ------------------------------------------ */
-
-typedef struct {
-    FILE *f;
-    char *buf;
-    size_t cap, start, end;   /* unread bytes are buf[start, end) */
-    size_t max_line;
-    int eof;
-    uint64_t bytes;           /* consumed so far */
-} line_reader;
-
-/* The next line without its "\n" (and one "\r" before it): 1, or 0 at the end of the file,
-   -1 on a read error. *newline says whether the line ended with "\n" (not at a cut-off end
-   of file); *too_long that it exceeded max_line bytes and was discarded (*len = 0). */
-static int read_line(line_reader *r, char **line, size_t *len, int *newline, int *too_long)
-{
-    size_t scanned = 0;
-    *too_long = 0;
-    for (;;) {
-        char *nl = memchr(r->buf + r->start + scanned, '\n', r->end - r->start - scanned);
-        if (nl || (r->eof && (r->end > r->start || *too_long))) {
-            size_t n = nl ? (size_t)(nl - (r->buf + r->start)) : r->end - r->start;
-            *line = r->buf + r->start;
-            *len = *too_long ? 0 : n;
-            *newline = nl != NULL;
-            r->start += n + (nl != NULL);
-            r->bytes += n + (nl != NULL);
-            if (!*too_long && *len && (*line)[*len - 1] == '\r') (*len)--;
-            return 1;
-        }
-        if (r->eof) return 0;
-        scanned = r->end - r->start;
-        if (scanned > r->max_line) { /* drop what is held, keep looking for the end */
-            *too_long = 1;
-            r->bytes += scanned;
-            r->start = r->end = scanned = 0;
-        }
-        if (r->start > 0) { /* move the partial line to the front */
-            memmove(r->buf, r->buf + r->start, r->end - r->start);
-            r->end -= r->start;
-            r->start = 0;
-        }
-        if (r->end == r->cap) {
-            size_t cap = r->cap * 2;
-            char *b = (char *)realloc(r->buf, cap);
-            if (!b) return -1;
-            r->buf = b, r->cap = cap;
-        }
-        size_t got = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
-        if (got == 0) {
-            if (ferror(r->f)) return -1;
-            r->eof = 1;
-        }
-        r->end += got;
-    }
 }
 
 /* ---- a set of image ids (--image-ids) ------------------------------------------------ */
@@ -218,22 +92,10 @@ static int id_set_take(id_set *s, int64_t id)
     return 1;
 }
 
-static void id_set_free(id_set *s) { free(s->ids), free(s->used), free(s->found); }
+/* tsv_parser's select: 1 (and marks it found) when id is in the set */
+static int id_set_select(void *set, int64_t id) { return id_set_take((id_set *)set, id); }
 
-/* a whole number of digits only (no sign, blank or other text), at most max */
-static int parse_uint(const char *s, size_t n, uint64_t max, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (n == 0 || n > 20) return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return 0;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (max - d) / 10) return 0;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 1;
-}
+static void id_set_free(id_set *s) { free(s->ids), free(s->used), free(s->found); }
 
 static int read_id_list(const char *path, id_set *set)
 {
@@ -251,7 +113,7 @@ static int read_id_list(const char *path, id_set *set)
         while (b > a && (line[b - 1] == '\n' || line[b - 1] == '\r' || line[b - 1] == ' ' || line[b - 1] == '\t')) b--;
         if (a == b || line[a] == '#') continue; /* blank lines and comments */
         uint64_t id;
-        if (!parse_uint(line + a, b - a, INT64_MAX, &id))
+        if (!tsv_parse_uint(line + a, b - a, INT64_MAX, &id))
             rc = cli_error("%s:%ld: '%.*s' is not an image id (a whole number)", path, lineno, (int)(b - a < 40 ? b - a : 40),
                            line + a);
         else if (id_set_add(set, (int64_t)id))
@@ -275,16 +137,12 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-enum { REC_OK, REC_UNSELECTED, REC_BAD };
 #define MAX_LISTED 20 /* skipped lines named in the final report */
 
 typedef struct {
-    int feature_dim;            /* 0 until the first record (or --feature-dim) fixes it */
+    tsv_parser p;               /* p.feature_dim: 0 until the first record (or --feature-dim) fixes it */
     int skip_bad;
     id_set *select;             /* NULL: every image */
-    unsigned char *boxes;       /* (STORE_MAX_BOXES, 4) float32 */
-    unsigned char *features;    /* (n, D) float32, grown as needed */
-    size_t features_cap;
     store_writer *w;
     const char *output;
     const char **files;
@@ -296,120 +154,6 @@ typedef struct {
     double t0, last_report;
 } importer;
 
-/* index of the first non-finite float32 among n, or -1 */
-static long long first_nonfinite(const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint32_t bits;
-        memcpy(&bits, p + 4 * i, 4);
-        if ((bits & 0x7f800000u) == 0x7f800000u) return (long long)i;
-    }
-    return -1;
-}
-
-static const char *nonfinite_name(const unsigned char *p, long long i)
-{
-    uint32_t bits;
-    memcpy(&bits, p + 4 * i, 4);
-    return bits & 0x007fffffu ? "NaN" : bits >> 31 ? "-Inf" : "Inf";
-}
-
-/* Parse one TSV line into *rec (pointing into the importer's buffers). REC_BAD sets why. */
-static int parse_record(importer *im, const char *line, size_t len, store_record *rec, char *why, size_t whylen)
-{
-    static const char *names[6] = {"image_id", "image_w", "image_h", "num_boxes", "boxes", "features"};
-    const char *field[6];
-    size_t flen[6];
-    int nf = 0; /* fields found; the first six are kept */
-    const char *p = line, *end = line + len;
-    for (;;) {
-        const char *tab = memchr(p, '\t', (size_t)(end - p));
-        if (nf < 6) field[nf] = p, flen[nf] = tab ? (size_t)(tab - p) : (size_t)(end - p);
-        nf++;
-        if (!tab) break;
-        p = tab + 1;
-    }
-    if (nf != 6) {
-        snprintf(why, whylen, "%d tab-separated field%s, expected 6 (image_id, image_w, image_h, num_boxes, boxes, "
-                 "features)", nf, nf == 1 ? "" : "s");
-        return REC_BAD;
-    }
-    uint64_t id, w, h, n;
-    if (!parse_uint(field[0], flen[0], INT64_MAX, &id)) {
-        snprintf(why, whylen, "image_id '%.*s' is not a whole number", (int)(flen[0] < 40 ? flen[0] : 40), field[0]);
-        return REC_BAD;
-    }
-    rec->image_id = (int64_t)id;
-    if (im->select && !id_set_take(im->select, rec->image_id)) return REC_UNSELECTED;
-    for (int k = 1; k <= 3; k++) {
-        uint64_t max = k == 3 ? (uint64_t)STORE_MAX_BOXES : (uint64_t)STORE_MAX_SIDE, v;
-        uint64_t *dst = k == 1 ? &w : k == 2 ? &h : &n;
-        if (!parse_uint(field[k], flen[k], UINT64_MAX / 16, &v) || v < 1 || v > max) {
-            snprintf(why, whylen, "%s '%.*s' is not a whole number in 1..%llu%s", names[k],
-                     (int)(flen[k] < 40 ? flen[k] : 40), field[k], (unsigned long long)max,
-                     k == 3 ? " (the most boxes an image may have)" : "");
-            return REC_BAD;
-        }
-        *dst = v;
-    }
-    rec->width = (int)w, rec->height = (int)h, rec->n_boxes = (int)n;
-    char sub[200];
-    long long nb = b64_size(field[4], flen[4], sub, sizeof sub);
-    if (nb < 0) return snprintf(why, whylen, "boxes: %s", sub), REC_BAD;
-    if ((unsigned long long)nb != n * 16) {
-        if (nb % 4) snprintf(why, whylen, "boxes: %lld bytes, not a whole number of float32 values", nb);
-        else snprintf(why, whylen, "boxes: %lld bytes = %lld float32 values, expected num_boxes x 4 = %llu", nb,
-                      nb / 4, (unsigned long long)n * 4);
-        return REC_BAD;
-    }
-    long long nfeat = b64_size(field[5], flen[5], sub, sizeof sub);
-    if (nfeat < 0) return snprintf(why, whylen, "features: %s", sub), REC_BAD;
-    if (nfeat % 4) {
-        snprintf(why, whylen, "features: %lld bytes is not a whole number of float32 values", nfeat);
-        return REC_BAD;
-    }
-    const unsigned long long floats = (unsigned long long)nfeat / 4;
-    int D = im->feature_dim;
-    if (D == 0) { /* the first record fixes the feature size */
-        if (floats % n || floats / n < 1 || floats / n > STORE_MAX_DIM) {
-            snprintf(why, whylen, "features: %llu float32 values are not num_boxes (%llu) x a feature size in 1..%d",
-                     floats, (unsigned long long)n, STORE_MAX_DIM);
-            return REC_BAD;
-        }
-        D = (int)(floats / n);
-    } else if (floats != n * (unsigned long long)D) {
-        snprintf(why, whylen, "features: %llu float32 values, expected num_boxes x feature size = %llu x %d = %llu",
-                 floats, (unsigned long long)n, D, n * (unsigned long long)D);
-        return REC_BAD;
-    }
-    if ((size_t)nfeat > im->features_cap) {
-        unsigned char *f = (unsigned char *)realloc(im->features, (size_t)nfeat);
-        if (!f) return snprintf(why, whylen, "out of memory for %lld bytes of features", nfeat), REC_BAD;
-        im->features = f, im->features_cap = (size_t)nfeat;
-    }
-    if (b64_decode(field[4], flen[4], im->boxes, sub, sizeof sub))
-        return snprintf(why, whylen, "boxes: %s", sub), REC_BAD;
-    if (b64_decode(field[5], flen[5], im->features, sub, sizeof sub))
-        return snprintf(why, whylen, "features: %s", sub), REC_BAD;
-    long long bad = first_nonfinite(im->boxes, n * 4);
-    if (bad >= 0) {
-        snprintf(why, whylen, "boxes: %s at box %lld, coordinate %lld", nonfinite_name(im->boxes, bad), bad / 4,
-                 bad % 4);
-        return REC_BAD;
-    }
-    bad = first_nonfinite(im->features, floats);
-    if (bad >= 0) {
-        snprintf(why, whylen, "features: %s at box %lld, value %lld", nonfinite_name(im->features, bad), bad / D,
-                 bad % D);
-        return REC_BAD;
-    }
-    im->feature_dim = D;
-    rec->boxes = (const float *)(const void *)im->boxes;
-    rec->features = (const float *)(const void *)im->features;
-    rec->spatials = NULL;
-    return REC_OK;
-}
-
 static void progress(importer *im, const char *file, int final)
 {
     double t = now_seconds();
@@ -419,7 +163,7 @@ static void progress(importer *im, const char *file, int final)
     if (final)
         fprintf(stderr, "ban: features: imported %llu images (%llu boxes of %d floats) from %.1f MB of TSV in %.1f s "
                 "(%.1f MB/s) into %s\n", (unsigned long long)im->images, (unsigned long long)im->boxes_total,
-                im->feature_dim, mb, dt, mb / dt, im->output);
+                im->p.feature_dim, mb, dt, mb / dt, im->output);
     else
         fprintf(stderr, "ban: features: %s: %llu images, %.1f MB read (%.1f MB/s)\n", file,
                 (unsigned long long)im->images, mb, mb / dt);
@@ -442,9 +186,8 @@ static int import_file(importer *im, int file_index)
     const char *path = im->files[file_index];
     FILE *f = fopen(path, "rb");
     if (!f) return cli_error("%s: cannot open: %s", path, strerror(errno));
-    line_reader r = {f, NULL, (size_t)4 << 20, 0, 0, 0, 0, 0};
-    r.buf = (char *)malloc(r.cap);
-    if (!r.buf) {
+    tsv_reader r;
+    if (tsv_reader_init(&r, f, (size_t)4 << 20, 0)) {
         fclose(f);
         return cli_error("out of memory");
     }
@@ -452,41 +195,39 @@ static int import_file(importer *im, int file_index)
     int rc = CLI_OK;
     char why[512], err[512];
     for (;;) {
-        /* the longest line a record may take: the numbers, then base64 of its floats */
-        const uint64_t D = im->feature_dim ? (uint64_t)im->feature_dim : (uint64_t)16384;
-        r.max_line = (size_t)(256 + ((uint64_t)STORE_MAX_BOXES * (D + 4) * 4 + 2) / 3 * 4 + 8);
+        r.max_line = tsv_max_line(im->p.feature_dim); /* the longest line a record may take */
         char *line;
         size_t len;
         int newline, too_long;
-        int got = read_line(&r, &line, &len, &newline, &too_long);
+        int got = tsv_read_line(&r, &line, &len, &newline, &too_long);
         if (got < 0) { rc = cli_error("%s: read error after line %llu", path, (unsigned long long)lineno); break; }
         if (got == 0) break;
         lineno++;
         im->bytes = base + r.bytes;
         if (too_long) {
             snprintf(why, sizeof why, "a line longer than %zu bytes cannot be a record of at most %d boxes%s",
-                     r.max_line, STORE_MAX_BOXES, im->feature_dim ? "" : " (of at most 16384 floats)");
+                     r.max_line, STORE_MAX_BOXES, im->p.feature_dim ? "" : " (of at most 16384 floats)");
             if ((rc = bad_record(im, path, lineno, why, !newline))) break;
             continue;
         }
         if (len == 0) continue; /* blank lines, as Python's csv reader */
         store_record rec;
-        int status = parse_record(im, line, len, &rec, why, sizeof why);
-        if (status == REC_UNSELECTED) { im->unselected++; continue; }
-        if (status == REC_OK) {
+        int status = tsv_parse_record(&im->p, line, len, &rec, why, sizeof why);
+        if (status == TSV_UNSELECTED) { im->unselected++; continue; }
+        if (status == TSV_OK) {
             int64_t prev = im->w ? store_writer_find(im->w, rec.image_id) : -1;
             if (prev >= 0) {
                 snprintf(why, sizeof why, "image %lld appears twice (first at %s:%llu)", (long long)rec.image_id,
                          im->files[im->src_file[prev]], (unsigned long long)im->src_line[prev]);
-                status = REC_BAD;
+                status = TSV_BAD;
             }
         }
-        if (status == REC_BAD) {
+        if (status == TSV_BAD) {
             if ((rc = bad_record(im, path, lineno, why, !newline))) break;
             continue;
         }
         if (!im->w) {
-            if (store_writer_open(im->output, im->feature_dim, &im->w, err, sizeof err)) { rc = cli_error("%s", err); break; }
+            if (store_writer_open(im->output, im->p.feature_dim, &im->w, err, sizeof err)) { rc = cli_error("%s", err); break; }
             snprintf(temp_path, sizeof temp_path, "%s", store_writer_temp_path(im->w));
         }
         if (im->images + 1 > im->src_cap) {
@@ -505,7 +246,7 @@ static int import_file(importer *im, int file_index)
         progress(im, path, 0);
     }
     im->bytes = base + r.bytes;
-    free(r.buf);
+    tsv_reader_free(&r);
     fclose(f);
     return rc;
 }
@@ -535,21 +276,21 @@ static int features_import(int argc, char **argv)
     const int n_files = n_pos + 1;
     free(pos);
 
-    b64_init();
     id_set select = {NULL, NULL, NULL, 0, 0};
     importer im;
     memset(&im, 0, sizeof im);
-    im.feature_dim = (int)dim;
     im.skip_bad = cli_get(opts, "--skip-bad") != NULL;
     im.output = output;
     im.files = files;
-    im.boxes = (unsigned char *)malloc((size_t)STORE_MAX_BOXES * 16);
     im.t0 = im.last_report = now_seconds();
     int rc = CLI_OK;
     char err[512];
-    if (!im.boxes) rc = cli_error("out of memory");
+    if (tsv_parser_init(&im.p, (int)dim)) rc = cli_error("out of memory");
     if (rc == CLI_OK && ids_path) {
-        if ((rc = read_id_list(ids_path, &select)) == CLI_OK) im.select = &select;
+        if ((rc = read_id_list(ids_path, &select)) == CLI_OK) {
+            im.select = &select;
+            im.p.select = id_set_select, im.p.select_data = &select;
+        }
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -599,7 +340,8 @@ static int features_import(int argc, char **argv)
         }
     }
     id_set_free(&select);
-    free(im.boxes), free(im.features), free(im.src_file), free(im.src_line);
+    tsv_parser_free(&im.p);
+    free(im.src_file), free(im.src_line);
     free(files);
     return rc;
 }

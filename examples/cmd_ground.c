@@ -38,13 +38,18 @@
    sentence (the reference asserts), more entities than --max-entities, an entity position past
    the model's question length, malformed XML (expat's line), a chain id that is not a whole
    number. --skip-bad skips such sentences (or the image, for a bad file) and counts them;
-   --skip-missing skips and counts images missing from the store. */
+   --skip-missing skips and counts images missing from the store. The line parser and the
+   annotations reader are examples/markup.h and examples/annotations.h (fuzzed:
+   tests/fuzz/fuzz_markup.c, fuzz_annotations.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "../ban.h"
+#define MARKUP_IMPLEMENTATION
+#include "markup.h"
+#define ANNOTATIONS_IMPLEMENTATION
+#include "annotations.h"
 #include "store.h"
 
 #include <errno.h>
-#include <expat.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -62,7 +67,6 @@ int cmd_ground(int argc, char **argv);
 
 #define GROUND_MSG 1024  /* a message */
 #define GROUND_ERR 6144  /* a message with its file and line */
-#define GROUND_ID 32 /* bytes of a chain id as written, NUL included */
 
 static int ground_fail(char *err, const char *fmt, ...)
 {
@@ -80,216 +84,6 @@ static double ground_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* ---- text: UTF-8 and Python's whitespace ------------------------------------------------- */
-
-/* n if s[0..n) is UTF-8 as Python's strict decoder takes it, else the offset of the first bad byte */
-static size_t utf8_check(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        const unsigned c = s[i];
-        size_t need;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) need = 1;
-        else if (c >= 0xE0 && c <= 0xEF) need = 2, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        else if (c >= 0xF0 && c <= 0xF4) need = 3, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        else return i;
-        if (n - i <= need || s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (size_t k = 2; k <= need; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return i;
-        i += need + 1;
-    }
-    return n;
-}
-
-/* bytes of the whitespace character at s (str.isspace in Python 3), 0 if it is not one;
-   s holds valid UTF-8 with n > 0 bytes left */
-static int space_len(const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    uint32_t c;
-    int len;
-    if (s[0] < 0x80) c = s[0], len = 1;
-    else if (s[0] < 0xE0 && n >= 2) c = ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F), len = 2;
-    else if (s[0] < 0xF0 && n >= 3)
-        c = ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F), len = 3;
-    else return 0; /* four-byte characters are never whitespace */
-    int space = (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-                (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-                c == 0x3000;
-    return space ? len : 0;
-}
-
-static size_t char_len(const char *s, size_t n)
-{
-    const unsigned char c = (unsigned char)s[0];
-    size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    return len < n ? len : n;
-}
-
-/* str.strip(): the bounds [*a, *b) of s without leading and trailing whitespace */
-static void py_strip(const char *s, size_t n, size_t *a, size_t *b)
-{
-    size_t lo = 0, hi = n;
-    int l;
-    while (lo < hi && (l = space_len(s + lo, hi - lo))) lo += (size_t)l;
-    while (hi > lo) {
-        size_t c = hi - 1;
-        while (c > lo && ((unsigned char)s[c] & 0xC0) == 0x80) c--;
-        if (!space_len(s + c, hi - c)) break;
-        hi = c;
-    }
-    *a = lo, *b = hi;
-}
-
-typedef struct {
-    const char *p;
-    size_t n;
-} span;
-
-/* the next token of str.split() (runs of whitespace separate); 0 at the end */
-static int next_word(const char *s, size_t n, size_t *at, span *w)
-{
-    int l;
-    while (*at < n && (l = space_len(s + *at, n - *at))) *at += (size_t)l;
-    if (*at >= n) return 0;
-    const size_t start = *at;
-    while (*at < n && !space_len(s + *at, n - *at)) *at += char_len(s + *at, n - *at);
-    w->p = s + start, w->n = *at - start;
-    return 1;
-}
-
-/* str.split(' '): every single space separates, empty pieces are kept; NULL when out of memory */
-static span *split_spaces(const char *s, int *count)
-{
-    size_t n = strlen(s), pieces = 1;
-    for (size_t i = 0; i < n; i++) pieces += s[i] == ' ';
-    span *out = (span *)malloc(pieces * sizeof(span));
-    if (!out) return NULL;
-    size_t k = 0, start = 0;
-    for (size_t i = 0; i <= n; i++)
-        if (i == n || s[i] == ' ') {
-            out[k].p = s + start, out[k].n = i - start, k++;
-            start = i + 1;
-        }
-    *count = (int)k;
-    return out;
-}
-
-/* utils.py find_sublist: the index of the last element of the first occurrence of sub in arr, or -1 */
-static int find_sublist(const span *arr, int n, const span *sub, int m)
-{
-    for (int i = 0; i + m <= n; i++) {
-        int j = 0;
-        while (j < m && arr[i + j].n == sub[j].n && !memcmp(arr[i + j].p, sub[j].p, sub[j].n)) j++;
-        if (j == m) return i + m - 1;
-    }
-    return -1;
-}
-
-/* utils.py remove_annotations: re.sub(r'\[[^ ]+ ', '', s).replace(']', '') */
-static char *remove_annotations(const char *s)
-{
-    const size_t n = strlen(s);
-    char *out = (char *)malloc(n + 1);
-    size_t o = 0;
-    if (!out) return NULL;
-    for (size_t i = 0; i < n;) {
-        if (s[i] == '[' && i + 1 < n && s[i + 1] != ' ') {
-            /* [^ ]+ takes every non-space, so the match needs a space after the run */
-            const char *sp = (const char *)memchr(s + i + 1, ' ', n - i - 1);
-            if (sp) {
-                i = (size_t)(sp - s) + 1;
-                continue;
-            }
-        }
-        if (s[i] != ']') out[o++] = s[i];
-        i++;
-    }
-    out[o] = 0;
-    return out;
-}
-
-/* Python's int() of a text: surrounding whitespace, a sign, digits with single underscores
-   between them (ASCII digits only); 0 when it is not one or needs more than 18 digits */
-static int py_int(const char *s, int64_t *out)
-{
-    size_t a, b, digits = 0;
-    py_strip(s, strlen(s), &a, &b);
-    int neg = 0;
-    if (a < b && (s[a] == '+' || s[a] == '-')) neg = s[a++] == '-';
-    if (a >= b || s[a] < '0' || s[a] > '9' || s[b - 1] == '_') return 0;
-    int64_t v = 0;
-    for (size_t i = a; i < b; i++) {
-        if (s[i] == '_' && s[i - 1] != '_') continue;
-        if (s[i] < '0' || s[i] > '9' || ++digits > 18) return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = neg ? -v : v;
-    return 1;
-}
-
-/* ---- files -------------------------------------------------------------------------------- */
-
-/* the whole file, NUL-terminated; NULL with a message in err */
-static char *slurp(const char *path, size_t *size, char *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return ground_fail(err, "%s: cannot open: %s", path, strerror(errno)), NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 1 >= cap) {
-            cap = cap ? cap * 2 : 65536;
-            char *b = (char *)realloc(buf, cap);
-            if (!b) return free(buf), fclose(f), ground_fail(err, "%s: out of memory", path), NULL;
-            buf = b;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) return free(buf), ground_fail(err, "%s: read error", path), NULL;
-    buf[n] = 0;
-    *size = n;
-    return buf;
-}
-
-/* lines as Python's text mode reads them: "\n", "\r\n" and "\r" all end a line */
-typedef struct {
-    const char *buf;
-    size_t n, at;
-    long lineno;
-} line_reader;
-
-static int next_line(line_reader *r, const char **line, size_t *len)
-{
-    if (r->at >= r->n) return 0;
-    size_t i = r->at;
-    while (i < r->n && r->buf[i] != '\n' && r->buf[i] != '\r') i++;
-    *line = r->buf + r->at;
-    *len = i - r->at;
-    if (i + 1 < r->n && r->buf[i] == '\r' && r->buf[i + 1] == '\n') i++;
-    r->at = i + 1;
-    r->lineno++;
-    return 1;
-}
-
-/* a line fit to parse: no NUL, valid UTF-8; 0 or -1 with a message (no location) */
-static int check_line(const char *line, size_t len, char *err)
-{
-    if (memchr(line, 0, len)) return ground_fail(err, "NUL byte in the line");
-    size_t bad = utf8_check((const unsigned char *)line, len);
-    if (bad < len) return ground_fail(err, "not valid UTF-8 (byte %zu of the line)", bad + 1);
-    return 0;
-}
-
 static void json_string(FILE *f, const char *s, size_t n)
 {
     fputc('"', f);
@@ -304,323 +98,6 @@ static void json_string(FILE *f, const char *s, size_t n)
 
 static void json_cstr(FILE *f, const char *s) { json_string(f, s, strlen(s)); }
 
-/* ---- annotations: the chains that have a box ------------------------------------------------ */
-
-/* The reference (dataset.py _load_flickr30k) reads Annotations/<id>.xml with ElementTree:
-   for each <object> child of the root whose first <bndbox> child has child elements, every
-   <name> child is a chain id (int(name.text)) owning that box (int() of the texts of
-   ./bndbox/xmin, ymin, xmax, ymax). Objects without such a box are passed over unread. */
-typedef struct {
-    int64_t *ids;
-    int n, cap;
-} chain_set;
-
-static int chain_set_has(const chain_set *s, int64_t id)
-{
-    for (int i = 0; i < s->n; i++)
-        if (s->ids[i] == id) return 1;
-    return 0;
-}
-
-static int chain_set_add(chain_set *s, int64_t id)
-{
-    if (chain_set_has(s, id)) return 0;
-    if (s->n == s->cap) {
-        int cap = s->cap ? s->cap * 2 : 16;
-        int64_t *p = (int64_t *)realloc(s->ids, (size_t)cap * sizeof(int64_t));
-        if (!p) return -1;
-        s->ids = p, s->cap = cap;
-    }
-    s->ids[s->n++] = id;
-    return 0;
-}
-
-enum { XML_TEXT_MAX = 256, XML_NAMES_MAX = 64 };
-static const char *const coord_tags[4] = {"xmin", "ymin", "xmax", "ymax"};
-
-typedef struct {
-    XML_Parser parser;
-    const char *path;
-    char *err;
-    int failed;
-    int depth;
-    int in_object, in_bndbox;   /* a depth-2 <object>; a <bndbox> child of it */
-    int first_bndbox;           /* 0: none yet, 1: the object's first <bndbox> is open, 2: it closed */
-    int box_children;           /* elements in the first <bndbox> */
-    long object_line;
-    int n_names;                /* <name> children of the object */
-    char names[XML_NAMES_MAX][XML_TEXT_MAX];
-    long name_lines[XML_NAMES_MAX];
-    int have_coord[4];          /* the first ./bndbox/<tag> text of each coordinate */
-    char coords[4][XML_TEXT_MAX];
-    long coord_lines[4];
-    int capture;                /* -1, or what the text goes to: 0..3 a coordinate, 4 a name */
-    int capture_depth, capture_open; /* ElementTree's .text stops at the first child */
-    char text[XML_TEXT_MAX];
-    size_t text_len;
-    chain_set *chains;
-} xml_reader;
-
-static void xml_stop(xml_reader *x, long line, const char *fmt, ...)
-{
-    char msg[GROUND_MSG];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(x->err, GROUND_ERR, "%s:%ld: %s", x->path, line, msg);
-    x->failed = 1;
-    XML_StopParser(x->parser, XML_FALSE);
-}
-
-static void XMLCALL xml_start(void *ud, const XML_Char *name, const XML_Char **atts)
-{
-    xml_reader *x = (xml_reader *)ud;
-    (void)atts;
-    if (x->failed) return;
-    const long line = (long)XML_GetCurrentLineNumber(x->parser);
-    x->depth++;
-    if (x->capture >= 0) x->capture_open = 0;
-    if (x->depth == 2 && !strcmp(name, "object")) {
-        x->in_object = 1, x->in_bndbox = 0, x->first_bndbox = 0, x->box_children = 0, x->n_names = 0;
-        x->object_line = line;
-        memset(x->have_coord, 0, sizeof x->have_coord);
-    } else if (x->depth == 3 && x->in_object) {
-        if (!strcmp(name, "name")) {
-            if (x->n_names == XML_NAMES_MAX) return xml_stop(x, line, "more than %d <name> in one <object>", XML_NAMES_MAX);
-            x->name_lines[x->n_names] = line;
-            x->capture = 4, x->capture_depth = x->depth, x->capture_open = 1, x->text_len = 0;
-        } else if (!strcmp(name, "bndbox")) {
-            x->in_bndbox = 1;
-            if (x->first_bndbox == 0) x->first_bndbox = 1;
-        }
-    } else if (x->depth == 4 && x->in_bndbox) {
-        if (x->first_bndbox == 1) x->box_children++;
-        for (int i = 0; i < 4; i++)
-            if (!strcmp(name, coord_tags[i]) && !x->have_coord[i]) {
-                x->coord_lines[i] = line;
-                x->capture = i, x->capture_depth = x->depth, x->capture_open = 1, x->text_len = 0;
-            }
-    }
-}
-
-static void XMLCALL xml_text(void *ud, const XML_Char *s, int len)
-{
-    xml_reader *x = (xml_reader *)ud;
-    if (x->failed || x->capture < 0 || !x->capture_open || x->depth != x->capture_depth) return;
-    if (x->text_len >= XML_TEXT_MAX) return;
-    size_t room = XML_TEXT_MAX - 1 - x->text_len, n = (size_t)len < room ? (size_t)len : room;
-    memcpy(x->text + x->text_len, s, n);
-    x->text_len += n;
-    if ((size_t)len > room) x->text_len = XML_TEXT_MAX; /* too long to be a number: marked */
-}
-
-static void XMLCALL xml_end(void *ud, const XML_Char *name)
-{
-    xml_reader *x = (xml_reader *)ud;
-    (void)name;
-    if (x->failed) return;
-    if (x->capture >= 0 && x->depth == x->capture_depth) {
-        char *dst = x->capture == 4 ? x->names[x->n_names++] : x->coords[x->capture];
-        if (x->text_len >= XML_TEXT_MAX) snprintf(dst, XML_TEXT_MAX, "%s", "(more than 255 bytes)");
-        else memcpy(dst, x->text, x->text_len), dst[x->text_len] = 0;
-        if (x->capture < 4) x->have_coord[x->capture] = 1;
-        x->capture = -1;
-    }
-    if (x->depth == 3 && x->in_bndbox) {
-        x->in_bndbox = 0;
-        if (x->first_bndbox == 1) x->first_bndbox = 2;
-    }
-    if (x->depth == 2 && x->in_object) {
-        x->in_object = 0;
-        if (x->first_bndbox && x->box_children > 0) {
-            int64_t v;
-            for (int i = 0; i < 4; i++) {
-                if (!x->have_coord[i])
-                    return xml_stop(x, x->object_line, "<object> has a <bndbox> without <%s>", coord_tags[i]);
-                if (!py_int(x->coords[i], &v))
-                    return xml_stop(x, x->coord_lines[i], "<%s> is not a whole number: '%s'", coord_tags[i],
-                                    x->coords[i]);
-            }
-            if (x->n_names == 0) return xml_stop(x, x->object_line, "<object> with a <bndbox> has no <name>");
-            for (int i = 0; i < x->n_names; i++) {
-                if (!py_int(x->names[i], &v) || v <= 0)
-                    return xml_stop(x, x->name_lines[i], "<name> of an object with a box is not a chain id (a "
-                                    "whole number > 0): '%s'", x->names[i]);
-                if (chain_set_add(x->chains, v)) return xml_stop(x, x->name_lines[i], "out of memory");
-            }
-        }
-    }
-    x->depth--;
-}
-
-/* The chains of Annotations/<id>.xml that have a box; 0, or -1 with "path:line: message". */
-static int read_annotations(const char *path, chain_set *chains, char *err)
-{
-    size_t size;
-    char *buf = slurp(path, &size, err);
-    if (!buf) return -1;
-    xml_reader *x = (xml_reader *)calloc(1, sizeof *x);
-    XML_Parser p = XML_ParserCreate(NULL);
-    int rc = 0;
-    if (!x || !p) {
-        rc = ground_fail(err, "%s: out of memory", path);
-    } else {
-        x->parser = p, x->path = path, x->err = err, x->capture = -1, x->chains = chains;
-        chains->n = 0;
-        XML_SetUserData(p, x);
-        XML_SetElementHandler(p, xml_start, xml_end);
-        XML_SetCharacterDataHandler(p, xml_text);
-        if (size > (size_t)INT32_MAX) rc = ground_fail(err, "%s: too large for an annotation file", path);
-        else if (XML_Parse(p, buf, (int)size, XML_TRUE) == XML_STATUS_ERROR) {
-            if (x->failed) rc = -1;
-            else
-                rc = ground_fail(err, "%s:%lu: malformed XML: %s (column %lu)", path,
-                                 (unsigned long)XML_GetCurrentLineNumber(p), XML_ErrorString(XML_GetErrorCode(p)),
-                                 (unsigned long)XML_GetCurrentColumnNumber(p) + 1);
-        } else if (x->failed) rc = -1;
-    }
-    if (p) XML_ParserFree(p);
-    free(x);
-    free(buf);
-    return rc;
-}
-
-/* ---- sentences: the entities of one line -------------------------------------------------------- */
-
-typedef struct {
-    int64_t chain;                /* the reference's int() of the digits after "/EN#" */
-    char phrase_id[GROUND_ID];    /* the official utilities' phrase_id: those digits as written */
-    const char *info, *phrase;    /* the markup split at its first space: "/EN#1/people", "A man" */
-    int first_word_index;         /* the official utilities': whitespace words, markup removed */
-    int position;                 /* the reference's: find_sublist's last word (see the top) */
-    int grounded;                 /* the chain has a box: the model grounds this entity */
-} g_entity;
-
-typedef struct {
-    char *sent;                   /* the line, stripped */
-    char *sentence;               /* without markup: what the tokenizer reads */
-    char *marks;                  /* a copy of sent, cut into the entities' info and phrase */
-    g_entity *ent;
-    int n_ent;
-} g_line;
-
-static void line_free(g_line *g)
-{
-    free(g->sent), free(g->sentence), free(g->marks), free(g->ent);
-    memset(g, 0, sizeof *g);
-}
-
-/* Parse one line (valid UTF-8, no NUL) both ways; 0, or -1 with a message (no location). */
-static int parse_line(const char *line, size_t len, g_line *g, char *err)
-{
-    memset(g, 0, sizeof *g);
-    size_t a, b;
-    py_strip(line, len, &a, &b);
-    const size_t n = b - a;
-    size_t brackets = 0;
-    for (size_t i = a; i < b; i++) brackets += line[i] == '[';
-    g->sent = (char *)malloc(n + 1);
-    g->marks = (char *)malloc(n + 1);
-    g->ent = (g_entity *)calloc(brackets ? brackets : 1, sizeof(g_entity));
-    if (!g->sent || !g->marks || !g->ent) return ground_fail(err, "out of memory");
-    memcpy(g->sent, line + a, n), g->sent[n] = 0;
-    memcpy(g->marks, line + a, n), g->marks[n] = 0;
-    const char *s = g->sent;
-
-    /* 1. the official utilities (get_sentence_data), with tools/flickr30k.py's checks: a
-          whitespace token starting with '[' opens a phrase, the next one ending in ']' closes it */
-    int words = 0, n_off = 0, open = 0;
-    size_t at = 0;
-    span w;
-    while (next_word(s, n, &at, &w)) {
-        if (open) {
-            if (w.n >= 5 && !memcmp(w.p, "[/EN#", 5))
-                return ground_fail(err, "phrase '%.*s' opened inside the phrase of chain %s (nested markup)", (int)w.n,
-                                   w.p, g->ent[n_off - 1].phrase_id);
-            if (w.p[w.n - 1] == ']') open = 0;
-            words++;
-            continue;
-        }
-        if (w.p[0] != '[') {
-            words++;
-            continue;
-        }
-        const char *p1 = w.p + 2, *slash = w.n > 2 ? (const char *)memchr(p1, '/', w.n - 2) : NULL;
-        const size_t l1 = w.n < 2 ? 0 : slash ? (size_t)(slash - p1) : w.n - 2; /* parts[1]: "EN#<chain>" */
-        if (w.n < 5 || memcmp(w.p, "[/EN#", 5) || l1 <= 3)
-            return ground_fail(err, "malformed phrase markup '%.*s' (expected '[/EN#<chain>/<type>...')", (int)w.n, w.p);
-        if (w.p[w.n - 1] == ']') return ground_fail(err, "phrase markup '%.*s' closes before any word", (int)w.n, w.p);
-        if (l1 - 3 >= GROUND_ID) return ground_fail(err, "chain id '%.*s' is too long", (int)(l1 - 3), p1 + 3);
-        if ((size_t)n_off >= brackets) return ground_fail(err, "internal error: more phrases than brackets");
-        memcpy(g->ent[n_off].phrase_id, p1 + 3, l1 - 3);
-        g->ent[n_off].phrase_id[l1 - 3] = 0;
-        g->ent[n_off].first_word_index = words;
-        n_off++;
-        open = 1;
-    }
-    if (open)
-        return ground_fail(err, "unclosed bracket: the phrase of chain %s starting at word %d has no closing ']'",
-                           g->ent[n_off - 1].phrase_id, g->ent[n_off - 1].first_word_index);
-
-    /* 2. the reference: re.findall(r'\[(.*?)\]', sent), each split once at a space, the chain
-          from re.findall(r'\/EN\#(\d+)', info)[0] */
-    char *m = g->marks;
-    int n_ref = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (m[i] != '[') continue;
-        char *close = (char *)memchr(m + i + 1, ']', n - i - 1);
-        if (!close) break;
-        *close = 0;
-        char *info = m + i + 1, *space = strchr(info, ' ');
-        if (!space) return ground_fail(err, "markup '[%s]' has no space between the chain and the phrase", info);
-        *space = 0;
-        const char *d = info;
-        while ((d = strstr(d, "/EN#")) && !(d[4] >= '0' && d[4] <= '9')) d++;
-        if (!d) return ground_fail(err, "markup '[%s %s]' has no chain id ('/EN#<digits>')", info, space + 1);
-        d += 4;
-        size_t nd = 0;
-        int64_t chain = 0;
-        while (d[nd] >= '0' && d[nd] <= '9') chain = chain * 10 + (d[nd] - '0'), nd++;
-        if (nd > 18) return ground_fail(err, "chain id '%.*s' is too long", (int)nd, d);
-        if (n_ref >= n_off || strlen(g->ent[n_ref].phrase_id) != nd || memcmp(g->ent[n_ref].phrase_id, d, nd))
-            return ground_fail(err, "markup '[%s %s]' reads differently to the reference (chain %.*s) and to the "
-                               "official utilities (%s)", info, space + 1, (int)nd, d,
-                               n_ref < n_off ? g->ent[n_ref].phrase_id : "no such phrase");
-        g->ent[n_ref].chain = chain;
-        g->ent[n_ref].info = info;
-        g->ent[n_ref].phrase = space + 1;
-        n_ref++;
-        i = (size_t)(close - m);
-    }
-    if (n_ref != n_off)
-        return ground_fail(err, "the reference finds %d entities in this line, the official utilities %d phrases",
-                           n_ref, n_off);
-    g->n_ent = n_ref;
-
-    /* 3. the sentence the tokenizer reads, and each entity's position in it */
-    g->sentence = remove_annotations(s);
-    if (!g->sentence) return ground_fail(err, "out of memory");
-    int n_words;
-    span *words_sp = split_spaces(g->sentence, &n_words);
-    if (!words_sp) return ground_fail(err, "out of memory");
-    for (int k = 0; k < g->n_ent; k++) {
-        int n_sub;
-        span *sub = split_spaces(g->ent[k].phrase, &n_sub);
-        if (!sub) return free(words_sp), ground_fail(err, "out of memory");
-        g->ent[k].position = find_sublist(words_sp, n_words, sub, n_sub);
-        free(sub);
-        if (g->ent[k].position < 0) {
-            free(words_sp);
-            return ground_fail(err, "phrase '%s' (chain %s) is not in the sentence once the markup is removed "
-                               "('%s'); the reference asserts here", g->ent[k].phrase, g->ent[k].phrase_id,
-                               g->sentence);
-        }
-    }
-    free(words_sp);
-    return 0;
-}
-
 /* Which entities the model grounds (chains with a box; without annotations, every chain but 0),
    the tokens (at most L), and the checks on what is left. Returns 0, or -1 with a message. */
 typedef struct {
@@ -630,12 +107,13 @@ typedef struct {
     size_t skipped_no_box;        /* entities of chains without a box */
 } line_rules;
 
-static int ground_line(g_line *g, const chain_set *chains, line_rules *r, int *n_tok, int *n_grounded, char *err)
+static int ground_line(markup_line *g, const annotations_chains *chains, line_rules *r, int *n_tok, int *n_grounded,
+                       char *err)
 {
     int kept = 0, n;
     for (int k = 0; k < g->n_ent; k++) {
-        g_entity *e = &g->ent[k];
-        e->grounded = e->chain != 0 && (!chains || chain_set_has(chains, e->chain));
+        markup_entity *e = &g->ent[k];
+        e->grounded = e->chain != 0 && (!chains || annotations_has(chains, e->chain));
         kept += e->grounded;
     }
     if (ban_tokenize(r->ctx, g->sentence, r->ids, r->L, &n) != BAN_OK)
@@ -765,13 +243,13 @@ static int ground_one(const ground_setup *s, const char *image_text, const char 
     if (text_arg) snprintf(where, sizeof where, "--sentence");
     else {
         size_t size;
-        if (!(file = slurp(sent_path, &size, err))) return cli_error("%s", err);
-        line_reader lr = {file, size, 0, 0};
+        if (!(file = markup_read_file(sent_path, &size, err, GROUND_MSG))) return cli_error("%s", err);
+        markup_lines lr = {file, size, 0, 0};
         const char *l;
         size_t ll;
         int found = 0;
         sentence_index = 0;
-        while (next_line(&lr, &l, &ll)) {
+        while (markup_next_line(&lr, &l, &ll)) {
             if (lr.lineno == line_no) {
                 found = 1, line = l, len = ll;
                 break;
@@ -782,10 +260,10 @@ static int ground_one(const ground_setup *s, const char *image_text, const char 
         if (!found) return free(file), cli_error("%s: the file has %ld lines", where, lr.lineno);
         if (len == 0) return free(file), cli_error("%s: the line is empty (not a sentence)", where);
     }
-    chain_set chains = {NULL, 0, 0};
-    if (xml_path && read_annotations(xml_path, &chains, err)) return free(file), cli_error("%s", err);
+    annotations_chains chains = {NULL, 0, 0};
+    if (xml_path && annotations_read(xml_path, &chains, err, sizeof err)) return free(file), cli_error("%s", err);
 
-    g_line g;
+    markup_line g;
     memset(&g, 0, sizeof g);
     ban_ctx *ctx = NULL;
     int32_t *tokens = NULL, *ents = NULL;
@@ -793,7 +271,7 @@ static int ground_one(const ground_setup *s, const char *image_text, const char 
     ranked *rank = NULL;
     int rc = CLI_OK, n_tok = 0, E = 0;
     const int L = c->question_length, n = rec.n_boxes, G = c->num_glimpses;
-    if (check_line(line, len, err) || parse_line(line, len, &g, err)) {
+    if (markup_check_line(line, len, err, GROUND_MSG) || markup_parse_line(line, len, &g, err, GROUND_MSG)) {
         rc = cli_error("%s: %s", where, err);
         goto done;
     }
@@ -853,7 +331,7 @@ static int ground_one(const ground_setup *s, const char *image_text, const char 
         printf(", \"tokens\": %d, \"positions\": %d, \"glimpses\": %d,\n \"phrases\": [", n_tok, L, G);
         int first = 1;
         for (int k = 0, j = 0; k < g.n_ent; k++) {
-            const g_entity *e = &g.ent[k];
+            const markup_entity *e = &g.ent[k];
             if (!e->grounded) continue;
             const int pos = e->position;
             const char *word = pos < n_tok ? ban_model_word(m, tokens[pos]) : NULL;
@@ -897,7 +375,7 @@ static int ground_one(const ground_setup *s, const char *image_text, const char 
         printf("\nsentence: %s\n%d tokens of the %d positions the model reads; box scores are %s\n", g.sentence, n_tok,
                L, G > 1 ? "the sum of the glimpses' logits" : "logits");
         for (int k = 0, j = 0; k < g.n_ent; k++) {
-            const g_entity *e = &g.ent[k];
+            const markup_entity *e = &g.ent[k];
             if (!e->grounded) continue;
             const int pos = e->position;
             const char *word = pos < n_tok ? ban_model_word(m, tokens[pos]) : NULL;
@@ -921,8 +399,8 @@ static int ground_one(const ground_setup *s, const char *image_text, const char 
                        g.ent[k].chain == 0 ? "(notvisual) has no box" : "has no box in the annotations");
     }
 done:
-    line_free(&g);
-    free(tokens), free(ents), free(logits), free(rank), free(file), free(chains.ids);
+    markup_line_free(&g);
+    free(tokens), free(ents), free(logits), free(rank), free(file), annotations_free(&chains);
     ban_ctx_free(ctx);
     return rc;
 }
@@ -945,7 +423,7 @@ typedef struct {
 typedef struct {
     int32_t position;             /* the reference's */
     int32_t first_word_index;     /* with phrase_id: the key of the official utilities */
-    char phrase_id[GROUND_ID];
+    char phrase_id[MARKUP_ID];
 } g_key;
 
 typedef struct {
@@ -980,20 +458,20 @@ static void split_free(g_split *s)
 static int read_split(const char *path, g_split *s, char *err)
 {
     size_t size;
-    char *buf = slurp(path, &size, err);
+    char *buf = markup_read_file(path, &size, err, GROUND_MSG);
     if (!buf) return -1;
-    line_reader lr = {buf, size, 0, 0};
+    markup_lines lr = {buf, size, 0, 0};
     const char *l;
     size_t ll, a, b;
     int rc = 0;
-    while (rc == 0 && next_line(&lr, &l, &ll)) {
-        if (check_line(l, ll, err)) {
+    while (rc == 0 && markup_next_line(&lr, &l, &ll)) {
+        if (markup_check_line(l, ll, err, GROUND_MSG)) {
             char msg[GROUND_ERR];
             snprintf(msg, sizeof msg, "%s", err);
             rc = ground_fail(err, "%s:%ld: %s", path, lr.lineno, msg);
             break;
         }
-        py_strip(l, ll, &a, &b);
+        markup_py_strip(l, ll, &a, &b);
         if (a == b) continue;
         int64_t v;
         char *id = (char *)malloc(b - a + 1);
@@ -1029,32 +507,33 @@ static int load_image(g_split *s, size_t im, const char *dir, line_rules *rules,
 {
     char sent_path[4096], xml_path[4096], msg[GROUND_MSG];
     const char *id = s->img[im].id;
-    chain_set chains = {NULL, 0, 0};
+    annotations_chains chains = {NULL, 0, 0};
     snprintf(sent_path, sizeof sent_path, "%s/Sentences/%s.txt", dir, id);
     snprintf(xml_path, sizeof xml_path, "%s/Annotations/%s.xml", dir, id);
     size_t size = 0;
     char *buf = NULL;
     int rc = 0;
-    if (read_annotations(xml_path, &chains, err) || !(buf = slurp(sent_path, &size, err))) {
-        free(chains.ids);
+    if (annotations_read(xml_path, &chains, err, GROUND_ERR) ||
+        !(buf = markup_read_file(sent_path, &size, err, GROUND_MSG))) {
+        annotations_free(&chains);
         if (!skip_bad) return -1;
         if (cnt->bad_files++ < 5) fprintf(stderr, "ban: warning: %s; image %s skipped\n", err, id);
         return 0;
     }
-    line_reader lr = {buf, size, 0, 0};
+    markup_lines lr = {buf, size, 0, 0};
     const char *l;
     size_t ll;
     int sentence_index = 0;
-    while (next_line(&lr, &l, &ll)) {
+    while (markup_next_line(&lr, &l, &ll)) {
         if (ll == 0) continue; /* only exactly empty lines are not sentences */
         const int si = sentence_index++;
-        g_line g;
+        markup_line g;
         int n_tok = 0, n_ent = 0;
         cnt->lines++;
         memset(&g, 0, sizeof g);
-        if (check_line(l, ll, msg) || parse_line(l, ll, &g, msg) ||
+        if (markup_check_line(l, ll, msg, sizeof msg) || markup_parse_line(l, ll, &g, msg, sizeof msg) ||
             ground_line(&g, &chains, rules, &n_tok, &n_ent, msg)) {
-            line_free(&g);
+            markup_line_free(&g);
             snprintf(err, GROUND_ERR, "%s:%ld: %s", sent_path, lr.lineno, msg);
             if (!skip_bad) { rc = -1; break; }
             if (cnt->bad_sentences++ < 5) fprintf(stderr, "ban: warning: %s; sentence skipped\n", err);
@@ -1062,13 +541,13 @@ static int load_image(g_split *s, size_t im, const char *dir, line_rules *rules,
         }
         if (n_ent == 0) { /* the reference drops a sentence without entities */
             cnt->no_entity_sentences++;
-            line_free(&g);
+            markup_line_free(&g);
             continue;
         }
         if (grow((void **)&s->sen, &s->cap_sen, s->n_sen + 1, sizeof(g_sentence)) ||
             grow((void **)&s->tok, &s->cap_tok, s->n_tok + (size_t)n_tok, sizeof(int32_t)) ||
             grow((void **)&s->ent, &s->cap_ent, s->n_ent + (size_t)n_ent, sizeof(g_key))) {
-            line_free(&g);
+            markup_line_free(&g);
             rc = ground_fail(err, "out of memory");
             break;
         }
@@ -1082,12 +561,12 @@ static int load_image(g_split *s, size_t im, const char *dir, line_rules *rules,
             g_key *key = &s->ent[s->n_ent++];
             key->position = g.ent[k].position;
             key->first_word_index = g.ent[k].first_word_index;
-            memcpy(key->phrase_id, g.ent[k].phrase_id, GROUND_ID);
+            memcpy(key->phrase_id, g.ent[k].phrase_id, MARKUP_ID);
         }
-        line_free(&g);
+        markup_line_free(&g);
     }
     free(buf);
-    free(chains.ids);
+    annotations_free(&chains);
     return rc;
 }
 
@@ -1349,7 +828,7 @@ int cmd_ground(int argc, char **argv)
         }
         if (!text == !sent_path || (sent_path && !line_no) || (text && line_no))
             return cli_usage("give --sentence TEXT, or --sentences FILE (or --annotations-dir DIR) with --line N");
-        if (text && (strlen(text) != utf8_check((const unsigned char *)text, strlen(text))))
+        if (text && (strlen(text) != markup_utf8_check((const unsigned char *)text, strlen(text))))
             return cli_usage("--sentence is not valid UTF-8");
     }
     ground_setup gs;

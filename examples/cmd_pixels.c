@@ -6,8 +6,9 @@
    ban encode MODEL.ban --pixels p.npy --features-out f.npy [--spatials-out s.npy]
    ban demo [--model MODEL.ban] [--out DIR]
 
-   Images are read with stb_image: their header is checked (size, dimensions) before any
-   pixel is decoded, and they are resized to the model's input with stb_image_resize. */
+   Images are read with stb_image (examples/image.h, fuzzed: tests/fuzz/fuzz_image.c): their
+   header is checked (size, dimensions, a BMP's rows all there) before any pixel is decoded,
+   and they are resized to the model's input with stb_image_resize. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
@@ -20,72 +21,16 @@
 #include "cli.h"
 #include "npy.h"
 
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_BMP
-#define STBI_MAX_DIMENSIONS 16384
-#define STB_IMAGE_IMPLEMENTATION
-#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#define IMAGE_IMPLEMENTATION
+#include "image.h"
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wunused-function"
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
 #include <stb/stb_image_write.h>
 #pragma GCC diagnostic pop
-
-#define IMAGE_MAX_BYTES (64u << 20)   /* a file larger than this is refused unread */
-#define IMAGE_MAX_SIDE 8192           /* width and height, checked in the header */
-#define IMAGE_MAX_PIXELS (32u << 20)  /* width x height */
-
-/* ---- images --------------------------------------------------------------------------- */
-
-/* Read an image file, refuse it before decoding when its header announces too many pixels,
-   and return RGB bytes resized to W x H (malloc'd). */
-static unsigned char *load_image(const char *path, int W, int H, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)), NULL;
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-        (unsigned long long)st.st_size > IMAGE_MAX_BYTES) {
-        fclose(f);
-        return snprintf(err, errlen, "%s: not a regular file of 1 byte to %u MB", path, IMAGE_MAX_BYTES >> 20), NULL;
-    }
-    size_t n = (size_t)st.st_size;
-    unsigned char *buf = (unsigned char *)malloc(n);
-    if (!buf || fread(buf, 1, n, f) != n) {
-        fclose(f);
-        free(buf);
-        return snprintf(err, errlen, "%s: cannot read", path), NULL;
-    }
-    fclose(f);
-    int w, h, comp;
-    if (!stbi_info_from_memory(buf, (int)n, &w, &h, &comp)) {
-        free(buf);
-        return snprintf(err, errlen, "%s: not a PNG, JPEG or BMP image (%s)", path, stbi_failure_reason()), NULL;
-    }
-    if (w < 1 || h < 1 || w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE || (uint64_t)w * h > IMAGE_MAX_PIXELS) {
-        free(buf);
-        return snprintf(err, errlen, "%s: %d x %d pixels: refused (at most %d per side and %u pixels)", path, w, h,
-                        IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS), NULL;
-    }
-    unsigned char *px = stbi_load_from_memory(buf, (int)n, &w, &h, &comp, 3);
-    free(buf);
-    if (!px) return snprintf(err, errlen, "%s: cannot decode: %s", path, stbi_failure_reason()), NULL;
-    if (w == W && h == H) return px;
-    unsigned char *out = (unsigned char *)malloc((size_t)W * H * 3);
-    if (!out || !stbir_resize_uint8(px, w, h, 0, out, W, H, 0, 3)) {
-        free(out);
-        stbi_image_free(px);
-        return snprintf(err, errlen, "%s: cannot resize %d x %d to %d x %d", path, w, h, W, H), NULL;
-    }
-    stbi_image_free(px);
-    return out;
-}
 
 static ban_model *open_model(const char *path)
 {

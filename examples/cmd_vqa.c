@@ -20,9 +20,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "../ban.h"
 #include "npy.h"
+#define QUESTIONS_IMPLEMENTATION
+#include "questions.h"
 #include "store.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -53,51 +54,6 @@ static double vqa_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* a JSON number that is a whole number a double holds exactly */
-static int json_int(const cJSON *item, int64_t *out)
-{
-    if (!cJSON_IsNumber(item)) return 0;
-    double d = item->valuedouble;
-    if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != floor(d)) return 0;
-    *out = (int64_t)d;
-    return 1;
-}
-
-static char *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_error("%s: cannot open: %s", path, strerror(errno)), NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 1 >= cap) {
-            cap = cap ? cap * 2 : (size_t)1 << 20;
-            char *b = (char *)realloc(buf, cap);
-            if (!b) return free(buf), fclose(f), cli_error("%s: out of memory", path), NULL;
-            buf = b;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) return free(buf), cli_error("%s: read error", path), NULL;
-    buf[n] = 0;
-    *size = n;
-    return buf;
-}
-
-/* line and column (1-based) of byte `at` */
-static void line_col(const char *buf, size_t at, long *line, long *col)
-{
-    *line = 1, *col = 1;
-    for (size_t i = 0; i < at; i++) {
-        if (buf[i] == '\n') (*line)++, *col = 1;
-        else (*col)++;
-    }
-}
-
 static void json_string(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -116,89 +72,64 @@ typedef struct {
     size_t n_tokens, cap_tokens;
 } question_list;
 
-/* Parse the questions file and tokenise every question (at most keep tokens each). */
+/* Read the questions file and tokenise every question (at most keep tokens each), one by one
+   as they are read (questions.h calls back): errors come in the order of the file. */
+typedef struct {
+    ban_ctx *tctx;
+    int masked, keep;
+    const char *path;
+    int32_t *ids;              /* (BAN_MAX_TOKENS) scratch */
+    question_list *out;
+} question_reader;
+
+static int tokenize_question(void *data, const vqa_questions *qs, size_t i, char *err, size_t errlen)
+{
+    question_reader *r = (question_reader *)data;
+    question_list *out = r->out;
+    if (!out->q) { /* the first question: now the count is known */
+        const size_t count = qs->count;
+        out->q = (question *)calloc(count, sizeof(question));
+        out->cap_tokens = count * (size_t)(r->keep < 16 ? r->keep : 16);
+        out->tokens = (int32_t *)malloc(out->cap_tokens * sizeof(int32_t));
+        if (!out->q || !out->tokens) return snprintf(err, errlen, "out of memory for %zu questions", count), -1;
+    }
+    const vqa_question *v = &qs->items[i];
+    question *q = &out->q[i];
+    q->question_id = v->question_id;
+    q->image_id = v->image_id;
+    int n;
+    if (ban_tokenize(r->tctx, v->question, r->ids, BAN_MAX_TOKENS, &n) != BAN_OK)
+        return snprintf(err, errlen, "%s: question %lld: %s", r->path, (long long)q->question_id,
+                        ban_ctx_error(r->tctx)), -1;
+    if (n > r->keep) n = r->keep;
+    if (n == 0 && r->masked)
+        return snprintf(err, errlen, "%s: question %lld has no words (\"%.60s\"), and this model masks question "
+                        "padding", r->path, (long long)q->question_id, v->question), -1;
+    if (out->n_tokens + (size_t)n > out->cap_tokens) {
+        size_t cap = out->cap_tokens * 2 + (size_t)n;
+        int32_t *t = (int32_t *)realloc(out->tokens, cap * sizeof(int32_t));
+        if (!t) return snprintf(err, errlen, "out of memory"), -1;
+        out->tokens = t, out->cap_tokens = cap;
+    }
+    memcpy(out->tokens + out->n_tokens, r->ids, (size_t)n * sizeof(int32_t));
+    q->tok_at = out->n_tokens;
+    q->n_tok = n;
+    q->index = (int)i;
+    q->answer = -1;
+    out->n_tokens += (size_t)n;
+    out->n = i + 1;
+    return 0;
+}
+
 static int load_questions(const char *path, ban_ctx *tctx, const ban_model *m, int keep, question_list *out)
 {
-    size_t size;
-    char *buf = read_file(path, &size);
-    if (!buf) return CLI_FAIL;
-    int rc = CLI_OK;
-    const char *nul = memchr(buf, 0, size);
-    const char *end = NULL;
-    cJSON *root = NULL;
-    if (nul) {
-        long line, col;
-        line_col(buf, (size_t)(nul - buf), &line, &col);
-        rc = cli_error("%s: malformed JSON: NUL byte at line %ld, column %ld", path, line, col);
-    } else if (!(root = cJSON_ParseWithOpts(buf, &end, 1))) {
-        long line, col;
-        line_col(buf, end && end >= buf ? (size_t)(end - buf) : 0, &line, &col);
-        rc = cli_error("%s: malformed JSON at line %ld, column %ld", path, line, col);
-    }
-    const cJSON *list = root ? cJSON_GetObjectItemCaseSensitive(root, "questions") : NULL;
-    if (rc == CLI_OK && (!cJSON_IsObject(root) || !cJSON_IsArray(list)))
-        rc = cli_error("%s: expected an object with a \"questions\" array (the official questions file)", path);
-    const int masked = ban_model_config(m)->question_masking;
-    int32_t *ids = (int32_t *)malloc(BAN_MAX_TOKENS * sizeof(int32_t));
-    if (rc == CLI_OK && !ids) rc = cli_error("out of memory");
-    size_t count = rc == CLI_OK ? (size_t)cJSON_GetArraySize(list) : 0;
-    if (rc == CLI_OK && count == 0) rc = cli_error("%s: the \"questions\" array is empty", path);
-    if (rc == CLI_OK) {
-        out->q = (question *)calloc(count, sizeof(question));
-        out->cap_tokens = count * (size_t)(keep < 16 ? keep : 16);
-        out->tokens = (int32_t *)malloc(out->cap_tokens * sizeof(int32_t));
-        if (!out->q || !out->tokens) rc = cli_error("out of memory for %zu questions", count);
-    }
-    size_t i = 0;
-    const cJSON *item, *items = rc == CLI_OK ? list : NULL;
-    cJSON_ArrayForEach(item, items)
-    {
-        question *q = &out->q[i];
-        const cJSON *text = cJSON_GetObjectItemCaseSensitive(item, "question");
-        if (!cJSON_IsObject(item)) { rc = cli_error("%s: questions[%zu] is not an object", path, i); break; }
-        if (!json_int(cJSON_GetObjectItemCaseSensitive(item, "question_id"), &q->question_id)) {
-            rc = cli_error("%s: questions[%zu]: \"question_id\" is missing or not a whole number", path, i);
-            break;
-        }
-        if (!json_int(cJSON_GetObjectItemCaseSensitive(item, "image_id"), &q->image_id)) {
-            rc = cli_error("%s: questions[%zu] (question %lld): \"image_id\" is missing or not a whole number", path,
-                           i, (long long)q->question_id);
-            break;
-        }
-        if (!cJSON_IsString(text)) {
-            rc = cli_error("%s: questions[%zu] (question %lld): \"question\" is missing or not a string", path, i,
-                           (long long)q->question_id);
-            break;
-        }
-        int n;
-        if (ban_tokenize(tctx, text->valuestring, ids, BAN_MAX_TOKENS, &n) != BAN_OK) {
-            rc = cli_error("%s: question %lld: %s", path, (long long)q->question_id, ban_ctx_error(tctx));
-            break;
-        }
-        if (n > keep) n = keep;
-        if (n == 0 && masked) {
-            rc = cli_error("%s: question %lld has no words (\"%.60s\"), and this model masks question padding", path,
-                           (long long)q->question_id, text->valuestring);
-            break;
-        }
-        if (out->n_tokens + (size_t)n > out->cap_tokens) {
-            size_t cap = out->cap_tokens * 2 + (size_t)n;
-            int32_t *t = (int32_t *)realloc(out->tokens, cap * sizeof(int32_t));
-            if (!t) { rc = cli_error("out of memory"); break; }
-            out->tokens = t, out->cap_tokens = cap;
-        }
-        memcpy(out->tokens + out->n_tokens, ids, (size_t)n * sizeof(int32_t));
-        q->tok_at = out->n_tokens;
-        q->n_tok = n;
-        q->index = (int)i;
-        q->answer = -1;
-        out->n_tokens += (size_t)n;
-        i++;
-    }
-    out->n = i;
-    free(ids);
-    cJSON_Delete(root);
-    free(buf);
+    question_reader r = {tctx, ban_model_config(m)->question_masking, keep, path, NULL, out};
+    vqa_questions qs;
+    char err[8192];
+    if (!(r.ids = (int32_t *)malloc(BAN_MAX_TOKENS * sizeof(int32_t)))) return cli_error("out of memory");
+    int rc = vqa_questions_load(path, &qs, tokenize_question, &r, err, sizeof err) ? cli_error("%s", err) : CLI_OK;
+    vqa_questions_free(&qs);
+    free(r.ids);
     return rc;
 }
 

@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""Write the seed corpora of the parser fuzz targets (tests/fuzz/corpus/<target>/):
+tsv, store, questions, markup, annotations and image.
+
+    python3 tests/fuzz/make_parser_seeds.py [--check]
+
+A sibling of make_seeds.py (the model, forward, tokenizer and npy seeds): the seeds are
+committed; this script is how they were made, and --check says whether the committed files
+still match it. Each corpus holds a few small valid files of the format, as the real data
+has them (bottom-up-attention TSV lines, a feature store as docs/STORE.md lays it out, an
+official VQA questions file, Flickr30k Entities sentences and annotations), and a few bad
+ones, so that the fuzzer starts next to both sides of every check. Everything is written
+by hand with the standard library and numpy (PNG with stored deflate blocks, BMP by
+struct), so the bytes never depend on a library's version; the JPEG seeds are kept as
+bytes (Pillow 9, libjpeg-turbo, quality 75/50).
+"""
+import argparse
+import base64
+import json
+import os
+import struct
+import sys
+import zlib
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+# ---- tsv: lines of bottom-up-attention TSV files --------------------------------------------
+
+def b64(arr):
+    return base64.b64encode(np.ascontiguousarray(arr, dtype=np.float32).tobytes()).decode()
+
+
+def tsv_line(image_id, w, h, boxes, feats, eol="\r\n"):
+    return "%s\t%s\t%s\t%s\t%s\t%s%s" % (image_id, w, h, len(boxes), b64(boxes), b64(feats), eol)
+
+
+def tsv_seeds(rng):
+    def record(image_id, n, D=5, w=640, h=480, eol="\r\n"):
+        x1 = rng.uniform(0, w / 2, n)
+        y1 = rng.uniform(0, h / 2, n)
+        boxes = np.stack([x1, y1, x1 + rng.uniform(1, w / 2, n), y1 + rng.uniform(1, h / 2, n)], 1)
+        return tsv_line(image_id, w, h, boxes, rng.standard_normal((n, D)), eol)
+
+    nan = np.ones((2, 5), np.float32)
+    nan[1, 3] = np.nan
+    boxes2 = np.array([[0, 0, 10, 10], [5, 5, 20, 30]], np.float32)
+    return {
+        "golden_crlf.tsv": record(9, 3) + record(1 << 40, 2),
+        "lf_blank_line.tsv": record(4, 2, eol="\n") + "\n" + record(11, 1, eol="\n"),
+        "feature_size_changes.tsv": record(5, 2, D=5) + record(6, 2, D=3),
+        "selected_out.tsv": record(10, 1) + record(17, 2),  # 10 and 17 are 3 modulo 7
+        "cut_last_line.tsv": (record(2, 2) + record(3, 2))[:-40],
+        "nan_feature.tsv": tsv_line(7, 100, 100, boxes2, nan),
+        "bad_padding.tsv": "8\t100\t100\t1\t%s\tAB==\r\n" % b64(boxes2[:1]),
+        "five_fields.tsv": "8\t100\t100\t1\t%s\r\n" % b64(boxes2[:1]),
+        "zero_boxes.tsv": "8\t100\t100\t0\t\t\r\n",
+        "not_base64.tsv": "8\t100\t100\t1\t%s\tAAAA*AAA\n" % b64(boxes2[:1]),
+    }
+
+
+# ---- store: feature stores (docs/STORE.md) ---------------------------------------------------
+
+def spatials(boxes, w, h):
+    b = boxes.astype(np.float32)
+    W, H = np.float32(w), np.float32(h)
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    sw, sh, sx, sy = bw / W, bh / H, b[:, 0] / W, b[:, 1] / H
+    return np.stack([sx, sy, sx + sw, sy + sh, sw, sh], 1).astype(np.float32)
+
+
+def store_bytes(records, D, index_order=None, overrides=None):
+    """records: [(image_id, w, h, features (n, D), boxes (n, 4))] in data order."""
+    data, entries, offset = b"", [], 64
+    for image_id, w, h, feats, boxes in records:
+        rec = feats.astype("<f4").tobytes() + boxes.astype("<f4").tobytes() + spatials(boxes, w, h).tobytes()
+        rec += b"\0" * (-len(rec) % 64)
+        entries.append((image_id, offset, len(boxes), w, h))
+        data += rec
+        offset += len(rec)
+    entries.sort()
+    if index_order:
+        entries = [entries[i] for i in index_order]
+    index = b"".join(struct.pack("<qQIIII", i, o, n, w, h, 0) for i, o, n, w, h in entries)
+    n_boxes = sum(len(r[4]) for r in records)
+    max_boxes = max([len(r[4]) for r in records] or [0])
+    fields = dict(magic=b"BANF", version=1, D=D, align=64, n_images=len(entries), n_boxes=n_boxes, data_offset=64,
+                  data_size=len(data), index_offset=64 + len(data), max_boxes=max_boxes, flags=0)
+    fields.update(overrides or {})
+    header = struct.pack("<4sIIIQQQQQII", *[fields[k] for k in ("magic", "version", "D", "align", "n_images",
+                                                                "n_boxes", "data_offset", "data_size",
+                                                                "index_offset", "max_boxes", "flags")])
+    return header + data + index
+
+
+def store_seeds(rng):
+    def rec(image_id, n, D, w=500, h=375):
+        x1 = rng.uniform(0, w / 2, n).astype(np.float32)
+        y1 = rng.uniform(0, h / 2, n).astype(np.float32)
+        boxes = np.stack([x1, y1, x1 + 20, y1 + 30], 1).astype(np.float32)
+        return (image_id, w, h, rng.standard_normal((n, D)).astype(np.float32), boxes)
+
+    three = [rec(42, 3, 4), rec(7, 1, 4), rec(1 << 40, 2, 4, 1, 1000000)]
+    good = store_bytes(three, 4)
+    # two images, the second entry pointing at the first image's record
+    two = bytearray(store_bytes([rec(1, 2, 4), rec(2, 2, 4)], 4))
+    index_offset = struct.unpack_from("<Q", two, 48)[0]
+    struct.pack_into("<Q", two, index_offset + 32 + 8, 64)
+    overlapping = bytes(two)
+    return {
+        "three_images.store": good,
+        "one_image_d1.store": store_bytes([rec(-5, 2, 1)], 1),
+        "empty.store": store_bytes([], 8),
+        "unsorted_index.store": store_bytes(three, 4, index_order=[1, 0, 2]),
+        "overlapping_records.store": overlapping,
+        "counts_disagree.store": store_bytes(three, 4, overrides={"n_boxes": 5}),
+        "cut_index.store": good[:-20],
+    }
+
+
+# ---- questions: official VQA questions files -------------------------------------------------
+
+def questions_seeds():
+    def doc(questions):
+        return json.dumps({"info": {"description": "fuzz seed"}, "task_type": "Open-Ended", "data_type": "mscoco",
+                           "data_subtype": "val2014", "questions": questions}, ensure_ascii=False).encode("utf-8")
+
+    official = [{"image_id": 262148, "question": "Where is he looking?", "question_id": 262148000},
+                {"image_id": 262148, "question": "What are the people in the background doing?",
+                 "question_id": 262148001},
+                {"image_id": 393225, "question": "Is the bowl full?", "question_id": 393225000}]
+    return {
+        "official.json": doc(official),
+        "unicode_escapes.json": b'{"questions": [{"question_id": 1, "image_id": 2, "question": '
+                                b'"caf\\u00e9 \\ud83d\\ude00 \\"quoted\\" \\u0000after nul"}]}',
+        "extreme_ids.json": b'{"questions": [{"question_id": 9007199254740992, "image_id": -9007199254740992, '
+                            b'"question": ""}, {"question_id": 0, "image_id": 1e3, "question": "x"}]}',
+        "fractional_id.json": b'{"questions": [{"question_id": 1.5, "image_id": 2, "question": "what?"}]}',
+        "missing_question.json": b'{"questions": [{"question_id": 1, "image_id": 2}]}',
+        "not_object.json": b'{"questions": [[1, 2, "what?"]]}',
+        "empty_array.json": b'{"questions": []}',
+        "malformed.json": b'{"questions": [{"question_id": 1,\n  "image_id": 2, "question": "what?"}',
+        "nul_byte.json": b'{"questions": [{"question_id": 1, "image_id": 2, "question": "wh\0at?"}]}',
+        "top_level_array.json": b'[{"question_id": 1, "image_id": 2, "question": "what?"}]',
+    }
+
+
+# ---- markup: Flickr30k Entities Sentences files --------------------------------------------------
+
+def markup_seeds():
+    lines = [
+        "[/EN#18/people A man] in [/EN#19/clothing an orange hat] starring at [/EN#0/notvisual something] .",
+        "[/EN#1/people A boy] , [/EN#2/people a girl] and [/EN#3/animals the dog] play on [/EN#4/scene the beach] .",
+        "[/EN#5/people/bodyparts A child 's hand] holds [/EN#6/other a cup] [/EN#6/other a cup] .",
+        "A  double  space and [/EN#7/other  an empty-headed phrase] .",
+    ]
+    return {
+        "sentences_crlf.txt": "\r\n".join(lines).encode() + b"\r\n",
+        "sentences_cr.txt": "\r".join(lines[:2]).encode(),
+        "unicode.txt": "  [/EN#8/people Ein Mädchen] spielt\u00a0im [/EN#9/scene Schnee]\u3000.\n".encode(),
+        "nested.txt": b"[/EN#1/people A man [/EN#2/clothing in a hat] ] .\n",
+        "unclosed.txt": b"[/EN#1/people A man in a hat .\n",
+        "no_chain.txt": b"[/EN#x/people A man] .\n[/people A man] .\n[/EN#1/people] x\n",
+        "bad_utf8.txt": b"[/EN#1/people A m\xe4n] .\n",
+    }
+
+
+# ---- annotations: Flickr30k Entities Annotations files -----------------------------------------
+
+def annotations_seeds():
+    def box(x1, y1, x2, y2):
+        return ("<bndbox><xmin>%d</xmin><ymin>%d</ymin><xmax>%d</xmax><ymax>%d</ymax></bndbox>" % (x1, y1, x2, y2))
+
+    official = ("<annotation>\n<filename>1000092795.jpg</filename>\n<size><width>500</width><height>375</height>"
+                "<depth>3</depth></size>\n"
+                "<object><name>18</name>%s</object>\n"
+                "<object><name>19</name><name>20</name>%s</object>\n"
+                "<object><name>21</name><nobndbox>1</nobndbox></object>\n"
+                "<object><name>22</name><scene>1</scene></object>\n</annotation>\n") % (box(1, 2, 30, 40),
+                                                                                          box(5, 6, 70, 80))
+    return {
+        "official.xml": official.encode(),
+        "entity_and_underscores.xml": b'<?xml version="1.0"?>\n<!DOCTYPE annotation [<!ENTITY one "1">]>\n'
+                                      b'<annotation><object><name> &one;_000 </name><bndbox><xmin>+1</xmin>'
+                                      b'<ymin>0</ymin><xmax>1_0</xmax><ymax>-3</ymax></bndbox></object></annotation>',
+        "missing_coordinate.xml": b"<annotation><object><name>1</name><bndbox><xmin>1</xmin><ymin>2</ymin>"
+                                  b"<xmax>3</xmax></bndbox></object></annotation>",
+        "bad_name.xml": b"<annotation><object><name>chain 1</name>" + box(1, 2, 3, 4).encode() +
+                        b"</object></annotation>",
+        "empty_first_bndbox.xml": b"<annotation><object><name>2</name><bndbox/>" + box(1, 2, 3, 4).encode() +
+                                  b"</object></annotation>",
+        "malformed.xml": b"<annotation><object><name>1</name></annotation>",
+        "empty.xml": b"",
+    }
+
+
+# ---- image: PNG, JPEG and BMP ------------------------------------------------------------------
+
+def png(w, h, color_type=2, depth=8, pixels=None, palette=None, cut=None):
+    """A PNG with stored (uncompressed) deflate blocks; pixels raw bytes without filter bytes."""
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color_type]
+    row = (w * channels * depth + 7) // 8
+    if pixels is None:
+        pixels = bytes((i * 37 + 11) & 0xFF for i in range(row * h))
+    raw = b"".join(b"\0" + pixels[y * row:(y + 1) * row] for y in range(h))
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0))
+    if palette:
+        out += chunk(b"PLTE", palette)
+    out += chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b"")
+    return out[:cut] if cut else out
+
+
+def png_header_only(w, h):
+    """The signature and an IHDR announcing w x h, nothing after it."""
+    body = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + body +
+            struct.pack(">I", zlib.crc32(b"IHDR" + body) & 0xFFFFFFFF))
+
+
+def bmp(w, h, bpp=24, top_down=False, cut=None):
+    row = (w * bpp + 31) // 32 * 4
+    palette = b"".join(bytes([i, 255 - i, i // 2, 0]) for i in range(256)) if bpp == 8 else b""
+    offset = 14 + 40 + len(palette)
+    data = bytes((i * 29 + 7) & 0xFF for i in range(row * h))
+    info = struct.pack("<IiiHHIIiiII", 40, w, -h if top_down else h, 1, bpp, 0, len(data), 2835, 2835,
+                       256 if bpp == 8 else 0, 0)
+    out = b"BM" + struct.pack("<IHHI", offset + len(data), 0, 0, offset) + info + palette + data
+    return out[:cut] if cut else out
+
+
+JPEGS = {  # 8 x 8 colour, 16 x 8 progressive, 8 x 8 4:2:0 at quality 50, 8 x 8 grey
+    "colour.jpg": "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0"
+                  "Hyc5PTgyPC4zNDL/2wBDAQkJCQwLDBgNDRgyIRwhMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIy"
+                  "MjIyMjL/wAARCAAIAAgDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQA"
+                  "AAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZ"
+                  "WmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl"
+                  "5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEE"
+                  "BSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hp"
+                  "anN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP0"
+                  "9fb3+Pn6/9oADAMBAAIRAxEAPwBkJj0uWXbZwyJJLvJQZACvyAjLnOCAAQMnoBlaKKKzlThUpQqTV2++v53PXoQV+uuu73u1+iP/"
+                  "2Q==",
+    "progressive.jpg": "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcp"
+                       "LDAxNDQ0Hyc5PTgyPC4zNDL/2wBDAQkJCQwLDBgNDRgyIRwhMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIy"
+                       "MjIyMjIyMjIyMjIyMjL/wgARCAAIABADASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAP/xAAVAQEBAAAAAAAAAAAA"
+                       "AAAAAAAAA//aAAwDAQACEAMQAAABlYX/AP/EABcQAAMBAAAAAAAAAAAAAAAAAAEDEyH/2gAIAQEAAQUCKhS2/wD/xAAZEQAB"
+                       "BQAAAAAAAAAAAAAAAAARAAFCUaH/2gAIAQMBAT8BEqGuv//EABoRAAEFAQAAAAAAAAAAAAAAAAMAARMhIvD/2gAIAQIBAT8B"
+                       "A0o99S//xAAcEAACAQUBAAAAAAAAAAAAAAABAgAREyEicZH/2gAIAQEABj8CNAvBiK1vX0z/xAAcEAACAgIDAAAAAAAAAAAA"
+                       "AAABEQAhMYFBcZH/2gAIAQEAAT8hcSzSYnoD0IAoMuGdVep//9oADAMBAAIAAwAAABD/AP/EABsRAQEAAQUAAAAAAAAAAAAA"
+                       "AAERADFBUXGR/9oACAEDAQE/EER3onUE80kkOM//xAAZEQEBAAMBAAAAAAAAAAAAAAARAQAhQTH/2gAIAQIBAT8QStWj1njR"
+                       "VjXfd5//xAAaEAABBQEAAAAAAAAAAAAAAAABABEhMUFR/9oACAEBAAE/EDxNSwIS4AdeG9RJTzjlhgbwLX//2Q==",
+    "subsampled.jpg": "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1R"
+                      "V19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2Nj"
+                      "Y2NjY2NjY2NjY2NjY2P/wAARCAAIAAgDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAA"
+                      "AgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6"
+                      "Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXG"
+                      "x8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREA"
+                      "AgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5"
+                      "OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPE"
+                      "xcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwBEK2rviFGDNklRkYB6BSM55A6Dn6iiiipc"
+                      "VKKlLVvvr+Z2U4r+vVr9D//Z",
+    "grey.jpg": "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAx"
+                "NDQ0Hyc5PTgyPC4zNDL/wAALCAAIAAgBAREA/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUF"
+                "BAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVW"
+                "V1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi"
+                "4+Tl5ufo6erx8vP09fb3+Pn6/9oACAEBAAA/ANGIPpepHUVWNYI7gQK1liJRG8uxMDCmVVJj2gYUdcMW3n//2Q==",
+}
+
+
+def image_seeds():
+    out = {name: base64.b64decode(text) for name, text in JPEGS.items()}
+    out.update({
+        "rgb_5x3.png": png(5, 3),
+        "grey16_2x2.png": png(2, 2, color_type=0, depth=16),
+        "palette_4x2.png": png(4, 2, color_type=3, palette=bytes(range(48)), pixels=bytes([0, 5, 10, 15] * 2)),
+        "rgba_3x3.png": png(3, 3, color_type=6),
+        "rgb_7x5.bmp": bmp(7, 5),
+        "palette_6x4.bmp": bmp(6, 4, bpp=8),
+        "top_down_3x2_32bit.bmp": bmp(3, 2, bpp=32, top_down=True),
+        "cut.png": png(6, 6, cut=60),
+        "cut.bmp": bmp(7, 5, cut=100),
+        "cut.jpg": base64.b64decode(JPEGS["colour.jpg"])[:600],
+        "header_100000x100000.png": png_header_only(100000, 100000),
+        "header_10000x5000.png": png_header_only(10000, 5000),
+        "header_0x0.png": png_header_only(0, 0),
+    })
+    return out
+
+
+def seeds():
+    """{relative path: bytes}"""
+    rng = np.random.default_rng(20240607)
+    out = {}
+    for folder, items in (("tsv", tsv_seeds(rng)), ("store", store_seeds(rng)), ("questions", questions_seeds()),
+                          ("markup", markup_seeds()), ("annotations", annotations_seeds()),
+                          ("image", image_seeds())):
+        for name, data in items.items():
+            out["%s/%s" % (folder, name)] = data.encode("utf-8") if isinstance(data, str) else data
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="compare with the committed seeds instead of writing")
+    args = ap.parse_args()
+    stale = []
+    for rel, data in sorted(seeds().items()):
+        path = os.path.join(HERE, "corpus", rel)
+        if args.check:
+            if not os.path.exists(path) or open(path, "rb").read() != data:
+                stale.append(rel)
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)  # by rename: a fuzzer may have the old file mapped
+        print("%6d  %s" % (len(data), os.path.relpath(path, ROOT)))
+    if stale:
+        print("stale seeds: %s" % ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

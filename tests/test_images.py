@@ -1,0 +1,145 @@
+"""Images in the examples (examples/image.h: load_image, as `ban ask` and `ban easyvqa-eval`
+read them): dimensions and pixel counts capped before decoding, truncated files refused.
+
+Each file is checked twice: through the fuzz target's replay driver (build/fuzz/replay_image
+with FUZZ_IMAGE_REPORT set prints its verdict; the target itself asserts that stb_image has
+allocated nothing when the header is refused, and that nothing decoded exceeds the caps),
+and through `ban ask` with a tiny model that reads 8 x 8 images (the fuzz corpus's
+vqa_encoder.ban), which must exit 1 with the message. The files are written here from the
+PNG and BMP specifications (stored or zlib deflate), never by the code under test."""
+import os
+import struct
+import subprocess
+import zlib
+
+import pytest
+
+from conftest import BUILD, ROOT, run_ban
+
+MODEL = os.path.join(ROOT, "tests", "fuzz", "corpus", "model", "vqa_encoder.ban")
+CAPS = "(at most 8192 per side and 33554432 pixels)"
+
+
+def png_chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def png(w, h, rows=None):
+    """A complete RGB PNG; rows: one raw row (without its filter byte) repeated, zeros by default.
+    Compressed row by row, so that a large image costs little memory here."""
+    row = b"\0" + (rows if rows is not None else bytes(3 * w))
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+            png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
+
+
+def png_header(w, h):
+    """Only the signature and an IHDR chunk announcing w x h."""
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+
+
+def bmp(w, h):
+    row = (w * 3 + 3) // 4 * 4
+    data = bytes(range(256)) * (row * h // 256 + 1)
+    info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 24, 0, row * h, 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 54 + row * h, 0, 0, 54) + info + data[:row * h]
+
+
+GOOD = png(8, 8, bytes(range(24)))
+
+
+def seed(name):
+    with open(os.path.join(ROOT, "tests", "fuzz", "corpus", "image", name), "rb") as f:
+        return f.read()
+
+
+def regression(name):
+    with open(os.path.join(ROOT, "tests", "fuzz", "regressions", "image", name), "rb") as f:
+        return f.read()
+
+# name -> (the bytes, made when needed; the fuzz target's verdict; what ban ask says after "ban: error: PATH: ")
+HOSTILE = {
+    "truncated.png": (lambda: GOOD[:len(GOOD) // 2], "refused before decoding",
+                      "cannot decode: truncated PNG (chunk 'IDAT' of "),
+    # a whole PNG whose few bytes of data cannot hold the pixels its header announces
+    "short_data_8000x4000.png": (lambda: png_header(8000, 4000) + png_chunk(b"IDAT", zlib.compress(bytes(100), 0))
+                                 + png_chunk(b"IEND", b""), "refused before decoding", "cannot decode: PNG data of "
+                                 "111 bytes cannot hold 8000 x 4000 pixels (96004000 bytes): truncated or corrupt"),
+    "truncated.jpg": (lambda: seed("colour.jpg")[:-100], "refused before decoding",
+                      "cannot decode: truncated JPEG"),
+    # the fuzzer's finds: stb_image 2.27 would write past its Huffman tables, allocate 1 GB for a
+    # 78-byte file, decode with a Huffman table it never initialised
+    "huffman_overflow.jpg": (lambda: regression("jpeg-huffman-table-of-659-codes.jpg"), "refused before decoding",
+                             "cannot decode: JPEG Huffman table of 659 codes at byte 139 (at most 256)"),
+    "chunk_claims_1_gb.png": (lambda: regression("png-idat-chunk-claims-1-gb.png"), "refused before decoding",
+                              "cannot decode: truncated PNG (chunk 'IDAT' of 1140850709 bytes at byte 33 runs past "
+                              "the end)"),
+    "undefined_huffman_table.jpg": (lambda: regression("jpeg-scan-uses-undefined-huffman-table.jpg"),
+                                    "refused before decoding", "cannot decode: JPEG scan of component 1 uses AC "
+                                    "Huffman table 0, which no DHT segment defines"),
+    "header_0x0.png": (lambda: png_header(0, 0), "refused before decoding", "0 x 0 pixels: refused " + CAPS),
+    "header_100000x100000.png": (lambda: png_header(100000, 100000), "refused before decoding",
+                                 "100000 x 100000 pixels: refused " + CAPS),
+    # complete images of their size, 150 and 108 MB of pixels: refused unread all the same
+    "whole_10000x5000.png": (lambda: png(10000, 5000), "refused before decoding",
+                             "10000 x 5000 pixels: refused " + CAPS),
+    "whole_8000x4500.png": (lambda: png(8000, 4500), "refused before decoding",  # the sides fit, the pixels not
+                            "8000 x 4500 pixels: refused " + CAPS),
+    "not_an_image.png": (lambda: b"GIF89a\x01\x00\x01\x00" + bytes(40), "refused before decoding",
+                         "not a PNG, JPEG or BMP image"),
+    "truncated.bmp": (lambda: bmp(7, 5)[:100], "refused before decoding",
+                      "cannot decode: truncated BMP: 100 bytes, but its header announces 7 x 5 pixels in 171"),
+}
+
+
+def replay(path):
+    """The fuzz target's verdict on one file (its first line of output)."""
+    binary = os.path.join(BUILD, "fuzz", "replay_image")
+    if not os.access(binary, os.X_OK):
+        pytest.fail("%s is missing: run make test (or make %s)" % (binary, binary))
+    proc = subprocess.run([binary, str(path)], env=dict(os.environ, FUZZ_IMAGE_REPORT="1"), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr  # a failed property aborts the target
+    return proc.stdout.splitlines()[0]
+
+
+def ask(path):
+    return run_ban("ask", "--model", MODEL, "--image", path, "--question", "w0 w1", check=False)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_image_is_refused(tmp_path, name):
+    make, verdict, message = HOSTILE[name]
+    path = tmp_path / name
+    path.write_bytes(make())
+    got = replay(path)
+    assert got.startswith("%s: img: %s" % (verdict, message)), got
+    proc = ask(path)
+    assert proc.returncode == 1 and proc.stdout == "", proc
+    assert ("ban: error: %s: %s" % (path, message)) in proc.stderr, proc.stderr
+
+
+def test_empty_file_is_refused(tmp_path):
+    path = tmp_path / "empty.png"
+    path.write_bytes(b"")
+    assert replay(path) == "refused before decoding: img: 0 bytes: not an image of 1 byte to 64 MB"
+    proc = ask(path)
+    assert proc.returncode == 1
+    assert "ban: error: %s: not a regular file of 1 byte to 64 MB" % path in proc.stderr, proc.stderr
+
+
+def test_good_images_are_read(tmp_path):
+    """The same pipeline accepts what it should: a PNG at the model's size, a BMP and a JPEG
+    to resize, and a top-down BMP (negative height), which earlier versions refused as
+    "7 x -5 pixels"."""
+    top_down = bytearray(bmp(7, 5))
+    struct.pack_into("<i", top_down, 22, -5)
+    for name, data, size in (("good.png", GOOD, "8 x 8"), ("good.bmp", bmp(7, 5), "7 x 5"),
+                             ("top_down.bmp", bytes(top_down), "7 x 5"), ("good.jpg", seed("colour.jpg"), "8 x 8")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert replay(path) == "decoded %s" % size
+        proc = ask(path)
+        assert proc.returncode == 0 and proc.stdout.startswith("answer: "), proc.stderr
+
