@@ -1100,15 +1100,20 @@ static int ban__bind_weights(ban_model *m)
     if (wide) {
         m->converted = (float *)BAN_MALLOC(ban__mul(wide, sizeof(float)) ? wide * sizeof(float) : (size_t)-1);
         if (!m->converted) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory widening float16", m->path);
-        /* every half value through a table of all 65,536: a few times faster than decoding each */
-        float *table = (float *)BAN_MALLOC(65536 * sizeof(float)), *out = m->converted;
-        if (!table) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory widening float16", m->path);
-        for (uint32_t h = 0; h < 65536; h++) table[h] = ban__half((uint16_t)h);
+        /* many half values go through a table of all 65,536 (a few times faster than decoding
+           each; built only when the file holds at least as many values as the table) */
+        float *table = wide >= 65536 ? (float *)BAN_MALLOC(65536 * sizeof(float)) : NULL, *out = m->converted;
+        if (wide >= 65536 && !table)
+            return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory widening float16", m->path);
+        for (uint32_t h = 0; table && h < 65536; h++) table[h] = ban__half((uint16_t)h);
         for (size_t i = 0; i < m->n_tensors; i++) {
             ban__tensor *t = &m->tensors[i];
             if (t->dtype != BAN__F16) continue;
             size_t cnt = (size_t)t->nbytes / 2;
-            for (size_t j = 0; j < cnt; j++) out[j] = table[t->data[2 * j] | t->data[2 * j + 1] << 8];
+            for (size_t j = 0; j < cnt; j++) {
+                const uint16_t h = (uint16_t)(t->data[2 * j] | t->data[2 * j + 1] << 8);
+                out[j] = table ? table[h] : ban__half(h);
+            }
             for (int s = 0; s < n; s++)
                 if (strcmp(spec[s].name, t->name) == 0) *spec[s].dst = out;
             if (t == ct) cw = out;
