@@ -24,67 +24,7 @@ static void *counting_malloc(size_t n)
 #define BAN_FREE(p) free(p)
 #define BAN_IMPLEMENTATION
 #include "../ban.h"
-#define NPY_IMPLEMENTATION
-#include "../examples/npy.h"
-
-static const char *g_dir = "build/fixtures";
-static int g_test_failed;
-
-static void fail(const char *file, int line, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("#   %s:%d: ", file, line);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    g_test_failed = 1;
-}
-#define CHECK(cond, ...) do { if (!(cond)) fail(__FILE__, __LINE__, __VA_ARGS__); } while (0)
-#define REQUIRE(cond, ...) do { if (!(cond)) { fail(__FILE__, __LINE__, __VA_ARGS__); return; } } while (0)
-
-/* ---- fixtures ---------------------------------------------------------------------- */
-
-static char *path_of(const char *name)
-{
-    static char buf[8][1024];
-    static int i;
-    i = (i + 1) % 8;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", g_dir, name);
-    return buf[i];
-}
-
-static npy_array load(const char *name)
-{
-    npy_array a;
-    char err[512];
-    if (npy_load(path_of(name), &a, err, sizeof err)) {
-        printf("Bail out! %s\n", err);
-        exit(1);
-    }
-    return a;
-}
-
-static int32_t *ints(const npy_array *a)
-{
-    int32_t *out = malloc(a->count * sizeof *out);
-    char err[256];
-    if (npy_to_int32(a, "fixture", out, err, sizeof err)) {
-        printf("Bail out! %s\n", err);
-        exit(1);
-    }
-    return out;
-}
-
-static ban_model *open_model(const char *name)
-{
-    ban_model *m;
-    if (ban_model_load(path_of(name), &m) != BAN_OK) {
-        printf("Bail out! %s\n", m ? ban_model_error(m) : "out of memory");
-        exit(1);
-    }
-    return m;
-}
+#include "test_util.h"
 
 static float max_abs_diff(const float *a, const float *b, size_t n)
 {
@@ -712,16 +652,7 @@ static void test_model_info(void)
 
 int main(int argc, char **argv)
 {
-    static char beside[1024];
-    const char *slash = strrchr(argv[0], '/');
-    if (argc > 1) g_dir = argv[1];
-    else if (slash) /* build-asan/test_ban -> build-asan/fixtures */
-        snprintf(beside, sizeof beside, "%.*s/fixtures", (int)(slash - argv[0]), argv[0]), g_dir = beside;
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
-        {"golden VQA fixture (zip and legacy exports)", test_golden_vqa},
+    static const test_case tests[] = {        {"golden VQA fixture (zip and legacy exports)", test_golden_vqa},
         {"golden grounding fixture, with and without counts", test_golden_grounding},
         {"tokenizer reproduces the fixture's token ids", test_tokenizer_golden},
         {"padded boxes and tokens never change the outputs", test_padding_invariance},
@@ -734,14 +665,6 @@ int main(int argc, char **argv)
         {"truncated and corrupted model files are refused", test_corrupt_models},
         {"model configuration, strings and metadata", test_model_info},
     };
-    int n = (int)(sizeof tests / sizeof tests[0]), failed = 0;
-    printf("1..%d\n", n);
-    for (int i = 0; i < n; i++) {
-        g_test_failed = 0;
-        tests[i].fn();
-        printf("%s %d - %s\n", g_test_failed ? "not ok" : "ok", i + 1, tests[i].name);
-        failed += g_test_failed;
-        fflush(stdout);
-    }
-    return failed ? 1 : 0;
+    test_fixture_dir(argc, argv);
+    return run_tests(tests, (int)(sizeof tests / sizeof tests[0]));
 }

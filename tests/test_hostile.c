@@ -25,21 +25,7 @@ static void *recording_malloc(size_t n)
 #define BAN_FREE(p) free(p)
 #define BAN_IMPLEMENTATION
 #include "../ban.h"
-
-static char g_dir[1024] = "build/fixtures";
-static int g_test_failed;
-
-static void fail(const char *file, int line, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("#   %s:%d: ", file, line);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    g_test_failed = 1;
-}
-#define CHECK(cond, ...) do { if (!(cond)) fail(__FILE__, __LINE__, __VA_ARGS__); } while (0)
+#include "test_util.h"
 
 /* ---- a writer of .ban files --------------------------------------------------------------- */
 
@@ -160,7 +146,7 @@ static void small_vqa(writer *w, int64_t V)
 
 /* Load a file from memory (copied to a malloc'd, hence aligned, buffer). Returns the status;
    *largest: the largest single allocation the loader made; the message goes to msg. */
-static int load(const bytes *f, size_t *largest, char *msg, size_t msglen)
+static int load_bytes(const bytes *f, size_t *largest, char *msg, size_t msglen)
 {
     unsigned char *buf = malloc(f->n);
     memcpy(buf, f->p, f->n);
@@ -202,7 +188,7 @@ static void test_huge_counts(void)
             bytes g = {0};
             put(&g, f.p, f.n);
             patch_u64(&g, 16 + 8 * field, claims[i]);
-            int rc = load(&g, &largest, msg, sizeof msg);
+            int rc = load_bytes(&g, &largest, msg, sizeof msg);
             CHECK(rc == BAN_ERR_FORMAT && strstr(msg, "cannot fit"), "%s count %llu: %d %s",
                   field ? "tensor" : "metadata", (unsigned long long)claims[i], rc, msg);
             CHECK(largest <= 4096, "%s count %llu: an allocation of %zu bytes for a %zu-byte file",
@@ -218,7 +204,7 @@ static void test_huge_counts(void)
     for (int field = 0; field < 2; field++) {
         patch_u64(&z, 16, field ? 0 : dir / 14);
         patch_u64(&z, 24, field ? dir / 22 : 0);
-        int rc = load(&z, &largest, msg, sizeof msg);
+        int rc = load_bytes(&z, &largest, msg, sizeof msg);
         CHECK(rc == BAN_ERR_FORMAT && strlen(msg) > 0, "a directory of zeros: %d %s", rc, msg);
         CHECK(largest <= 4 * z.n, "a directory of zeros: an allocation of %zu bytes for a %zu-byte file", largest,
               z.n);
@@ -231,7 +217,7 @@ static void test_huge_counts(void)
     char key[32];
     for (int i = 0; i < 60000; i++) snprintf(key, sizeof key, "k%d", i), meta_unknown(&w, key);
     bytes many = finish(&w);
-    int rc = load(&many, &largest, msg, sizeof msg);
+    int rc = load_bytes(&many, &largest, msg, sizeof msg);
     CHECK(rc == BAN_ERR_FORMAT && strstr(msg, "60000 metadata entries") && strstr(msg, "BAN_MAX_ENTRIES"), "%d %s",
           rc, msg);
     CHECK(largest <= 4096, "an allocation of %zu bytes for a %zu-byte file", largest, many.n);
@@ -252,7 +238,7 @@ static void test_huge_vocabulary(void)
     CHECK(at > 0, "no vocab_size in the test file");
     if (at) {
         patch_u64(&f, at, BAN_MAX_VOCAB);
-        int rc = load(&f, &largest, msg, sizeof msg);
+        int rc = load_bytes(&f, &largest, msg, sizeof msg);
         CHECK(rc == BAN_ERR_FORMAT && strstr(msg, "word_embedding.weight' has shape (9, 1)"), "%d %s", rc, msg);
         CHECK(largest <= 4 * f.n, "an allocation of %zu bytes for a %zu-byte file", largest, f.n);
     }
@@ -265,7 +251,7 @@ static void test_huge_vocabulary(void)
     small_vqa(&w, V);
     meta_words(&w, "tokenizer.words", (uint64_t)V, 3);
     f = finish(&w);
-    int rc = load(&f, &largest, msg, sizeof msg);
+    int rc = load_bytes(&f, &largest, msg, sizeof msg);
     CHECK(rc == BAN_ERR_FORMAT && strstr(msg, "'tokenizer.words' claims 200000 strings in"), "%d %s", rc, msg);
     CHECK(largest <= 2 * f.n, "an allocation of %zu bytes for a %zu-byte file", largest, f.n);
     free(f.p);
@@ -274,7 +260,7 @@ static void test_huge_vocabulary(void)
     small_vqa(&w, V);
     meta_words(&w, "tokenizer.words", (uint64_t)V, (uint64_t)V);
     f = finish(&w);
-    rc = load(&f, &largest, msg, sizeof msg);
+    rc = load_bytes(&f, &largest, msg, sizeof msg);
     CHECK(rc == BAN_OK, "a valid file of %lld words: %s", (long long)V, msg);
     CHECK(largest <= 2 * f.n, "an allocation of %zu bytes for a %zu-byte file", largest, f.n);
     free(f.p);
@@ -283,7 +269,7 @@ static void test_huge_vocabulary(void)
     small_vqa(&w, 8);
     meta_words(&w, "answers.labels", 1u << 30, 1);
     f = finish(&w);
-    rc = load(&f, &largest, msg, sizeof msg);
+    rc = load_bytes(&f, &largest, msg, sizeof msg);
     CHECK(rc == BAN_ERR_FORMAT && strstr(msg, "answers.labels"), "%d %s", rc, msg);
     CHECK(largest <= 4096, "an allocation of %zu bytes for a %zu-byte file", largest, f.n);
     free(f.p);
@@ -317,7 +303,7 @@ static void test_huge_dimensions(void)
             continue;
         }
         patch_u64(&f, dims, cases[i].d0), patch_u64(&f, dims + 8, cases[i].d1);
-        int rc = load(&f, &largest, msg, sizeof msg);
+        int rc = load_bytes(&f, &largest, msg, sizeof msg);
         CHECK(rc == BAN_ERR_FORMAT && strstr(msg, cases[i].needle) && strstr(msg, name), "dims (%llu, %llu): %d %s",
               (unsigned long long)cases[i].d0, (unsigned long long)cases[i].d1, rc, msg);
         CHECK(largest <= 4 * f.n, "an allocation of %zu bytes for a %zu-byte file", largest, f.n);
@@ -328,8 +314,7 @@ static void test_huge_dimensions(void)
 /* A model loaded from a mapped file points into the map: no allocation near its size. */
 static void test_mapped_file_is_not_copied(void)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/g2.ban", g_dir);
+    const char *path = path_of("g2.ban");
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         printf("Bail out! %s: cannot open\n", path);
@@ -348,28 +333,11 @@ static void test_mapped_file_is_not_copied(void)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1) snprintf(g_dir, sizeof g_dir, "%s", argv[1]);
-    else { /* build/test_hostile -> build/fixtures */
-        const char *slash = strrchr(argv[0], '/');
-        if (slash) snprintf(g_dir, sizeof g_dir, "%.*s/fixtures", (int)(slash - argv[0]), argv[0]);
-    }
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
-        {"huge metadata and tensor counts: refused, no allocation beyond the directory", test_huge_counts},
+    static const test_case tests[] = {        {"huge metadata and tensor counts: refused, no allocation beyond the directory", test_huge_counts},
         {"huge vocabulary and string counts: refused before allocating for them", test_huge_vocabulary},
         {"zero, huge and overflowing dimensions are refused by name", test_huge_dimensions},
         {"a mapped model file is not copied", test_mapped_file_is_not_copied},
     };
-    int n = (int)(sizeof tests / sizeof tests[0]), failed = 0;
-    printf("1..%d\n", n);
-    for (int i = 0; i < n; i++) {
-        g_test_failed = 0;
-        tests[i].fn();
-        printf("%s %d - %s\n", g_test_failed ? "not ok" : "ok", i + 1, tests[i].name);
-        failed += g_test_failed;
-        fflush(stdout);
-    }
-    return failed ? 1 : 0;
+    test_fixture_dir(argc, argv);
+    return run_tests(tests, (int)(sizeof tests / sizeof tests[0]));
 }

@@ -19,60 +19,10 @@
 
 #define BAN_IMPLEMENTATION
 #include "../ban.h"
-#define NPY_IMPLEMENTATION
-#include "../examples/npy.h"
+#include "test_util.h"
 
 enum { THREADS = 6, POOL = 240, OUT_MAX = 8192, TOK_MAX = 64 };
 
-static char g_dir[1024] = "build/fixtures";
-static int g_test_failed;
-
-static void fail(const char *file, int line, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("#   %s:%d: ", file, line);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    g_test_failed = 1;
-}
-#define CHECK(cond, ...) do { if (!(cond)) fail(__FILE__, __LINE__, __VA_ARGS__); } while (0)
-
-static npy_array load(const char *name)
-{
-    char path[1200], err[512];
-    npy_array a;
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    if (npy_load(path, &a, err, sizeof err)) {
-        printf("Bail out! %s\n", err);
-        exit(1);
-    }
-    return a;
-}
-
-static int32_t *ints(const npy_array *a)
-{
-    int32_t *out = malloc(a->count * sizeof *out);
-    char err[256];
-    if (npy_to_int32(a, "fixture", out, err, sizeof err)) {
-        printf("Bail out! %s\n", err);
-        exit(1);
-    }
-    return out;
-}
-
-static ban_model *open_model(const char *name)
-{
-    char path[1200];
-    ban_model *m;
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    if (ban_model_load(path, &m) != BAN_OK) {
-        printf("Bail out! %s\n", m ? ban_model_error(m) : "out of memory");
-        exit(1);
-    }
-    return m;
-}
 
 /* ---- the two models and their inputs ------------------------------------------------- */
 
@@ -351,11 +301,7 @@ static void test_threads(void)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1) snprintf(g_dir, sizeof g_dir, "%s", argv[1]);
-    else { /* build/test_threads -> build/fixtures */
-        const char *slash = strrchr(argv[0], '/');
-        if (slash) snprintf(g_dir, sizeof g_dir, "%.*s/fixtures", (int)(slash - argv[0]), argv[0]);
-    }
+    test_fixture_dir(argc, argv);
     if (argc > 2) g_rounds = atoi(argv[2]);
     if (g_rounds < 1) g_rounds = 1;
     open_fixtures();
