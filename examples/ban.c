@@ -86,6 +86,20 @@ int cli_atomic_close(FILE *f, const char *tmp, const char *path)
     return CLI_OK;
 }
 
+void cli_json_string(FILE *f, const char *s, size_t n)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fputc('\\', f), fputc(c, f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+void cli_json_cstr(FILE *f, const char *s) { cli_json_string(f, s, strlen(s)); }
+
 ban_model *cli_load_model(const char *path)
 {
     ban_model *m;

@@ -30,6 +30,9 @@ ban_model *cli_load_model(const char *path);
    why (returns CLI_FAIL). Readers see the old file or the new one, never half of one. */
 FILE *cli_atomic_open(const char *path, char *tmp, size_t tmplen);
 int cli_atomic_close(FILE *f, const char *tmp, const char *path);
+/* n bytes of s as a JSON string, quotes and control characters escaped */
+void cli_json_string(FILE *f, const char *s, size_t n);
+void cli_json_cstr(FILE *f, const char *s); /* the same for a NUL-terminated string */
 int cli_usage(const char *fmt, ...);  /* "ban: ..." on stderr; returns CLI_USAGE */
 
 /* the benchmark's tools (examples/cmd_bench.c) */

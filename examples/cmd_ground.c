@@ -84,19 +84,6 @@ static double ground_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void json_string(FILE *f, const char *s, size_t n)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        const unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fputc('\\', f), fputc(c, f);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-static void json_cstr(FILE *f, const char *s) { json_string(f, s, strlen(s)); }
 
 /* Which entities the model grounds (chains with a box; without annotations, every chain but 0),
    the tokens (at most L), and the checks on what is left. Returns 0, or -1 with a message. */
@@ -215,7 +202,7 @@ static void print_types(FILE *f, const char *info, int as_json)
     while (p) {
         const char *start = p + 1, *end = strchr(start, '/');
         size_t len = end ? (size_t)(end - start) : strlen(start);
-        if (as_json) fputs(first ? "" : ", ", f), json_string(f, start, len);
+        if (as_json) fputs(first ? "" : ", ", f), cli_json_string(f, start, len);
         else fprintf(f, "%s%.*s", first ? "" : "/", (int)len, start);
         first = 0;
         p = end;
@@ -319,15 +306,15 @@ static int ground_one(const ground_setup *s, const char *image_text, const char 
     const int shown = top_k > 0 && top_k < n ? top_k : n;
     if (as_json) {
         printf("{\"image_id\": ");
-        json_cstr(stdout, image_text);
+        cli_json_cstr(stdout, image_text);
         printf(", \"width\": %d, \"height\": %d, \"boxes\": %d, ", rec.width, rec.height, n);
         if (sentence_index >= 0) {
             printf("\"sentences\": ");
-            json_cstr(stdout, sent_path);
+            cli_json_cstr(stdout, sent_path);
             printf(", \"line\": %ld, \"sentence_index\": %ld, ", line_no, sentence_index);
         }
         printf("\"sentence\": ");
-        json_cstr(stdout, g.sentence);
+        cli_json_cstr(stdout, g.sentence);
         printf(", \"tokens\": %d, \"positions\": %d, \"glimpses\": %d,\n \"phrases\": [", n_tok, L, G);
         int first = 1;
         for (int k = 0, j = 0; k < g.n_ent; k++) {
@@ -336,13 +323,13 @@ static int ground_one(const ground_setup *s, const char *image_text, const char 
             const int pos = e->position;
             const char *word = pos < n_tok ? ban_model_word(m, tokens[pos]) : NULL;
             printf("%s\n  {\"phrase\": ", first ? "" : ",");
-            json_cstr(stdout, e->phrase);
+            cli_json_cstr(stdout, e->phrase);
             printf(", \"phrase_id\": ");
-            json_cstr(stdout, e->phrase_id);
+            cli_json_cstr(stdout, e->phrase_id);
             printf(", \"types\": ");
             print_types(stdout, e->info, 1);
             printf(", \"position\": %d, \"token\": ", pos);
-            if (word) json_cstr(stdout, word);
+            if (word) cli_json_cstr(stdout, word);
             else printf("null");
             printf(", \"first_word_index\": %d, \"masked\": %s,\n   \"boxes\": [", e->first_word_index,
                    j > 0 && pos == 0 ? "true" : "false");
@@ -362,9 +349,9 @@ static int ground_one(const ground_setup *s, const char *image_text, const char 
         for (int k = 0; k < g.n_ent; k++) {
             if (g.ent[k].grounded) continue;
             printf("%s{\"phrase\": ", first ? "" : ", ");
-            json_cstr(stdout, g.ent[k].phrase);
+            cli_json_cstr(stdout, g.ent[k].phrase);
             printf(", \"phrase_id\": ");
-            json_cstr(stdout, g.ent[k].phrase_id);
+            cli_json_cstr(stdout, g.ent[k].phrase_id);
             printf(", \"reason\": \"%s\"}", g.ent[k].chain == 0 ? "chain 0 (notvisual)" : "no box in the annotations");
             first = 0;
         }
@@ -646,7 +633,7 @@ static int ground_split(const ground_setup *gs, const char *split_path, const ch
         const g_image *im = &s.img[i];
         if (!im->found) continue;
         fputs(first ? "\n  " : ",\n  ", f);
-        json_cstr(f, im->id);
+        cli_json_cstr(f, im->id);
         fputs(": {\"proposals\": [", f);
         for (int k = 0; k < im->rec.n_boxes; k++) {
             const float *bx = im->rec.boxes + (size_t)k * 4;
@@ -714,9 +701,9 @@ static int ground_split(const ground_setup *gs, const char *split_path, const ch
                 masked += j > 0 && key->position == 0;
                 rank_boxes(logits, b, G, K, E, j, im->rec.n_boxes, rank);
                 fputs(first ? "\n  {\"image_id\": " : ",\n  {\"image_id\": ", f);
-                json_cstr(f, im->id);
+                cli_json_cstr(f, im->id);
                 fprintf(f, ", \"sentence_index\": %d, \"phrase_id\": ", q->sentence_index);
-                json_cstr(f, key->phrase_id);
+                cli_json_cstr(f, key->phrase_id);
                 fprintf(f, ", \"first_word_index\": %d, \"position\": %d, \"ranking\": [", key->first_word_index,
                         key->position);
                 for (int r = 0; r < im->rec.n_boxes; r++) fprintf(f, "%s%d", r ? ", " : "", rank[r].index);

@@ -54,17 +54,6 @@ static double vqa_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fputc('\\', f), fputc(*p, f);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 typedef struct {
     question *q;
     size_t n;
@@ -398,13 +387,13 @@ int cmd_vqa(int argc, char **argv)
         const question *q = &ql.q[i];
         if (q->answer < 0) continue;
         fprintf(f, "%s\n{\"question_id\": %lld, \"answer\": ", first ? "" : ",", (long long)q->question_id);
-        json_string(f, ban_model_answer(m, q->answer));
+        cli_json_cstr(f, ban_model_answer(m, q->answer));
         if (top.k) {
             fputs(", \"top_k\": [", f);
             for (int j = 0; j < top.k; j++) {
                 const float p = top.prob[i * (size_t)top.k + (size_t)j];
                 fputs(j ? ", {\"answer\": " : "{\"answer\": ", f);
-                json_string(f, ban_model_answer(m, top.index[i * (size_t)top.k + (size_t)j]));
+                cli_json_cstr(f, ban_model_answer(m, top.index[i * (size_t)top.k + (size_t)j]));
                 fprintf(f, ", \"probability\": %.6g}", isfinite(p) ? (double)p : 0.0);
             }
             fputs("]", f);
