@@ -14,7 +14,6 @@ by hand with the standard library and numpy (PNG with stored deflate blocks, BMP
 struct), so the bytes never depend on a library's version; the JPEG seeds are kept as
 bytes (Pillow 9, libjpeg-turbo, quality 75/50).
 """
-import argparse
 import base64
 import json
 import os
@@ -306,26 +305,8 @@ def seeds():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="compare with the committed seeds instead of writing")
-    args = ap.parse_args()
-    stale = []
-    for rel, data in sorted(seeds().items()):
-        path = os.path.join(HERE, "corpus", rel)
-        if args.check:
-            if not os.path.exists(path) or open(path, "rb").read() != data:
-                stale.append(rel)
-            continue
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)  # by rename: a fuzzer may have the old file mapped
-        print("%6d  %s" % (len(data), os.path.relpath(path, ROOT)))
-    if stale:
-        print("stale seeds: %s" % ", ".join(stale))
-        return 1
-    return 0
+    from make_seeds import write_or_check
+    return write_or_check(seeds(), __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -146,12 +146,14 @@ def seeds():
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def write_or_check(all_seeds, description):
+    """Write {relative path: bytes} under corpus/, or with --check compare them with what is
+    committed; the exit status of a seed script."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--check", action="store_true", help="compare with the committed seeds instead of writing")
     args = ap.parse_args()
     stale = []
-    for rel, data in sorted(seeds().items()):
+    for rel, data in sorted(all_seeds.items()):
         path = os.path.join(HERE, "corpus", rel)
         if args.check:
             if not os.path.exists(path) or open(path, "rb").read() != data:
@@ -166,6 +168,10 @@ def main():
         print("stale seeds: %s" % ", ".join(stale))
         return 1
     return 0
+
+
+def main():
+    return write_or_check(seeds(), __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
