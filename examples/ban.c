@@ -570,7 +570,7 @@ static const struct {
      "      truncates or pads to N positions with the padding id, as the reference does with 14"},
     {"ask", cmd_ask,
      "ask --model MODEL.ban --image IMG.png --question TEXT [--top-k 5] [--attention-png OUT.png]\n"
-     "      answer a question about an image (PNG, JPEG, BMP; resized to the model's input) with a model that has\n"
+     "      answer a question about an image (PNG or BMP; resized to the model's input) with a model that has\n"
      "      an image encoder; prints the answer, the top-k with probabilities, and draws each glimpse's attention"},
     {"easyvqa-eval", cmd_easyvqa_eval,
      "easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N] [--predictions-out FILE]\n"

@@ -1,4 +1,4 @@
-/* image.h - PNG, JPEG and BMP images for the examples (`ban ask`, `ban easyvqa-eval`:
+/* image.h - PNG and BMP images for the examples (`ban ask`, `ban easyvqa-eval`:
    examples/cmd_pixels.c), decoded by stb_image and refused before decoding when they
    announce more than the caps.
 
@@ -11,21 +11,23 @@
    image_probe(buf, n, name, &info, err, errlen)    the checks made before anything is decoded:
                                                     0 and info (format, width, height), or -1
 
-   Before stb_image sees a byte, the file's own header (PNG: IHDR; JPEG: the first frame
-   header, found by walking the marker segments; BMP: the info header) is read here, and the
-   image refused unless it is 1 to IMAGE_MAX_BYTES bytes, 1..IMAGE_MAX_SIDE pixels a side and
-   at most IMAGE_MAX_PIXELS pixels ("W x H pixels: refused"), and whole: a BMP holds every row
-   its header announces (stb_image would read zeros past the end), a JPEG reaches its
-   end-of-image marker, a PNG's chunks all fit in the file up to IEND and hold enough
-   compressed data for the pixels (stb_image allocates what a header claims before reading
-   the data). A JPEG's tables are checked too: at most 256 codes in a Huffman table (stb_image
-   2.27 overflows on more), and every table a scan uses defined, every component in a scan
-   (else stb_image decodes uninitialised memory). These refusals read "cannot decode: ...",
-   as stb_image's own do. stb_image's reading of the header must then agree with this one,
-   and so must the size it decodes.
+   Before stb_image sees a byte, the file's own header (PNG: IHDR; BMP: the info header) is
+   read here, and the image refused unless it is 1 to IMAGE_MAX_BYTES bytes, 1..IMAGE_MAX_SIDE
+   pixels a side and at most IMAGE_MAX_PIXELS pixels ("W x H pixels: refused"), and whole: a
+   BMP holds every row its header announces (stb_image would read zeros past the end), a
+   PNG's chunks all fit in the file up to IEND and hold enough compressed data for the pixels
+   (stb_image allocates what a header claims before reading the data). These refusals read
+   "cannot decode: ...", as stb_image's own do. stb_image's reading of the header must then
+   agree with this one, and so must the size it decodes.
+
+   JPEG is refused. Debian 12's stb_image 2.27 overflows a heap table on a JPEG Huffman table
+   of more than 256 codes, decodes with tables no segment defined, and shifts by 32 bits or
+   more on corrupt entropy-coded data (tests/fuzz/regressions/image/): the first two could be
+   checked before decoding, the last not without decoding the scan. The PNG and BMP paths are
+   checked completely here.
 
    Define IMAGE_IMPLEMENTATION in exactly one C file (in build/ban: examples/cmd_pixels.c);
-   it compiles stb_image (PNG, JPEG and BMP only) and stb_image_resize there. STBI_MALLOC,
+   it compiles stb_image (PNG and BMP only) and stb_image_resize there. STBI_MALLOC,
    STBI_REALLOC and STBI_FREE may be defined before it (tests/fuzz/fuzz_image.c counts
    stb_image's allocations). */
 #ifndef IMAGE_H_INCLUDED
@@ -37,7 +39,7 @@
 #define IMAGE_MAX_PIXELS (32u << 20)  /* width x height */
 
 typedef struct image_info {
-    const char *format;               /* "PNG", "JPEG" or "BMP" */
+    const char *format;               /* "PNG" or "BMP" */
     long long width, height;          /* as the header announces them (a BMP's height: its magnitude) */
 } image_info;
 
@@ -58,7 +60,6 @@ int image_probe(const void *buf, size_t n, const char *name, image_info *info, c
 #include <sys/stat.h>
 
 #define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
 #define STBI_MAX_DIMENSIONS 16384
 #define STB_IMAGE_IMPLEMENTATION
@@ -72,7 +73,6 @@ int image_probe(const void *buf, size_t n, const char *name, image_info *info, c
 #include <stb/stb_image_resize.h>
 #pragma GCC diagnostic pop
 
-static unsigned image__be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
 static unsigned long image__be32(const unsigned char *p)
 {
     return (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 | (unsigned long)p[2] << 8 | p[3];
@@ -90,6 +90,8 @@ static unsigned long image__le32(const unsigned char *p)
 static int image__png_walk(const unsigned char *b, size_t n, long long w, long long h, char *why, size_t whylen)
 {
     static const unsigned char channels[7] = {1, 0, 3, 1, 2, 0, 4}; /* by colour type (0: not a PNG one) */
+    if (n < 8 + 8 + 13 + 4) /* the signature and the whole IHDR chunk, before reading its fields */
+        return snprintf(why, whylen, "truncated PNG (%zu bytes: no complete IHDR chunk)", n), -1;
     const unsigned depth = b[24], type = b[25];
     unsigned long long idat = 0;
     size_t p = 8;
@@ -112,144 +114,6 @@ static int image__png_walk(const unsigned char *b, size_t n, long long w, long l
     return 0;
 }
 
-/* What a JPEG has defined so far, as image__jpeg_walk reads it */
-typedef struct {
-    unsigned char dc[4], ac[4], quant[4]; /* tables defined (DHT, DQT) */
-    int progressive, n_comp;              /* n_comp 0: a frame stb_image refuses (not followed) */
-    unsigned char id[4], tq[4], covered[4]; /* the frame's components: id, quantisation table, in a scan */
-} image__jpeg_state;
-
-/* stb_image's way of reading past the end of its data: zeros */
-static unsigned image__byte(const unsigned char *b, size_t n, size_t at) { return at < n ? b[at] : 0; }
-
-/* A DHT segment's tables as stb_image reads them: -1 with the reason when one announces more
-   than 256 codes. stb_image 2.27 (Debian 12's libstb) does not check that count:
-   stbi__build_huffman and the loop after it write past the table's 257 sizes and 256 values (a
-   heap overflow: tests/fuzz/regressions/image/). */
-static int image__jpeg_dht(const unsigned char *b, size_t n, size_t at, long L, image__jpeg_state *st, char *why,
-                           size_t whylen)
-{
-    while (L > 0) {
-        const unsigned q = image__byte(b, n, at), tc = q >> 4, th = q & 15;
-        if (tc > 1 || th > 3) return 0; /* stb_image refuses the segment itself */
-        long codes = 0;
-        for (size_t i = 1; i <= 16; i++) codes += image__byte(b, n, at + i);
-        if (codes > 256)
-            return snprintf(why, whylen, "JPEG Huffman table of %ld codes at byte %zu (at most 256)", codes, at), -1;
-        (tc ? st->ac : st->dc)[th] = 1;
-        at += 17 + (size_t)codes;
-        L -= 17 + codes;
-    }
-    return 0;
-}
-
-/* A scan header (SOS): the tables its components use must have been defined, or stb_image
-   decodes with tables it never initialised (the pixels would depend on whatever its memory
-   held); marks the components a scan fills. */
-static int image__jpeg_sos(const unsigned char *b, size_t n, size_t at, image__jpeg_state *st, char *why,
-                           size_t whylen)
-{
-    const unsigned ns = image__byte(b, n, at), ss = image__byte(b, n, at + 1 + 2 * ns);
-    const unsigned ah = image__byte(b, n, at + 3 + 2 * ns) >> 4;
-    for (unsigned i = 0; i < ns && i < 4; i++) {
-        const unsigned cs = image__byte(b, n, at + 1 + 2 * i), t = image__byte(b, n, at + 2 + 2 * i);
-        const unsigned td = t >> 4, ta = t & 15;
-        int k = 0;
-        while (k < st->n_comp && st->id[k] != cs) k++;
-        if (k == st->n_comp || td > 3 || ta > 3) continue; /* stb_image refuses these */
-        if (!st->quant[st->tq[k]])
-            return snprintf(why, whylen, "JPEG component %u uses quantisation table %u, which no DQT segment defines",
-                            cs, st->tq[k]), -1;
-        const int uses_dc = !st->progressive || (ss == 0 && ah == 0), uses_ac = !st->progressive || ss > 0;
-        if ((uses_dc && !st->dc[td]) || (uses_ac && !st->ac[ta]))
-            return snprintf(why, whylen, "JPEG scan of component %u uses %s Huffman table %u, which no DHT segment "
-                            "defines", cs, uses_dc && !st->dc[td] ? "DC" : "AC", uses_dc && !st->dc[td] ? td : ta), -1;
-        if (uses_dc) st->covered[k] = 1; /* (a progressive first DC scan also zeroes the AC coefficients) */
-    }
-    return 0;
-}
-
-/* Walk a JPEG's marker segments as stb_image reads them: the first frame header (SOFn) gives
-   the size; every Huffman table is checked; every scan uses defined tables; the file reaches
-   its end-of-image marker (a scan's entropy-coded data runs to the next marker other than
-   RSTn), and each component was in a scan (else stb_image leaves its pixels uninitialised).
-   0, or -1 with the reason. */
-static int image__jpeg_walk(const unsigned char *b, size_t n, long long *w, long long *h, char *why, size_t whylen)
-{
-    image__jpeg_state st;
-    size_t p = 2; /* after SOI */
-    int have_frame = 0;
-    memset(&st, 0, sizeof st);
-    for (;;) {
-        while (p < n && b[p] != 0xFF) { /* before the frame header stb_image skips other bytes; not after */
-            if (have_frame) return snprintf(why, whylen, "JPEG: no marker at byte %zu", p), -1;
-            p++;
-        }
-        while (p + 1 < n && b[p + 1] == 0xFF) p++; /* fill bytes */
-        if (p + 1 >= n)
-            return snprintf(why, whylen, "truncated JPEG (no %s)", have_frame ? "end-of-image marker" : "frame header"),
-                   -1;
-        const unsigned m = b[p + 1];
-        p += 2;
-        if (m == 0xD9) {
-            if (!have_frame) return snprintf(why, whylen, "JPEG without a frame header"), -1;
-            for (int k = 0; k < st.n_comp; k++)
-                if (!st.covered[k])
-                    return snprintf(why, whylen, "JPEG component %u is in no scan%s", st.id[k],
-                                    st.progressive ? " of its DC coefficients" : ""), -1;
-            return 0;
-        }
-        if (m == 0x01 || (m >= 0xD0 && m <= 0xD8)) continue; /* markers without a segment */
-        if (n - p < 2) return snprintf(why, whylen, "truncated JPEG (a segment without its length)"), -1;
-        const size_t len = image__be16(b + p);
-        if (len < 2) return snprintf(why, whylen, "JPEG: segment length %zu at byte %zu", len, p), -1;
-        if (len > n - p) return snprintf(why, whylen, "truncated JPEG (a segment runs past the end)"), -1;
-        if (m == 0xC4 && image__jpeg_dht(b, n, p + 2, (long)len - 2, &st, why, whylen)) return -1;
-        if (m == 0xDB) /* DQT: the tables it defines, as stb_image reads them */
-            for (size_t at = p + 2, L = len - 2; L > 0;) {
-                const unsigned q = image__byte(b, n, at), sixteen = q >> 4, t = q & 15;
-                const size_t size = sixteen ? 129 : 65;
-                if (sixteen > 1 || t > 3) break;
-                st.quant[t] = 1;
-                at += size;
-                L = L > size ? L - size : 0;
-            }
-        if (!have_frame && m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) { /* SOFn: P, Y, X, Nf */
-            if (len < 8) return snprintf(why, whylen, "truncated JPEG frame header"), -1;
-            *h = image__be16(b + p + 3);
-            *w = image__be16(b + p + 5);
-            const unsigned nf = b[p + 7];
-            st.progressive = m == 0xC2;
-            if (nf >= 1 && nf <= 4 && len >= 8 + 3 * nf) {
-                st.n_comp = (int)nf;
-                for (unsigned k = 0; k < nf; k++) {
-                    st.id[k] = b[p + 8 + 3 * k];
-                    st.tq[k] = b[p + 10 + 3 * k] & 3; /* (more than 3: stb_image refuses the frame) */
-                }
-            }
-            have_frame = 1;
-        }
-        if (m == 0xDA) {
-            if (!have_frame) return snprintf(why, whylen, "JPEG data before its frame header"), -1;
-            if (image__jpeg_sos(b, n, p + 2, &st, why, whylen)) return -1;
-        }
-        p += len;
-        if (m != 0xDA) continue;
-        for (;;) { /* a scan's entropy-coded data: 0xFF 0x00 is a data byte, RSTn restarts */
-            while (p < n && b[p] != 0xFF) p++;
-            size_t q = p + 1;
-            while (q < n && b[q] == 0xFF) q++;
-            if (q >= n) return snprintf(why, whylen, "truncated JPEG (no end-of-image marker)"), -1;
-            if (b[q] == 0x00 || (b[q] >= 0xD0 && b[q] <= 0xD7)) {
-                p = q + 1;
-                continue;
-            }
-            p = q - 1; /* the 0xFF before the marker */
-            break;
-        }
-    }
-}
-
 int image_probe(const void *buf, size_t n, const char *name, image_info *info, char *err, size_t errlen)
 {
     const unsigned char *b = (const unsigned char *)buf;
@@ -266,9 +130,8 @@ int image_probe(const void *buf, size_t n, const char *name, image_info *info, c
         if (memcmp(b + 12, "IHDR", 4)) return snprintf(err, errlen, "%s: PNG without its IHDR chunk first", name), -1;
         w = (long long)image__be32(b + 16), h = (long long)image__be32(b + 20);
     } else if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) {
-        info->format = "JPEG"; /* (the walk checks that it is whole, too) */
-        if (image__jpeg_walk(b, n, &w, &h, why, sizeof why))
-            return snprintf(err, errlen, "%s: cannot decode: %s", name, why), -1;
+        return snprintf(err, errlen, "%s: a JPEG image: not accepted (stb_image 2.27's JPEG decoder misbehaves on "
+                        "corrupt data that no check before decoding can rule out); convert it to PNG", name), -1;
     } else if (n >= 2 && b[0] == 'B' && b[1] == 'M') {
         info->format = "BMP";
         if (n < 26) return snprintf(err, errlen, "%s: truncated BMP header (%zu bytes)", name, n), -1;
@@ -294,7 +157,7 @@ int image_probe(const void *buf, size_t n, const char *name, image_info *info, c
             need = (unsigned long long)offset + row * (unsigned long long)(h - 1) + (bits + 7) / 8;
         }
     } else {
-        return snprintf(err, errlen, "%s: not a PNG, JPEG or BMP image", name), -1;
+        return snprintf(err, errlen, "%s: not a PNG or BMP image", name), -1;
     }
     if (w < 1 || h < 1 || w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE || (unsigned long long)w * h > IMAGE_MAX_PIXELS)
         return snprintf(err, errlen, "%s: %lld x %lld pixels: refused (at most %d per side and %u pixels)", name, w, h,

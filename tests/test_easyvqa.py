@@ -120,8 +120,8 @@ def test_ask_resizes_any_image(tmp_path):
     qs = [q for q in json.load(open(os.path.join(data, "test", "questions.json"))) if q[2] == 12]
     img = Image.open(os.path.join(data, "test", "images", "12.png")).resize((160, 160), Image.BILINEAR)
     img.save(tmp_path / "big.png")
-    img.convert("RGB").save(tmp_path / "big.jpg", quality=95)
-    for path in (tmp_path / "big.png", tmp_path / "big.jpg"):
+    img.convert("RGB").save(tmp_path / "big.bmp")
+    for path in (tmp_path / "big.png", tmp_path / "big.bmp"):
         for q, answer, _ in qs[:3]:
             out = run_ban("ask", "--model", MODEL, "--image", path, "--question", q, "--top-k", 0).stdout
             assert out == "answer: %s\n" % answer, (path, q)
@@ -139,11 +139,10 @@ def test_bad_images_are_refused(tmp_path):
     good = open(os.path.join(data, "test", "images", "3.png"), "rb").read()
     cases = {
         "truncated.png": (good[:len(good) // 2], "cannot decode"),
-        # refused by stb_image's header check or by the caps that follow it, before decoding
-        "zero.png": (png_header(0, 0), ("0 x 0 pixels: refused", "not a PNG, JPEG or BMP image")),
-        "huge.png": (png_header(100000, 100000), ("100000 x 100000 pixels: refused", "not a PNG, JPEG or BMP image")),
+        "zero.png": (png_header(0, 0), "0 x 0 pixels: refused"),
+        "huge.png": (png_header(100000, 100000), "100000 x 100000 pixels: refused"),
         "wide.png": (png_header(10000, 5000), "refused"),
-        "text.png": (b"hello, this is not an image\n", "not a PNG, JPEG or BMP image"),
+        "text.png": (b"hello, this is not an image\n", "not a PNG or BMP image"),
         "empty.png": (b"", "not a regular file of 1 byte"),
     }
     for name, (content, needle) in cases.items():
@@ -152,9 +151,7 @@ def test_bad_images_are_refused(tmp_path):
         proc = run_ban("ask", "--model", MODEL, "--image", path, "--question", "what shape is it?",
                        "--attention-png", tmp_path / "att.png", check=False)
         assert proc.returncode == 1, name
-        needles = needle if isinstance(needle, tuple) else (needle,)
-        assert proc.stderr.startswith("ban: error: %s: " % path), (name, proc.stderr)
-        assert any(n in proc.stderr for n in needles), (name, proc.stderr)
+        assert proc.stderr.startswith("ban: error: %s: " % path) and needle in proc.stderr, (name, proc.stderr)
     assert not (tmp_path / "att.png").exists()
     proc = run_ban("ask", "--model", MODEL, "--image", tmp_path / "missing.png", "--question", "x", check=False)
     assert proc.returncode == 1 and "cannot open" in proc.stderr

@@ -1,6 +1,6 @@
 /* fuzz_image.c - the capped image loader of the examples (examples/image.h, on stb_image).
 
-   The input is an image file (PNG, JPEG, BMP, or anything). Every allocation stb_image
+   The input is an image file (PNG, BMP, a refused JPEG, or anything). Every allocation stb_image
    makes is counted (STBI_MALLOC, STBI_REALLOC). Properties:
    - image_probe (the header read here) refuses what announces more than the caps, before
      anything is decoded: when it refuses, image_decode refuses with the same message and
