@@ -9,7 +9,8 @@ once broke it in regressions/NAME/. The Makefile builds, in DIR/fuzz/, replay_NA
 compiler, the build's flags) and, when clang's libFuzzer is there, fuzz_NAME.
 
 `tap` prints two lines per target: the seeds and regressions replayed through replay_NAME
-(always), and a libFuzzer pass from those seeds, N seconds shared among the targets
+(always), and a libFuzzer pass from those seeds: at most 5,000 inputs a target, with a fixed
+seed so that every run tries the same ones, within N seconds shared among the targets
 (FUZZ_TEST_SECONDS, default 30; a "# SKIP" line when there is no libFuzzer or N is 0).
 Invoked as DIR/test_fuzz (a symlink the Makefile makes), it finds DIR by itself.
 
@@ -34,6 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 # libFuzzer settings: a slow input (seconds) and a single allocation (MB) beyond these are
 # failures; a model file of a few KB has no business asking for more
 LIBFUZZER_ARGS = ["-timeout=20", "-rss_limit_mb=2048", "-malloc_limit_mb=512", "-print_final_stats=1"]
+TAP_RUNS = 5000  # inputs per target in make test's pass (within its time share)
 
 
 def targets():
@@ -124,7 +126,9 @@ def cmd_tap(args):
             continue
         work = tempfile.mkdtemp(prefix="ban-fuzz-")
         try:
-            ok, summary, output = libfuzzer(build, name, per_target, work)
+            # a fixed seed and run count: every make test tries the same inputs (or, on a slower
+            # machine, a prefix of them), so CI sees what a passing run here saw; make fuzz explores
+            ok, summary, output = libfuzzer(build, name, per_target, work, ["-seed=1", "-runs=%d" % TAP_RUNS])
         finally:
             shutil.rmtree(work, ignore_errors=True)
         if ok:
