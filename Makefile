@@ -95,11 +95,14 @@ asan:
 valgrind: all $(C_TESTS) $(FIXTURES) $(FUZZ_BINS)
 	$(PYTHON) tests/run_valgrind.py --build $(BUILD)
 
-# the thread test under ThreadSanitizer; OpenBLAS's own threads are off (README, "Safety")
+# the thread tests under ThreadSanitizer (contexts on many threads; a context's own threads in
+# the packed product); OpenBLAS's own threads are off (README, "Safety")
 tsan: $(FIXTURES)
 	@mkdir -p build-tsan
 	$(CC) $(WARN) $(TSAN_CFLAGS) -o build-tsan/test_threads tests/test_threads.c $(LDLIBS)
+	$(CC) $(WARN) $(TSAN_CFLAGS) -o build-tsan/test_ban tests/test_ban.c $(LDLIBS)
 	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 build-tsan/test_threads $(BUILD)/fixtures
+	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 build-tsan/test_ban $(BUILD)/fixtures
 
 # libFuzzer on every target, FUZZ_SECONDS each; FUZZ_TARGETS="model npy" for some
 fuzz: $(FUZZ_BINS)

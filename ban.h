@@ -105,6 +105,7 @@
 #define BAN_MAX_BOXES 1024            /* boxes per example */
 #define BAN_MAX_TOKENS 1024           /* question positions per example */
 #define BAN_MAX_ENTITIES 256          /* entities per sentence (grounding) */
+#define BAN_MAX_THREADS 256           /* threads of one context */
 #define BAN_MAX_GLIMPSES 32           /* the reference's limit for its attention */
 #define BAN_MAX_DIM 65536             /* hidden, feature, embedding and classifier sizes */
 #define BAN_MAX_VOCAB 10000000        /* words */
@@ -161,6 +162,8 @@ typedef struct ban_limits {   /* a context's capacity; 0 takes the default in br
     int max_boxes;            /* [100] */
     int max_tokens;           /* [question_length] */
     int max_entities;         /* [16] grounding only */
+    int threads;              /* [processors online] threads of ban.h's own product (a packed
+                                 visual weight), the caller's included; CBLAS keeps its own */
 } ban_limits;
 
 typedef struct ban_input {
@@ -261,6 +264,24 @@ BANDEF const char *ban_status_string(int status);
 #define BAN__RESTRICT restrict
 #endif
 
+/* ban.h's own threads (the packed visual product) and x86 SIMD kernels, where the compiler
+   has them; BAN_NO_THREADS and BAN_NO_SIMD turn either off */
+#if !defined(BAN_NO_THREADS) && !defined(_WIN32)
+#define BAN__THREADS 1
+#include <pthread.h>
+#include <unistd.h>
+#else
+#define BAN__THREADS 0
+#endif
+#if !defined(BAN_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define BAN__X86 1
+#include <immintrin.h>
+#define BAN__AVX512 __attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline))
+#define BAN__AVX2 __attribute__((target("avx2,fma"))) static inline __attribute__((always_inline))
+#else
+#define BAN__X86 0
+#endif
+
 #define BAN__ERR 512
 #define BAN__ALIGN 64
 #define BAN__MASKED_GROUNDING (-99.0f) /* the reference's MINUS_INFINITE */
@@ -335,7 +356,7 @@ static void ban__add_relu(float *BAN__RESTRICT row, const float *BAN__RESTRICT b
 
 /* y (M, N) = x (M, K) W^T + b, with W (N, K) as PyTorch's Linear stores it;
    relu != 0 applies max(0, .). ldx and ldy are row strides. */
-static void ban__linear(int M, int N, int K, const float *x, int ldx, const float *W, const float *b,
+static void ban__linear_rows(int M, int N, int K, const float *x, int ldx, const float *W, const float *b,
                         float *y, int ldy, int relu)
 {
     if (M == 1)
@@ -347,6 +368,354 @@ static void ban__linear(int M, int N, int K, const float *x, int ldx, const floa
         if (relu) ban__add_relu(row, b, N);
         else ban__add(row, b, N);
     }
+}
+
+/* ---- the packed product --------------------------------------------------
+   y (M, N) = max(0, x (M, K) W^T + b) for a weight stored in panels of 32 output columns,
+   Wp[p][k][j] = W[32p + j][k] (the exporter writes the visual projection so; the panels of
+   the last, partial one past N are never read into y). Each panel is a contiguous stream
+   that the kernel reads once per slice of rows, without the re-packing a BLAS does on every
+   call (at batch 1 that re-packing is a quarter of the visual product's time). The kernel
+   holds a tile of rows x 32 columns in registers and sums BAN__KC products at a time; rows
+   run in slices of BAN__MC so that x's slice stays in cache while the panels stream by.
+   Threads split the panels. */
+#define BAN__NR 32
+#define BAN__KC 256
+#define BAN__MC 128
+enum { BAN__ISA_C, BAN__ISA_AVX2, BAN__ISA_AVX512 };
+/* the weights a file may store in panels (tensor name + "_panels") */
+enum {
+    BAN__PW_GRU_IH = 1, BAN__PW_GRU_HH = 2, BAN__PW_VIS = 4, BAN__PW_ATT_Q = 8,
+    BAN__PW_GQ = 16, BAN__PW_GP = 32, BAN__PW_CLS1 = 64, BAN__PW_CLS2 = 128
+};
+
+typedef struct ban__pgemm {
+    int M, N, K, ldx, ldy, relu, isa;
+    const float *x, *Wp, *bias;
+    float *y;
+} ban__pgemm;
+
+/* one tile in portable C: C (mr, nc) (+)= A (mr, kc) B (kc, 32); a last slice (bias != NULL)
+   adds the bias and applies the ReLU */
+static void ban__tile_c(int mr, int kc, const float *A, int lda, const float *B, float *C, int ldc, int nc, int first,
+                        const float *bias, int relu)
+{
+    for (int r = 0; r < mr; r++) {
+        float acc[BAN__NR] = {0};
+        for (int k = 0; k < kc; k++) {
+            const float a = A[(size_t)r * lda + k], *b = B + (size_t)k * BAN__NR;
+            for (int j = 0; j < BAN__NR; j++) acc[j] += a * b[j];
+        }
+        float *cr = C + (size_t)r * ldc;
+        for (int j = 0; j < nc; j++) {
+            float v = first ? acc[j] : cr[j] + acc[j];
+            if (bias) {
+                v += bias[j];
+                if (relu) v = v > 0.0f ? v : 0.0f;
+            }
+            cr[j] = v;
+        }
+    }
+}
+
+#if BAN__X86
+#define BAN__ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define BAN__ROWS10(X) BAN__ROWS6(X) X(6) X(7) X(8) X(9)
+
+/* AVX-512: 10 rows x 32 columns, 20 accumulators; the same contract as ban__tile_c */
+BAN__AVX512 void ban__tile512(int mr, int kc, const float *A, int lda, const float *B, float *C, int ldc, int nc,
+                              int first, const float *bias, int relu)
+{
+    const __mmask16 m0 = (__mmask16)(nc >= 16 ? 0xFFFFu : (1u << nc) - 1u);
+    const __mmask16 m1 = (__mmask16)(nc >= 32 ? 0xFFFFu : nc <= 16 ? 0u : (1u << (nc - 16)) - 1u);
+    const __m512 zero = _mm512_setzero_ps();
+#define BAN__D(r) __m512 c##r##0 = zero, c##r##1 = zero;
+    BAN__ROWS10(BAN__D)
+#undef BAN__D
+    for (int k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_loadu_ps(B + (size_t)k * BAN__NR), b1 = _mm512_loadu_ps(B + (size_t)k * BAN__NR + 16);
+#define BAN__F(r)                                                  \
+    if (r < mr) {                                                  \
+        const __m512 a = _mm512_set1_ps(A[(size_t)(r) * lda + k]); \
+        c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);                 \
+        c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);                 \
+    }
+        BAN__ROWS10(BAN__F)
+#undef BAN__F
+    }
+    const __m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : zero;
+    const __m512 bb1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : zero;
+#define BAN__S(r)                                                                        \
+    if (r < mr) {                                                                        \
+        float *cr = C + (size_t)(r) * ldc;                                               \
+        if (!first) {                                                                    \
+            c##r##0 = _mm512_add_ps(c##r##0, _mm512_maskz_loadu_ps(m0, cr));             \
+            c##r##1 = _mm512_add_ps(c##r##1, _mm512_maskz_loadu_ps(m1, cr + 16));        \
+        }                                                                                \
+        if (bias) {                                                                      \
+            c##r##0 = _mm512_add_ps(c##r##0, bb0), c##r##1 = _mm512_add_ps(c##r##1, bb1); \
+            if (relu) c##r##0 = _mm512_max_ps(c##r##0, zero), c##r##1 = _mm512_max_ps(c##r##1, zero); \
+        }                                                                                \
+        _mm512_mask_storeu_ps(cr, m0, c##r##0);                                          \
+        _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                                     \
+    }
+    BAN__ROWS10(BAN__S)
+#undef BAN__S
+}
+__attribute__((target("avx512f,fma"))) static void ban__tile512_full(int kc, const float *A, int lda, const float *B,
+                                                                      float *C, int ldc, int nc, int first,
+                                                                      const float *bias, int relu)
+{
+    ban__tile512(10, kc, A, lda, B, C, ldc, nc, first, bias, relu);
+}
+__attribute__((target("avx512f,fma"))) static void ban__tile512_part(int mr, int kc, const float *A, int lda,
+                                                                      const float *B, float *C, int ldc, int nc,
+                                                                      int first, const float *bias, int relu)
+{
+    ban__tile512(mr, kc, A, lda, B, C, ldc, nc, first, bias, relu);
+}
+
+/* AVX2: 6 rows x 16 columns (half a panel: B and C start at its column 0 or 16, nc <= 16) */
+BAN__AVX2 void ban__tile256(int mr, int kc, const float *A, int lda, const float *B, float *C, int ldc, int nc,
+                            int first, const float *bias, int relu)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc - 8), lane);
+    const __m256 zero = _mm256_setzero_ps();
+#define BAN__D(r) __m256 c##r##0 = zero, c##r##1 = zero;
+    BAN__ROWS6(BAN__D)
+#undef BAN__D
+    for (int k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_loadu_ps(B + (size_t)k * BAN__NR), b1 = _mm256_loadu_ps(B + (size_t)k * BAN__NR + 8);
+#define BAN__F(r)                                                     \
+    if (r < mr) {                                                     \
+        const __m256 a = _mm256_broadcast_ss(A + (size_t)(r) * lda + k); \
+        c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                    \
+        c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                    \
+    }
+        BAN__ROWS6(BAN__F)
+#undef BAN__F
+    }
+    const __m256 bb0 = bias ? _mm256_maskload_ps(bias, m0) : zero, bb1 = bias ? _mm256_maskload_ps(bias + 8, m1) : zero;
+#define BAN__S(r)                                                                        \
+    if (r < mr) {                                                                        \
+        float *cr = C + (size_t)(r) * ldc;                                               \
+        if (!first) {                                                                    \
+            c##r##0 = _mm256_add_ps(c##r##0, _mm256_maskload_ps(cr, m0));                \
+            c##r##1 = _mm256_add_ps(c##r##1, _mm256_maskload_ps(cr + 8, m1));            \
+        }                                                                                \
+        if (bias) {                                                                      \
+            c##r##0 = _mm256_add_ps(c##r##0, bb0), c##r##1 = _mm256_add_ps(c##r##1, bb1); \
+            if (relu) c##r##0 = _mm256_max_ps(c##r##0, zero), c##r##1 = _mm256_max_ps(c##r##1, zero); \
+        }                                                                                \
+        _mm256_maskstore_ps(cr, m0, c##r##0);                                            \
+        _mm256_maskstore_ps(cr + 8, m1, c##r##1);                                        \
+    }
+    BAN__ROWS6(BAN__S)
+#undef BAN__S
+}
+__attribute__((target("avx2,fma"))) static void ban__tile256_full(int kc, const float *A, int lda, const float *B,
+                                                                   float *C, int ldc, int nc, int first,
+                                                                   const float *bias, int relu)
+{
+    ban__tile256(6, kc, A, lda, B, C, ldc, nc, first, bias, relu);
+}
+__attribute__((target("avx2,fma"))) static void ban__tile256_part(int mr, int kc, const float *A, int lda,
+                                                                   const float *B, float *C, int ldc, int nc, int first,
+                                                                   const float *bias, int relu)
+{
+    ban__tile256(mr, kc, A, lda, B, C, ldc, nc, first, bias, relu);
+}
+#endif
+
+/* the best kernel this processor runs, capped by the environment variable BAN_SIMD
+   ("avx512", "avx2" or "none"; for comparing them) */
+static int ban__isa(void)
+{
+    int isa = BAN__ISA_C;
+#if BAN__X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = BAN__ISA_AVX2;
+    if (isa == BAN__ISA_AVX2 && __builtin_cpu_supports("avx512f")) isa = BAN__ISA_AVX512;
+#endif
+    const char *cap = getenv("BAN_SIMD");
+    if (cap && strcmp(cap, "none") == 0) isa = BAN__ISA_C;
+    if (cap && strcmp(cap, "avx2") == 0 && isa > BAN__ISA_AVX2) isa = BAN__ISA_AVX2;
+    return isa;
+}
+
+/* the panels [P * part / parts, P * (part + 1) / parts) of the product */
+static void ban__pgemm_part(const ban__pgemm *g, int part, int parts)
+{
+    const int P = (g->N + BAN__NR - 1) / BAN__NR;
+    const int p0 = (int)((int64_t)P * part / parts), p1 = (int)((int64_t)P * (part + 1) / parts);
+    for (int i0 = 0; i0 < g->M; i0 += BAN__MC) {
+        const int mc = g->M - i0 < BAN__MC ? g->M - i0 : BAN__MC;
+        const float *x = g->x + (size_t)i0 * g->ldx;
+        for (int p = p0; p < p1; p++) {
+            const int nc = g->N - p * BAN__NR < BAN__NR ? g->N - p * BAN__NR : BAN__NR;
+            const float *panel = g->Wp + (size_t)p * g->K * BAN__NR;
+            float *y = g->y + (size_t)i0 * g->ldy + (size_t)p * BAN__NR;
+            for (int k0 = 0; k0 < g->K; k0 += BAN__KC) {
+                const int kc = g->K - k0 < BAN__KC ? g->K - k0 : BAN__KC, first = k0 == 0;
+                const float *B = panel + (size_t)k0 * BAN__NR, *A = x + k0;
+                const float *bias = k0 + kc == g->K ? g->bias + (size_t)p * BAN__NR : NULL;
+                int i = 0;
+                switch (g->isa) {
+#if BAN__X86
+                case BAN__ISA_AVX512:
+                    for (; i + 10 <= mc; i += 10)
+                        ban__tile512_full(kc, A + (size_t)i * g->ldx, g->ldx, B, y + (size_t)i * g->ldy, g->ldy, nc,
+                                          first, bias, g->relu);
+                    if (i < mc)
+                        ban__tile512_part(mc - i, kc, A + (size_t)i * g->ldx, g->ldx, B, y + (size_t)i * g->ldy,
+                                          g->ldy, nc, first, bias, g->relu);
+                    break;
+                case BAN__ISA_AVX2:
+                    for (int h = 0; h < 2 && nc > 16 * h; h++) {
+                        const int nh = nc - 16 * h < 16 ? nc - 16 * h : 16;
+                        const float *bh = bias ? bias + 16 * h : NULL;
+                        for (i = 0; i + 6 <= mc; i += 6)
+                            ban__tile256_full(kc, A + (size_t)i * g->ldx, g->ldx, B + 16 * h,
+                                              y + (size_t)i * g->ldy + 16 * h, g->ldy, nh, first, bh, g->relu);
+                        if (i < mc)
+                            ban__tile256_part(mc - i, kc, A + (size_t)i * g->ldx, g->ldx, B + 16 * h,
+                                              y + (size_t)i * g->ldy + 16 * h, g->ldy, nh, first, bh, g->relu);
+                    }
+                    break;
+#endif
+                default:
+                    ban__tile_c(mc, kc, A, g->ldx, B, y, g->ldy, nc, first, bias, g->relu);
+                }
+            }
+        }
+    }
+}
+
+/* ---- a context's threads: they run parts of the packed product ------------ */
+#if BAN__THREADS
+typedef struct ban__worker {
+    struct ban__pool *pool;
+    int id;
+    pthread_t thread;
+} ban__worker;
+
+typedef struct ban__pool {
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    const ban__pgemm *job; /* the product of generation `gen` */
+    unsigned gen;
+    int pending;           /* workers still on it */
+    int quit;
+    int n;                 /* workers started */
+    ban__worker *workers;
+} ban__pool;
+
+static void *ban__worker_main(void *arg)
+{
+    ban__worker *w = (ban__worker *)arg;
+    ban__pool *pl = w->pool;
+    unsigned seen = 0;
+    pthread_mutex_lock(&pl->mu);
+    for (;;) {
+        while (pl->gen == seen && !pl->quit) pthread_cond_wait(&pl->go, &pl->mu);
+        if (pl->quit) break;
+        seen = pl->gen;
+        const ban__pgemm *g = pl->job;
+        const int parts = pl->n + 1;
+        pthread_mutex_unlock(&pl->mu);
+        ban__pgemm_part(g, w->id, parts);
+        pthread_mutex_lock(&pl->mu);
+        if (--pl->pending == 0) pthread_cond_signal(&pl->done);
+    }
+    pthread_mutex_unlock(&pl->mu);
+    return NULL;
+}
+
+static void ban__pool_free(ban__pool *pl)
+{
+    if (!pl) return;
+    pthread_mutex_lock(&pl->mu);
+    pl->quit = 1;
+    pthread_cond_broadcast(&pl->go);
+    pthread_mutex_unlock(&pl->mu);
+    for (int i = 0; i < pl->n; i++) pthread_join(pl->workers[i].thread, NULL);
+    pthread_cond_destroy(&pl->go);
+    pthread_cond_destroy(&pl->done);
+    pthread_mutex_destroy(&pl->mu);
+    BAN_FREE(pl->workers);
+    BAN_FREE(pl);
+}
+
+/* n workers (fewer if the system refuses some: the product is then split fewer ways) */
+static ban__pool *ban__pool_new(int n)
+{
+    ban__pool *pl = (ban__pool *)BAN_MALLOC(sizeof(ban__pool));
+    if (!pl) return NULL;
+    memset(pl, 0, sizeof *pl);
+    pl->workers = (ban__worker *)BAN_MALLOC((size_t)n * sizeof(ban__worker));
+    if (!pl->workers || pthread_mutex_init(&pl->mu, NULL)) {
+        BAN_FREE(pl->workers);
+        BAN_FREE(pl);
+        return NULL;
+    }
+    if (pthread_cond_init(&pl->go, NULL)) {
+        pthread_mutex_destroy(&pl->mu);
+        BAN_FREE(pl->workers);
+        BAN_FREE(pl);
+        return NULL;
+    }
+    if (pthread_cond_init(&pl->done, NULL)) {
+        pthread_cond_destroy(&pl->go);
+        pthread_mutex_destroy(&pl->mu);
+        BAN_FREE(pl->workers);
+        BAN_FREE(pl);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        pl->workers[i].pool = pl;
+        pl->workers[i].id = i + 1;
+        if (pthread_create(&pl->workers[i].thread, NULL, ban__worker_main, &pl->workers[i])) break;
+        pl->n++;
+    }
+    return pl;
+}
+
+/* processors online: the default thread count */
+static int ban__processors(void)
+{
+    const long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > BAN_MAX_THREADS ? BAN_MAX_THREADS : (int)n;
+}
+#else
+typedef struct ban__pool ban__pool;
+static void ban__pool_free(ban__pool *pl) { (void)pl; }
+static int ban__processors(void) { return 1; }
+#endif
+
+/* the whole product: split among the context's threads when it is large enough to pay for
+   waking them (8 MFLOP, or 1 MB of weights to stream) */
+static void ban__pgemm_run(ban__pool *pl, const ban__pgemm *g)
+{
+#if BAN__THREADS
+    if (pl && pl->n && (2.0 * g->M * g->N * g->K >= (double)(1 << 23) || (double)g->N * g->K >= (double)(1 << 18))) {
+        pthread_mutex_lock(&pl->mu);
+        pl->job = g;
+        pl->pending = pl->n;
+        pl->gen++;
+        pthread_cond_broadcast(&pl->go);
+        pthread_mutex_unlock(&pl->mu);
+        ban__pgemm_part(g, 0, pl->n + 1);
+        pthread_mutex_lock(&pl->mu);
+        while (pl->pending) pthread_cond_wait(&pl->done, &pl->mu);
+        pthread_mutex_unlock(&pl->mu);
+        return;
+    }
+#else
+    (void)pl;
+#endif
+    ban__pgemm_part(g, 0, 1);
 }
 
 /* ---- model and context ---------------------------------------------------- */
@@ -386,6 +755,8 @@ struct ban_model {
     const float *gru_wih, *gru_whh;              /* (3D, Ein), (3D, D) */
     const float *gru_bih, *gru_bhh;              /* (3D) */
     const float *vis_w, *vis_b;                  /* ((k+G)D, Dv'): attention rows, then glimpse rows */
+    unsigned panels;                             /* BAN__PW_* bits: that weight is in panels */
+    size_t panel_padding;                        /* zeros past the last row of those panels */
     const float *att_qw, *att_qb;                /* (kD, D), (kD) */
     const float *att_hmat, *att_hbias;           /* (G, kD), (G) */
     const float *gq_w, *gq_b;                    /* (G, D, D), (G, D) */
@@ -446,8 +817,31 @@ struct ban_ctx {
     float *enc_spat;        /* (Bm, K, 6) the cells' boxes */
     char *word;             /* tokenizer word buffer */
     size_t word_cap;
+    int isa;                /* the packed product's kernel (BAN__ISA_*) */
+    ban__pool *pool;        /* its threads besides the caller's; NULL: none */
     char error[BAN__ERR];
 };
+
+/* y (M, N) = x (M, K) W^T + b (then max(0, .) if relu), W either in rows (N, K), for CBLAS,
+   or in panels (ceil(N/32), K, 32) for ban.h's own product; the first N rows of W only,
+   when fewer than all of them are needed (fewer glimpses) */
+static void ban__linear(ban_ctx *c, int M, int N, int K, const float *x, int ldx, const float *W, int panels,
+                        const float *b, float *y, int ldy, int relu)
+{
+    if (!panels) {
+        ban__linear_rows(M, N, K, x, ldx, W, b, y, ldy, relu);
+        return;
+    }
+    const ban__pgemm g = {M, N, K, ldx, ldy, relu, c->isa, x, W, b, y};
+    ban__pgemm_run(c->pool, &g);
+}
+
+/* the g-th of a stack of (rows, cols) weights, in rows or in panels */
+static const float *ban__stacked(const float *W, int g, int rows, int cols, int panels)
+{
+    const size_t r = panels ? (size_t)(rows + BAN__NR - 1) / BAN__NR * BAN__NR : (size_t)rows;
+    return W + (size_t)g * r * (size_t)cols;
+}
 
 BANDEF const char *ban_model_error(const ban_model *m) { return m ? m->error : "no model"; }
 BANDEF const ban_config *ban_model_config(const ban_model *m) { return &m->config; }
@@ -1019,6 +1413,31 @@ static int ban__bind(ban_model *m, const ban__spec *sp)
     return BAN_OK;
 }
 
+static int ban__has_tensor(const ban_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) return 1;
+    return 0;
+}
+
+/* a weight of a Linear layer (a stack of them when stack > 0), in rows (rows, cols) under its
+   own name, or in panels (ceil(rows/32), cols, 32) under paneled, which sets its bit */
+static ban__spec ban__weight_spec(ban_model *m, const char *name, const char *paneled, const float **dst,
+                                  unsigned bit, int stack, int rows, int cols)
+{
+    ban__spec sp;
+    if (ban__has_tensor(m, paneled)) {
+        const int p = (int)(((int64_t)rows + BAN__NR - 1) / BAN__NR);
+        m->panels |= bit;
+        m->panel_padding += (size_t)(stack ? stack : 1) * (size_t)(p * BAN__NR - rows) * (size_t)cols;
+        sp = stack ? (ban__spec){paneled, dst, 4, {stack, p, cols, BAN__NR}}
+                   : (ban__spec){paneled, dst, 3, {p, cols, BAN__NR, 0}};
+    } else {
+        sp = stack ? (ban__spec){name, dst, 3, {stack, rows, cols, 0}} : (ban__spec){name, dst, 2, {rows, cols, 0, 0}};
+    }
+    return sp;
+}
+
 static int ban__bind_weights(ban_model *m)
 {
     const ban_config *c = &m->config;
@@ -1030,30 +1449,32 @@ static int ban__bind_weights(ban_model *m)
     int n = 0;
 #define BAN__SPEC(nm, p, a, b, cc) \
     (spec[n] = (ban__spec){nm, &m->p, (cc) ? 3 : (b) ? 2 : 1, {a, b, cc, 0}}, n++)
+#define BAN__WSPEC(nm, p, bit, stack, rows, cols) \
+    (spec[n] = ban__weight_spec(m, nm, nm "_panels", &m->p, bit, stack, rows, cols), n++)
     BAN__SPEC("word_embedding.weight", emb, V1, Ew, 0);
     if (c->embedding_tables == 2) BAN__SPEC("word_embedding_extra.weight", emb2, V1, Ew, 0);
-    BAN__SPEC("gru.weight_ih", gru_wih, 3 * D, Ein, 0);
-    BAN__SPEC("gru.weight_hh", gru_whh, 3 * D, D, 0);
+    BAN__WSPEC("gru.weight_ih", gru_wih, BAN__PW_GRU_IH, 0, 3 * D, Ein);
+    BAN__WSPEC("gru.weight_hh", gru_whh, BAN__PW_GRU_HH, 0, 3 * D, D);
     BAN__SPEC("gru.bias_ih", gru_bih, 3 * D, 0, 0);
     BAN__SPEC("gru.bias_hh", gru_bhh, 3 * D, 0, 0);
-    BAN__SPEC("visual.weight", vis_w, vis, Dvin, 0);
+    BAN__WSPEC("visual.weight", vis_w, BAN__PW_VIS, 0, vis, Dvin);
     BAN__SPEC("visual.bias", vis_b, vis, 0, 0);
-    BAN__SPEC("attention.q_net.weight", att_qw, kD, D, 0);
+    BAN__WSPEC("attention.q_net.weight", att_qw, BAN__PW_ATT_Q, 0, kD, D);
     BAN__SPEC("attention.q_net.bias", att_qb, kD, 0, 0);
     BAN__SPEC("attention.h_mat", att_hmat, G, kD, 0);
     BAN__SPEC("attention.h_bias", att_hbias, G, 0, 0);
     if (c->task == BAN_TASK_VQA) {
-        BAN__SPEC("glimpse.q_net.weight", gq_w, G, D, D);
+        BAN__WSPEC("glimpse.q_net.weight", gq_w, BAN__PW_GQ, G, D, D);
         BAN__SPEC("glimpse.q_net.bias", gq_b, G, D, 0);
-        BAN__SPEC("glimpse.q_prj.weight", gp_w, G, D, D);
+        BAN__WSPEC("glimpse.q_prj.weight", gp_w, BAN__PW_GP, G, D, D);
         BAN__SPEC("glimpse.q_prj.bias", gp_b, G, D, 0);
         if (c->counter_objects) {
             BAN__SPEC("glimpse.c_prj.weight", gc_w, G, D, c->counter_objects + 1);
             BAN__SPEC("glimpse.c_prj.bias", gc_b, G, D, 0);
         }
-        BAN__SPEC("classifier.0.weight", cls1_w, c->classifier_hidden, D, 0);
+        BAN__WSPEC("classifier.0.weight", cls1_w, BAN__PW_CLS1, 0, c->classifier_hidden, D);
         BAN__SPEC("classifier.0.bias", cls1_b, c->classifier_hidden, 0, 0);
-        BAN__SPEC("classifier.1.weight", cls2_w, c->num_answers, c->classifier_hidden, 0);
+        BAN__WSPEC("classifier.1.weight", cls2_w, BAN__PW_CLS2, 0, c->num_answers, c->classifier_hidden);
         BAN__SPEC("classifier.1.bias", cls2_b, c->num_answers, 0, 0);
     }
     if (c->encoder_layers) {
@@ -1070,9 +1491,11 @@ static int ban__bind_weights(ban_model *m)
         }
     }
 #undef BAN__SPEC
+#undef BAN__WSPEC
     int rc;
     for (int i = 0; i < n; i++)
         if ((rc = ban__bind(m, &spec[i]))) return rc;
+    m->n_params -= m->panel_padding; /* parameters, not floats stored */
 
     /* the counter's piecewise-linear functions: (F >= 8, S + 1) */
     const float *cw = NULL;
@@ -1341,13 +1764,14 @@ BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx 
     if (!m) return ban__fail(c->error, BAN_ERR_ARG, "NULL model");
     const ban_config *cf = &m->config;
     c->model = m;
-    ban_limits lim = {0, 0, 0, 0};
+    ban_limits lim = {0, 0, 0, 0, 0};
     if (limits) lim = *limits;
     if (!lim.max_batch) lim.max_batch = 1;
     const int grid = cf->grid_height * cf->grid_width;
     if (!lim.max_boxes) lim.max_boxes = grid ? grid : 100;
     if (!lim.max_tokens) lim.max_tokens = cf->question_length;
     if (!lim.max_entities) lim.max_entities = cf->task == BAN_TASK_GROUNDING ? 16 : 1;
+    if (!lim.threads) lim.threads = ban__processors();
     c->lim = lim;
     if (lim.max_batch < 1 || lim.max_batch > BAN_MAX_BATCH || lim.max_boxes < 1 || lim.max_boxes > BAN_MAX_BOXES ||
         lim.max_tokens < 1 || lim.max_tokens > BAN_MAX_TOKENS || lim.max_entities < 1 ||
@@ -1355,6 +1779,8 @@ BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx 
         return ban__fail(c->error, BAN_ERR_ARG, "limits (batch %d, boxes %d, tokens %d, entities %d) outside "
                          "1..(%d, %d, %d, %d)", lim.max_batch, lim.max_boxes, lim.max_tokens, lim.max_entities,
                          BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES);
+    if (lim.threads < 1 || lim.threads > BAN_MAX_THREADS)
+        return ban__fail(c->error, BAN_ERR_ARG, "limits: %d threads outside 1..%d", lim.threads, BAN_MAX_THREADS);
     if (grid && lim.max_boxes < grid)
         return ban__fail(c->error, BAN_ERR_ARG, "limits: %d boxes, but the image encoder makes %d", lim.max_boxes, grid);
     const size_t Bm = (size_t)lim.max_batch, Km = (size_t)lim.max_boxes, Em = (size_t)lim.max_entities;
@@ -1438,12 +1864,18 @@ BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx 
     c->enc_col = (float *)(void *)(base + o_ec);
     c->enc_feat = (float *)(void *)(base + o_ef);
     c->enc_spat = (float *)(void *)(base + o_es);
+    c->isa = ban__isa();
+#if BAN__THREADS
+    if (m->panels && lim.threads > 1 && !(c->pool = ban__pool_new(lim.threads - 1)))
+        return ban__fail(c->error, BAN_ERR_NOMEM, "out of memory for %d threads", lim.threads);
+#endif
     return BAN_OK;
 }
 
 BANDEF void ban_ctx_free(ban_ctx *c)
 {
     if (!c) return;
+    ban__pool_free(c->pool);
     BAN_FREE(c->block);
     BAN_FREE(c);
 }
@@ -1866,13 +2298,15 @@ static void ban__encode_question(ban_ctx *c, int B, int P)
         if (m->emb2) memcpy(c->emb + (size_t)i * Ein + Ew, m->emb2 + (size_t)id * Ew, (size_t)Ew * sizeof(float));
     }
     /* input halves of the gates for every position at once: (B*P, 3D) */
-    ban__linear(B * P, 3 * D, Ein, c->emb, Ein, m->gru_wih, m->gru_bih, c->gates_x, 3 * D, 0);
+    ban__linear(c, B * P, 3 * D, Ein, c->emb, Ein, m->gru_wih, m->panels & BAN__PW_GRU_IH, m->gru_bih, c->gates_x,
+                3 * D, 0);
     memset(c->hidden, 0, (size_t)B * D * sizeof(float));
     for (int t = 0; t < P; t++) {
         if (t == 0) /* h0 = 0: the hidden halves are the bias */
             for (int b = 0; b < B; b++) memcpy(c->gates_h + (size_t)b * 3 * D, m->gru_bhh, 3 * (size_t)D * sizeof(float));
         else
-            ban__linear(B, 3 * D, D, c->hidden, D, m->gru_whh, m->gru_bhh, c->gates_h, 3 * D, 0);
+            ban__linear(c, B, 3 * D, D, c->hidden, D, m->gru_whh, m->panels & BAN__PW_GRU_HH, m->gru_bhh, c->gates_h,
+                        3 * D, 0);
         for (int b = 0; b < B; b++) {
             const float *gx = c->gates_x + ((size_t)b * P + t) * 3 * D, *gh = c->gates_h + (size_t)b * 3 * D;
             float *h = c->hidden + (size_t)b * D;
@@ -2010,10 +2444,10 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
 
     /* 2. every projection of the boxes in one product, once per image: attention (kD), then
        each glimpse (D) */
-    ban__linear(total_rows, cols, Dvin, vin, Dvin, m->vis_w, m->vis_b, c->vproj, cols, 1);
+    ban__linear(c, total_rows, cols, Dvin, vin, Dvin, m->vis_w, m->panels & BAN__PW_VIS, m->vis_b, c->vproj, cols, 1);
 
     /* 3. bilinear attention maps of all G glimpses, from the GRU states */
-    ban__linear(B * P, kD, D, c->q, D, m->att_qw, m->att_qb, c->q_att, kD, 1);
+    ban__linear(c, B * P, kD, D, c->q, D, m->att_qw, m->panels & BAN__PW_ATT_Q, m->att_qb, c->q_att, kD, 1);
     for (int b = 0; b < B; b++) {
         const int i = ban__image_of(in, b), R = c->n_rows[i], valid = c->n_tok[b];
         ban__attention_logits(c, c->vproj + (size_t)c->row0[i] * cols, cols, R, c->q_att + (size_t)b * P * kD, P);
@@ -2062,7 +2496,9 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
     /* 4. glimpses: joint vector f_g = sum_kl V'_k A_kl Q'_l, projected and added to every
        question channel (residual learning of attention), then the count feature */
     for (int g = 0; g < Gr; g++) {
-        ban__linear(B * P, D, D, c->q, D, m->gq_w + (size_t)g * D * D, m->gq_b + (size_t)g * D, c->q_glimpse, D, 1);
+        const unsigned pq = m->panels & BAN__PW_GQ, pp = m->panels & BAN__PW_GP;
+        ban__linear(c, B * P, D, D, c->q, D, ban__stacked(m->gq_w, g, D, D, pq), pq, m->gq_b + (size_t)g * D,
+                    c->q_glimpse, D, 1);
         for (int b = 0; b < B; b++) {
             const int i = ban__image_of(in, b), R = c->n_rows[i], valid = c->n_tok[b];
             /* chain (P, D) = A^T (P, R) . V'_g (R, D) */
@@ -2074,7 +2510,8 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
             for (int l = 0; l < valid; l++)
                 for (int d = 0; d < D; d++) joint[d] += c->chain[(size_t)l * D + d] * qg[(size_t)l * D + d];
         }
-        ban__linear(B, D, D, c->joint, D, m->gp_w + (size_t)g * D * D, m->gp_b + (size_t)g * D, c->proj, D, 0);
+        ban__linear(c, B, D, D, c->joint, D, ban__stacked(m->gp_w, g, D, D, pp), pp, m->gp_b + (size_t)g * D, c->proj,
+                    D, 0);
         ban__add_to_positions(c->q, c->proj, B, P, D);
         if (O) {
             for (int b = 0; b < B; b++) {
@@ -2082,7 +2519,7 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
                 ban__count(m, c->box_score + (size_t)(b * G + g) * Km, in->spatials + (size_t)i * K * 6, K,
                            c->n_box[i], c->count_feat + (size_t)b * (O + 1), c->counter_tmp);
             }
-            ban__linear(B, D, O + 1, c->count_feat, O + 1, m->gc_w + (size_t)g * D * (O + 1),
+            ban__linear(c, B, D, O + 1, c->count_feat, O + 1, m->gc_w + (size_t)g * D * (O + 1), 0,
                         m->gc_b + (size_t)g * D, c->proj, D, 1);
             ban__add_to_positions(c->q, c->proj, B, P, D);
         }
@@ -2095,8 +2532,8 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
         for (int l = 0; l < c->n_tok[b]; l++)
             for (int d = 0; d < D; d++) s[d] += c->q[((size_t)b * P + l) * D + d];
     }
-    ban__linear(B, H, D, c->joint, D, m->cls1_w, m->cls1_b, c->proj, H, 1);
-    ban__linear(B, A, H, c->proj, H, m->cls2_w, m->cls2_b, out->logits, A, 0);
+    ban__linear(c, B, H, D, c->joint, D, m->cls1_w, m->panels & BAN__PW_CLS1, m->cls1_b, c->proj, H, 1);
+    ban__linear(c, B, A, H, c->proj, H, m->cls2_w, m->panels & BAN__PW_CLS2, m->cls2_b, out->logits, A, 0);
     return BAN_OK;
 }
 
@@ -2128,8 +2565,8 @@ static int ban__forward_grounding(ban_ctx *c, const ban_input *in, ban_output *o
         for (int j = 0; j < E; j++)
             memcpy(c->q_ent + ((size_t)b * E + j) * D, c->q + ((size_t)b * P + in->entities[(size_t)b * E + j]) * D,
                    (size_t)D * sizeof(float));
-    ban__linear(total_rows, kD, Dvin, vin, Dvin, m->vis_w, m->vis_b, c->vproj, kD, 1);
-    ban__linear(B * E, kD, D, c->q_ent, D, m->att_qw, m->att_qb, c->q_att, kD, 1);
+    ban__linear(c, total_rows, kD, Dvin, vin, Dvin, m->vis_w, m->panels & BAN__PW_VIS, m->vis_b, c->vproj, kD, 1);
+    ban__linear(c, B * E, kD, D, c->q_ent, D, m->att_qw, m->panels & BAN__PW_ATT_Q, m->att_qb, c->q_att, kD, 1);
     for (int b = 0; b < B; b++) {
         const int i = ban__image_of(in, b);
         ban__attention_logits(c, c->vproj + (size_t)c->row0[i] * kD, kD, c->n_rows[i], c->q_att + (size_t)b * E * kD, E);

@@ -376,7 +376,7 @@ int cmd_run(int argc, char **argv)
         }
     }
 
-    ban_limits lim = {0, 0, 0, 0};
+    ban_limits lim = {0, 0, 0, 0, 0};
     lim.max_batch = (int)(B < chunk ? B : chunk);
     lim.max_boxes = (int)K;
     lim.max_entities = E ? E : 1;
@@ -582,9 +582,10 @@ static const struct {
      "demo [--model examples/models/easyvqa.ban] [--out DIR]\n"
      "      draw a few shapes, ask questions about them, print the answers"},
     {"bench", cmd_bench,
-     "bench --preset paper-ban8 [--batch B] [--threads T] [--boxes K] [--runs N] [--json]\n"
+     "bench --preset paper-ban8 [--batch B] [--threads T] [--boxes K] [--runs N] [--json] [--layout L]\n"
      "      speed on a random model of the paper's size: ms per question, GFLOP/s, the machine's sgemm on the same\n"
-     "      products, efficiency, model load time, peak RSS\n"
+     "      products, efficiency, model load time, peak RSS; --layout plain stores the visual weight in rows\n"
+     "      (CBLAS does that product) instead of the exporter's panels (ban.h's own kernel)\n"
      "  ban bench --preset paper-flickr [--threads T] [--runs N] [--json]\n"
      "      the paper's Flickr30k grounding model: ms per entity with all entities of a sentence in one pass\n"
      "      against one entity at a time, and batched, over N sentences (default 200) of 1-8 entities"},

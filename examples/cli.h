@@ -41,9 +41,9 @@ float rand_uniform(void);                 /* a fixed pseudo-random sequence in [
 double median(double *x, int n);          /* sorts x */
 long peak_rss_mb(void);
 /* a .ban file of that configuration with random weights (words w0, w1, ...) */
-int write_random_model(const char *path, const ban_config *c, size_t *file_size);
+int write_random_model(const char *path, const ban_config *c, int panels, size_t *file_size);
 /* ban bench --preset paper-flickr (examples/cmd_bench_flickr.c): runs = sentences timed (0: 200) */
-int bench_flickr(int threads, int runs, int as_json, const char *model_path);
+int bench_flickr(int threads, int runs, int as_json, const char *model_path, int panels);
 
 /* subcommands */
 int cmd_info(int argc, char **argv);

@@ -1,6 +1,6 @@
 /* ban bench: the speed of ban.h on a model of the paper's size, next to the machine's own sgemm.
 
-   ban bench --preset paper-ban8 [--batch B] [--threads T] [--boxes K] [--runs N] [--json]
+   ban bench --preset paper-ban8 [--batch B] [--threads T] [--boxes K] [--runs N] [--json] [--layout panels|plain]
    ban bench --preset paper-flickr [--threads T] [--json]
 
    The model is built here with random weights as a .ban file (a temporary file, mapped by
@@ -76,8 +76,9 @@ typedef struct {
     float scale;
 } tensor_spec;
 
-/* Random weights for the configuration; words w0..wV-1 and answers a0..aA-1. */
-int write_random_model(const char *path, const ban_config *c, size_t *file_size)
+/* Random weights for the configuration; words w0..wV-1 and answers a0..aA-1; panels: the visual
+   weights in the exporter's default layout, panels of 32 rows (else plain rows, for CBLAS). */
+int write_random_model(const char *path, const ban_config *c, int panels, size_t *file_size)
 {
     const int D = c->hidden_dim, kD = c->attention_rank * D, G = c->num_glimpses, V = c->vocab_size;
     const int Ew = c->embedding_dim, Ein = Ew * c->embedding_tables, vqa = c->task == BAN_TASK_VQA;
@@ -86,34 +87,41 @@ int write_random_model(const char *path, const ban_config *c, size_t *file_size)
     int n = 0;
 #define T(nm, s, ...) do { uint64_t d_[] = {__VA_ARGS__}; snprintf(t[n].name, 48, "%s", nm); \
         t[n].nd = (int)(sizeof d_ / sizeof d_[0]); memcpy(t[n].dims, d_, sizeof d_); t[n].scale = s; n++; } while (0)
+    /* a Linear weight (rows, cols), or a stack of G of them, in rows or in panels */
+#define W(nm, s, rows, cols) do { if (panels) T(nm "_panels", s, ((rows) + 31) / 32, cols, 32); \
+        else T(nm, s, rows, cols); } while (0)
+#define WS(nm, s, g, rows, cols) do { if (panels) T(nm "_panels", s, g, ((rows) + 31) / 32, cols, 32); \
+        else T(nm, s, g, rows, cols); } while (0)
     T("word_embedding.weight", 0.5f, (uint64_t)V + 1, (uint64_t)Ew);
     if (c->embedding_tables == 2) T("word_embedding_extra.weight", 0.5f, (uint64_t)V + 1, (uint64_t)Ew);
-    T("gru.weight_ih", 1.0f / sqrtf((float)Ein), 3 * (uint64_t)D, (uint64_t)Ein);
-    T("gru.weight_hh", 1.0f / sqrtf((float)D), 3 * (uint64_t)D, (uint64_t)D);
+    W("gru.weight_ih", 1.0f / sqrtf((float)Ein), 3 * (uint64_t)D, (uint64_t)Ein);
+    W("gru.weight_hh", 1.0f / sqrtf((float)D), 3 * (uint64_t)D, (uint64_t)D);
     T("gru.bias_ih", 0.1f, 3 * (uint64_t)D);
     T("gru.bias_hh", 0.1f, 3 * (uint64_t)D);
-    T("visual.weight", 1.0f / sqrtf((float)c->feature_dim), (uint64_t)vis, (uint64_t)c->feature_dim);
+    W("visual.weight", 1.0f / sqrtf((float)c->feature_dim), (uint64_t)vis, (uint64_t)c->feature_dim);
     T("visual.bias", 0.1f, (uint64_t)vis);
-    T("attention.q_net.weight", 1.0f / sqrtf((float)D), (uint64_t)kD, (uint64_t)D);
+    W("attention.q_net.weight", 1.0f / sqrtf((float)D), (uint64_t)kD, (uint64_t)D);
     T("attention.q_net.bias", 0.1f, (uint64_t)kD);
     T("attention.h_mat", 1.0f / sqrtf((float)kD), (uint64_t)G, (uint64_t)kD);
     T("attention.h_bias", 0.1f, (uint64_t)G);
     if (vqa) {
-        T("glimpse.q_net.weight", 1.0f / sqrtf((float)D), (uint64_t)G, (uint64_t)D, (uint64_t)D);
+        WS("glimpse.q_net.weight", 1.0f / sqrtf((float)D), (uint64_t)G, (uint64_t)D, (uint64_t)D);
         T("glimpse.q_net.bias", 0.1f, (uint64_t)G, (uint64_t)D);
-        T("glimpse.q_prj.weight", 1.0f / sqrtf((float)D), (uint64_t)G, (uint64_t)D, (uint64_t)D);
+        WS("glimpse.q_prj.weight", 1.0f / sqrtf((float)D), (uint64_t)G, (uint64_t)D, (uint64_t)D);
         T("glimpse.q_prj.bias", 0.1f, (uint64_t)G, (uint64_t)D);
         if (O) {
             T("glimpse.c_prj.weight", 0.3f, (uint64_t)G, (uint64_t)D, (uint64_t)O + 1);
             T("glimpse.c_prj.bias", 0.1f, (uint64_t)G, (uint64_t)D);
             T("counter.functions", 1.0f, 16, 17);
         }
-        T("classifier.0.weight", 1.0f / sqrtf((float)D), (uint64_t)H, (uint64_t)D);
+        W("classifier.0.weight", 1.0f / sqrtf((float)D), (uint64_t)H, (uint64_t)D);
         T("classifier.0.bias", 0.1f, (uint64_t)H);
-        T("classifier.1.weight", 1.0f / sqrtf((float)H), (uint64_t)A, (uint64_t)H);
+        W("classifier.1.weight", 1.0f / sqrtf((float)H), (uint64_t)A, (uint64_t)H);
         T("classifier.1.bias", 0.1f, (uint64_t)A);
     }
 #undef T
+#undef W
+#undef WS
     bytes dir = {NULL, 0, 0};
     int n_meta = 0;
     meta_str(&dir, &n_meta, "ban.task", vqa ? "vqa" : "grounding");
@@ -271,7 +279,7 @@ long peak_rss_mb(void)
 
 /* ---- paper-ban8 --------------------------------------------------------------------------- */
 
-static int bench_vqa(int B, int K, int threads, int runs, int as_json, const char *model_path)
+static int bench_vqa(int B, int K, int threads, int runs, int as_json, const char *model_path, int panels)
 {
     ban_config c;
     memset(&c, 0, sizeof c);
@@ -284,7 +292,7 @@ static int bench_vqa(int B, int K, int threads, int runs, int as_json, const cha
     size_t file_size = 0;
     int rc;
     double t0 = now_ms();
-    if ((rc = write_random_model(path, &c, &file_size))) return rc;
+    if ((rc = write_random_model(path, &c, panels, &file_size))) return rc;
     const double write_ms = now_ms() - t0;
     ban_model *m;
     t0 = now_ms();
@@ -295,7 +303,7 @@ static int bench_vqa(int B, int K, int threads, int runs, int as_json, const cha
     }
     const double load_ms = now_ms() - t0;
     if (!model_path) unlink(path); /* the mapping stays valid */
-    ban_limits lim = {B, K, P, 0};
+    ban_limits lim = {B, K, P, 0, threads};
     ban_ctx *ctx;
     if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) {
         rc = cli_error("%s", ban_ctx_error(ctx));
@@ -362,7 +370,8 @@ static int bench_vqa(int B, int K, int threads, int runs, int as_json, const cha
 int cmd_bench(int argc, char **argv)
 {
     cli_opt opts[] = {{"--preset", 1, NULL}, {"--batch", 1, NULL}, {"--threads", 1, NULL}, {"--boxes", 1, NULL},
-                      {"--runs", 1, NULL},   {"--json", 0, NULL},  {"--model-out", 1, NULL}, {NULL, 0, NULL}};
+                      {"--runs", 1, NULL},   {"--json", 0, NULL},  {"--model-out", 1, NULL}, {"--layout", 1, NULL},
+                      {NULL, 0, NULL}};
     const char *pos[1];
     int n_pos;
     long B = 1, T = 2, K = 100, runs = 0;
@@ -374,17 +383,21 @@ int cmd_bench(int argc, char **argv)
         (cli_get(opts, "--boxes") && !cli_int(cli_get(opts, "--boxes"), "--boxes", 1, BAN_MAX_BOXES, &K)) ||
         (cli_get(opts, "--runs") && !cli_int(cli_get(opts, "--runs"), "--runs", 1, 10000, &runs)))
         return CLI_USAGE;
+    const char *layout = cli_get(opts, "--layout") ? cli_get(opts, "--layout") : "panels";
+    if (strcmp(layout, "panels") && strcmp(layout, "plain"))
+        return cli_usage("--layout is panels (ban.h's own product, the exporter's default) or plain (CBLAS)");
+    const int panels = !strcmp(layout, "panels");
     openblas_set_num_threads((int)T);
     if (!strcmp(preset, "paper-ban8")) {
         if (!runs) runs = B >= 16 ? 5 : 15;
         return bench_vqa((int)B, (int)K, (int)T, (int)runs, cli_get(opts, "--json") != NULL,
-                         cli_get(opts, "--model-out"));
+                         cli_get(opts, "--model-out"), panels);
     }
     if (!strcmp(preset, "paper-flickr")) {
         if (cli_get(opts, "--batch") || cli_get(opts, "--boxes"))
             return cli_usage("paper-flickr draws its own sentences (1-8 entities) and boxes (10-100); --runs is "
                              "its number of sentences; --batch and --boxes do not apply");
-        return bench_flickr((int)T, (int)runs, cli_get(opts, "--json") != NULL, cli_get(opts, "--model-out"));
+        return bench_flickr((int)T, (int)runs, cli_get(opts, "--json") != NULL, cli_get(opts, "--model-out"), panels);
     }
     return cli_usage("unknown preset '%s' (paper-ban8, paper-flickr)", preset);
 }

@@ -60,7 +60,7 @@ typedef struct {
     int32_t pos[FL_MAX_ENTITIES];  /* increasing */
 } fl_sentence;
 
-int bench_flickr(int threads, int runs, int as_json, const char *model_path)
+int bench_flickr(int threads, int runs, int as_json, const char *model_path, int panels)
 {
     ban_config c;
     memset(&c, 0, sizeof c);
@@ -79,7 +79,7 @@ int bench_flickr(int threads, int runs, int as_json, const char *model_path)
     }
     size_t file_size = 0;
     double t0 = now_ms();
-    if ((rc = write_random_model(path, &c, &file_size))) {
+    if ((rc = write_random_model(path, &c, panels, &file_size))) {
         if (!model_path) unlink(path);
         return rc;
     }
@@ -143,7 +143,7 @@ int bench_flickr(int threads, int runs, int as_json, const char *model_path)
         box_sum += boxes[s->image], tok_sum += s->n_tok, ent_total += s->n_ent;
     }
 
-    ban_limits lim = {FL_BATCH, FL_MAX_BOXES, L, FL_MAX_ENTITIES};
+    ban_limits lim = {FL_BATCH, FL_MAX_BOXES, L, FL_MAX_ENTITIES, threads};
     if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) {
         rc = cli_error("%s", ban_ctx_error(ctx));
         goto done;

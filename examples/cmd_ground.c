@@ -263,7 +263,7 @@ static int ground_one(const ground_setup *s, const char *image_text, const char 
         goto done;
     }
     int E_all = g.n_ent > 0 ? g.n_ent : 1;
-    ban_limits lim = {1, n, L, E_all < max_entities ? E_all : max_entities};
+    ban_limits lim = {1, n, L, E_all < max_entities ? E_all : max_entities, 0};
     if (lim.max_entities < 1) lim.max_entities = 1;
     if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) {
         rc = cli_error("%s", ban_ctx_error(ctx));
@@ -580,7 +580,7 @@ static int ground_split(const ground_setup *gs, const char *split_path, const ch
 
     /* 1. the split's images, their boxes, every sentence parsed and tokenised */
     if (read_split(split_path, &s, err)) { rc = cli_error("%s", err); goto done; }
-    ban_limits tl = {1, 1, L, 1};
+    ban_limits tl = {1, 1, L, 1, 0};
     ids = (int32_t *)malloc((size_t)L * sizeof(int32_t));
     if (!ids) { rc = cli_error("out of memory"); goto done; }
     if (ban_ctx_create(m, &tl, &tctx) != BAN_OK) { rc = cli_error("%s", ban_ctx_error(tctx)); goto done; }
@@ -607,7 +607,7 @@ static int ground_split(const ground_setup *gs, const char *split_path, const ch
 
     /* 2. buffers for one batch */
     const int B = batch;
-    ban_limits lim = {B, Kmax, L, Emax};
+    ban_limits lim = {B, Kmax, L, Emax, 0};
     if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) { rc = cli_error("%s", ban_ctx_error(ctx)); goto done; }
     feats = (float *)malloc((size_t)B * Kmax * D * sizeof(float));
     spats = (float *)malloc((size_t)B * Kmax * 6 * sizeof(float));

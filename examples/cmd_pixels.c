@@ -158,7 +158,7 @@ int cmd_ask(int argc, char **argv)
         goto done;
     }
     const int L = c->question_length, A = c->num_answers, P = ban_question_positions(m, L);
-    ban_limits lim = {1, 0, L, 0};
+    ban_limits lim = {1, 0, L, 0, 0};
     int32_t tokens[BAN_MAX_TOKENS];
     int count, index = 0;
     if (ban_ctx_create(m, &lim, &ctx) != BAN_OK || tokenize_question(ctx, m, question, tokens, L, &count)) {
@@ -297,7 +297,7 @@ int cmd_easyvqa_eval(int argc, char **argv)
     qsort(qs, (size_t)n, sizeof *qs, cmp_by_image);
     const int L = c->question_length, A = c->num_answers, W = c->image_width, H = c->image_height;
     const size_t img_bytes = (size_t)W * H * 3;
-    ban_limits lim = {(int)batch, 0, L, 0};
+    ban_limits lim = {(int)batch, 0, L, 0, 0};
     if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) {
         rc = cli_error("%s", ban_ctx_error(ctx));
         goto done;
@@ -462,7 +462,7 @@ int cmd_demo(int argc, char **argv)
     int32_t *tokens = (int32_t *)malloc(sizeof(int32_t) * n_scenes * n_q * L);
     int counts[64], index[64], rc = CLI_OK, right = 0;
     float *logits = (float *)malloc(sizeof(float) * n_scenes * n_q * A);
-    ban_limits lim = {n_scenes * n_q, 0, L, 0};
+    ban_limits lim = {n_scenes * n_q, 0, L, 0, 0};
     ban_ctx *ctx = NULL;
     if (!pixels || !tokens || !logits || ban_ctx_create(m, &lim, &ctx) != BAN_OK) {
         rc = cli_error("%s", ctx ? ban_ctx_error(ctx) : "out of memory");
@@ -554,7 +554,7 @@ int cmd_encode(int argc, char **argv)
         goto done;
     }
     const int N = (int)px.shape[0], K = c->grid_height * c->grid_width;
-    ban_limits lim = {N, 0, 0, 0};
+    ban_limits lim = {N, 0, 0, 0, 0};
     feats = (float *)malloc(sizeof(float) * N * K * c->feature_dim);
     spats = (float *)malloc(sizeof(float) * N * K * 6);
     if (!feats || !spats || ban_ctx_create(m, &lim, &ctx) != BAN_OK ||

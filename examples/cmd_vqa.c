@@ -257,7 +257,7 @@ int cmd_vqa(int argc, char **argv)
     const int D = c->feature_dim, A = c->num_answers, G = c->num_glimpses, B = (int)batch;
     const int Kmax = store_max_boxes(st);
     const int P = ban_question_positions(m, max_tok);
-    ban_limits lim = {B, Kmax, max_tok, 0};
+    ban_limits lim = {B, Kmax, max_tok, 0, 0};
     if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) { rc = cli_error("%s", ban_ctx_error(ctx)); goto done; }
     feats = (float *)malloc((size_t)B * Kmax * D * sizeof(float));
     spats = (float *)malloc((size_t)B * Kmax * 6 * sizeof(float));

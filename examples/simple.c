@@ -26,7 +26,7 @@ int main(int argc, char **argv)
     if (v.shape[2] != ban_model_config(model)->feature_dim)
         return fprintf(stderr, "%s: features of %d values, the model reads %d\n", argv[2], (int)v.shape[2],
                        ban_model_config(model)->feature_dim), 1;
-    ban_limits lim = {1, K, 64, 0};                 /* batch, boxes, tokens, entities */
+    ban_limits lim = {1, K, 64, 0, 0};              /* batch, boxes, tokens, entities, threads */
     if (ban_ctx_create(model, &lim, &ctx) != BAN_OK) return fprintf(stderr, "%s\n", ban_ctx_error(ctx)), 1;
     int32_t tokens[64];
     int n;

@@ -22,10 +22,11 @@ def ban_binary():
     return path
 
 
-def run_ban(*args, check=True, stdin=None, timeout=300):
-    """Run build/ban; with check=True a non-zero exit fails the test with its stderr."""
+def run_ban(*args, check=True, stdin=None, timeout=300, env=None):
+    """Run build/ban (env: variables to add); with check=True a non-zero exit fails the test
+    with its stderr."""
     proc = subprocess.run([ban_binary()] + [str(a) for a in args], input=stdin, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=dict(os.environ, **env) if env else None)
     if check and proc.returncode != 0:
         pytest.fail("ban %s exited %d:\n%s" % (" ".join(map(str, args)), proc.returncode, proc.stderr))
     return proc
@@ -33,7 +34,8 @@ def run_ban(*args, check=True, stdin=None, timeout=300):
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
-    """The golden checkpoints exported once per session: {'g2', 'g2_legacy', 'flickr'} -> path."""
+    """The golden checkpoints exported once per session: {'g2', 'g2_legacy', 'flickr'} -> path, in
+    the default layout (panels); 'g2_rows' and 'flickr_rows' in rows."""
     import ban_export
     out = tmp_path_factory.mktemp("exported")
     paths = {}
@@ -43,4 +45,9 @@ def exported(tmp_path_factory):
                                  ("flickr", "ban_ref_flickr.pth", "ban_ref_flickr.dictionary.pkl", None)]:
         paths[name] = str(out / (name + ".ban"))
         ban_export.export(fixture_path(ckpt), paths[name], fixture_path(dic), fixture_path(ans) if ans else None)
+    for name, ckpt, dic, ans in [("g2_rows", "ban_ref_g2.pth", "ban_ref_g2.dictionary.pkl", "ban_ref_g2.label2ans.pkl"),
+                                 ("flickr_rows", "ban_ref_flickr.pth", "ban_ref_flickr.dictionary.pkl", None)]:
+        paths[name] = str(out / (name + ".ban"))
+        ban_export.export(fixture_path(ckpt), paths[name], fixture_path(dic), fixture_path(ans) if ans else None,
+                          layout="rows")
     return paths

@@ -25,6 +25,8 @@ def main():
                       f("ban_ref_g2.label2ans.pkl"))
     ban_export.export(f("ban_ref_g2.legacy.pth"), os.path.join(out, "g2_legacy.ban"), f("ban_ref_g2.dictionary.pkl"),
                       f("ban_ref_g2.label2ans.pkl"))
+    ban_export.export(f("ban_ref_g2.pth"), os.path.join(out, "g2_rows.ban"), f("ban_ref_g2.dictionary.pkl"),
+                      f("ban_ref_g2.label2ans.pkl"), layout="rows")
     ban_export.export(f("ban_ref_flickr.pth"), os.path.join(out, "flickr.ban"), f("ban_ref_flickr.dictionary.pkl"))
     for case in ("g2", "flickr"):
         z = np.load(f("ban_ref_%s.npz" % case))

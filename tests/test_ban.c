@@ -94,7 +94,7 @@ static ban_input vqa_input(const vqa_fixture *f)
 
 static ban_ctx *new_ctx(const ban_model *m, int batch, int boxes, int tokens, int entities)
 {
-    ban_limits lim = {batch, boxes, tokens, entities};
+    ban_limits lim = {batch, boxes, tokens, entities, 0};
     ban_ctx *c;
     if (ban_ctx_create(m, &lim, &c) != BAN_OK) {
         printf("Bail out! %s\n", ban_ctx_error(c));
@@ -107,8 +107,8 @@ static ban_ctx *new_ctx(const ban_model *m, int batch, int boxes, int tokens, in
 
 static void test_golden_vqa(void)
 {
-    const char *files[] = {"g2.ban", "g2_legacy.ban"};
-    for (int i = 0; i < 2; i++) {
+    const char *files[] = {"g2.ban", "g2_legacy.ban", "g2_rows.ban"};
+    for (int i = 0; i < 3; i++) {
         vqa_fixture f = vqa_open();
         ban_model_free(f.m);
         f.m = open_model(files[i]);
@@ -407,7 +407,7 @@ static void *thread_main(void *arg)
     thread_job *job = arg;
     const vqa_fixture *f = job->f;
     ban_ctx *c;
-    ban_limits lim = {f->B, f->K, 14, 0};
+    ban_limits lim = {f->B, f->K, 14, 0, 0};
     if (ban_ctx_create(f->m, &lim, &c) != BAN_OK) {
         job->failures++;
         ban_ctx_free(c);
@@ -451,6 +451,111 @@ static void test_threads(void)
     CHECK(fails == 0, "%d calls failed", fails);
     CHECK(mism == 0, "%d of %d threaded calls differ from the single-threaded results", mism, T * ROUNDS);
     free(expect);
+    vqa_close(&f);
+}
+
+/* ---- the packed product ------------------------------------------------------------------- */
+
+static float frand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+}
+
+/* y = max(0, x W^T + b) through ban.h's own product against a double-precision sum, with
+   every kernel this processor runs, 1-3 threads, row and column tails, K past one slice and
+   M past one slice of rows; the panels' padding is NaN (never reaches y) and y's columns
+   past N keep their sentinel. One kernel gives the same bits whatever the thread count. */
+static void test_packed_product(void)
+{
+    static const int shapes[][3] = {{1, 1, 1},   {1, 33, 7},    {10, 32, 256},  {11, 64, 257}, {37, 95, 300},
+                                    {129, 70, 513}, {3, 300, 40}, {37, 200, 600}, {260, 64, 129}};
+    const int best = ban__isa();
+    unsigned seed = 7;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], P = (N + 31) / 32;
+        const int ldx = K + 3, ldy = N + 5;
+        float *x = malloc(sizeof(float) * M * ldx), *W = malloc(sizeof(float) * N * K);
+        float *Wp = malloc(sizeof(float) * P * K * 32), *b = malloc(sizeof(float) * N);
+        float *y = malloc(sizeof(float) * M * ldy), *y1 = malloc(sizeof(float) * M * ldy);
+        double *ref = malloc(sizeof(double) * M * N), *mag = malloc(sizeof(double) * M * N);
+        for (int i = 0; i < M * ldx; i++) x[i] = frand(&seed);
+        for (int i = 0; i < N * K; i++) W[i] = frand(&seed);
+        for (int i = 0; i < N; i++) b[i] = frand(&seed);
+        for (int p = 0; p < P; p++)
+            for (int k = 0; k < K; k++)
+                for (int j = 0; j < 32; j++)
+                    Wp[((size_t)p * K + k) * 32 + j] = p * 32 + j < N ? W[(size_t)(p * 32 + j) * K + k] : NAN;
+        for (int i = 0; i < M; i++)
+            for (int n = 0; n < N; n++) {
+                double acc = b[n], m = fabs(b[n]);
+                for (int k = 0; k < K; k++)
+                    acc += (double)x[i * ldx + k] * W[(size_t)n * K + k], m += fabs((double)x[i * ldx + k] * W[(size_t)n * K + k]);
+                ref[i * N + n] = acc, mag[i * N + n] = m;
+            }
+        for (int isa = BAN__ISA_C; isa <= best; isa++)
+            for (int relu = 0; relu < 2; relu++)
+                for (int threads = 1; threads <= 3; threads++) {
+                    ban__pool *pool = NULL;
+#if BAN__THREADS
+                    if (threads > 1) REQUIRE(pool = ban__pool_new(threads - 1), "no threads");
+#endif
+                    for (int i = 0; i < M * ldy; i++) y[i] = 12345.0f;
+                    const ban__pgemm g = {M, N, K, ldx, ldy, relu, isa, x, Wp, b, y};
+                    ban__pgemm_run(pool, &g);
+                    ban__pool_free(pool);
+                    int bad = 0;
+                    for (int i = 0; i < M && !bad; i++) {
+                        for (int n = 0; n < N && !bad; n++) {
+                            const double want = relu && ref[i * N + n] < 0 ? 0.0 : ref[i * N + n];
+                            const float got = y[i * ldy + n];
+                            if (!(fabs(got - want) <= 1e-6 * mag[i * N + n] + 1e-6)) {
+                                CHECK(0, "%dx%dx%d, kernel %d, relu %d, %d threads: y[%d][%d] = %g, want %g", M, N, K,
+                                      isa, relu, threads, i, n, got, want);
+                                bad = 1;
+                            }
+                        }
+                        for (int n = N; n < ldy && !bad; n++)
+                            if (y[i * ldy + n] != 12345.0f) {
+                                CHECK(0, "%dx%dx%d, kernel %d: wrote y[%d][%d], past N", M, N, K, isa, i, n);
+                                bad = 1;
+                            }
+                    }
+                    if (threads == 1) memcpy(y1, y, sizeof(float) * M * ldy);
+                    else CHECK(!memcmp(y, y1, sizeof(float) * M * ldy), "%dx%dx%d, kernel %d: %d threads change bits",
+                               M, N, K, isa, threads);
+                }
+        free(x), free(W), free(Wp), free(b), free(y), free(y1), free(ref), free(mag);
+    }
+    printf("# kernels tested: C%s%s\n", best >= BAN__ISA_AVX2 ? ", AVX2" : "", best >= BAN__ISA_AVX512 ? ", AVX-512" : "");
+}
+
+/* A context's own threads change no bit of the outputs, and their count is checked */
+static void test_context_threads(void)
+{
+    vqa_fixture f = vqa_open();
+    float *l1 = malloc(sizeof(float) * f.B * f.A), *l3 = malloc(sizeof(float) * f.B * f.A);
+    ban_input in = vqa_input(&f);
+    ban_limits lim = {f.B, f.K, 14, 0, 1};
+    ban_ctx *c;
+    REQUIRE(ban_ctx_create(f.m, &lim, &c) == BAN_OK, "%s", ban_ctx_error(c));
+    ban_output out = {l1, NULL, NULL};
+    REQUIRE(ban_forward(c, &in, &out) == BAN_OK, "%s", ban_ctx_error(c));
+    ban_ctx_free(c);
+    lim.threads = 3;
+    REQUIRE(ban_ctx_create(f.m, &lim, &c) == BAN_OK, "%s", ban_ctx_error(c));
+    out.logits = l3;
+    REQUIRE(ban_forward(c, &in, &out) == BAN_OK, "%s", ban_ctx_error(c));
+    ban_ctx_free(c);
+    CHECK(!memcmp(l1, l3, sizeof(float) * f.B * f.A), "3 threads give other logits than 1");
+    lim.threads = BAN_MAX_THREADS + 1;
+    CHECK(ban_ctx_create(f.m, &lim, &c) == BAN_ERR_ARG && strstr(ban_ctx_error(c), "threads outside"), "%s",
+          ban_ctx_error(c));
+    ban_ctx_free(c);
+    lim.threads = -1;
+    CHECK(ban_ctx_create(f.m, &lim, &c) == BAN_ERR_ARG, "-1 threads accepted");
+    ban_ctx_free(c);
+    free(l1), free(l3);
     vqa_close(&f);
 }
 
@@ -524,7 +629,7 @@ static void test_bad_forward_input(void)
     free(logits), free(tok), free(v);
     ban_ctx_free(c);
 
-    ban_limits huge = {BAN_MAX_BATCH + 1, 10, 10, 1};
+    ban_limits huge = {BAN_MAX_BATCH + 1, 10, 10, 1, 0};
     CHECK(ban_ctx_create(f.m, &huge, &c) == BAN_ERR_ARG, "limits beyond BAN_MAX_BATCH accepted");
     ban_ctx_free(c);
     vqa_close(&f);
@@ -661,6 +766,8 @@ int main(int argc, char **argv)
         {"questions sharing images match one image per question", test_shared_images},
         {"forward pass allocates nothing", test_no_allocation},
         {"one model, four threads, identical results", test_threads},
+        {"packed product: every kernel, tails, threads, against double sums", test_packed_product},
+        {"a context's own threads change no bit; their count is checked", test_context_threads},
         {"bad forward input gets codes and messages", test_bad_forward_input},
         {"truncated and corrupted model files are refused", test_corrupt_models},
         {"model configuration, strings and metadata", test_model_info},

@@ -62,11 +62,11 @@ def test_hostile_model_files(tmp_path, model_bytes):
     d = directory(model_bytes)
     t = d["tensors"]
     data_off = struct.unpack_from("<Q", model_bytes, 32)[0]
-    hmat, vis = t["attention.h_mat"], t["visual.weight"]
+    hmat, vis = t["attention.h_mat"], t["visual.weight_panels"]
     cases = [
         ([(hmat["dims_at"], "<Q", 1 << 60)], "tensor 'attention.h_mat' dimension 0 is 1152921504606846976"),
         ([(hmat["dims_at"], "<Q", 0)], "dimension 0 is 0"),
-        ([(vis["dims_at"], "<Q", 1 << 39), (vis["dims_at"] + 8, "<Q", 1 << 39)], "visual.weight' dimension 1"),
+        ([(vis["dims_at"], "<Q", 1 << 39), (vis["dims_at"] + 8, "<Q", 1 << 39)], "visual.weight_panels' dimension 1"),
         ([(hmat["offset_at"], "<Q", 1 << 62)], "attention.h_mat", "runs outside the"),
         ([(hmat["dims_at"], "<Q", 3)], "tensor 'attention.h_mat' (1728 bytes", "runs outside the"),
         ([(hmat["offset_at"], "<Q", 4)], "misaligned"),
@@ -75,7 +75,8 @@ def test_hostile_model_files(tmp_path, model_bytes):
         ([(hmat["ndim_at"], "<I", 0)], "has 0 dimensions"),
         ([(hmat["dtype_at"], "<I", 7)], "dtype 7"),
         ([(hmat["dims_at"], "<Q", 1)], "'attention.h_mat' has shape (1, 144), the configuration needs (2, 144)"),
-        ([(d["meta"]["ban.glimpses"]["value_at"], "<q", 3)], "'visual.weight' has shape (240, 40), the configuration needs (288, 40)"),
+        ([(d["meta"]["ban.glimpses"]["value_at"], "<q", 3)],
+         "'visual.weight_panels' has shape (8, 40, 32), the configuration needs (9, 40, 32)"),
         ([(d["meta"]["ban.glimpses"]["value_at"], "<q", -2)], "'ban.glimpses' = -2"),
         ([(d["meta"]["ban.hidden_dim"]["type_at"], "<I", 2)], "'ban.hidden_dim' has type 2, expected an integer"),
         ([(d["meta"]["ban.hidden_dim"]["type_at"], "<I", 3)], "'ban.hidden_dim' (type 3) has a malformed value"),
@@ -90,6 +91,29 @@ def test_hostile_model_files(tmp_path, model_bytes):
     ]
     for i, (edits, *needles) in enumerate(cases):
         refused(patched(tmp_path, model_bytes, edits, "case%d.ban" % i), *needles)
+
+
+def test_hostile_model_files_in_rows(tmp_path, exported):
+    """The same checks on a file whose weights are in rows (PyTorch's layout)."""
+    rows = open(exported["g2_rows"], "rb").read()
+    d = directory(rows)
+    vis = d["tensors"]["visual.weight"]
+    cases = [
+        ([(d["meta"]["ban.glimpses"]["value_at"], "<q", 3)],
+         "'visual.weight' has shape (240, 40), the configuration needs (288, 40)"),
+        ([(vis["dims_at"], "<Q", 1 << 39), (vis["dims_at"] + 8, "<Q", 1 << 39)], "visual.weight' dimension 1"),
+        ([(vis["ndim_at"], "<I", 3)], "'visual.weight'"),
+    ]
+    for i, (edits, *needles) in enumerate(cases):
+        refused(patched(tmp_path, rows, edits, "rows%d.ban" % i), *needles)
+
+
+def test_a_weight_in_both_layouts_is_refused(tmp_path, exported):
+    import banfile
+    meta, tensors = banfile.read_ban(exported["g2"])
+    both = dict(tensors, **{"visual.weight": banfile.from_panels(tensors["visual.weight_panels"], 240)})
+    banfile.write_ban(str(tmp_path / "both.ban"), meta, both)
+    refused(tmp_path / "both.ban", "tensor 'visual.weight' is not part of this configuration")
 
 
 def test_string_without_terminator(tmp_path, model_bytes):
@@ -116,8 +140,9 @@ def test_run_refuses_hostile_model_files(tmp_path, model_bytes):
     d = directory(model_bytes)
     hmat = d["tensors"]["attention.h_mat"]
     words = d["meta"]["tokenizer.words"]
+    data_off = struct.unpack_from("<Q", model_bytes, 32)[0]
     cases = [
-        (model_bytes[:3000], "3000 bytes", "truncated?"),
+        (model_bytes[:data_off + 3000], "%d bytes" % (data_off + 3000), "truncated?"),
         (patched(tmp_path, model_bytes, [(hmat["dims_at"], "<Q", 1 << 40), (hmat["dims_at"] + 8, "<Q", 1 << 22)]
                  ).read_bytes(), "dimension 1 is 4194304", "attention.h_mat"),
         (patched(tmp_path, model_bytes, [(words["value_at"], "<Q", 1 << 40)]).read_bytes(), "tokenizer.words"),

@@ -200,3 +200,28 @@ def test_state_dict_without_wrapper_or_prefix(tmp_path):
     meta, tensors = export_state(tmp_path, bare)
     meta2, tensors2 = export_state(tmp_path, {"model_state": state})
     assert meta == meta2 and all(np.array_equal(tensors[k], tensors2[k]) for k in tensors)
+
+
+def test_panels_hold_the_rows_exactly(tmp_path):
+    """--layout panels (the default) and --layout rows write the same weights: panel p holds
+    rows 32p..32p+31 transposed, zeros past the last row; every other tensor is identical."""
+    panels, rows = tmp_path / "p.ban", tmp_path / "r.ban"
+    ban_export.export(fixture_path("ban_ref_g2.pth"), str(panels))
+    subprocess.run(EXPORT + [fixture_path("ban_ref_g2.pth"), "-o", str(rows), "--layout", "rows"], check=True,
+                   capture_output=True)
+    _, tp = banfile.read_ban(str(panels))
+    _, tr = banfile.read_ban(str(rows))
+    assert sorted(k + "_panels" if k in banfile.PANEL_WEIGHTS else k for k in tr) == sorted(tp)
+    for name in banfile.PANEL_WEIGHTS:
+        w, p = tr[name], tp[name + "_panels"]
+        n, k = w.shape[-2:]
+        assert p.shape == w.shape[:-2] + (-(-n // 32), k, 32), name
+        for r in (0, 1, n // 2, n - 1):
+            assert np.array_equal(p[..., r // 32, :, r % 32], w[..., r, :]), (name, r)
+        if n % 32:
+            assert not p[..., -1, :, n % 32:].any(), name
+        assert np.array_equal(banfile.from_panels(p, n), w), name
+    assert all(np.array_equal(v, banfile.with_layout(tp, "rows")[k]) for k, v in tr.items())
+    assert all(np.array_equal(v, banfile.with_layout(tr, "panels")[k]) for k, v in tp.items())
+    with pytest.raises(ValueError):
+        banfile.with_layout(tr, "columns")

@@ -19,12 +19,17 @@ def save(tmp_path, name, arr):
     return path
 
 
-@pytest.mark.parametrize("model", ["g2", "g2_legacy"])
-def test_vqa_logits_and_attention(exported, tmp_path, model):
+# BAN_SIMD caps the kernel of ban.h's own product (weights in panels): every one of them, and
+# CBLAS (weights in rows), reproduces the reference
+KERNELS = [("g2", None), ("g2", "avx2"), ("g2", "none"), ("g2_legacy", None), ("g2_rows", None)]
+
+
+@pytest.mark.parametrize("model,simd", KERNELS)
+def test_vqa_logits_and_attention(exported, tmp_path, model, simd):
     out, att = tmp_path / "logits.npy", tmp_path / "att.npy"
     run_ban("run", exported[model], "--features", save(tmp_path, "v", G2["v"]), "--spatials",
             save(tmp_path, "b", G2["b"]), "--tokens", save(tmp_path, "q", G2["q"]), "--logits", out,
-            "--attention", att)
+            "--attention", att, env={"BAN_SIMD": simd} if simd else None)
     logits, attention = np.load(out), np.load(att)
     assert logits.shape == G2["logits"].shape and attention.shape == G2["att"].shape
     assert np.abs(logits - G2["logits"]).max() <= 1e-4
@@ -68,11 +73,13 @@ def test_explicit_box_counts_match_zero_row_padding(exported, tmp_path):
     assert np.abs(np.load(out) - G2["logits"]).max() <= 1e-4
 
 
-def test_grounding_logits(exported, tmp_path):
+@pytest.mark.parametrize("model,simd", [("flickr", None), ("flickr", "avx2"), ("flickr", "none"),
+                                        ("flickr_rows", None)])
+def test_grounding_logits(exported, tmp_path, model, simd):
     out = tmp_path / "logits.npy"
-    run_ban("run", exported["flickr"], "--features", save(tmp_path, "v", FL["v"]), "--spatials",
+    run_ban("run", exported[model], "--features", save(tmp_path, "v", FL["v"]), "--spatials",
             save(tmp_path, "b", FL["b"]), "--tokens", save(tmp_path, "q", FL["q"]), "--entities",
-            save(tmp_path, "e", FL["e"]), "--logits", out)
+            save(tmp_path, "e", FL["e"]), "--logits", out, env={"BAN_SIMD": simd} if simd else None)
     logits = np.load(out)
     assert logits.shape == FL["att_logits"].shape
     assert np.abs(logits - FL["att_logits"]).max() <= 1e-4

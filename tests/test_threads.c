@@ -202,7 +202,7 @@ static int same_result(const result *a, const result *b)
 
 static int new_contexts(ban_ctx **vqa_ctx, ban_ctx **fl_ctx)
 {
-    ban_limits lv = {VQA_B, VQA_K, VQA_LMAX, 0}, lf = {FL_B, FL_K, FL_L, FL_E};
+    ban_limits lv = {VQA_B, VQA_K, VQA_LMAX, 0, 0}, lf = {FL_B, FL_K, FL_L, FL_E, 0};
     int rc = ban_ctx_create(g.vqa, &lv, vqa_ctx);
     if (rc == BAN_OK) rc = ban_ctx_create(g.flickr, &lf, fl_ctx);
     else *fl_ctx = NULL;

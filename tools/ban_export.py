@@ -346,9 +346,10 @@ def answers(path, count):
 
 
 def export(checkpoint, output, dictionary=None, answer_file=None, op=None, question_length=None,
-           question_padding=None, box_padding=None, fp16=False):
+           question_padding=None, box_padding=None, fp16=False, layout="panels"):
     """Options left None come from the checkpoint's 'conventions' entry (this project's
-    training script writes one), else the reference's conventions."""
+    training script writes one), else the reference's conventions. Returns the metadata and
+    the tensors in rows (the file holds the layout asked for)."""
     obj = load_checkpoint(checkpoint)
     sd = find_state_dict(obj, checkpoint)
     conv = obj.get("conventions", {}) if isinstance(obj, dict) else {}
@@ -373,9 +374,10 @@ def export(checkpoint, output, dictionary=None, answer_file=None, op=None, quest
     if isinstance(obj, dict) and isinstance(obj.get("epoch"), int):
         meta["source.epoch"] = obj["epoch"]
     meta["source.exporter"] = EXPORTER
+    stored = banfile.with_layout(tensors, layout)
     if fp16:
-        tensors = {k: v.astype(np.float16) for k, v in tensors.items()}
-    banfile.write_ban(output, meta, tensors)
+        stored = {k: v.astype(np.float16) for k, v in stored.items()}
+    banfile.write_ban(output, meta, stored)
     return meta, tensors
 
 
@@ -397,12 +399,16 @@ def main(argv=None):
                     help="how padded boxes were marked in training: all-zero feature rows (the reference) or "
                     "explicit counts (default: the checkpoint's conventions, else zero_rows)")
     ap.add_argument("--fp16", action="store_true", help="store weights as float16 (half the file)")
+    ap.add_argument("--layout", choices=["panels", "rows"], default="panels",
+                    help="the big Linear weights in panels of 32 rows, read by ban.h's own product (default), or "
+                         "in PyTorch's rows, for CBLAS")
     args = ap.parse_args(argv)
     if args.question_length is not None and not 1 <= args.question_length <= 4096:
         ap.error("--question-length must be between 1 and 4096")
     try:
         meta, tensors = export(args.checkpoint, args.output, args.dictionary, args.answers, args.op,
-                               args.question_length, args.question_padding, args.box_padding, args.fp16)
+                               args.question_length, args.question_padding, args.box_padding, args.fp16,
+                               args.layout)
     except (ExportError, CheckpointError, OSError) as e:
         print("ban_export: error: %s" % e, file=sys.stderr)
         return 2

@@ -31,6 +31,49 @@ class FormatError(Exception):
     """A .ban file that does not follow the format."""
 
 
+# Linear weights a file may store in panels of PANEL rows, as NAME + "_panels": W (N, K) as
+# (ceil(N/32), K, 32) with element [p, k, j] = W[32p + j, k] and zeros past N; a stack
+# (G, N, K) panel by panel, (G, ceil(N/32), K, 32). ban.h reads a panel as one contiguous
+# stream in its own matrix product. The bias (same name, "bias" for "weight") gives N.
+PANEL = 32
+PANEL_WEIGHTS = ("gru.weight_ih", "gru.weight_hh", "visual.weight", "attention.q_net.weight",
+                 "glimpse.q_net.weight", "glimpse.q_prj.weight", "classifier.0.weight", "classifier.1.weight")
+
+
+def to_panels(w):
+    """(..., N, K) -> (..., ceil(N/32), K, 32)."""
+    w = np.asarray(w)
+    n, k = w.shape[-2:]
+    p = -(-n // PANEL)
+    padded = np.zeros(w.shape[:-2] + (p * PANEL, k), w.dtype)
+    padded[..., :n, :] = w
+    return np.ascontiguousarray(np.swapaxes(padded.reshape(w.shape[:-2] + (p, PANEL, k)), -1, -2))
+
+
+def from_panels(w, n):
+    """(..., P, K, 32) -> (..., n, K): the first n rows."""
+    w = np.asarray(w)
+    rows = np.swapaxes(w, -1, -2)
+    return np.ascontiguousarray(rows.reshape(w.shape[:-3] + (w.shape[-3] * PANEL, w.shape[-2]))[..., :n, :])
+
+
+def with_layout(tensors, layout):
+    """The same tensors with the weights of PANEL_WEIGHTS in `layout`, "panels" or "rows",
+    whichever they are in now (order kept)."""
+    if layout not in ("panels", "rows"):
+        raise ValueError("layout %r (panels or rows)" % layout)
+    out = {}
+    for name, arr in tensors.items():
+        if layout == "panels" and name in PANEL_WEIGHTS:
+            out[name + "_panels"] = to_panels(arr)
+        elif layout == "rows" and name.endswith("_panels") and name[:-7] in PANEL_WEIGHTS:
+            base = name[:-7]
+            out[base] = from_panels(arr, np.asarray(tensors[base.replace("weight", "bias")]).shape[-1])
+        else:
+            out[name] = arr
+    return out
+
+
 def _string(s, what):
     raw = s.encode("utf-8") if isinstance(s, str) else bytes(s)
     if b"\0" in raw:

@@ -164,6 +164,8 @@ def main(argv=None):
     ap.add_argument("--question-length", type=int, help="question positions (14)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fp16", action="store_true", help="store the weights as float16")
+    ap.add_argument("--layout", choices=["panels", "rows"], default="panels",
+                    help="the big Linear weights in panels (ban.h's own product, the default) or in rows (CBLAS)")
     args = ap.parse_args(argv)
     try:
         cfg = config_for(args.preset, hidden=args.hidden, glimpses=args.glimpses, feature_dim=args.feature_dim,
@@ -172,9 +174,10 @@ def main(argv=None):
     except ValueError as e:
         ap.error(str(e))
     meta, tensors = build(cfg, args.seed)
+    stored = banfile.with_layout(tensors, args.layout)
     if args.fp16:
-        tensors = {k: v.astype(np.float16) for k, v in tensors.items()}
-    banfile.write_ban(args.output, meta, tensors)
+        stored = {k: v.astype(np.float16) for k, v in stored.items()}
+    banfile.write_ban(args.output, meta, stored)
     params = sum(v.size for v in tensors.values())
     print("%s: random VQA model, hidden %d, %d glimpses, %d-d features, %d answers, %d words, %s, %d parameters"
           % (args.output, cfg["hidden"], cfg["glimpses"], cfg["feature_dim"], cfg["answers"], cfg["vocab"],
