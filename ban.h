@@ -11,7 +11,8 @@
      In exactly one C file:
          #define BAN_IMPLEMENTATION
          #include "ban.h"
-     and link with a CBLAS (OpenBLAS: -lopenblas) and libm. C99, POSIX for mmap.
+     and link with a CBLAS (OpenBLAS: -lopenblas), libm and pthreads (-lpthread). C99,
+     POSIX for mmap and threads.
 
    EXAMPLE (VQA: one image of K boxes, one question)
          ban_model *model;  ban_ctx *ctx;
@@ -59,7 +60,7 @@
      ban_model_free, ban_model_error, ban_model_config, ban_model_parameter_count
      ban_model_answer(m, i), ban_model_word(m, id), ban_model_meta_string/int(m, key)
      ban_ctx_create(model, &limits, &ctx) buffers for up to limits (batch, boxes,
-                                         tokens, entities), allocated once
+                                         tokens, entities), allocated once; threads
      ban_ctx_free, ban_ctx_error
      ban_tokenize(ctx, text, ids, max, &n) the reference tokenizer; n may exceed max
      ban_question_positions(model, L)    P for an input of L tokens
@@ -69,17 +70,24 @@
 
    THREADS
      A model is immutable once loaded and may be shared by any number of threads; each
-     thread needs its own context. Matrix products run through CBLAS, whose own threads
-     (OPENBLAS_NUM_THREADS) apply.
+     thread needs its own context. The big Linear weights of a file in the exporter's
+     default layout (panels of 32 rows) go through ban.h's own matrix product: AVX-512,
+     AVX2+FMA or plain C, chosen at run time (the environment variable BAN_SIMD=avx2 or
+     none caps it), split among limits.threads threads per context (default: the
+     processors online), which sleep between calls. Other products, and weights in rows,
+     run through CBLAS, whose own threads (OPENBLAS_NUM_THREADS) apply. The thread count
+     changes no bit of the outputs.
 
    OPTIONS (#define before including the implementation)
      BAN_MALLOC(n), BAN_FREE(p)   allocator (default malloc, free)
      BAN_ASSERT(x)                internal invariants only, never bad input (default assert)
      BAN_STATIC                   make every function static (BANDEF)
      BAN_NO_MMAP                  read model files into memory instead of mapping them
+     BAN_NO_THREADS               no threads of ban.h's own (always on Windows)
+     BAN_NO_SIMD                  the plain C kernel only (always off x86-64 GCC/Clang)
 
    LIMITS (inputs beyond them are refused with BAN_ERR_ARG / BAN_ERR_FORMAT)
-     BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES, BAN_MAX_GLIMPSES,
+     BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES, BAN_MAX_THREADS, BAN_MAX_GLIMPSES,
      BAN_MAX_DIM (any model dimension), BAN_MAX_VOCAB, BAN_MAX_ANSWERS, BAN_MAX_STRING,
      BAN_MAX_ENTRIES, BAN_MAX_IMAGE_SIDE, BAN_MAX_ENCODER_FLOATS, BAN_MAX_FILE_SIZE; see their
      definitions below.
@@ -370,49 +378,63 @@ static void ban__linear_rows(int M, int N, int K, const float *x, int ldx, const
     }
 }
 
-/* ---- the packed product --------------------------------------------------
-   y (M, N) = max(0, x (M, K) W^T + b) for a weight stored in panels of 32 output columns,
-   Wp[p][k][j] = W[32p + j][k] (the exporter writes the visual projection so; the panels of
-   the last, partial one past N are never read into y). Each panel is a contiguous stream
-   that the kernel reads once per slice of rows, without the re-packing a BLAS does on every
-   call (at batch 1 that re-packing is a quarter of the visual product's time). The kernel
-   holds a tile of rows x 32 columns in registers and sums BAN__KC products at a time; rows
-   run in slices of BAN__MC so that x's slice stays in cache while the panels stream by.
-   Threads split the panels. */
+/* ---- ban.h's own matrix product -----------------------------------------------
+   y (M, N) = x (M, K) W^T (+ b, then max(0, .) if relu) for W given in panels of 32 of its
+   rows: element [p][k][j] = W[32p + j][k] sits at B + p * pstride + k * ldb + j. A weight
+   stored in panels (the exporter's default layout) has ldb = 32 and pstride = 32 K: each
+   panel is one contiguous stream, read once per slice of rows, with none of the re-packing
+   a BLAS does on every call (at batch 1 that is a quarter of OpenBLAS's visual product).
+   A matrix V (K, N) in rows is W = V^T in panels with ldb = its row stride, pstride = 32.
+   The kernel holds a tile of rows x 32 columns in registers and sums BAN__KC products at a
+   time; rows run in slices of BAN__MC so that x's slice stays in cache while panels stream
+   by. Threads take work items (a slice of rows, BAN__CHUNK panels) as they come; every
+   output is computed the same way whichever thread takes it. Columns past N are neither
+   stored nor, in a partial last panel, loaded. */
 #define BAN__NR 32
 #define BAN__KC 256
 #define BAN__MC 128
+#define BAN__CHUNK 4
 enum { BAN__ISA_C, BAN__ISA_AVX2, BAN__ISA_AVX512 };
 /* the weights a file may store in panels (tensor name + "_panels") */
 enum {
     BAN__PW_GRU_IH = 1, BAN__PW_GRU_HH = 2, BAN__PW_VIS = 4, BAN__PW_ATT_Q = 8,
-    BAN__PW_GQ = 16, BAN__PW_GP = 32, BAN__PW_CLS1 = 64, BAN__PW_CLS2 = 128
+    BAN__PW_GQ = 16, BAN__PW_GP = 32, BAN__PW_GC = 64, BAN__PW_CLS1 = 128, BAN__PW_CLS2 = 256
 };
 
 typedef struct ban__pgemm {
     int M, N, K, ldx, ldy, relu, isa;
-    const float *x, *Wp, *bias;
+    const float *x;
+    const float *B;       /* W in panels, as above */
+    size_t ldb, pstride;
+    const float *bias;    /* (N) or NULL */
     float *y;
 } ban__pgemm;
 
-/* one tile in portable C: C (mr, nc) (+)= A (mr, kc) B (kc, 32); a last slice (bias != NULL)
-   adds the bias and applies the ReLU */
-static void ban__tile_c(int mr, int kc, const float *A, int lda, const float *B, float *C, int ldc, int nc, int first,
-                        const float *bias, int relu)
+/* the arguments of one tile: C (mr, nc) (+)= A (mr, kc) B (kc, nc); first: C is written,
+   not added to; last: the bias (if any) and the ReLU (if relu) follow */
+typedef struct ban__tile {
+    int mr, kc, nc, first, last, relu;
+    const float *A, *B, *bias;
+    size_t lda, ldb, ldc;
+    float *C;
+} ban__tile;
+
+static void ban__tile_c(const ban__tile *t)
 {
-    for (int r = 0; r < mr; r++) {
+    for (int r = 0; r < t->mr; r++) {
         float acc[BAN__NR] = {0};
-        for (int k = 0; k < kc; k++) {
-            const float a = A[(size_t)r * lda + k], *b = B + (size_t)k * BAN__NR;
-            for (int j = 0; j < BAN__NR; j++) acc[j] += a * b[j];
+        for (int k = 0; k < t->kc; k++) {
+            const float a = t->A[r * t->lda + k], *b = t->B + k * t->ldb;
+            if (t->nc == BAN__NR)
+                for (int j = 0; j < BAN__NR; j++) acc[j] += a * b[j];
+            else
+                for (int j = 0; j < t->nc; j++) acc[j] += a * b[j];
         }
-        float *cr = C + (size_t)r * ldc;
-        for (int j = 0; j < nc; j++) {
-            float v = first ? acc[j] : cr[j] + acc[j];
-            if (bias) {
-                v += bias[j];
-                if (relu) v = v > 0.0f ? v : 0.0f;
-            }
+        float *cr = t->C + r * t->ldc;
+        for (int j = 0; j < t->nc; j++) {
+            float v = t->first ? acc[j] : cr[j] + acc[j];
+            if (t->last && t->bias) v += t->bias[j];
+            if (t->last && t->relu) v = v > 0.0f ? v : 0.0f;
             cr[j] = v;
         }
     }
@@ -422,115 +444,110 @@ static void ban__tile_c(int mr, int kc, const float *A, int lda, const float *B,
 #define BAN__ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define BAN__ROWS10(X) BAN__ROWS6(X) X(6) X(7) X(8) X(9)
 
-/* AVX-512: 10 rows x 32 columns, 20 accumulators; the same contract as ban__tile_c */
-BAN__AVX512 void ban__tile512(int mr, int kc, const float *A, int lda, const float *B, float *C, int ldc, int nc,
-                              int first, const float *bias, int relu)
+/* AVX-512: up to 10 rows x 32 columns, 20 accumulators */
+BAN__AVX512 void ban__tile512(int mr, const ban__tile *t)
 {
+    const int nc = t->nc, kc = t->kc;
     const __mmask16 m0 = (__mmask16)(nc >= 16 ? 0xFFFFu : (1u << nc) - 1u);
     const __mmask16 m1 = (__mmask16)(nc >= 32 ? 0xFFFFu : nc <= 16 ? 0u : (1u << (nc - 16)) - 1u);
+    const float *A = t->A, *B = t->B;
+    const size_t lda = t->lda, ldb = t->ldb;
     const __m512 zero = _mm512_setzero_ps();
 #define BAN__D(r) __m512 c##r##0 = zero, c##r##1 = zero;
     BAN__ROWS10(BAN__D)
 #undef BAN__D
-    for (int k = 0; k < kc; k++) {
-        const __m512 b0 = _mm512_loadu_ps(B + (size_t)k * BAN__NR), b1 = _mm512_loadu_ps(B + (size_t)k * BAN__NR + 16);
-#define BAN__F(r)                                                  \
-    if (r < mr) {                                                  \
-        const __m512 a = _mm512_set1_ps(A[(size_t)(r) * lda + k]); \
-        c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);                 \
-        c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);                 \
+#define BAN__F(r)                                              \
+    if (r < mr) {                                              \
+        const __m512 a = _mm512_set1_ps(A[(r) * lda + k]);     \
+        c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);             \
+        c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);             \
     }
-        BAN__ROWS10(BAN__F)
+    if (nc == BAN__NR)
+        for (int k = 0; k < kc; k++) {
+            const __m512 b0 = _mm512_loadu_ps(B + k * ldb), b1 = _mm512_loadu_ps(B + k * ldb + 16);
+            BAN__ROWS10(BAN__F)
+        }
+    else
+        for (int k = 0; k < kc; k++) {
+            const __m512 b0 = _mm512_maskz_loadu_ps(m0, B + k * ldb), b1 = _mm512_maskz_loadu_ps(m1, B + k * ldb + 16);
+            BAN__ROWS10(BAN__F)
+        }
 #undef BAN__F
-    }
-    const __m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : zero;
-    const __m512 bb1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : zero;
-#define BAN__S(r)                                                                        \
-    if (r < mr) {                                                                        \
-        float *cr = C + (size_t)(r) * ldc;                                               \
-        if (!first) {                                                                    \
-            c##r##0 = _mm512_add_ps(c##r##0, _mm512_maskz_loadu_ps(m0, cr));             \
-            c##r##1 = _mm512_add_ps(c##r##1, _mm512_maskz_loadu_ps(m1, cr + 16));        \
-        }                                                                                \
-        if (bias) {                                                                      \
-            c##r##0 = _mm512_add_ps(c##r##0, bb0), c##r##1 = _mm512_add_ps(c##r##1, bb1); \
-            if (relu) c##r##0 = _mm512_max_ps(c##r##0, zero), c##r##1 = _mm512_max_ps(c##r##1, zero); \
-        }                                                                                \
-        _mm512_mask_storeu_ps(cr, m0, c##r##0);                                          \
-        _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                                     \
+    const int bias = t->last && t->bias, relu = t->last && t->relu;
+    const __m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, t->bias) : zero;
+    const __m512 bb1 = bias ? _mm512_maskz_loadu_ps(m1, t->bias + 16) : zero;
+#define BAN__S(r)                                                                    \
+    if (r < mr) {                                                                    \
+        float *cr = t->C + (r) * t->ldc;                                             \
+        if (!t->first) {                                                             \
+            c##r##0 = _mm512_add_ps(c##r##0, _mm512_maskz_loadu_ps(m0, cr));         \
+            c##r##1 = _mm512_add_ps(c##r##1, _mm512_maskz_loadu_ps(m1, cr + 16));    \
+        }                                                                            \
+        c##r##0 = _mm512_add_ps(c##r##0, bb0), c##r##1 = _mm512_add_ps(c##r##1, bb1); \
+        if (relu) c##r##0 = _mm512_max_ps(c##r##0, zero), c##r##1 = _mm512_max_ps(c##r##1, zero); \
+        _mm512_mask_storeu_ps(cr, m0, c##r##0);                                      \
+        _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                                 \
     }
     BAN__ROWS10(BAN__S)
 #undef BAN__S
 }
-__attribute__((target("avx512f,fma"))) static void ban__tile512_full(int kc, const float *A, int lda, const float *B,
-                                                                      float *C, int ldc, int nc, int first,
-                                                                      const float *bias, int relu)
-{
-    ban__tile512(10, kc, A, lda, B, C, ldc, nc, first, bias, relu);
-}
-__attribute__((target("avx512f,fma"))) static void ban__tile512_part(int mr, int kc, const float *A, int lda,
-                                                                      const float *B, float *C, int ldc, int nc,
-                                                                      int first, const float *bias, int relu)
-{
-    ban__tile512(mr, kc, A, lda, B, C, ldc, nc, first, bias, relu);
-}
+__attribute__((target("avx512f,fma"))) static void ban__tile512_full(const ban__tile *t) { ban__tile512(10, t); }
+__attribute__((target("avx512f,fma"))) static void ban__tile512_part(const ban__tile *t) { ban__tile512(t->mr, t); }
 
-/* AVX2: 6 rows x 16 columns (half a panel: B and C start at its column 0 or 16, nc <= 16) */
-BAN__AVX2 void ban__tile256(int mr, int kc, const float *A, int lda, const float *B, float *C, int ldc, int nc,
-                            int first, const float *bias, int relu)
+/* AVX2: up to 6 rows x 16 columns (half a panel: nc <= 16), 12 accumulators */
+BAN__AVX2 void ban__tile256(int mr, const ban__tile *t)
 {
+    const int nc = t->nc, kc = t->kc;
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc), lane);
     const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc - 8), lane);
+    const float *A = t->A, *B = t->B;
+    const size_t lda = t->lda, ldb = t->ldb;
     const __m256 zero = _mm256_setzero_ps();
 #define BAN__D(r) __m256 c##r##0 = zero, c##r##1 = zero;
     BAN__ROWS6(BAN__D)
 #undef BAN__D
-    for (int k = 0; k < kc; k++) {
-        const __m256 b0 = _mm256_loadu_ps(B + (size_t)k * BAN__NR), b1 = _mm256_loadu_ps(B + (size_t)k * BAN__NR + 8);
-#define BAN__F(r)                                                     \
-    if (r < mr) {                                                     \
-        const __m256 a = _mm256_broadcast_ss(A + (size_t)(r) * lda + k); \
-        c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                    \
-        c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                    \
+#define BAN__F(r)                                                  \
+    if (r < mr) {                                                  \
+        const __m256 a = _mm256_broadcast_ss(A + (r) * lda + k);   \
+        c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                 \
+        c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                 \
     }
-        BAN__ROWS6(BAN__F)
+    if (nc == 16)
+        for (int k = 0; k < kc; k++) {
+            const __m256 b0 = _mm256_loadu_ps(B + k * ldb), b1 = _mm256_loadu_ps(B + k * ldb + 8);
+            BAN__ROWS6(BAN__F)
+        }
+    else
+        for (int k = 0; k < kc; k++) {
+            const __m256 b0 = _mm256_maskload_ps(B + k * ldb, m0), b1 = _mm256_maskload_ps(B + k * ldb + 8, m1);
+            BAN__ROWS6(BAN__F)
+        }
 #undef BAN__F
-    }
-    const __m256 bb0 = bias ? _mm256_maskload_ps(bias, m0) : zero, bb1 = bias ? _mm256_maskload_ps(bias + 8, m1) : zero;
-#define BAN__S(r)                                                                        \
-    if (r < mr) {                                                                        \
-        float *cr = C + (size_t)(r) * ldc;                                               \
-        if (!first) {                                                                    \
-            c##r##0 = _mm256_add_ps(c##r##0, _mm256_maskload_ps(cr, m0));                \
-            c##r##1 = _mm256_add_ps(c##r##1, _mm256_maskload_ps(cr + 8, m1));            \
-        }                                                                                \
-        if (bias) {                                                                      \
-            c##r##0 = _mm256_add_ps(c##r##0, bb0), c##r##1 = _mm256_add_ps(c##r##1, bb1); \
-            if (relu) c##r##0 = _mm256_max_ps(c##r##0, zero), c##r##1 = _mm256_max_ps(c##r##1, zero); \
-        }                                                                                \
-        _mm256_maskstore_ps(cr, m0, c##r##0);                                            \
-        _mm256_maskstore_ps(cr + 8, m1, c##r##1);                                        \
+    const int bias = t->last && t->bias, relu = t->last && t->relu;
+    const __m256 bb0 = bias ? _mm256_maskload_ps(t->bias, m0) : zero;
+    const __m256 bb1 = bias ? _mm256_maskload_ps(t->bias + 8, m1) : zero;
+#define BAN__S(r)                                                                    \
+    if (r < mr) {                                                                    \
+        float *cr = t->C + (r) * t->ldc;                                             \
+        if (!t->first) {                                                             \
+            c##r##0 = _mm256_add_ps(c##r##0, _mm256_maskload_ps(cr, m0));            \
+            c##r##1 = _mm256_add_ps(c##r##1, _mm256_maskload_ps(cr + 8, m1));        \
+        }                                                                            \
+        c##r##0 = _mm256_add_ps(c##r##0, bb0), c##r##1 = _mm256_add_ps(c##r##1, bb1); \
+        if (relu) c##r##0 = _mm256_max_ps(c##r##0, zero), c##r##1 = _mm256_max_ps(c##r##1, zero); \
+        _mm256_maskstore_ps(cr, m0, c##r##0);                                        \
+        _mm256_maskstore_ps(cr + 8, m1, c##r##1);                                    \
     }
     BAN__ROWS6(BAN__S)
 #undef BAN__S
 }
-__attribute__((target("avx2,fma"))) static void ban__tile256_full(int kc, const float *A, int lda, const float *B,
-                                                                   float *C, int ldc, int nc, int first,
-                                                                   const float *bias, int relu)
-{
-    ban__tile256(6, kc, A, lda, B, C, ldc, nc, first, bias, relu);
-}
-__attribute__((target("avx2,fma"))) static void ban__tile256_part(int mr, int kc, const float *A, int lda,
-                                                                   const float *B, float *C, int ldc, int nc, int first,
-                                                                   const float *bias, int relu)
-{
-    ban__tile256(mr, kc, A, lda, B, C, ldc, nc, first, bias, relu);
-}
+__attribute__((target("avx2,fma"))) static void ban__tile256_full(const ban__tile *t) { ban__tile256(6, t); }
+__attribute__((target("avx2,fma"))) static void ban__tile256_part(const ban__tile *t) { ban__tile256(t->mr, t); }
 #endif
 
 /* the best kernel this processor runs, capped by the environment variable BAN_SIMD
-   ("avx512", "avx2" or "none"; for comparing them) */
+   ("avx2" or "none"; for comparing them) */
 static int ban__isa(void)
 {
     int isa = BAN__ISA_C;
@@ -545,49 +562,62 @@ static int ban__isa(void)
     return isa;
 }
 
-/* the panels [P * part / parts, P * (part + 1) / parts) of the product */
-static void ban__pgemm_part(const ban__pgemm *g, int part, int parts)
+/* the product's work items: slices of rows times chunks of panels */
+static int ban__pgemm_items(const ban__pgemm *g)
 {
-    const int P = (g->N + BAN__NR - 1) / BAN__NR;
-    const int p0 = (int)((int64_t)P * part / parts), p1 = (int)((int64_t)P * (part + 1) / parts);
-    for (int i0 = 0; i0 < g->M; i0 += BAN__MC) {
-        const int mc = g->M - i0 < BAN__MC ? g->M - i0 : BAN__MC;
-        const float *x = g->x + (size_t)i0 * g->ldx;
-        for (int p = p0; p < p1; p++) {
-            const int nc = g->N - p * BAN__NR < BAN__NR ? g->N - p * BAN__NR : BAN__NR;
-            const float *panel = g->Wp + (size_t)p * g->K * BAN__NR;
-            float *y = g->y + (size_t)i0 * g->ldy + (size_t)p * BAN__NR;
-            for (int k0 = 0; k0 < g->K; k0 += BAN__KC) {
-                const int kc = g->K - k0 < BAN__KC ? g->K - k0 : BAN__KC, first = k0 == 0;
-                const float *B = panel + (size_t)k0 * BAN__NR, *A = x + k0;
-                const float *bias = k0 + kc == g->K ? g->bias + (size_t)p * BAN__NR : NULL;
-                int i = 0;
-                switch (g->isa) {
+    const int P = (g->N + BAN__NR - 1) / BAN__NR, C = (P + BAN__CHUNK - 1) / BAN__CHUNK;
+    return (g->M + BAN__MC - 1) / BAN__MC * C;
+}
+
+/* work item t: rows [i0, i0 + BAN__MC) of slice t / C, panels [p0, p0 + BAN__CHUNK) of chunk t % C */
+static void ban__pgemm_item(const ban__pgemm *g, int t)
+{
+    const int P = (g->N + BAN__NR - 1) / BAN__NR, C = (P + BAN__CHUNK - 1) / BAN__CHUNK;
+    const int i0 = t / C * BAN__MC, p0 = t % C * BAN__CHUNK, p1 = p0 + BAN__CHUNK < P ? p0 + BAN__CHUNK : P;
+    const int mc = g->M - i0 < BAN__MC ? g->M - i0 : BAN__MC;
+    for (int p = p0; p < p1; p++) {
+        ban__tile tl;
+        tl.nc = g->N - p * BAN__NR < BAN__NR ? g->N - p * BAN__NR : BAN__NR;
+        tl.relu = g->relu, tl.lda = (size_t)g->ldx, tl.ldb = g->ldb, tl.ldc = (size_t)g->ldy;
+        for (int k0 = 0; k0 < g->K; k0 += BAN__KC) {
+            tl.kc = g->K - k0 < BAN__KC ? g->K - k0 : BAN__KC;
+            tl.first = k0 == 0, tl.last = k0 + tl.kc == g->K;
+            tl.B = g->B + (size_t)p * g->pstride + (size_t)k0 * g->ldb;
+            tl.bias = g->bias ? g->bias + (size_t)p * BAN__NR : NULL;
+            switch (g->isa) {
 #if BAN__X86
-                case BAN__ISA_AVX512:
-                    for (; i + 10 <= mc; i += 10)
-                        ban__tile512_full(kc, A + (size_t)i * g->ldx, g->ldx, B, y + (size_t)i * g->ldy, g->ldy, nc,
-                                          first, bias, g->relu);
-                    if (i < mc)
-                        ban__tile512_part(mc - i, kc, A + (size_t)i * g->ldx, g->ldx, B, y + (size_t)i * g->ldy,
-                                          g->ldy, nc, first, bias, g->relu);
-                    break;
-                case BAN__ISA_AVX2:
-                    for (int h = 0; h < 2 && nc > 16 * h; h++) {
-                        const int nh = nc - 16 * h < 16 ? nc - 16 * h : 16;
-                        const float *bh = bias ? bias + 16 * h : NULL;
-                        for (i = 0; i + 6 <= mc; i += 6)
-                            ban__tile256_full(kc, A + (size_t)i * g->ldx, g->ldx, B + 16 * h,
-                                              y + (size_t)i * g->ldy + 16 * h, g->ldy, nh, first, bh, g->relu);
-                        if (i < mc)
-                            ban__tile256_part(mc - i, kc, A + (size_t)i * g->ldx, g->ldx, B + 16 * h,
-                                              y + (size_t)i * g->ldy + 16 * h, g->ldy, nh, first, bh, g->relu);
-                    }
-                    break;
-#endif
-                default:
-                    ban__tile_c(mc, kc, A, g->ldx, B, y, g->ldy, nc, first, bias, g->relu);
+            case BAN__ISA_AVX512:
+                for (int i = 0; i < mc; i += 10) {
+                    tl.mr = mc - i < 10 ? mc - i : 10;
+                    tl.A = g->x + (size_t)(i0 + i) * g->ldx + k0;
+                    tl.C = g->y + (size_t)(i0 + i) * g->ldy + (size_t)p * BAN__NR;
+                    if (tl.mr == 10) ban__tile512_full(&tl);
+                    else ban__tile512_part(&tl);
                 }
+                break;
+            case BAN__ISA_AVX2: {
+                const int nc = tl.nc;
+                const float *B = tl.B, *bias = tl.bias;
+                for (int h = 0; h < 2 && nc > 16 * h; h++) {
+                    tl.nc = nc - 16 * h < 16 ? nc - 16 * h : 16;
+                    tl.B = B + 16 * h, tl.bias = bias ? bias + 16 * h : NULL;
+                    for (int i = 0; i < mc; i += 6) {
+                        tl.mr = mc - i < 6 ? mc - i : 6;
+                        tl.A = g->x + (size_t)(i0 + i) * g->ldx + k0;
+                        tl.C = g->y + (size_t)(i0 + i) * g->ldy + (size_t)p * BAN__NR + 16 * h;
+                        if (tl.mr == 6) ban__tile256_full(&tl);
+                        else ban__tile256_part(&tl);
+                    }
+                }
+                tl.nc = nc, tl.B = B, tl.bias = bias;
+                break;
+            }
+#endif
+            default:
+                tl.mr = mc;
+                tl.A = g->x + (size_t)i0 * g->ldx + k0;
+                tl.C = g->y + (size_t)i0 * g->ldy + (size_t)p * BAN__NR;
+                ban__tile_c(&tl);
             }
         }
     }
@@ -597,7 +627,6 @@ static void ban__pgemm_part(const ban__pgemm *g, int part, int parts)
 #if BAN__THREADS
 typedef struct ban__worker {
     struct ban__pool *pool;
-    int id;
     pthread_t thread;
 } ban__worker;
 
@@ -605,12 +634,22 @@ typedef struct ban__pool {
     pthread_mutex_t mu;
     pthread_cond_t go, done;
     const ban__pgemm *job; /* the product of generation `gen` */
+    int next, items;       /* its next work item to take, and how many there are */
     unsigned gen;
     int pending;           /* workers still on it */
     int quit;
     int n;                 /* workers started */
     ban__worker *workers;
 } ban__pool;
+
+/* the next work item of the current product, -1 when none is left */
+static int ban__take_item(ban__pool *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    const int t = pl->next < pl->items ? pl->next++ : -1;
+    pthread_mutex_unlock(&pl->mu);
+    return t;
+}
 
 static void *ban__worker_main(void *arg)
 {
@@ -623,9 +662,8 @@ static void *ban__worker_main(void *arg)
         if (pl->quit) break;
         seen = pl->gen;
         const ban__pgemm *g = pl->job;
-        const int parts = pl->n + 1;
         pthread_mutex_unlock(&pl->mu);
-        ban__pgemm_part(g, w->id, parts);
+        for (int t; (t = ban__take_item(pl)) >= 0;) ban__pgemm_item(g, t);
         pthread_mutex_lock(&pl->mu);
         if (--pl->pending == 0) pthread_cond_signal(&pl->done);
     }
@@ -675,7 +713,6 @@ static ban__pool *ban__pool_new(int n)
     }
     for (int i = 0; i < n; i++) {
         pl->workers[i].pool = pl;
-        pl->workers[i].id = i + 1;
         if (pthread_create(&pl->workers[i].thread, NULL, ban__worker_main, &pl->workers[i])) break;
         pl->n++;
     }
@@ -702,11 +739,12 @@ static void ban__pgemm_run(ban__pool *pl, const ban__pgemm *g)
     if (pl && pl->n && (2.0 * g->M * g->N * g->K >= (double)(1 << 23) || (double)g->N * g->K >= (double)(1 << 18))) {
         pthread_mutex_lock(&pl->mu);
         pl->job = g;
+        pl->next = 0, pl->items = ban__pgemm_items(g);
         pl->pending = pl->n;
         pl->gen++;
         pthread_cond_broadcast(&pl->go);
         pthread_mutex_unlock(&pl->mu);
-        ban__pgemm_part(g, 0, pl->n + 1);
+        for (int t; (t = ban__take_item(pl)) >= 0;) ban__pgemm_item(g, t);
         pthread_mutex_lock(&pl->mu);
         while (pl->pending) pthread_cond_wait(&pl->done, &pl->mu);
         pthread_mutex_unlock(&pl->mu);
@@ -715,7 +753,7 @@ static void ban__pgemm_run(ban__pool *pl, const ban__pgemm *g)
 #else
     (void)pl;
 #endif
-    ban__pgemm_part(g, 0, 1);
+    for (int t = 0, n = ban__pgemm_items(g); t < n; t++) ban__pgemm_item(g, t);
 }
 
 /* ---- model and context ---------------------------------------------------- */
@@ -801,6 +839,7 @@ struct ban_ctx {
     float *box_score;       /* (Bm, G, Km) logits maxed over positions (counter) */
     float *q_glimpse;       /* (Bm*Pm, D) */
     float *chain;           /* (Pm, D) */
+    float *att_t;           /* (Pm, Km) one attention map transposed */
     float *joint;           /* (Bm, D) */
     float *proj;            /* (Bm, max(D, H)) */
     float *count_feat;      /* (Bm, O+1) */
@@ -832,7 +871,7 @@ static void ban__linear(ban_ctx *c, int M, int N, int K, const float *x, int ldx
         ban__linear_rows(M, N, K, x, ldx, W, b, y, ldy, relu);
         return;
     }
-    const ban__pgemm g = {M, N, K, ldx, ldy, relu, c->isa, x, W, b, y};
+    const ban__pgemm g = {M, N, K, ldx, ldy, relu, c->isa, x, W, BAN__NR, (size_t)K * BAN__NR, b, y};
     ban__pgemm_run(c->pool, &g);
 }
 
@@ -1469,7 +1508,7 @@ static int ban__bind_weights(ban_model *m)
         BAN__WSPEC("glimpse.q_prj.weight", gp_w, BAN__PW_GP, G, D, D);
         BAN__SPEC("glimpse.q_prj.bias", gp_b, G, D, 0);
         if (c->counter_objects) {
-            BAN__SPEC("glimpse.c_prj.weight", gc_w, G, D, c->counter_objects + 1);
+            BAN__WSPEC("glimpse.c_prj.weight", gc_w, BAN__PW_GC, G, D, c->counter_objects + 1);
             BAN__SPEC("glimpse.c_prj.bias", gc_b, G, D, 0);
         }
         BAN__WSPEC("classifier.0.weight", cls1_w, BAN__PW_CLS1, 0, c->classifier_hidden, D);
@@ -1801,7 +1840,7 @@ BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx 
     size_t o_q = ban__reserve(&p, F, Bm * Pm, D, 1);
     size_t o_qe = ban__reserve(&p, F, vqa ? 1 : Bm * Em, D, 1);
     size_t o_qa = ban__reserve(&p, F, Bm * Q, kD, 1);
-    size_t o_qs = ban__reserve(&p, F, G * Q, kD, 1);
+    size_t o_qs = ban__reserve(&p, F, (G * Q + BAN__NR - 1) / BAN__NR * BAN__NR, kD, 1); /* panels, maybe */
     size_t o_vp = ban__reserve(&p, F, Bm * Km, Dvin, 1);
     size_t o_vj = ban__reserve(&p, F, Bm * Km, vis, 1);
     size_t o_at = ban__reserve(&p, F, Km, G * Q, 1);
@@ -1809,6 +1848,7 @@ BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx 
     size_t o_bs = ban__reserve(&p, F, Bm * G, Km, 1);
     size_t o_qg = ban__reserve(&p, F, vqa ? Bm * Pm : 1, D, 1);
     size_t o_ch = ban__reserve(&p, F, Pm, D, 1);
+    size_t o_att_t = ban__reserve(&p, F, Pm, Km, 1);
     size_t o_jo = ban__reserve(&p, F, Bm, D, 1);
     size_t o_pr = ban__reserve(&p, F, Bm, D > H ? D : H, 1);
     size_t o_cf = ban__reserve(&p, F, Bm, O + 1, 1);
@@ -1848,6 +1888,7 @@ BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx 
     c->box_score = (float *)(void *)(base + o_bs);
     c->q_glimpse = (float *)(void *)(base + o_qg);
     c->chain = (float *)(void *)(base + o_ch);
+    c->att_t = (float *)(void *)(base + o_att_t);
     c->joint = (float *)(void *)(base + o_jo);
     c->proj = (float *)(void *)(base + o_pr);
     c->count_feat = (float *)(void *)(base + o_cf);
@@ -2403,14 +2444,33 @@ static void ban__attention_logits(ban_ctx *c, const float *vatt, int ldv, int R,
 {
     const ban_model *m = c->model;
     const int kD = m->config.attention_rank * m->config.hidden_dim, G = m->config.num_glimpses;
-    for (int g = 0; g < G; g++)
-        for (int l = 0; l < Q; l++) {
-            const float *src = qatt + (size_t)l * kD, *h = m->att_hmat + (size_t)g * kD;
-            float *dst = c->q_scaled + ((size_t)g * Q + l) * kD;
-            for (int j = 0; j < kD; j++) dst[j] = src[j] * h[j];
+    if (!m->panels) {
+        for (int g = 0; g < G; g++)
+            for (int l = 0; l < Q; l++) {
+                const float *src = qatt + (size_t)l * kD, *h = m->att_hmat + (size_t)g * kD;
+                float *dst = c->q_scaled + ((size_t)g * Q + l) * kD;
+                for (int j = 0; j < kD; j++) dst[j] = src[j] * h[j];
+            }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, G * Q, kD, 1.0f, vatt, ldv, c->q_scaled, kD, 0.0f,
+                    c->att_tmp, G * Q);
+        return;
+    }
+    /* a model in panels: no CBLAS in the forward pass at all (OpenBLAS's idle threads spin
+       for a while after each call, and would take the cores from ban.h's own); the scaled
+       question rows go straight into panels, the last one padded with zeros */
+    const int rows = G * Q, padded = (rows + BAN__NR - 1) / BAN__NR * BAN__NR;
+    for (int r = 0; r < padded; r++) {
+        float *dst = c->q_scaled + (size_t)(r / BAN__NR) * kD * BAN__NR + r % BAN__NR;
+        if (r >= rows) {
+            for (int j = 0; j < kD; j++) dst[(size_t)j * BAN__NR] = 0.0f;
+            continue;
         }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, G * Q, kD, 1.0f, vatt, ldv, c->q_scaled, kD, 0.0f,
-                c->att_tmp, G * Q);
+        const float *src = qatt + (size_t)(r % Q) * kD, *h = m->att_hmat + (size_t)(r / Q) * kD;
+        for (int j = 0; j < kD; j++) dst[(size_t)j * BAN__NR] = src[j] * h[j];
+    }
+    const ban__pgemm g = {R, rows, kD, ldv, rows, 0, c->isa, vatt, c->q_scaled, BAN__NR, (size_t)kD * BAN__NR,
+                          NULL, c->att_tmp};
+    ban__pgemm_run(c->pool, &g);
 }
 
 /* the image of example b */
@@ -2496,14 +2556,23 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
     /* 4. glimpses: joint vector f_g = sum_kl V'_k A_kl Q'_l, projected and added to every
        question channel (residual learning of attention), then the count feature */
     for (int g = 0; g < Gr; g++) {
-        const unsigned pq = m->panels & BAN__PW_GQ, pp = m->panels & BAN__PW_GP;
+        const unsigned pq = m->panels & BAN__PW_GQ, pp = m->panels & BAN__PW_GP, pc = m->panels & BAN__PW_GC;
         ban__linear(c, B * P, D, D, c->q, D, ban__stacked(m->gq_w, g, D, D, pq), pq, m->gq_b + (size_t)g * D,
                     c->q_glimpse, D, 1);
         for (int b = 0; b < B; b++) {
             const int i = ban__image_of(in, b), R = c->n_rows[i], valid = c->n_tok[b];
             /* chain (P, D) = A^T (P, R) . V'_g (R, D) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, D, R, 1.0f, c->att + (size_t)(b * G + g) * plane,
-                        P, c->vproj + (size_t)c->row0[i] * cols + kD + (size_t)g * D, cols, 0.0f, c->chain, D);
+            const float *att = c->att + (size_t)(b * G + g) * plane;
+            const float *vg = c->vproj + (size_t)c->row0[i] * cols + kD + (size_t)g * D;
+            if (!m->panels) {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, D, R, 1.0f, att, P, vg, cols, 0.0f, c->chain,
+                            D);
+            } else { /* V'_g in rows is V'_g^T in panels of stride 32 */
+                for (int r = 0; r < R; r++)
+                    for (int l = 0; l < P; l++) c->att_t[(size_t)l * R + r] = att[(size_t)r * P + l];
+                const ban__pgemm pg = {P, D, R, R, D, 0, c->isa, c->att_t, vg, (size_t)cols, BAN__NR, NULL, c->chain};
+                ban__pgemm_run(c->pool, &pg);
+            }
             float *joint = c->joint + (size_t)b * D;
             const float *qg = c->q_glimpse + (size_t)b * P * D;
             for (int d = 0; d < D; d++) joint[d] = 0.0f;
@@ -2519,7 +2588,7 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
                 ban__count(m, c->box_score + (size_t)(b * G + g) * Km, in->spatials + (size_t)i * K * 6, K,
                            c->n_box[i], c->count_feat + (size_t)b * (O + 1), c->counter_tmp);
             }
-            ban__linear(c, B, D, O + 1, c->count_feat, O + 1, m->gc_w + (size_t)g * D * (O + 1), 0,
+            ban__linear(c, B, D, O + 1, c->count_feat, O + 1, ban__stacked(m->gc_w, g, D, O + 1, pc), pc,
                         m->gc_b + (size_t)g * D, c->proj, D, 1);
             ban__add_to_positions(c->q, c->proj, B, P, D);
         }

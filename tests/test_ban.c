@@ -501,7 +501,7 @@ static void test_packed_product(void)
                     if (threads > 1) REQUIRE(pool = ban__pool_new(threads - 1), "no threads");
 #endif
                     for (int i = 0; i < M * ldy; i++) y[i] = 12345.0f;
-                    const ban__pgemm g = {M, N, K, ldx, ldy, relu, isa, x, Wp, b, y};
+                    const ban__pgemm g = {M, N, K, ldx, ldy, relu, isa, x, Wp, 32, (size_t)K * 32, b, y};
                     ban__pgemm_run(pool, &g);
                     ban__pool_free(pool);
                     int bad = 0;
@@ -525,6 +525,27 @@ static void test_packed_product(void)
                     else CHECK(!memcmp(y, y1, sizeof(float) * M * ldy), "%dx%dx%d, kernel %d: %d threads change bits",
                                M, N, K, isa, threads);
                 }
+        /* W^T given in rows, V (K, N) = W^T, read in place (row stride N, panel stride 32),
+           without a bias: the partial last panel's loads stop at N (V ends the allocation) */
+        float *V = malloc(sizeof(float) * K * N);
+        for (int k = 0; k < K; k++)
+            for (int n = 0; n < N; n++) V[(size_t)k * N + n] = W[(size_t)n * K + k];
+        for (int isa = BAN__ISA_C; isa <= best; isa++) {
+            for (int i = 0; i < M * ldy; i++) y[i] = 12345.0f;
+            const ban__pgemm g = {M, N, K, ldx, ldy, 0, isa, x, V, (size_t)N, 32, NULL, y};
+            ban__pgemm_run(NULL, &g);
+            int bad = 0;
+            for (int i = 0; i < M && !bad; i++)
+                for (int n = 0; n < ldy && !bad; n++) {
+                    const double want = n < N ? ref[i * N + n] - b[n] : 12345.0;
+                    if (!(fabs(y[i * ldy + n] - want) <= 1e-6 * mag[i * N + (n < N ? n : 0)] + 1e-6)) {
+                        CHECK(0, "%dx%dx%d, kernel %d, W^T in rows: y[%d][%d] = %g, want %g", M, N, K, isa, i, n,
+                              y[i * ldy + n], want);
+                        bad = 1;
+                    }
+                }
+        }
+        free(V);
         free(x), free(W), free(Wp), free(b), free(y), free(y1), free(ref), free(mag);
     }
     printf("# kernels tested: C%s%s\n", best >= BAN__ISA_AVX2 ? ", AVX2" : "", best >= BAN__ISA_AVX512 ? ", AVX-512" : "");

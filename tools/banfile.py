@@ -37,7 +37,8 @@ class FormatError(Exception):
 # stream in its own matrix product. The bias (same name, "bias" for "weight") gives N.
 PANEL = 32
 PANEL_WEIGHTS = ("gru.weight_ih", "gru.weight_hh", "visual.weight", "attention.q_net.weight",
-                 "glimpse.q_net.weight", "glimpse.q_prj.weight", "classifier.0.weight", "classifier.1.weight")
+                 "glimpse.q_net.weight", "glimpse.q_prj.weight", "glimpse.c_prj.weight", "classifier.0.weight",
+                 "classifier.1.weight")
 
 
 def to_panels(w):
