@@ -125,8 +125,13 @@ demo-golden: all $(FIXTURES)
 	@echo "== the reference predicted: $$(tr '\n' ' ' < $(BUILD)/fixtures/g2_answers.txt)"
 
 # speed against PyTorch and against the machine's sgemm (benchmarks/README.md)
-bench: all
+bench: all $(BUILD)/bench_products
 	$(PYTHON) benchmarks/run.py --build $(BUILD) --threads 2 --batches 1,32
+	@echo
+	$(BUILD)/bench_products --threads 2
+
+$(BUILD)/bench_products: benchmarks/products.c ban.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 clean:
 	rm -rf $(BUILD) build-*

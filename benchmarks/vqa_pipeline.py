@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--workdir", help="where the files go (default: a temporary folder, removed at the end)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--layout", choices=["panels", "rows"], default="panels",
+                    help="the model's big weights in panels (ban.h's product, the exporter's default) or rows (CBLAS)")
     args = ap.parse_args()
     batches = args.batch or [32]
     work = args.workdir or tempfile.mkdtemp(prefix="ban-bench-")
@@ -149,10 +151,11 @@ def main():
         model = os.path.join(work, "ban8.ban")
         cfg = random_model.config_for("paper-ban8", feature_dim=args.feature_dim)
         meta, tensors = random_model.build(cfg, args.seed)
-        random_model.banfile.write_ban(model, meta, tensors)
+        random_model.banfile.write_ban(model, meta, random_model.banfile.with_layout(tensors, args.layout))
         del tensors
-        print("generated %d images, %.1f MB of TSV, %d questions, the paper-ban8 model (%.0f MB) in %.1f s"
-              % (args.images, tsv_bytes / 1e6, n_questions, os.path.getsize(model) / 1e6, time.perf_counter() - t0),
+        print("generated %d images, %.1f MB of TSV, %d questions, the paper-ban8 model (%.0f MB, weights in %s) "
+              "in %.1f s" % (args.images, tsv_bytes / 1e6, n_questions, os.path.getsize(model) / 1e6, args.layout,
+                             time.perf_counter() - t0),
               flush=True)
 
         store = os.path.join(work, "bench.store")

@@ -101,6 +101,11 @@ def seeds():
     tensors["encoder.conv0.weight"] = (rng.standard_normal((5, 3, 3, 3)) * 0.5).astype(np.float32)
     tensors["encoder.conv0.bias"] = np.zeros(5, np.float32)
     cases["vqa_encoder.ban"] = (meta, tensors)
+    # the models fuzz_forward runs: VQA and grounding with their weights in panels (ban.h's own
+    # products), the encoder model in rows (CBLAS)
+    for name in ("vqa_words.ban", "grounding_s.ban"):
+        meta, tensors = cases[name]
+        cases[name] = (meta, banfile.with_layout(tensors, "panels"))
     for name, (meta, tensors) in cases.items():
         out["model/" + name] = banfile.encode_ban(meta, tensors)
     small = out["model/vqa_fp16_masked.ban"]
