@@ -84,7 +84,7 @@
      BAN_STATIC                   make every function static (BANDEF)
      BAN_NO_MMAP                  read model files into memory instead of mapping them
      BAN_NO_THREADS               no threads of ban.h's own (always on Windows)
-     BAN_NO_SIMD                  the plain C kernel only (always off x86-64 GCC/Clang)
+     BAN_NO_SIMD                  the plain C kernel only (always, but on x86-64 with GCC or Clang)
 
    LIMITS (inputs beyond them are refused with BAN_ERR_ARG / BAN_ERR_FORMAT)
      BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES, BAN_MAX_THREADS, BAN_MAX_GLIMPSES,
@@ -170,8 +170,8 @@ typedef struct ban_limits {   /* a context's capacity; 0 takes the default in br
     int max_boxes;            /* [100] */
     int max_tokens;           /* [question_length] */
     int max_entities;         /* [16] grounding only */
-    int threads;              /* [processors online] threads of ban.h's own product (a packed
-                                 visual weight), the caller's included; CBLAS keeps its own */
+    int threads;              /* [processors online] threads of ban.h's own matrix product
+                                 (weights in panels), the caller's included; CBLAS has its own */
 } ban_limits;
 
 typedef struct ban_input {
@@ -272,8 +272,8 @@ BANDEF const char *ban_status_string(int status);
 #define BAN__RESTRICT restrict
 #endif
 
-/* ban.h's own threads (the packed visual product) and x86 SIMD kernels, where the compiler
-   has them; BAN_NO_THREADS and BAN_NO_SIMD turn either off */
+/* the threads and x86 SIMD kernels of ban.h's own matrix product, where the system and the
+   compiler have them; BAN_NO_THREADS and BAN_NO_SIMD turn either off */
 #if !defined(BAN_NO_THREADS) && !defined(_WIN32)
 #define BAN__THREADS 1
 #include <pthread.h>
@@ -623,7 +623,7 @@ static void ban__pgemm_item(const ban__pgemm *g, int t)
     }
 }
 
-/* ---- a context's threads: they run parts of the packed product ------------ */
+/* ---- a context's threads: they take work items of ban.h's own product ------- */
 #if BAN__THREADS
 typedef struct ban__worker {
     struct ban__pool *pool;
@@ -693,20 +693,11 @@ static ban__pool *ban__pool_new(int n)
     if (!pl) return NULL;
     memset(pl, 0, sizeof *pl);
     pl->workers = (ban__worker *)BAN_MALLOC((size_t)n * sizeof(ban__worker));
-    if (!pl->workers || pthread_mutex_init(&pl->mu, NULL)) {
-        BAN_FREE(pl->workers);
-        BAN_FREE(pl);
-        return NULL;
-    }
-    if (pthread_cond_init(&pl->go, NULL)) {
-        pthread_mutex_destroy(&pl->mu);
-        BAN_FREE(pl->workers);
-        BAN_FREE(pl);
-        return NULL;
-    }
-    if (pthread_cond_init(&pl->done, NULL)) {
-        pthread_cond_destroy(&pl->go);
-        pthread_mutex_destroy(&pl->mu);
+    const int mu = pl->workers && !pthread_mutex_init(&pl->mu, NULL);
+    const int go = mu && !pthread_cond_init(&pl->go, NULL);
+    if (!(go && !pthread_cond_init(&pl->done, NULL))) {
+        if (go) pthread_cond_destroy(&pl->go);
+        if (mu) pthread_mutex_destroy(&pl->mu);
         BAN_FREE(pl->workers);
         BAN_FREE(pl);
         return NULL;
@@ -856,7 +847,7 @@ struct ban_ctx {
     float *enc_spat;        /* (Bm, K, 6) the cells' boxes */
     char *word;             /* tokenizer word buffer */
     size_t word_cap;
-    int isa;                /* the packed product's kernel (BAN__ISA_*) */
+    int isa;                /* the kernel of ban.h's own product (BAN__ISA_*) */
     ban__pool *pool;        /* its threads besides the caller's; NULL: none */
     char error[BAN__ERR];
 };
