@@ -163,6 +163,8 @@ typedef struct ban_config {
     int grid_height;       /* its output grid: K = grid_height * grid_width visual channels */
     int grid_width;
     int encoder_layers;    /* layers of the encoder (conv, ReLU, max-pool) */
+    int linear_weights;    /* the model's Linear weights that may be stored in panels, */
+    int panel_weights;     /* and those that are (ban.h's own product makes theirs) */
 } ban_config;
 
 typedef struct ban_limits {   /* a context's capacity; 0 takes the default in brackets */
@@ -1456,9 +1458,11 @@ static ban__spec ban__weight_spec(ban_model *m, const char *name, const char *pa
                                   unsigned bit, int stack, int rows, int cols)
 {
     ban__spec sp;
+    m->config.linear_weights++;
     if (ban__has_tensor(m, paneled)) {
         const int p = (int)(((int64_t)rows + BAN__NR - 1) / BAN__NR);
         m->panels |= bit;
+        m->config.panel_weights++;
         m->panel_padding += (size_t)(stack ? stack : 1) * (size_t)(p * BAN__NR - rows) * (size_t)cols;
         sp = stack ? (ban__spec){paneled, dst, 4, {stack, p, cols, BAN__NR}}
                    : (ban__spec){paneled, dst, 3, {p, cols, BAN__NR, 0}};

@@ -164,6 +164,13 @@ int cmd_info(int argc, char **argv)
     printf("questions:          %s, trained on %d positions\n",
            c->question_masking ? "padding masked" : "padding not masked (reference)", c->question_length);
     printf("padded boxes:       %s\n", c->zero_row_padding ? "all-zero feature rows (reference)" : "by count only");
+    if (c->panel_weights == c->linear_weights)
+        printf("weights:            in panels (ban.h's own matrix products)\n");
+    else if (!c->panel_weights)
+        printf("weights:            in rows (CBLAS matrix products)\n");
+    else
+        printf("weights:            %d of %d in panels (ban.h's own products), the rest in rows (CBLAS)\n",
+               c->panel_weights, c->linear_weights);
     if (c->encoder_layers)
         printf("image encoder:      %d x %d RGB -> %d layers -> %d x %d grid of %d-d cells\n", c->image_height,
                c->image_width, c->encoder_layers, c->grid_height, c->grid_width, c->feature_dim);

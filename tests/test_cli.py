@@ -328,3 +328,22 @@ def test_encoder_that_would_need_a_huge_context_is_refused(tmp_path):
     banfile.write_ban(str(tmp_path / "fine.ban"), meta, tensors)
     assert "image encoder:      32 x 32 RGB -> 2 layers -> 32 x 32 grid of 32-d cells" in \
         run_ban("info", tmp_path / "fine.ban").stdout
+
+
+def test_info_names_the_layout_of_the_weights(tmp_path, exported):
+    import banfile
+    assert "weights:            in panels (ban.h's own matrix products)" in run_ban("info", exported["g2"]).stdout
+    assert "weights:            in rows (CBLAS matrix products)" in run_ban("info", exported["g2_rows"]).stdout
+    meta, tensors = banfile.read_ban(exported["g2"])
+    mixed = {}
+    for k, v in tensors.items():
+        if k == "classifier.1.weight_panels":
+            mixed["classifier.1.weight"] = banfile.from_panels(v, tensors["classifier.1.bias"].shape[0])
+        else:
+            mixed[k] = v
+    banfile.write_ban(str(tmp_path / "mixed.ban"), meta, mixed)
+    assert "weights:            8 of 9 in panels" in run_ban("info", tmp_path / "mixed.ban").stdout
+    out = tmp_path / "l.npy"
+    run_ban("run", tmp_path / "mixed.ban", "--features", save(tmp_path, "v", G2["v"]), "--spatials",
+            save(tmp_path, "b", G2["b"]), "--tokens", save(tmp_path, "q", G2["q"]), "--logits", out)
+    assert np.abs(np.load(out) - G2["logits"]).max() <= 1e-4
