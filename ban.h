@@ -76,7 +76,7 @@
      none caps it), split among limits.threads threads per context (default: the
      processors online), which sleep between calls. Other products, and weights in rows,
      run through CBLAS, whose own threads (OPENBLAS_NUM_THREADS) apply. The thread count
-     changes no bit of the outputs.
+     changes no bit of the outputs. Running one context per core, set limits.threads = 1.
 
    OPTIONS (#define before including the implementation)
      BAN_MALLOC(n), BAN_FREE(p)   allocator (default malloc, free)
