@@ -494,7 +494,21 @@ BAN__AVX512 void ban__tile512(int mr, const ban__tile *t)
 #undef BAN__S
 }
 __attribute__((target("avx512f,fma"))) static void ban__tile512_full(const ban__tile *t) { ban__tile512(10, t); }
-__attribute__((target("avx512f,fma"))) static void ban__tile512_part(const ban__tile *t) { ban__tile512(t->mr, t); }
+/* fewer rows: one copy of the kernel per row count, each without a test per row and product */
+__attribute__((target("avx512f,fma"))) static void ban__tile512_part(const ban__tile *t)
+{
+    switch (t->mr) {
+    case 1: ban__tile512(1, t); break;
+    case 2: ban__tile512(2, t); break;
+    case 3: ban__tile512(3, t); break;
+    case 4: ban__tile512(4, t); break;
+    case 5: ban__tile512(5, t); break;
+    case 6: ban__tile512(6, t); break;
+    case 7: ban__tile512(7, t); break;
+    case 8: ban__tile512(8, t); break;
+    default: ban__tile512(9, t); break;
+    }
+}
 
 /* AVX2: up to 6 rows x 16 columns (half a panel: nc <= 16), 12 accumulators */
 BAN__AVX2 void ban__tile256(int mr, const ban__tile *t)
@@ -529,23 +543,36 @@ BAN__AVX2 void ban__tile256(int mr, const ban__tile *t)
     const int bias = t->last && t->bias, relu = t->last && t->relu;
     const __m256 bb0 = bias ? _mm256_maskload_ps(t->bias, m0) : zero;
     const __m256 bb1 = bias ? _mm256_maskload_ps(t->bias + 8, m1) : zero;
+    /* masked moves only in a partial panel: they are slow on some processors (AMD) */
 #define BAN__S(r)                                                                    \
     if (r < mr) {                                                                    \
         float *cr = t->C + (r) * t->ldc;                                             \
-        if (!t->first) {                                                             \
+        if (!t->first && nc == 16) {                                                 \
+            c##r##0 = _mm256_add_ps(c##r##0, _mm256_loadu_ps(cr));                   \
+            c##r##1 = _mm256_add_ps(c##r##1, _mm256_loadu_ps(cr + 8));               \
+        } else if (!t->first) {                                                      \
             c##r##0 = _mm256_add_ps(c##r##0, _mm256_maskload_ps(cr, m0));            \
             c##r##1 = _mm256_add_ps(c##r##1, _mm256_maskload_ps(cr + 8, m1));        \
         }                                                                            \
         c##r##0 = _mm256_add_ps(c##r##0, bb0), c##r##1 = _mm256_add_ps(c##r##1, bb1); \
         if (relu) c##r##0 = _mm256_max_ps(c##r##0, zero), c##r##1 = _mm256_max_ps(c##r##1, zero); \
-        _mm256_maskstore_ps(cr, m0, c##r##0);                                        \
-        _mm256_maskstore_ps(cr + 8, m1, c##r##1);                                    \
+        if (nc == 16) _mm256_storeu_ps(cr, c##r##0), _mm256_storeu_ps(cr + 8, c##r##1); \
+        else _mm256_maskstore_ps(cr, m0, c##r##0), _mm256_maskstore_ps(cr + 8, m1, c##r##1); \
     }
     BAN__ROWS6(BAN__S)
 #undef BAN__S
 }
 __attribute__((target("avx2,fma"))) static void ban__tile256_full(const ban__tile *t) { ban__tile256(6, t); }
-__attribute__((target("avx2,fma"))) static void ban__tile256_part(const ban__tile *t) { ban__tile256(t->mr, t); }
+__attribute__((target("avx2,fma"))) static void ban__tile256_part(const ban__tile *t)
+{
+    switch (t->mr) {
+    case 1: ban__tile256(1, t); break;
+    case 2: ban__tile256(2, t); break;
+    case 3: ban__tile256(3, t); break;
+    case 4: ban__tile256(4, t); break;
+    default: ban__tile256(5, t); break;
+    }
+}
 #endif
 
 /* the best kernel this processor runs, capped by the environment variable BAN_SIMD
