@@ -591,9 +591,9 @@ static const struct {
     {"bench", cmd_bench,
      "bench --preset paper-ban8 [--batch B] [--threads T] [--boxes K] [--runs N] [--json] [--layout L]\n"
      "      speed on a random model of the paper's size: ms per question, GFLOP/s, the machine's sgemm on the same\n"
-     "      products, efficiency, model load time, peak RSS; --layout plain stores the visual weight in rows\n"
-     "      (CBLAS does that product) instead of the exporter's panels (ban.h's own kernel)\n"
-     "  ban bench --preset paper-flickr [--threads T] [--runs N] [--json]\n"
+     "      products, efficiency, model load time, peak RSS; --layout rows stores the weights in rows (CBLAS\n"
+     "      does the products) instead of the exporter's panels (ban.h's own kernel)\n"
+     "  ban bench --preset paper-flickr [--threads T] [--runs N] [--json] [--layout L]\n"
      "      the paper's Flickr30k grounding model: ms per entity with all entities of a sentence in one pass\n"
      "      against one entity at a time, and batched, over N sentences (default 200) of 1-8 entities"},
     {"run", cmd_run,

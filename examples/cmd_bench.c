@@ -1,13 +1,13 @@
 /* ban bench: the speed of ban.h on a model of the paper's size, next to the machine's own sgemm.
 
-   ban bench --preset paper-ban8 [--batch B] [--threads T] [--boxes K] [--runs N] [--json] [--layout panels|plain]
+   ban bench --preset paper-ban8 [--batch B] [--threads T] [--boxes K] [--runs N] [--json] [--layout panels|rows]
    ban bench --preset paper-flickr [--threads T] [--json]
 
    The model is built here with random weights as a .ban file (a temporary file, mapped by
    ban_model_load like any model: its load time is reported), so no download is needed.
    paper-ban8: the paper's VQA configuration (hidden 1280, 8 glimpses, 2048-d features, 100
    boxes, 14 tokens, 3,129 answers, two 300-d embeddings, counter), its big weights in panels
-   (the exporter's default; --layout plain: in rows, through CBLAS). After two warm-up
+   (the exporter's default; --layout rows: in rows, through CBLAS). After two warm-up
    rounds, the forward passes, then as many passes of the same matrix products as bare CBLAS
    calls (same shapes, threads, sgemv for one row); the medians of both give the achieved and
    the sgemm GFLOP/s, and efficiency = achieved / sgemm (above 100% when ban.h's own product
@@ -354,11 +354,12 @@ static int bench_vqa(int B, int K, int threads, int runs, int as_json, const cha
         const double t_gemm = median(gemm_times, runs);
         const double ms_q = t_med / B, gflops = flops * B / (t_med * 1e6), gemm_gflops = flops * B / (t_gemm * 1e6);
         if (as_json)
-            printf("{\"preset\": \"paper-ban8\", \"batch\": %d, \"boxes\": %d, \"threads\": %d, \"runs\": %d, "
+            printf("{\"preset\": \"paper-ban8\", \"layout\": \"%s\", \"batch\": %d, \"boxes\": %d, \"threads\": %d, \"runs\": %d, "
                    "\"ms_per_question\": %.3f, \"questions_per_s\": %.2f, \"gflop_per_question\": %.4f, "
                    "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"efficiency\": %.4f, \"peak_rss_mb\": %ld, "
                    "\"model_mb\": %.1f, \"load_ms\": %.3f, \"model_write_ms\": %.0f}\n",
-                   B, K, threads, runs, ms_q, 1000.0 / ms_q, flops / 1e9, gflops, gemm_gflops, gflops / gemm_gflops,
+                   panels ? "panels" : "rows", B, K, threads, runs, ms_q, 1000.0 / ms_q, flops / 1e9, gflops, gemm_gflops,
+                   gflops / gemm_gflops,
                    peak_rss_mb(), file_size / 1048576.0, load_ms, write_ms);
         else
             printf("paper-ban8: batch %d, %d boxes, %d tokens, %d threads, median of %d runs\n"
@@ -391,8 +392,8 @@ int cmd_bench(int argc, char **argv)
         (cli_get(opts, "--runs") && !cli_int(cli_get(opts, "--runs"), "--runs", 1, 10000, &runs)))
         return CLI_USAGE;
     const char *layout = cli_get(opts, "--layout") ? cli_get(opts, "--layout") : "panels";
-    if (strcmp(layout, "panels") && strcmp(layout, "plain"))
-        return cli_usage("--layout is panels (ban.h's own product, the exporter's default) or plain (CBLAS)");
+    if (strcmp(layout, "panels") && strcmp(layout, "rows"))
+        return cli_usage("--layout is panels (ban.h's own product, the exporter's default) or rows (CBLAS)");
     const int panels = !strcmp(layout, "panels");
     openblas_set_num_threads((int)T);
     if (!strcmp(preset, "paper-ban8")) {

@@ -446,3 +446,15 @@ def test_bench_paper_flickr_runs():
     assert 1 <= r["entities_per_sentence"] <= 8 and 10 <= r["boxes_per_sentence"] <= 100
     proc = run_ban("bench", "--preset", "nope", check=False)
     assert proc.returncode == 2 and "paper-ban8, paper-flickr" in proc.stderr
+
+
+def test_bench_paper_ban8_in_both_layouts():
+    """ban bench makes the paper's model with its weights in panels (the default) or in rows."""
+    for layout in ("panels", "rows"):
+        proc = run_ban("bench", "--preset", "paper-ban8", "--boxes", 10, "--runs", 1, "--threads", 1, "--json",
+                       "--layout", layout)
+        r = json.loads(proc.stdout)
+        assert r["layout"] == layout and r["batch"] == 1 and r["boxes"] == 10 and r["ms_per_question"] > 0
+        assert r["gflop_per_question"] > 0 and r["sgemm_gflops"] > 0 and r["load_ms"] >= 0
+    proc = run_ban("bench", "--preset", "paper-ban8", "--layout", "columns", check=False)
+    assert proc.returncode == 2 and "--layout is panels" in proc.stderr
