@@ -68,10 +68,14 @@
      ban_model_answer(m, i), ban_model_word(m, id), ban_model_meta_string/int(m, key)
      ban_model_tensor_count, ban_model_tensor(m, i, &info)   the file's tensors
      ban_weight_specs(&n)                ban.h's table of the weights a model may hold
+     ban_config_tensor(cfg, panels, i, &info)  tensor i of a model of that configuration,
+                                         as a writer of .ban files lays it out
      ban_ctx_create(model, &limits, &ctx) buffers for up to limits (batch, boxes,
                                          tokens, entities), allocated once; threads; on
                                          failure *ctx still holds ban_ctx_error() (free it)
      ban_ctx_free, ban_ctx_error, ban_ctx_limits, ban_ctx_kernel
+     ban_ctx_record(ctx, log, max, &n)   the matrix products of the next forward passes
+                                         (shapes, for FLOP counts and benchmarks)
      ban_tokenize(ctx, text, ids, max, &n) the model's tokenizer; n may exceed max
      ban_tokenize_info(ctx, text, ids, info, max, &n)  the same, with where each token is
                                          and whether it is known; refuses a question with
@@ -292,6 +296,12 @@ typedef struct ban_tensor_info {
     uint64_t offset, bytes;    /* in the file's data section */
 } ban_tensor_info;
 
+typedef struct ban_product {   /* one matrix product a forward pass made: y (m, n) = x (m, k) w (k, n) */
+    int m, n, k;
+    int trans_x, trans_w;      /* as CBLAS would take its operands: x stored (k, m); w stored (n, k) */
+    int count;                 /* how many products of this shape came one after the other */
+} ban_product;
+
 typedef struct ban_model ban_model;
 typedef struct ban_ctx ban_ctx;
 
@@ -313,12 +323,21 @@ BANDEF int ban_model_tensor_count(const ban_model *model);
 BANDEF int ban_model_tensor(const ban_model *model, int index, ban_tensor_info *info);
 /* the weights table: what a model may hold, in the letters ban.h's comments define */
 BANDEF const ban_weight_spec *ban_weight_specs(int *count);
+/* tensor i (0, 1, ...) of a model of configuration cfg (the fields ban.h reads from a file's
+   metadata; an image encoder's tensors are not listed), with the Linear weights in panels
+   when panels: its name and dims; the counter's functions are (16, 17) as the reference's.
+   BAN_ERR_ARG past the last one. For writers of .ban files. */
+BANDEF int ban_config_tensor(const ban_config *cfg, int panels, int index, ban_tensor_info *info);
 
 BANDEF int ban_ctx_create(const ban_model *model, const ban_limits *limits, ban_ctx **ctx);
 BANDEF void ban_ctx_free(ban_ctx *ctx);
 BANDEF const char *ban_ctx_error(const ban_ctx *ctx);
 BANDEF const ban_limits *ban_ctx_limits(const ban_ctx *ctx);
 BANDEF const char *ban_ctx_kernel(const ban_ctx *ctx);   /* "avx512", "avx2" or "c" */
+/* from now on, log the matrix products of forward passes into log[0..max) (consecutive ones of
+   one shape as one entry with a count), *n their number (past max: counted, not stored);
+   log NULL stops. The caller's arrays must outlive the recording. */
+BANDEF int ban_ctx_record(ban_ctx *ctx, ban_product *log, int max, int *n);
 
 BANDEF int ban_tokenize(ban_ctx *ctx, const char *text, int32_t *ids, int max_ids, int *n_tokens);
 BANDEF int ban_tokenize_info(ban_ctx *ctx, const char *text, int32_t *ids, ban_token_info *info, int max_ids,
@@ -1291,6 +1310,9 @@ static const ban_weight_spec ban__weight_specs[] = {
     {"encoder.convN.weight", "encoder.convN.bias", "0", "O_n", "C_n * k_n * k_n", "encoder", 0},
 };
 #define BAN__N_SPECS ((int)(sizeof ban__weight_specs / sizeof ban__weight_specs[0]))
+#define BAN__PANEL_NAME(field, name, bias, stack, rows, cols, when, linear) name "_panels",
+static const char *const ban__panel_names[] = {BAN__WEIGHTS(BAN__PANEL_NAME)};
+#undef BAN__PANEL_NAME
 #define BAN__SPEC_COUNTER (&ban__weight_specs[BAN__N_SPECS - 3])
 #define BAN__SPEC_AFFINE (&ban__weight_specs[BAN__N_SPECS - 2])
 #define BAN__SPEC_CONV (&ban__weight_specs[BAN__N_SPECS - 1])
@@ -1946,6 +1968,50 @@ BANDEF const ban_weight_spec *ban_weight_specs(int *count)
     return ban__weight_specs;
 }
 
+/* a tensor of the list ban_config_tensor walks: its name and dims */
+static void ban__listed(ban_tensor_info *t, const ban_weight_spec *spec, const char *name, int is_bias, int nd,
+                        const uint64_t *dims, int panels)
+{
+    memset(t, 0, sizeof *t);
+    t->name = name, t->spec = spec, t->is_bias = is_bias, t->dtype = ban__dtypes[BAN__F32].name;
+    t->layout = spec->linear && !is_bias ? (panels ? "panels" : "rows") : "";
+    t->ndim = nd;
+    for (int d = 0; d < nd; d++) t->dims[d] = dims[d];
+}
+
+BANDEF int ban_config_tensor(const ban_config *cfg, int panels, int index, ban_tensor_info *info)
+{
+    if (!cfg || !info || index < 0) return BAN_ERR_ARG;
+    const ban__letters L = ban__letters_of(cfg);
+    const int V = L.V, Vr = L.Vr, Ew = L.Ew, tables = L.tables, Ein = L.Ein, D = L.D, kD = L.kD, Dg = L.Dg;
+    const int G = L.G, Dvis = L.Dvis, O = L.O, H = L.H, A = L.A, vqa = L.vqa;
+    int row = 0, n = 0;
+    (void)V;
+    /* the rows of the table this configuration holds, each weight then its bias, until the index-th */
+#define BAN__LIST(field, name, bias, stack, rows, cols, when, linear)                                             \
+    if ((when) != 0) {                                                                                           \
+        const int pn = linear && panels;                                                                         \
+        uint64_t d_[4], b_[2];                                                                                   \
+        int nd = 0, nb = 0;                                                                                      \
+        if (stack) d_[nd++] = (uint64_t)(stack), b_[nb++] = (uint64_t)(stack);                                    \
+        if (pn) d_[nd++] = ((uint64_t)(rows) + BAN__NR - 1) / BAN__NR, d_[nd++] = (uint64_t)(cols), d_[nd++] = BAN__NR; \
+        else { d_[nd++] = (uint64_t)(rows); if (cols) d_[nd++] = (uint64_t)(cols); }                             \
+        b_[nb++] = (uint64_t)(rows);                                                                             \
+        if (n++ == index)                                                                                        \
+            return ban__listed(info, &ban__weight_specs[row], pn ? ban__panel_names[row] : name, 0, nd, d_, pn), BAN_OK; \
+        if (bias && n++ == index)                                                                                \
+            return ban__listed(info, &ban__weight_specs[row], bias, 1, nb, b_, 0), BAN_OK;                       \
+    }                                                                                                            \
+    row++;
+    BAN__WEIGHTS(BAN__LIST)
+#undef BAN__LIST
+    if (vqa && O && n++ == index) {
+        const uint64_t d_[2] = {16, 17};
+        return ban__listed(info, BAN__SPEC_COUNTER, BAN__SPEC_COUNTER->name, 0, 2, d_, 0), BAN_OK;
+    }
+    return BAN_ERR_ARG;
+}
+
 /* the g-th of a weight's stack */
 static const float *ban__weight_at(const ban__weight *w, int g)
 {
@@ -2006,6 +2072,8 @@ struct ban_ctx {
 #undef BAN__BUFFER_FIELD
     const ban__kernel *kernel[BAN__N_DTYPES]; /* the product's kernel for weights of each dtype */
     ban__pool *pool;        /* its threads besides the caller's; NULL: none */
+    ban_product *log;       /* ban_ctx_record's: the products made, when not NULL */
+    int log_max, *log_n;
     char error[BAN__ERR];
 };
 
@@ -2133,6 +2201,31 @@ BANDEF const char *ban_ctx_kernel(const ban_ctx *c)
 #define BAN__REFUSE_CTX(c) \
     do { if (!BAN__CTX_USABLE(c)) return BAN_ERR_ARG; } while (0)
 
+BANDEF int ban_ctx_record(ban_ctx *c, ban_product *log, int max, int *n)
+{
+    BAN__REFUSE_CTX(c);
+    if (log && (max < 0 || !n)) return ban__fail(c->error, BAN_ERR_ARG, "ban_ctx_record: a log needs a count");
+    c->log = log, c->log_max = max, c->log_n = n;
+    if (n) *n = 0;
+    return BAN_OK;
+}
+
+/* log one product when recording: consecutive products of one shape are one entry */
+static void ban__record(ban_ctx *c, int m, int n, int k, int trans_x, int trans_w)
+{
+    if (!c->log) return;
+    ban_product *last = *c->log_n > 0 && *c->log_n <= c->log_max ? &c->log[*c->log_n - 1] : NULL;
+    if (last && last->m == m && last->n == n && last->k == k && last->trans_x == trans_x && last->trans_w == trans_w) {
+        last->count++;
+        return;
+    }
+    if (*c->log_n < c->log_max) {
+        ban_product *p = &c->log[*c->log_n];
+        p->m = m, p->n = n, p->k = k, p->trans_x = trans_x, p->trans_w = trans_w, p->count = 1;
+    }
+    (*c->log_n)++;
+}
+
 /* ---- layers ------------------------------------------------------------------------
    The paper's building blocks, one function each, in the order of the forward pass (the
    equations are those of Kim, Jun, Zhang 2018). Letters: B examples, P question positions,
@@ -2151,6 +2244,7 @@ static void ban__linear(ban_ctx *c, ban__mat y, ban__mat x, const ban__weight *w
 {
     BAN_ASSERT(x.cols == w->cols && x.rows == y.rows && y.cols <= w->rows && w->bias);
     const float *W = ban__weight_at(w, g), *b = w->bias + (size_t)g * w->rows;
+    ban__record(c, y.rows, y.cols, x.cols, 0, 1);
     if (w->panels) {
         const ban__pgemm pg = {y.rows, y.cols, x.cols, x.ld, y.ld, relu, c->kernel[w->dtype], x.p, W, BAN__NR,
                                (size_t)x.cols * BAN__NR, b, y.p};
@@ -2263,6 +2357,7 @@ static void ban__image_encoder(ban_ctx *c, const unsigned char *pixels, int N)
                             }
                     }
             const ban__weight *w = &m->w.enc[l];
+            ban__record(c, O, (int)plane, C * k * k, 0, 0);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, (int)plane, C * k * k, 1.0f, w->data,
                         C * k * k, col, (int)plane, 0.0f, y, (int)plane);
             for (int o = 0; o < O; o++)
@@ -2293,6 +2388,7 @@ static void ban__attention_logits(ban_ctx *c, const float *vatt, int ldv, int R,
     const ban_model *m = c->model;
     const int kD = m->config.attention_rank * m->config.hidden_dim, G = m->config.num_glimpses;
     const float *hmat = m->w.att_h.data;
+    ban__record(c, R, G * Q, kD, 0, 1);
     if (!ban__own_product(m)) {
         for (int g = 0; g < G; g++)
             for (int l = 0; l < Q; l++) {
@@ -2402,6 +2498,7 @@ static void ban__joint_representation(ban_ctx *c, const ban_input *in, int g, in
         /* chain (P, Dg) = A^T (P, R) . V'_g (R, Dg) */
         const float *att = c->att + (size_t)(b * G + g) * plane;
         const float *vg = c->vproj + (size_t)c->row0[i] * vcols + kD + (size_t)g * Dg;
+        ban__record(c, P, Dg, R, 1, 0);
         if (!ban__own_product(m)) {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, Dg, R, 1.0f, att, P, vg, vcols, 0.0f, c->chain,
                         Dg);
@@ -2793,7 +2890,7 @@ static int ban__check_input(ban_ctx *c, const ban_input *in, const ban_output *o
     const int vqa = cf->task == BAN_TASK_VQA;
     /* a model that pads questions to a fixed length reads the first question_length tokens of
        a longer one (the reference's tokenizer truncates so): any length up to BAN_MAX_TOKENS */
-    const int fixed = vqa && !cf->question_masking, max_tokens = fixed ? c->lim.max_tokens : c->lim.max_tokens;
+    const int fixed = vqa && !cf->question_masking, max_tokens = fixed ? BAN_MAX_TOKENS : c->lim.max_tokens;
     if (in->batch < 1 || in->batch > c->lim.max_batch)
         return ban__fail(c->error, BAN_ERR_ARG, "batch %d outside the context's 1..%d", in->batch, c->lim.max_batch);
     if (in->images < 0 || in->images > in->batch || (in->images && !in->image_index) ||
