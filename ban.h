@@ -287,13 +287,15 @@ typedef struct ban_weight_spec {
 
 typedef struct ban_tensor_info {
     const char *name;          /* as stored: "gru.weight_ih" or "gru.weight_ih_panels" */
-    const char *dtype;         /* "f32", "f16" */
+    const char *dtype;         /* "f32", "f16", "bf16", "int8" */
     const char *layout;        /* a Linear weight's: "rows" or "panels"; "" for other tensors */
     const ban_weight_spec *spec; /* the row of ban.h's weight table it belongs to */
     int is_bias;               /* 1: it is that row's bias */
     int ndim;
     uint64_t dims[4];          /* as stored */
     uint64_t offset, bytes;    /* in the file's data section */
+    int is_scale;              /* 1: the scales of an int8 weight (NAME_scales, f32) */
+    const void *data;          /* its bytes as stored (ban_model_tensor) */
 } ban_tensor_info;
 
 typedef struct ban_product {   /* one matrix product a forward pass made: y (m, n) = x (m, k) w (k, n) */
@@ -334,6 +336,9 @@ BANDEF void ban_ctx_free(ban_ctx *ctx);
 BANDEF const char *ban_ctx_error(const ban_ctx *ctx);
 BANDEF const ban_limits *ban_ctx_limits(const ban_ctx *ctx);
 BANDEF const char *ban_ctx_kernel(const ban_ctx *ctx);   /* "avx512", "avx2" or "c" */
+/* the kernel of its products by weights of that dtype: "f32" as ban_ctx_kernel; "bf16":
+   "avx512_bf16" or "c"; "int8": "avx512_vnni" or "c"; NULL for f16 (widened to f32 at load) */
+BANDEF const char *ban_ctx_kernel_for(const ban_ctx *ctx, const char *dtype);
 /* from now on, log the matrix products of forward passes into log[0..max) (consecutive ones of
    one shape as one entry with a count), *n their number (past max: counted, not stored);
    log NULL stops. The caller's arrays must outlive the recording. */
@@ -348,6 +353,11 @@ BANDEF int ban_forward(ban_ctx *ctx, const ban_input *input, ban_output *output)
 BANDEF int ban_encode(ban_ctx *ctx, const unsigned char *pixels, int n, float *features, float *spatials);
 
 BANDEF int ban_argmax(const float *x, int n);
+/* n floats in a reduced dtype, as ban.h's kernels and tools/ban_export.py reduce them: "bf16"
+   (out: n uint16, round to nearest even, subnormals to zero), or "int8" (out: n int8_t,
+   *scale = max |x| / 127, each x / scale rounded to nearest even; *scale NaN when x holds a
+   NaN or infinity, 0 when max |x| < 2^-120, with zeros). BAN_ERR_ARG for other dtypes. */
+BANDEF int ban_reduce(const char *dtype, const float *x, size_t n, void *out, float *scale);
 BANDEF const char *ban_status_string(int status);
 BANDEF const char *ban_kernels_available(void); /* this processor's, best first: "avx512 avx2 c" */
 BANDEF const char *ban_simd_warning(void);      /* NULL, or why BAN_SIMD's value was ignored */
@@ -411,6 +421,8 @@ BANDEF const char *ban_simd_warning(void);      /* NULL, or why BAN_SIMD's value
 #include <immintrin.h>
 #define BAN__AVX512 __attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline))
 #define BAN__AVX2 __attribute__((target("avx2,fma"))) static inline __attribute__((always_inline))
+#define BAN__AVX512BF16 __attribute__((target("avx512f,avx512bf16,fma"))) static inline __attribute__((always_inline))
+#define BAN__AVX512VNNI __attribute__((target("avx512f,avx512vnni,fma"))) static inline __attribute__((always_inline))
 #else
 #define BAN__X86 0
 #endif
@@ -510,14 +522,22 @@ static ban__mat ban__mat_in(const float *p, int rows, int cols, int ld)
 }
 
 /* ---- dtypes ----------------------------------------------------------------
-   How a tensor's elements are stored. Tensors of a widened dtype are converted to f32 once,
-   at load, into memory the model owns; the others are read in place from the mapped file
-   (by the kernels that multiply them: see ban__kernels). */
-enum { BAN__F32 = 0, BAN__F16 = 1, BAN__N_DTYPES };
+   How a tensor's elements are stored (docs/FORMAT.md, "Reduced weights"). f32 is read in
+   place. bf16 and int8 Linear weights in panels are read in place by the kernels that multiply
+   them (ban__kernels), and bf16 and int8 word embeddings row by row (ban__weight_row); every
+   other tensor of a widened dtype (f16 always, bf16 elsewhere) is converted to f32 once, at
+   load, into memory the model owns. An int8 tensor NAME comes with NAME_scales (f32, one per
+   row: row r is q[r][.] * scale[r]), and is refused anywhere else. In panels, the k values of a
+   column come in groups of 4 bytes (2 for bf16, 4 for int8: what one 32-bit lane of
+   vdpbf16ps or vpdpbusd reads), K padded with zeros to a multiple of the group. */
+enum { BAN__F32 = 0, BAN__F16 = 1, BAN__BF16 = 2, BAN__I8 = 3, BAN__N_DTYPES };
 
 typedef struct ban__dtype {
     const char *name;
     int bytes;                                   /* per element, as stored */
+    int group;                                   /* consecutive k of one column in a panel */
+    int in_place;                                /* Linear weights in panels and embeddings are read as stored */
+    int scaled;                                  /* a tensor comes with NAME_scales */
     void (*widen)(const unsigned char *src, size_t n, float *dst, const float *table);
 } ban__dtype;
 
@@ -548,10 +568,116 @@ static void ban__widen_f16(const unsigned char *src, size_t n, float *dst, const
     }
 }
 
+/* bf16: the upper half of an f32, so widening is exact */
+static float ban__bf16_f32(uint16_t h)
+{
+    const uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* f32 -> bf16 as AVX-512 BF16 converts (vcvtne2ps2bf16): round to nearest even, subnormals to
+   signed zero, NaN kept (quieted) */
+static uint16_t ban__bf16_of(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    if ((b & 0x7F800000u) == 0) return (uint16_t)((b >> 16) & 0x8000u);
+    if ((b & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((b >> 16) | 0x40u);
+    return (uint16_t)((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
+}
+
+static void ban__widen_bf16(const unsigned char *src, size_t n, float *dst, const float *table)
+{
+    (void)table;
+    for (size_t j = 0; j < n; j++) dst[j] = ban__bf16_f32((uint16_t)(src[2 * j] | src[2 * j + 1] << 8));
+}
+
+/* One row of n floats to int8 with one scale, the rule of every int8 tensor and of the
+   activations the int8 kernels read: s = max |x| / 127, q = round-to-nearest-even(x 127 / max |x|).
+   A row that holds infinity or NaN gets s = NaN (its products are NaN, as in f32); a row whose
+   largest magnitude is below 2^-120 (127 / max |x| would overflow) is zeros, s = 0. The AVX-512
+   version (ban__prepare_i8_512) computes the same bits. */
+static uint32_t ban__amax_bits(const float *x, int n)
+{
+    uint32_t top = 0;
+    for (int j = 0; j < n; j++) {
+        uint32_t b;
+        memcpy(&b, &x[j], 4);
+        b &= 0x7FFFFFFFu;
+        top = b > top ? b : top; /* on the bits: NaN sorts above infinity, and no float compare is involved */
+    }
+    return top;
+}
+
+/* the scale of a row whose largest magnitude has the bits `top`, and 127 / that magnitude
+   (0: the row is quantized to zeros) */
+static float ban__i8_scale(uint32_t top, float *inv)
+{
+    float amax;
+    *inv = 0.0f;
+    if (top >= 0x7F800000u) return NAN;
+    if (top < 0x03800000u) return 0.0f; /* below 2^-120 */
+    memcpy(&amax, &top, 4);
+    *inv = 127.0f / amax;
+    return amax / 127.0f;
+}
+
+/* v rounded to the nearest integer (even on ties) in -127..127; NaN (inf * 0, in a row of
+   scale NaN) is 0 */
+static int8_t ban__i8_of(float v)
+{
+    const float r = rintf(v);
+    return (int8_t)(r > 127.0f ? 127 : r < -127.0f ? -127 : r == r ? (int)r : 0);
+}
+
+static float ban__i8_row(const float *x, int n, int8_t *q)
+{
+    float inv;
+    const float s = ban__i8_scale(ban__amax_bits(x, n), &inv);
+    for (int j = 0; j < n; j++) q[j] = ban__i8_of(x[j] * inv);
+    return s;
+}
+
 static const ban__dtype ban__dtypes[BAN__N_DTYPES] = {
-    {"f32", 4, NULL},
-    {"f16", 2, ban__widen_f16},
+    {"f32", 4, 1, 1, 0, NULL},
+    {"f16", 2, 1, 0, 0, ban__widen_f16},
+    {"bf16", 2, 2, 1, 0, ban__widen_bf16},
+    {"int8", 1, 4, 1, 1, NULL},
 };
+
+/* the dtype named s, or -1 */
+static int ban__dtype_named(const char *s)
+{
+    for (int d = 0; s && d < BAN__N_DTYPES; d++)
+        if (strcmp(s, ban__dtypes[d].name) == 0) return d;
+    return -1;
+}
+
+/* K as a panel of dtype d stores it: padded to a multiple of its group */
+static size_t ban__padded_k(int d, size_t K)
+{
+    const size_t g = (size_t)ban__dtypes[d].group;
+    return (K + g - 1) / g * g;
+}
+
+BANDEF int ban_reduce(const char *dtype, const float *x, size_t n, void *out, float *scale)
+{
+    const int d = ban__dtype_named(dtype);
+    if (!x || !out || (d == BAN__I8 && (!scale || n > (size_t)1 << 30)) || (d != BAN__BF16 && d != BAN__I8))
+        return BAN_ERR_ARG;
+    if (d == BAN__I8) {
+        *scale = ban__i8_row(x, (int)n, (int8_t *)out);
+        return BAN_OK;
+    }
+    for (size_t j = 0; j < n; j++) {
+        const uint16_t h = ban__bf16_of(x[j]);
+        memcpy((unsigned char *)out + 2 * j, &h, 2);
+    }
+    if (scale) *scale = 1.0f;
+    return BAN_OK;
+}
 
 /* ---- kernels and threads ------------------------------------------------------
    ban.h's own matrix product: y (M, N) = x (M, K) W^T (+ b, then max(0, .) if relu) for W
@@ -573,37 +699,127 @@ static const ban__dtype ban__dtypes[BAN__N_DTYPES] = {
 #define BAN__CHUNK 4
 
 /* the arguments of one tile: C (mr, nc) (+)= A (mr, kc) B (kc, nc); first: C is written,
-   not added to; last: the bias (if any) and the ReLU (if relu) follow */
+   not added to; last: the bias (if any) and the ReLU (if relu) follow. A and B hold the
+   kernel's dtype (f32; bf16; int8 weights and u8 activations), lda and ldb count its elements;
+   an int8 tile has all of K (first and last), A's row scales and B's column scales and sums. */
 typedef struct ban__tile {
     int mr, kc, nc, first, last, relu;
-    const float *A, *B, *bias;
+    const void *A, *B;
+    const float *bias, *a_scale, *b_scale;
+    const int32_t *b_sum;
     size_t lda, ldb, ldc;
     float *C;
 } ban__tile;
 
+/* row r of a tile's f32 sums into C: added to C unless first; then, when last, the bias (if
+   any) and the ReLU (if relu) */
+static void ban__tile_store(const ban__tile *t, int r, const float *acc)
+{
+    float *cr = t->C + r * t->ldc;
+    for (int j = 0; j < t->nc; j++) {
+        float v = t->first ? acc[j] : cr[j] + acc[j];
+        if (t->last && t->bias) v += t->bias[j];
+        if (t->last && t->relu) v = v > 0.0f ? v : 0.0f;
+        cr[j] = v;
+    }
+}
+
 static void ban__tile_c(const ban__tile *t)
 {
+    const float *A = (const float *)t->A, *B = (const float *)t->B;
     for (int r = 0; r < t->mr; r++) {
         float acc[BAN__NR] = {0};
         for (int k = 0; k < t->kc; k++) {
-            const float a = t->A[r * t->lda + k], *b = t->B + k * t->ldb;
+            const float a = A[r * t->lda + k], *b = B + k * t->ldb;
             if (t->nc == BAN__NR)
                 for (int j = 0; j < BAN__NR; j++) acc[j] += a * b[j];
             else
                 for (int j = 0; j < t->nc; j++) acc[j] += a * b[j];
         }
+        ban__tile_store(t, r, acc);
+    }
+}
+
+/* The bf16 and int8 tiles. bf16: each pair of k is added as vdpbf16ps adds it: the odd
+   product, then the even one, each sum rounded to f32 and flushed to zero when subnormal,
+   subnormal inputs read as zero; the product of two bf16 values is exact in f32 (whatever a
+   compiler fuses), so this kernel and the AVX-512 BF16 one give the same bits (a test holds
+   them to it). int8: A holds u8 = q + 128, as vpdpbusd multiplies unsigned bytes by signed
+   ones; the sum over all of K is exact in int32, here as sum (u - 128) w and in the VNNI kernel
+   as sum u w - 128 sum w (the column sums, b_sum, known at load), then y = sum * (a_scale *
+   b_scale) + bias as one fused multiply-add: the same bits again. */
+static float ban__ftz(float x) { return fabsf(x) < 1.17549435e-38f ? 0.0f * x : x; }
+static float ban__bf16_in(uint16_t h) { return ban__bf16_f32((h & 0x7F80u) ? h : (uint16_t)(h & 0x8000u)); }
+
+static void ban__tile_bf16_c(const ban__tile *t)
+{
+    const uint16_t *A = (const uint16_t *)t->A, *B = (const uint16_t *)t->B;
+    for (int r = 0; r < t->mr; r++) {
+        float acc[BAN__NR] = {0};
+        for (int k = 0; k < t->kc; k += 2) {
+            const float a0 = ban__bf16_in(A[r * t->lda + k]), a1 = ban__bf16_in(A[r * t->lda + k + 1]);
+            const uint16_t *b = B + (size_t)k * t->ldb;
+            for (int j = 0; j < t->nc; j++) {
+                acc[j] = ban__ftz(acc[j] + a1 * ban__bf16_in(b[2 * j + 1]));
+                acc[j] = ban__ftz(acc[j] + a0 * ban__bf16_in(b[2 * j]));
+            }
+        }
+        ban__tile_store(t, r, acc);
+    }
+}
+
+static void ban__tile_i8_c(const ban__tile *t)
+{
+    const unsigned char *A = (const unsigned char *)t->A;
+    const int8_t *B = (const int8_t *)t->B;
+    BAN_ASSERT(t->first && t->last);
+    for (int r = 0; r < t->mr; r++) {
+        int32_t acc[BAN__NR] = {0};
+        const unsigned char *a = A + r * t->lda;
+        for (int k = 0; k < t->kc; k += 4) {
+            const int8_t *b = B + (size_t)k * t->ldb;
+            for (int j = 0; j < t->nc; j++)
+                for (int u = 0; u < 4; u++) acc[j] += ((int32_t)a[k + u] - 128) * b[4 * j + u];
+        }
         float *cr = t->C + r * t->ldc;
         for (int j = 0; j < t->nc; j++) {
-            float v = t->first ? acc[j] : cr[j] + acc[j];
-            if (t->last && t->bias) v += t->bias[j];
-            if (t->last && t->relu) v = v > 0.0f ? v : 0.0f;
+            const float s = t->a_scale[r] * t->b_scale[j];
+            float v = t->bias ? fmaf((float)acc[j], s, t->bias[j]) : (float)acc[j] * s;
+            if (t->relu) v = v > 0.0f ? v : 0.0f;
             cr[j] = v;
         }
     }
 }
 
+/* The activations of one product in the kernel's dtype, rows of ldo (K padded to the group)
+   elements: bf16 (rounded as ban__bf16_of), or u8 = q + 128 with a scale per row (the rule of
+   ban__i8_row). The AVX-512 versions below give the same bytes. */
+static void ban__prepare_bf16_c(const float *x, int M, int K, size_t ldx, void *out, size_t ldo, float *scale)
+{
+    (void)scale;
+    for (int r = 0; r < M; r++) {
+        uint16_t *o = (uint16_t *)out + (size_t)r * ldo;
+        const float *xr = x + (size_t)r * ldx;
+        for (int k = 0; k < K; k++) o[k] = ban__bf16_of(xr[k]);
+        for (size_t k = (size_t)K; k < ldo; k++) o[k] = 0;
+    }
+}
+
+static void ban__prepare_i8_c(const float *x, int M, int K, size_t ldx, void *out, size_t ldo, float *scale)
+{
+    for (int r = 0; r < M; r++) {
+        unsigned char *o = (unsigned char *)out + (size_t)r * ldo;
+        const float *xr = x + (size_t)r * ldx;
+        float inv;
+        scale[r] = ban__i8_scale(ban__amax_bits(xr, K), &inv);
+        for (int k = 0; k < K; k++) o[k] = (unsigned char)(ban__i8_of(xr[k] * inv) + 128);
+        memset(o + K, 128, ldo - (size_t)K);
+    }
+}
+
 #if BAN__X86
 #define BAN__ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define BAN__ALL16 ((__mmask16)0xFFFF)
 #define BAN__ROWS10(X) BAN__ROWS6(X) X(6) X(7) X(8) X(9)
 
 /* max(x, 0); not _mm512_max_ps, whose GCC 12 definition starts from _mm512_undefined_ps and
@@ -616,7 +832,7 @@ BAN__AVX512 void ban__tile512(int mr, const ban__tile *t)
     const int nc = t->nc, kc = t->kc;
     const __mmask16 m0 = (__mmask16)(nc >= 16 ? 0xFFFFu : (1u << nc) - 1u);
     const __mmask16 m1 = (__mmask16)(nc >= 32 ? 0xFFFFu : nc <= 16 ? 0u : (1u << (nc - 16)) - 1u);
-    const float *A = t->A, *B = t->B;
+    const float *A = (const float *)t->A, *B = (const float *)t->B;
     const size_t lda = t->lda, ldb = t->ldb;
     const __m512 zero = _mm512_setzero_ps();
 #define BAN__D(r) __m512 c##r##0 = zero, c##r##1 = zero;
@@ -681,7 +897,7 @@ BAN__AVX2 void ban__tile256(int mr, const ban__tile *t)
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc), lane);
     const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc - 8), lane);
-    const float *A = t->A, *B = t->B;
+    const float *A = (const float *)t->A, *B = (const float *)t->B;
     const size_t lda = t->lda, ldb = t->ldb;
     const __m256 zero = _mm256_setzero_ps();
 #define BAN__D(r) __m256 c##r##0 = zero, c##r##1 = zero;
@@ -738,6 +954,183 @@ __attribute__((target("avx2,fma"))) static void ban__tile256_part(const ban__til
     }
 }
 
+/* AVX-512 BF16: up to 10 rows x 32 columns; a 512-bit B vector holds 16 columns x 2 k */
+BAN__AVX512BF16 void ban__tile512_bf16(int mr, const ban__tile *t)
+{
+    const int nc = t->nc, kc = t->kc;
+    const __mmask16 m0 = (__mmask16)(nc >= 16 ? 0xFFFFu : (1u << nc) - 1u);
+    const __mmask16 m1 = (__mmask16)(nc >= 32 ? 0xFFFFu : nc <= 16 ? 0u : (1u << (nc - 16)) - 1u);
+    const unsigned char *A = (const unsigned char *)t->A, *B = (const unsigned char *)t->B;
+    const size_t lda = 2 * t->lda, ldb = 2 * t->ldb; /* bytes */
+    const __m512 zero = _mm512_setzero_ps();
+#define BAN__D(r) __m512 c##r##0 = zero, c##r##1 = zero;
+    BAN__ROWS10(BAN__D)
+#undef BAN__D
+#define BAN__F(r)                                                        \
+    if (r < mr) {                                                        \
+        int32_t pair;                                                    \
+        memcpy(&pair, A + (r) * lda + 2 * (size_t)k, 4);                 \
+        const __m512bh a = (__m512bh)_mm512_set1_epi32(pair);            \
+        c##r##0 = _mm512_dpbf16_ps(c##r##0, a, b0);                      \
+        c##r##1 = _mm512_dpbf16_ps(c##r##1, a, b1);                      \
+    }
+    for (int k = 0; k < kc; k += 2) { /* a weight panel holds all 32 columns: no masked loads */
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(B + k * ldb);
+        const __m512bh b1 = (__m512bh)_mm512_loadu_si512(B + k * ldb + 64);
+        BAN__ROWS10(BAN__F)
+    }
+#undef BAN__F
+    const int bias = t->last && t->bias, relu = t->last && t->relu;
+    const __m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, t->bias) : zero;
+    const __m512 bb1 = bias ? _mm512_maskz_loadu_ps(m1, t->bias + 16) : zero;
+#define BAN__S(r)                                                                    \
+    if (r < mr) {                                                                    \
+        float *cr = t->C + (r) * t->ldc;                                             \
+        if (!t->first) {                                                             \
+            c##r##0 = _mm512_add_ps(c##r##0, _mm512_maskz_loadu_ps(m0, cr));         \
+            c##r##1 = _mm512_add_ps(c##r##1, _mm512_maskz_loadu_ps(m1, cr + 16));    \
+        }                                                                            \
+        if (bias) c##r##0 = _mm512_add_ps(c##r##0, bb0), c##r##1 = _mm512_add_ps(c##r##1, bb1); \
+        if (relu) c##r##0 = ban__relu512(c##r##0), c##r##1 = ban__relu512(c##r##1);  \
+        _mm512_mask_storeu_ps(cr, m0, c##r##0);                                      \
+        _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                                 \
+    }
+    BAN__ROWS10(BAN__S)
+#undef BAN__S
+}
+__attribute__((target("avx512f,avx512bf16,fma"))) static void ban__tile512_bf16_full(const ban__tile *t)
+{
+    ban__tile512_bf16(10, t);
+}
+__attribute__((target("avx512f,avx512bf16,fma"))) static void ban__tile512_bf16_part(const ban__tile *t)
+{
+    switch (t->mr) {
+    case 1: ban__tile512_bf16(1, t); break;
+    case 2: ban__tile512_bf16(2, t); break;
+    case 3: ban__tile512_bf16(3, t); break;
+    case 4: ban__tile512_bf16(4, t); break;
+    case 5: ban__tile512_bf16(5, t); break;
+    case 6: ban__tile512_bf16(6, t); break;
+    case 7: ban__tile512_bf16(7, t); break;
+    case 8: ban__tile512_bf16(8, t); break;
+    default: ban__tile512_bf16(9, t); break;
+    }
+}
+
+/* AVX-512 VNNI: up to 10 rows x 32 columns; a 512-bit B vector holds 16 columns x 4 k */
+BAN__AVX512VNNI void ban__tile512_i8(int mr, const ban__tile *t)
+{
+    const int nc = t->nc, kc = t->kc;
+    const __mmask16 m0 = (__mmask16)(nc >= 16 ? 0xFFFFu : (1u << nc) - 1u);
+    const __mmask16 m1 = (__mmask16)(nc >= 32 ? 0xFFFFu : nc <= 16 ? 0u : (1u << (nc - 16)) - 1u);
+    const unsigned char *A = (const unsigned char *)t->A, *B = (const unsigned char *)t->B;
+    const size_t lda = t->lda, ldb = t->ldb;
+    const __m512i zero = _mm512_setzero_si512();
+#define BAN__D(r) __m512i c##r##0 = zero, c##r##1 = zero;
+    BAN__ROWS10(BAN__D)
+#undef BAN__D
+#define BAN__F(r)                                                        \
+    if (r < mr) {                                                        \
+        int32_t quad;                                                    \
+        memcpy(&quad, A + (r) * lda + (size_t)k, 4);                     \
+        const __m512i a = _mm512_set1_epi32(quad);                       \
+        c##r##0 = _mm512_dpbusd_epi32(c##r##0, a, b0);                   \
+        c##r##1 = _mm512_dpbusd_epi32(c##r##1, a, b1);                   \
+    }
+    for (int k = 0; k < kc; k += 4) {
+        const __m512i b0 = _mm512_loadu_si512(B + k * ldb), b1 = _mm512_loadu_si512(B + k * ldb + 64);
+        BAN__ROWS10(BAN__F)
+    }
+#undef BAN__F
+    /* masked forms throughout: GCC 12's unmasked ones start from _mm512_undefined_* (see ban__relu512) */
+    const __m512i s0 = _mm512_maskz_slli_epi32(BAN__ALL16, _mm512_maskz_loadu_epi32(m0, t->b_sum), 7);
+    const __m512i s1 = _mm512_maskz_slli_epi32(BAN__ALL16, _mm512_maskz_loadu_epi32(m1, t->b_sum + 16), 7);
+    const __m512 w0 = _mm512_maskz_loadu_ps(m0, t->b_scale), w1 = _mm512_maskz_loadu_ps(m1, t->b_scale + 16);
+    const int bias = t->bias != NULL;
+    const __m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, t->bias) : _mm512_setzero_ps();
+    const __m512 bb1 = bias ? _mm512_maskz_loadu_ps(m1, t->bias + 16) : _mm512_setzero_ps();
+#define BAN__S(r)                                                                          \
+    if (r < mr) {                                                                          \
+        float *cr = t->C + (r) * t->ldc;                                                   \
+        const __m512 as = _mm512_set1_ps(t->a_scale[r]);                                   \
+        const __m512 sc0 = _mm512_mul_ps(as, w0), sc1 = _mm512_mul_ps(as, w1);             \
+        __m512 v0 = _mm512_maskz_cvtepi32_ps(BAN__ALL16, _mm512_sub_epi32(c##r##0, s0));   \
+        __m512 v1 = _mm512_maskz_cvtepi32_ps(BAN__ALL16, _mm512_sub_epi32(c##r##1, s1));   \
+        if (bias) v0 = _mm512_fmadd_ps(v0, sc0, bb0), v1 = _mm512_fmadd_ps(v1, sc1, bb1);  \
+        else v0 = _mm512_mul_ps(v0, sc0), v1 = _mm512_mul_ps(v1, sc1);                     \
+        if (t->relu) v0 = ban__relu512(v0), v1 = ban__relu512(v1);                         \
+        _mm512_mask_storeu_ps(cr, m0, v0);                                                 \
+        _mm512_mask_storeu_ps(cr + 16, m1, v1);                                            \
+    }
+    BAN__ROWS10(BAN__S)
+#undef BAN__S
+}
+__attribute__((target("avx512f,avx512vnni,fma"))) static void ban__tile512_i8_full(const ban__tile *t)
+{
+    ban__tile512_i8(10, t);
+}
+__attribute__((target("avx512f,avx512vnni,fma"))) static void ban__tile512_i8_part(const ban__tile *t)
+{
+    switch (t->mr) {
+    case 1: ban__tile512_i8(1, t); break;
+    case 2: ban__tile512_i8(2, t); break;
+    case 3: ban__tile512_i8(3, t); break;
+    case 4: ban__tile512_i8(4, t); break;
+    case 5: ban__tile512_i8(5, t); break;
+    case 6: ban__tile512_i8(6, t); break;
+    case 7: ban__tile512_i8(7, t); break;
+    case 8: ban__tile512_i8(8, t); break;
+    default: ban__tile512_i8(9, t); break;
+    }
+}
+
+/* ban__prepare_bf16_c and ban__prepare_i8_c, 16 floats at a time */
+__attribute__((target("avx512f,avx512bf16,fma"))) static void ban__prepare_bf16_512(const float *x, int M, int K,
+                                                                                      size_t ldx, void *out,
+                                                                                      size_t ldo, float *scale)
+{
+    (void)scale;
+    for (int r = 0; r < M; r++) {
+        uint16_t *o = (uint16_t *)out + (size_t)r * ldo;
+        const float *xr = x + (size_t)r * ldx;
+        int k = 0;
+        for (; k + 16 <= K; k += 16)
+            _mm256_storeu_si256((__m256i *)(void *)(o + k), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(xr + k)));
+        for (; k < K; k++) o[k] = ban__bf16_of(xr[k]);
+        for (size_t j = (size_t)K; j < ldo; j++) o[j] = 0;
+    }
+}
+
+__attribute__((target("avx512f,avx512vnni,fma"))) static void ban__prepare_i8_512(const float *x, int M, int K,
+                                                                                    size_t ldx, void *out, size_t ldo,
+                                                                                    float *scale)
+{
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), lo = _mm512_set1_epi32(-127);
+    const __m512i hi = _mm512_set1_epi32(127), offset = _mm512_set1_epi32(128);
+    for (int r = 0; r < M; r++) {
+        unsigned char *o = (unsigned char *)out + (size_t)r * ldo;
+        const float *xr = x + (size_t)r * ldx;
+        __m512i top16 = _mm512_setzero_si512();
+        int k = 0;
+        for (; k + 16 <= K; k += 16)
+            top16 = _mm512_maskz_max_epu32(BAN__ALL16, top16, _mm512_and_si512(_mm512_loadu_si512(xr + k), magnitude));
+        uint32_t lanes[16], top = ban__amax_bits(xr + k, K - k);
+        _mm512_storeu_si512(lanes, top16);
+        for (int j = 0; j < 16; j++) top = lanes[j] > top ? lanes[j] : top;
+        float inv;
+        scale[r] = ban__i8_scale(top, &inv);
+        memset(o, 128, ldo);
+        if (inv == 0.0f) continue;
+        const __m512 vinv = _mm512_set1_ps(inv);
+        for (k = 0; k + 16 <= K; k += 16) {
+            __m512i q = _mm512_maskz_cvtps_epi32(BAN__ALL16, _mm512_mul_ps(_mm512_loadu_ps(xr + k), vinv));
+            q = _mm512_maskz_min_epi32(BAN__ALL16, _mm512_maskz_max_epi32(BAN__ALL16, q, lo), hi);
+            _mm_storeu_si128((__m128i *)(void *)(o + k), _mm512_maskz_cvtepi32_epi8(BAN__ALL16, _mm512_add_epi32(q, offset)));
+        }
+        for (; k < K; k++) o[k] = (unsigned char)(ban__i8_of(xr[k] * inv) + 128);
+    }
+}
+
 static int ban__runs_avx512(void)
 {
     __builtin_cpu_init();
@@ -748,6 +1141,8 @@ static int ban__runs_avx2(void)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+static int ban__runs_avx512_bf16(void) { return ban__runs_avx512() && __builtin_cpu_supports("avx512bf16"); }
+static int ban__runs_avx512_vnni(void) { return ban__runs_avx512() && __builtin_cpu_supports("avx512vnni"); }
 #endif
 static int ban__runs_always(void) { return 1; }
 
@@ -755,20 +1150,30 @@ static int ban__runs_always(void) { return 1; }
    context takes, for each dtype, the first row this processor runs within that cap. */
 typedef struct ban__kernel {
     const char *name;
-    int dtype;                            /* the weights (B) it reads; A and C are f32 */
+    int dtype;                            /* the weights (B) it reads; C is f32 */
     int level;
     int mr, nr;                           /* a full tile: rows, and columns of a panel per call */
+    int kc;                               /* k per tile: BAN__KC, or 0: all of K (int8's exact sums) */
     int (*runs)(void);
     void (*full)(const ban__tile *t);     /* a tile of mr rows */
     void (*part)(const ban__tile *t);     /* fewer rows (t->mr < mr) */
+    /* the activations (M, K) in the kernel's dtype, once per product (rows of ldo elements, a
+       scale per row for int8); NULL: it reads them as f32 */
+    void (*prepare)(const float *x, int M, int K, size_t ldx, void *out, size_t ldo, float *scale);
 } ban__kernel;
 
 static const ban__kernel ban__kernels[] = {
 #if BAN__X86
-    {"avx512", BAN__F32, 2, 10, 32, ban__runs_avx512, ban__tile512_full, ban__tile512_part},
-    {"avx2", BAN__F32, 1, 6, 16, ban__runs_avx2, ban__tile256_full, ban__tile256_part},
+    {"avx512", BAN__F32, 2, 10, 32, BAN__KC, ban__runs_avx512, ban__tile512_full, ban__tile512_part, NULL},
+    {"avx2", BAN__F32, 1, 6, 16, BAN__KC, ban__runs_avx2, ban__tile256_full, ban__tile256_part, NULL},
+    {"avx512_bf16", BAN__BF16, 2, 10, 32, 0, ban__runs_avx512_bf16, ban__tile512_bf16_full, ban__tile512_bf16_part,
+     ban__prepare_bf16_512},
+    {"avx512_vnni", BAN__I8, 2, 10, 32, 0, ban__runs_avx512_vnni, ban__tile512_i8_full, ban__tile512_i8_part,
+     ban__prepare_i8_512},
 #endif
-    {"c", BAN__F32, 0, BAN__MC, 32, ban__runs_always, ban__tile_c, ban__tile_c},
+    {"c", BAN__F32, 0, BAN__MC, 32, BAN__KC, ban__runs_always, ban__tile_c, ban__tile_c, NULL},
+    {"c", BAN__BF16, 0, BAN__MC, 32, 0, ban__runs_always, ban__tile_bf16_c, ban__tile_bf16_c, ban__prepare_bf16_c},
+    {"c", BAN__I8, 0, BAN__MC, 32, 0, ban__runs_always, ban__tile_i8_c, ban__tile_i8_c, ban__prepare_i8_c},
 };
 #define BAN__N_KERNELS ((int)(sizeof ban__kernels / sizeof ban__kernels[0]))
 
@@ -812,15 +1217,18 @@ BANDEF const char *ban_simd_warning(void)
     return understood ? NULL : "BAN_SIMD is not one of avx512, avx2, none: ignored (the best kernel runs)";
 }
 
-/* one product: y (M, N) = x (M, K) W^T (+ bias, relu) with W in panels as above */
+/* one product: y (M, N) = x (M, K) W^T (+ bias, relu) with W in panels as above; x and W in
+   the kernel's dtype (K, ldx, ldb and pstride count its elements; K padded to its group) */
 typedef struct ban__pgemm {
     int M, N, K, ldx, ldy, relu;
     const ban__kernel *kernel;
-    const float *x;
-    const float *B;       /* W in panels */
+    const void *x;
+    const void *B;        /* W in panels */
     size_t ldb, pstride;
     const float *bias;    /* (N) or NULL */
     float *y;
+    const float *x_scale, *w_scale; /* int8: a scale per row of x, per row of W (N) */
+    const int32_t *w_sum; /* int8: per row of W, the sum of its elements */
 } ban__pgemm;
 
 /* the product's work items: slices of rows times chunks of panels */
@@ -835,24 +1243,30 @@ static int ban__pgemm_items(const ban__pgemm *g)
 static void ban__pgemm_item(const ban__pgemm *g, int t)
 {
     const ban__kernel *kr = g->kernel;
-    const int P = (g->N + BAN__NR - 1) / BAN__NR, C = (P + BAN__CHUNK - 1) / BAN__CHUNK;
+    const size_t eb = (size_t)ban__dtypes[kr->dtype].bytes, grp = (size_t)ban__dtypes[kr->dtype].group;
+    const unsigned char *X = (const unsigned char *)g->x, *W = (const unsigned char *)g->B;
+    const int P = (g->N + BAN__NR - 1) / BAN__NR, C = (P + BAN__CHUNK - 1) / BAN__CHUNK, KC = kr->kc ? kr->kc : g->K;
     const int i0 = t / C * BAN__MC, p0 = t % C * BAN__CHUNK, p1 = p0 + BAN__CHUNK < P ? p0 + BAN__CHUNK : P;
     const int mc = g->M - i0 < BAN__MC ? g->M - i0 : BAN__MC;
     for (int p = p0; p < p1; p++) {
         const int np = g->N - p * BAN__NR < BAN__NR ? g->N - p * BAN__NR : BAN__NR; /* columns of this panel */
         ban__tile tl;
         tl.relu = g->relu, tl.lda = (size_t)g->ldx, tl.ldb = g->ldb, tl.ldc = (size_t)g->ldy;
-        for (int k0 = 0; k0 < g->K; k0 += BAN__KC) {
-            tl.kc = g->K - k0 < BAN__KC ? g->K - k0 : BAN__KC;
+        for (int k0 = 0; k0 < g->K; k0 += KC) {
+            tl.kc = g->K - k0 < KC ? g->K - k0 : KC;
             tl.first = k0 == 0, tl.last = k0 + tl.kc == g->K;
             for (int h = 0; h < np; h += kr->nr) {
+                const size_t col = (size_t)p * BAN__NR + h;
                 tl.nc = np - h < kr->nr ? np - h : kr->nr;
-                tl.B = g->B + (size_t)p * g->pstride + (size_t)k0 * g->ldb + h;
-                tl.bias = g->bias ? g->bias + (size_t)p * BAN__NR + h : NULL;
+                tl.B = W + ((size_t)p * g->pstride + (size_t)k0 * g->ldb + (size_t)h * grp) * eb;
+                tl.bias = g->bias ? g->bias + col : NULL;
+                tl.b_scale = g->w_scale ? g->w_scale + col : NULL;
+                tl.b_sum = g->w_sum ? g->w_sum + col : NULL;
                 for (int i = 0; i < mc; i += kr->mr) {
                     tl.mr = mc - i < kr->mr ? mc - i : kr->mr;
-                    tl.A = g->x + (size_t)(i0 + i) * g->ldx + k0;
-                    tl.C = g->y + (size_t)(i0 + i) * g->ldy + (size_t)p * BAN__NR + h;
+                    tl.A = X + ((size_t)(i0 + i) * g->ldx + k0) * eb;
+                    tl.a_scale = g->x_scale ? g->x_scale + i0 + i : NULL;
+                    tl.C = g->y + (size_t)(i0 + i) * g->ldy + col;
                     if (tl.mr == kr->mr) kr->full(&tl);
                     else kr->part(&tl);
                 }
@@ -1007,10 +1421,12 @@ typedef struct {
     uint64_t dims[4];
     uint64_t offset, nbytes;
     const unsigned char *data; /* as stored */
-    const float *f32;          /* the elements as floats: data itself, or its widened copy */
+    const float *f32;          /* the elements as floats: data itself, or its widened copy (NULL:
+                                  read as stored) */
     const ban_weight_spec *spec; /* the row of the weight table that claims it, */
-    int is_bias;               /* as its weight or as its bias */
+    int is_bias, is_scale;     /* as its weight, its bias or its scales */
     int bound;                 /* claimed by the model */
+    int in_place;              /* read as stored by a kernel or ban__weight_row, not widened */
 } ban__tensor;
 
 /* what a file holds, and what the model reads from it: ban_model below */
@@ -1186,7 +1602,7 @@ static int ban__parse_file(ban__file *fl, char *err)
         t->ndim = ban__u32(p + 4);
         if (t->dtype >= BAN__N_DTYPES)
             return ban__fail(err, BAN_ERR_UNSUPPORTED, "%s: offset %llu: tensor '%s' has dtype %u (known: 0 = "
-                             "f32, 1 = f16)", fl->path, (unsigned long long)at, t->name, t->dtype);
+                             "f32, 1 = f16, 2 = bf16, 3 = int8)", fl->path, (unsigned long long)at, t->name, t->dtype);
         if (t->ndim < 1 || t->ndim > 4)
             return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' has %u dimensions (1..4)",
                              fl->path, (unsigned long long)at + 4, t->name, t->ndim);
@@ -1256,13 +1672,18 @@ static ban__tensor *ban__find_tensor(const ban__file *f, const char *name)
 
 /* a weight the model reads: one, or a stack of `stack`, (rows, cols) matrices and their biases */
 typedef struct ban__weight {
-    const float *data;    /* in rows (stack, rows, cols), or panels (stack, ceil(rows/32), cols, 32) */
+    const float *data;    /* in rows (stack, rows, cols), or panels (stack, ceil(rows/32), cols, 32);
+                             NULL when the weight is read as stored (raw) */
     const float *bias;    /* (stack, rows), or NULL */
     int rows, cols, stack;
     int panels;           /* 1: stored in panels (ban.h's own product); 0: in rows (CBLAS) */
-    int dtype;            /* what data holds for the kernels (a widened dtype's is f32) */
+    int dtype;            /* what data or raw holds (a widened dtype's is f32) */
     size_t stride;        /* elements from one of the stack to the next */
-    ban__tensor *tensor, *bias_tensor;
+    const unsigned char *raw; /* bf16 or int8 read as stored: panels of K padded to the group
+                                 (stack, ceil(rows/32), Kp, 32), or embedding rows */
+    const float *scale;   /* int8: (stack, rows), row r of W is q[r][.] * scale[r] */
+    const int32_t *sums;  /* int8 in panels: (stack, ceil(rows/32) * 32) the sums of each row's q */
+    ban__tensor *tensor, *bias_tensor, *scale_tensor;
 } ban__weight;
 
 /* The model's weights, a row each: X(field, file name, bias name, stack, rows, cols, when,
@@ -1328,8 +1749,12 @@ struct ban_model {
     unsigned char *owned; /* the file read into memory (BAN_NO_MMAP) */
     float *widened;       /* the tensors of a widened dtype, as f32 */
     size_t n_params;
-    size_t panel_padding; /* zeros past the last row of weights in panels */
+    size_t panel_padding; /* stored values that are not parameters: the zeros past the last row
+                             (and k) of weights in panels, int8 scales */
     ban__weights w;
+    int32_t *sums;        /* the int8 weights' row sums (ban__weight.sums), one block */
+    size_t reduced_bytes; /* bytes of one row of activations in a bf16 or int8 product, the
+                             largest (0: the model has no such weight) */
     float *counter_w, *counter_csum;             /* (F, S+1): normalised |w| and its cumsum */
     int counter_segments;                        /* S */
     /* image encoder: layer l is kind, out channels, kernel, stride, padding */
@@ -1559,9 +1984,10 @@ static int ban__claim(ban_model *m, const char *name, int nd, const uint64_t *di
         return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' has shape (%s), the configuration needs (%s)",
                          m->file.path, name, got, exp);
     }
-    if (t->dtype == BAN__F32 && (uintptr_t)t->data % 4)
-        return ban__fail(m->error, BAN_ERR_ARG, "%s: tensor '%s' is not 4-byte aligned in memory (load from "
-                         "an aligned buffer)", m->file.path, name);
+    const int align = t->dtype == BAN__F32 || t->dtype == BAN__BF16 ? ban__dtypes[t->dtype].bytes : 1;
+    if ((uintptr_t)t->data % (uintptr_t)align)
+        return ban__fail(m->error, BAN_ERR_ARG, "%s: tensor '%s' is not %d-byte aligned in memory (load from "
+                         "an aligned buffer)", m->file.path, name, align);
     t->bound = 1;
     t->spec = spec, t->is_bias = is_bias;
     m->n_params += (size_t)(t->nbytes / (uint64_t)ban__dtypes[t->dtype].bytes);
@@ -1570,22 +1996,31 @@ static int ban__claim(ban_model *m, const char *name, int nd, const uint64_t *di
 }
 
 /* bind one row of the weight table, in this configuration's shape: the weight (in rows under
-   its name, or in panels under NAME_panels when it is a Linear weight stored so) and its bias */
+   its name, or in panels under NAME_panels when it is a Linear weight stored so), its scales
+   (int8) and its bias. A bf16 or int8 weight in panels is read as stored by the kernels, a bf16
+   or int8 word embedding row by row (ban__weight_row); other bf16 weights are widened to f32. */
 static int ban__bind_weight(ban_model *m, ban__weight *w, const ban_weight_spec *spec, int stack, int rows, int cols)
 {
-    char paneled[96];
+    char paneled[96], scales[96];
     uint64_t dims[4];
     int nd = 0, rc;
     snprintf(paneled, sizeof paneled, "%s_panels", spec->name);
     w->rows = rows, w->cols = cols ? cols : 1, w->stack = stack ? stack : 1, w->dtype = BAN__F32;
     w->panels = spec->linear && ban__find_tensor(&m->file, paneled) != NULL;
+    const ban__tensor *stored = ban__find_tensor(&m->file, w->panels ? paneled : spec->name);
+    const int dt = stored ? (int)stored->dtype : BAN__F32, lookup = w == &m->w.emb || w == &m->w.emb2;
+    const int raw = dt != BAN__F32 && ban__dtypes[dt].in_place && (w->panels || lookup);
+    const uint64_t K = raw && w->panels ? (uint64_t)ban__padded_k(dt, (size_t)cols) : (uint64_t)cols;
+    if (dt == BAN__I8 && !raw)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' is int8, which ban.h reads only as a Linear "
+                         "weight in panels or a word embedding", m->file.path, stored->name);
     if (stack) dims[nd++] = (uint64_t)stack;
     if (w->panels) {
         const uint64_t p = ((uint64_t)rows + BAN__NR - 1) / BAN__NR;
-        dims[nd++] = p, dims[nd++] = (uint64_t)cols, dims[nd++] = BAN__NR;
-        w->stride = (size_t)(p * BAN__NR) * (size_t)cols;
+        dims[nd++] = p, dims[nd++] = K, dims[nd++] = BAN__NR;
+        w->stride = (size_t)(p * BAN__NR) * (size_t)K;
         m->config.panel_weights++;
-        m->panel_padding += (size_t)w->stack * (size_t)(p * BAN__NR - (uint64_t)rows) * (size_t)cols;
+        m->panel_padding += (size_t)w->stack * ((size_t)(p * BAN__NR) * (size_t)K - (size_t)rows * (size_t)cols);
     } else {
         dims[nd++] = (uint64_t)rows;
         if (cols) dims[nd++] = (uint64_t)cols;
@@ -1593,6 +2028,28 @@ static int ban__bind_weight(ban_model *m, ban__weight *w, const ban_weight_spec 
     }
     m->config.linear_weights += spec->linear;
     if ((rc = ban__claim(m, w->panels ? paneled : spec->name, nd, dims, spec, 0, &w->tensor))) return rc;
+    if (raw) {
+        w->dtype = dt, w->raw = w->tensor->data, w->tensor->in_place = 1;
+        /* int8 sums of K products of u8 and s8 stay within int32 for K <= 65,792 */
+        if (dt == BAN__I8 && K > 65792)
+            return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: tensor '%s' is int8 with %llu columns; the int8 "
+                             "kernels take at most 65,792", m->file.path, w->tensor->name, (unsigned long long)K);
+        if (w->panels && (size_t)K * (size_t)ban__dtypes[dt].bytes > m->reduced_bytes)
+            m->reduced_bytes = (size_t)K * (size_t)ban__dtypes[dt].bytes;
+    }
+    if (ban__dtypes[dt].scaled) { /* NAME_scales (stack, rows), f32 */
+        uint64_t sd[2];
+        int sn = 0;
+        if (stack) sd[sn++] = (uint64_t)stack;
+        sd[sn++] = (uint64_t)rows;
+        snprintf(scales, sizeof scales, "%s_scales", spec->name);
+        if ((rc = ban__claim(m, scales, sn, sd, spec, 0, &w->scale_tensor))) return rc;
+        if (w->scale_tensor->dtype != BAN__F32)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' is %s; scales are f32", m->file.path, scales,
+                             ban__dtypes[w->scale_tensor->dtype].name);
+        w->scale_tensor->is_scale = 1;
+        m->panel_padding += (size_t)w->stack * (size_t)rows; /* scales are not parameters */
+    }
     if (spec->bias) {
         uint64_t bd[2];
         int bn = 0;
@@ -1642,14 +2099,20 @@ static int ban__bind_encoder(ban_model *m)
     return BAN_OK;
 }
 
-/* every tensor as floats: in place for f32, widened once into memory the model owns for
-   the others (after every shape is known, so a malformed file is refused first) */
+/* every tensor as floats: f32 in place, those read as stored left alone (f32 == NULL), the
+   others widened once into memory the model owns (after every shape is known, so a
+   malformed file is refused first) */
 static int ban__widen(ban_model *m)
 {
     size_t wide = 0, table_n = 0;
     for (size_t i = 0; i < m->file.n_tensors; i++) {
         const ban__tensor *t = &m->file.tensors[i];
-        if (ban__dtypes[t->dtype].widen) wide += (size_t)(t->nbytes / (uint64_t)ban__dtypes[t->dtype].bytes);
+        if (t->dtype == BAN__F32 || t->in_place) continue;
+        if (!ban__dtypes[t->dtype].widen)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' is %s, which ban.h reads only as a Linear "
+                             "weight in panels or a word embedding", m->file.path, t->name,
+                             ban__dtypes[t->dtype].name);
+        wide += (size_t)(t->nbytes / (uint64_t)ban__dtypes[t->dtype].bytes);
         if (t->dtype == BAN__F16) table_n += (size_t)(t->nbytes / 2);
     }
     float *table = NULL, *out = NULL;
@@ -1666,8 +2129,8 @@ static int ban__widen(ban_model *m)
     for (size_t i = 0; i < m->file.n_tensors; i++) {
         ban__tensor *t = &m->file.tensors[i];
         const ban__dtype *d = &ban__dtypes[t->dtype];
-        if (!d->widen) {
-            t->f32 = (const float *)(const void *)t->data;
+        if (t->dtype == BAN__F32 || t->in_place) {
+            t->f32 = t->dtype == BAN__F32 ? (const float *)(const void *)t->data : NULL;
             continue;
         }
         const size_t n = (size_t)(t->nbytes / (uint64_t)d->bytes);
@@ -1679,11 +2142,45 @@ static int ban__widen(ban_model *m)
     return BAN_OK;
 }
 
+/* The row sums of every int8 weight in panels, which the VNNI kernel subtracts (times 128)
+   from its sums of u8 activations by s8 weights. Computed at load from the weights themselves
+   (a file cannot make them disagree); panels' padding rows included, harmlessly. */
+static int ban__int8_sums(ban_model *m)
+{
+#define BAN__HANDLE(field, name, bias, stack, rows, cols, when, linear) &m->w.field,
+    ban__weight *all[] = {BAN__WEIGHTS(BAN__HANDLE)};
+#undef BAN__HANDLE
+    const int n = (int)(sizeof all / sizeof all[0]);
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (all[i]->raw && all[i]->dtype == BAN__I8 && all[i]->panels)
+            total += (size_t)all[i]->stack * (all[i]->stride / ban__padded_k(BAN__I8, (size_t)all[i]->cols));
+    if (!total) return BAN_OK;
+    m->sums = (int32_t *)BAN_MALLOC(total * sizeof(int32_t));
+    if (!m->sums) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->file.path);
+    int32_t *sum = m->sums;
+    for (int i = 0; i < n; i++) {
+        ban__weight *w = all[i];
+        if (!(w->raw && w->dtype == BAN__I8 && w->panels)) continue;
+        const size_t K = ban__padded_k(BAN__I8, (size_t)w->cols), P = w->stride / K / BAN__NR;
+        w->sums = sum;
+        for (size_t p = 0; p < (size_t)w->stack * P; p++, sum += BAN__NR) {
+            const int8_t *src = (const int8_t *)(const void *)w->raw + p * K * BAN__NR;
+            int32_t lane[4 * BAN__NR] = {0}; /* byte b of every group of k: column b / 4 */
+            for (size_t q = 0; q < K / 4; q++)
+                for (int b = 0; b < 4 * BAN__NR; b++) lane[b] += src[q * 4 * BAN__NR + (size_t)b];
+            for (int j = 0; j < BAN__NR; j++) sum[j] = lane[4 * j] + lane[4 * j + 1] + lane[4 * j + 2] + lane[4 * j + 3];
+        }
+    }
+    return BAN_OK;
+}
+
 /* a handle's pointers, once its tensors are floats */
 static void ban__resolve(ban__weight *w)
 {
     if (w->tensor) w->data = w->tensor->f32;
     if (w->bias_tensor) w->bias = w->bias_tensor->f32;
+    if (w->scale_tensor) w->scale = w->scale_tensor->f32;
 }
 
 static int ban__bind_weights(ban_model *m)
@@ -1715,6 +2212,7 @@ static int ban__bind_weights(ban_model *m)
     ban__resolve(&m->w.counter);
     ban__resolve(&m->w.enc_affine);
     for (int l = 0; l < c->encoder_layers; l++) ban__resolve(&m->w.enc[l]);
+    if ((rc = ban__int8_sums(m))) return rc;
 
     /* the counter reads |w| / sum |w| and its running sum */
     if (m->w.counter.data) {
@@ -1911,6 +2409,7 @@ BANDEF void ban_model_free(ban_model *m)
     BAN_FREE(m->file.meta);
     BAN_FREE(m->file.tensors);
     BAN_FREE(m->widened);
+    BAN_FREE(m->sums);
     BAN_FREE(m->w.enc);
     BAN_FREE(m->counter_w);
     BAN_FREE((void *)m->words);
@@ -1952,13 +2451,14 @@ BANDEF int ban_model_tensor(const ban_model *m, int i, ban_tensor_info *info)
     memset(info, 0, sizeof *info);
     info->name = t->name;
     info->dtype = ban__dtypes[t->dtype].name;
-    info->layout = !t->spec || !t->spec->linear || t->is_bias ? ""
+    info->layout = !t->spec || !t->spec->linear || t->is_bias || t->is_scale ? ""
                    : n > 7 && strcmp(t->name + n - 7, "_panels") == 0 ? "panels" : "rows";
     info->spec = t->spec;
-    info->is_bias = t->is_bias;
+    info->is_bias = t->is_bias, info->is_scale = t->is_scale;
     info->ndim = (int)t->ndim;
     for (uint32_t d = 0; d < t->ndim; d++) info->dims[d] = t->dims[d];
     info->offset = t->offset, info->bytes = t->nbytes;
+    info->data = t->data;
     return BAN_OK;
 }
 
@@ -2019,6 +2519,18 @@ static const float *ban__weight_at(const ban__weight *w, int g)
     return w->data + (size_t)g * w->stride;
 }
 
+/* row r of a weight in rows (a word embedding) as floats, whatever its dtype: bf16 widened,
+   int8 times its row's scale */
+static void ban__weight_row(const ban__weight *w, size_t r, float *dst)
+{
+    const size_t n = (size_t)w->cols;
+    BAN_ASSERT(!w->panels && r < (size_t)w->rows * w->stack);
+    if (!w->raw) memcpy(dst, w->data + r * n, n * sizeof(float));
+    else if (w->dtype == BAN__BF16) ban__widen_bf16(w->raw + r * n * 2, n, dst, NULL);
+    else
+        for (size_t j = 0; j < n; j++) dst[j] = (float)(int8_t)w->raw[r * n + j] * w->scale[r];
+}
+
 /* ---- context --------------------------------------------------------------------
    A context: the buffers of one forward pass at its limits, allocated once, and the threads
    and kernels of its products. */
@@ -2026,7 +2538,8 @@ static const float *ban__weight_at(const ban__weight *w, int g)
 /* Its buffers: X(type, field, n1, n2, n3), n1 * n2 * n3 elements, in the letters of
    ban_ctx_create: Bm batch, Km boxes, Pm question positions, Em entities, Q the question rows
    an attention map has (Pm, or Em for grounding), and the model's letters (ban__letters);
-   vis = kD + G Dg the visual projections' width (VQA), enc 1 for an image encoder. */
+   vis = kD + G Dg the visual projections' width (VQA), enc 1 for an image encoder, Rq the
+   most rows a product of a bf16 or int8 weight reads (0: the model has none). */
 #define BAN__BUFFERS(X)                                                                                          \
     X(float, emb, Bm * Pm, Ein, 1)          /* word embeddings of every position */                              \
     X(float, gates_x, Bm * Pm, 3 * D, 1)    /* input halves of the GRU gates */                                  \
@@ -2059,7 +2572,9 @@ static const float *ban__weight_at(const ban__weight *w, int g)
     X(float, enc_col, enc ? Bm : 0, m->enc_col, 1) /* im2col of one conv layer over the batch */                 \
     X(float, enc_feat, enc ? Bm : 0, grid, Dv) /* the encoder's grid as box features */                          \
     X(float, enc_spat, enc ? Bm : 0, grid, 6) /* the cells' boxes */                                             \
-    X(char, word, (size_t)m->max_word_bytes + 8, 1, 1) /* the tokenizer's word */
+    X(char, word, (size_t)m->max_word_bytes + 8, 1, 1) /* the tokenizer's word */                              \
+    X(unsigned char, act_q, Rq, m->reduced_bytes, 1) /* one product's activations in bf16 or int8 */           \
+    X(float, act_scale, Rq, 1, 1)           /* int8: their scale per row */
 
 struct ban_ctx {
     const ban_model *model;
@@ -2071,6 +2586,7 @@ struct ban_ctx {
     BAN__BUFFERS(BAN__BUFFER_FIELD)
 #undef BAN__BUFFER_FIELD
     const ban__kernel *kernel[BAN__N_DTYPES]; /* the product's kernel for weights of each dtype */
+    size_t act_rows;        /* rows act_q holds */
     ban__pool *pool;        /* its threads besides the caller's; NULL: none */
     ban_product *log;       /* ban_ctx_record's: the products made, when not NULL */
     int log_max, *log_n;
@@ -2136,6 +2652,8 @@ static int ban__allocate(ban_ctx *c)
     const size_t Dvis = (size_t)L.Dvis, O = (size_t)L.O, H = (size_t)L.H, Dv = (size_t)cf->feature_dim;
     const size_t vis = kD + (vqa ? G * Dg : 0), Q = vqa ? Pm : (Pm > Em ? Pm : Em);
     const size_t grid = (size_t)cf->grid_height * (size_t)cf->grid_width;
+    const size_t Rq = m->reduced_bytes ? Bm * (Km > Q ? Km : Q) : 0;
+    c->act_rows = Rq;
     ban__plan p = {0, 0};
 #define BAN__BUFFER_RESERVE(type, name, n1, n2, n3) \
     const size_t o_##name = ban__reserve(&p, sizeof(type), (size_t)(n1), (size_t)(n2), (size_t)(n3));
@@ -2196,6 +2714,12 @@ BANDEF const char *ban_ctx_kernel(const ban_ctx *c)
     return BAN__CTX_USABLE(c) && c->kernel[BAN__F32] ? c->kernel[BAN__F32]->name : NULL;
 }
 
+BANDEF const char *ban_ctx_kernel_for(const ban_ctx *c, const char *dtype)
+{
+    const int d = ban__dtype_named(dtype);
+    return BAN__CTX_USABLE(c) && d >= 0 && c->kernel[d] ? c->kernel[d]->name : NULL;
+}
+
 /* a NULL or failed context: refused by every call but error and free, its message (why its
    creation failed) kept */
 #define BAN__REFUSE_CTX(c) \
@@ -2226,6 +2750,27 @@ static void ban__record(ban_ctx *c, int m, int n, int k, int trans_x, int trans_
     (*c->log_n)++;
 }
 
+/* The product y = act(x W_g^T + b_g) for a weight in panels, as one ban__pgemm: W_g read as
+   stored; x read as f32, or for a bf16 or int8 weight converted once into the context's act_q
+   (K padded to the dtype's group) by the kernel's prepare. */
+static ban__pgemm ban__weight_product(ban_ctx *c, ban__mat y, ban__mat x, const ban__weight *w, int g, int relu)
+{
+    const ban__kernel *kr = c->kernel[w->dtype];
+    ban__pgemm pg = {y.rows, y.cols, x.cols, x.ld, y.ld, relu, kr, x.p, NULL, BAN__NR, (size_t)x.cols * BAN__NR,
+                     w->bias + (size_t)g * w->rows, y.p, NULL, NULL, NULL};
+    if (!w->raw) {
+        pg.B = ban__weight_at(w, g);
+        return pg;
+    }
+    const size_t K = ban__padded_k(w->dtype, (size_t)x.cols), eb = (size_t)ban__dtypes[w->dtype].bytes;
+    BAN_ASSERT((size_t)x.rows <= c->act_rows && K * eb <= c->model->reduced_bytes && kr->prepare);
+    kr->prepare(x.p, x.rows, x.cols, (size_t)x.ld, c->act_q, K, c->act_scale);
+    pg.K = pg.ldx = (int)K, pg.x = c->act_q, pg.x_scale = c->act_scale;
+    pg.B = w->raw + (size_t)g * w->stride * eb, pg.pstride = K * BAN__NR;
+    if (w->scale) pg.w_scale = w->scale + (size_t)g * w->rows, pg.w_sum = w->sums + (size_t)g * (w->stride / K);
+    return pg;
+}
+
 /* ---- layers ------------------------------------------------------------------------
    The paper's building blocks, one function each, in the order of the forward pass (the
    equations are those of Kim, Jun, Zhang 2018). Letters: B examples, P question positions,
@@ -2243,14 +2788,13 @@ static int ban__own_product(const ban_model *m) { return m->config.panel_weights
 static void ban__linear(ban_ctx *c, ban__mat y, ban__mat x, const ban__weight *w, int g, int relu)
 {
     BAN_ASSERT(x.cols == w->cols && x.rows == y.rows && y.cols <= w->rows && w->bias);
-    const float *W = ban__weight_at(w, g), *b = w->bias + (size_t)g * w->rows;
     ban__record(c, y.rows, y.cols, x.cols, 0, 1);
     if (w->panels) {
-        const ban__pgemm pg = {y.rows, y.cols, x.cols, x.ld, y.ld, relu, c->kernel[w->dtype], x.p, W, BAN__NR,
-                               (size_t)x.cols * BAN__NR, b, y.p};
+        const ban__pgemm pg = ban__weight_product(c, y, x, w, g, relu);
         ban__pgemm_run(c->pool, &pg);
         return;
     }
+    const float *W = ban__weight_at(w, g), *b = w->bias + (size_t)g * w->rows;
     if (y.rows == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, y.cols, x.cols, 1.0f, W, x.cols, x.p, 1, 0.0f, y.p, 1);
     else
@@ -2272,9 +2816,8 @@ static void ban__question_encoder(ban_ctx *c, int B, int P)
     const int Ew = cf->embedding_dim, Ein = Ew * cf->embedding_tables, D = cf->hidden_dim;
     for (int i = 0; i < B * P; i++) {
         const int32_t id = c->tok[i];
-        memcpy(c->emb + (size_t)i * Ein, m->w.emb.data + (size_t)id * Ew, (size_t)Ew * sizeof(float));
-        if (m->w.emb2.data)
-            memcpy(c->emb + (size_t)i * Ein + Ew, m->w.emb2.data + (size_t)id * Ew, (size_t)Ew * sizeof(float));
+        ban__weight_row(&m->w.emb, (size_t)id, c->emb + (size_t)i * Ein);
+        if (m->w.emb2.tensor) ban__weight_row(&m->w.emb2, (size_t)id, c->emb + (size_t)i * Ein + Ew);
     }
     /* input halves of the gates for every position at once: (B*P, 3D) */
     ban__linear(c, ban__mat_of(c->gates_x, B * P, 3 * D, 3 * D), ban__mat_of(c->emb, B * P, Ein, Ein), &m->w.gru_ih, 0,
@@ -2412,7 +2955,7 @@ static void ban__attention_logits(ban_ctx *c, const float *vatt, int ldv, int R,
         for (int j = 0; j < kD; j++) dst[(size_t)j * BAN__NR] = src[j] * h[j];
     }
     const ban__pgemm g = {R, rows, kD, ldv, rows, 0, c->kernel[BAN__F32], vatt, c->q_scaled, BAN__NR,
-                          (size_t)kD * BAN__NR, NULL, c->att_tmp};
+                          (size_t)kD * BAN__NR, NULL, c->att_tmp, NULL, NULL, NULL};
     ban__pgemm_run(c->pool, &g);
 }
 
@@ -2506,7 +3049,7 @@ static void ban__joint_representation(ban_ctx *c, const ban_input *in, int g, in
             for (int r = 0; r < R; r++)
                 for (int l = 0; l < P; l++) c->att_t[(size_t)l * R + r] = att[(size_t)r * P + l];
             const ban__pgemm pg = {P, Dg, R, R, Dg, 0, c->kernel[BAN__F32], c->att_t, vg, (size_t)vcols, BAN__NR,
-                                   NULL, c->chain};
+                                   NULL, c->chain, NULL, NULL, NULL};
             ban__pgemm_run(c->pool, &pg);
         }
         float *joint = c->joint + (size_t)b * Dg;

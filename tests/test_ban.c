@@ -494,14 +494,15 @@ static void test_packed_product(void)
                 ref[i * N + n] = acc, mag[i * N + n] = m;
             }
         for (int isa = 0; isa < BAN__N_KERNELS; isa++)
-            for (int relu = 0; relu < 2 && ban__kernels[isa].runs(); relu++)
+            for (int relu = 0; relu < 2 && ban__kernels[isa].dtype == BAN__F32 && ban__kernels[isa].runs(); relu++)
                 for (int threads = 1; threads <= 3; threads++) {
                     ban__pool *pool = NULL;
 #if BAN__THREADS
                     if (threads > 1) REQUIRE(pool = ban__pool_new(threads - 1), "no threads");
 #endif
                     for (int i = 0; i < M * ldy; i++) y[i] = 12345.0f;
-                    const ban__pgemm g = {M, N, K, ldx, ldy, relu, &ban__kernels[isa], x, Wp, 32, (size_t)K * 32, b, y};
+                    const ban__pgemm g = {M, N, K, ldx, ldy, relu, &ban__kernels[isa], x, Wp, 32, (size_t)K * 32, b, y,
+                                          NULL, NULL, NULL};
                     ban__pgemm_run(pool, &g);
                     ban__pool_free(pool);
                     int bad = 0;
@@ -531,10 +532,10 @@ static void test_packed_product(void)
         for (int k = 0; k < K; k++)
             for (int n = 0; n < N; n++) V[(size_t)k * N + n] = W[(size_t)n * K + k];
         for (int isa = 0; isa < BAN__N_KERNELS; isa++) {
-            if (!ban__kernels[isa].runs()) continue;
+            if (ban__kernels[isa].dtype != BAN__F32 || !ban__kernels[isa].runs()) continue;
             if (s == 0) snprintf(tested + strlen(tested), sizeof tested - strlen(tested), " %s", ban__kernels[isa].name);
             for (int i = 0; i < M * ldy; i++) y[i] = 12345.0f;
-            const ban__pgemm g = {M, N, K, ldx, ldy, 0, &ban__kernels[isa], x, V, (size_t)N, 32, NULL, y};
+            const ban__pgemm g = {M, N, K, ldx, ldy, 0, &ban__kernels[isa], x, V, (size_t)N, 32, NULL, y, NULL, NULL, NULL};
             ban__pgemm_run(NULL, &g);
             int bad = 0;
             for (int i = 0; i < M && !bad; i++)

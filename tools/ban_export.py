@@ -346,10 +346,10 @@ def answers(path, count):
 
 
 def export(checkpoint, output, dictionary=None, answer_file=None, op=None, question_length=None,
-           question_padding=None, box_padding=None, fp16=False, layout="panels"):
+           question_padding=None, box_padding=None, fp16=False, layout="panels", dtype=None):
     """Options left None come from the checkpoint's 'conventions' entry (this project's
     training script writes one), else the reference's conventions. Returns the metadata and
-    the tensors in rows (the file holds the layout asked for)."""
+    the tensors in rows (the file holds the layout and dtype asked for; fp16: dtype f16)."""
     obj = load_checkpoint(checkpoint)
     sd = find_state_dict(obj, checkpoint)
     conv = obj.get("conventions", {}) if isinstance(obj, dict) else {}
@@ -374,9 +374,10 @@ def export(checkpoint, output, dictionary=None, answer_file=None, op=None, quest
     if isinstance(obj, dict) and isinstance(obj.get("epoch"), int):
         meta["source.epoch"] = obj["epoch"]
     meta["source.exporter"] = EXPORTER
-    stored = banfile.with_layout(tensors, layout)
-    if fp16:
-        stored = {k: v.astype(np.float16) for k, v in stored.items()}
+    try:
+        stored = banfile.stored_tensors(tensors, layout, dtype or ("f16" if fp16 else "f32"))
+    except ValueError as e:
+        raise ExportError(str(e))
     banfile.write_ban(output, meta, stored)
     return meta, tensors
 
@@ -398,17 +399,22 @@ def main(argv=None):
     ap.add_argument("--box-padding", choices=["zero_rows", "counts"],
                     help="how padded boxes were marked in training: all-zero feature rows (the reference) or "
                     "explicit counts (default: the checkpoint's conventions, else zero_rows)")
-    ap.add_argument("--fp16", action="store_true", help="store weights as float16 (half the file)")
+    ap.add_argument("--fp16", action="store_true", help="store weights as float16 (half the file; --dtype f16)")
+    ap.add_argument("--dtype", choices=["f32", "f16", "bf16", "int8"],
+                    help="f32 (default); f16: every tensor, widened at load; bf16 or int8 (a scale per row): the "
+                         "Linear weights and word embeddings, read as stored by ban.h's bf16 and int8 kernels")
     ap.add_argument("--layout", choices=["panels", "rows"], default="panels",
                     help="the big Linear weights in panels of 32 rows, read by ban.h's own product (default), or "
                          "in PyTorch's rows, for CBLAS")
     args = ap.parse_args(argv)
+    if args.fp16 and args.dtype not in (None, "f16"):
+        ap.error("--fp16 is --dtype f16")
     if args.question_length is not None and not 1 <= args.question_length <= 4096:
         ap.error("--question-length must be between 1 and 4096")
     try:
         meta, tensors = export(args.checkpoint, args.output, args.dictionary, args.answers, args.op,
                                args.question_length, args.question_padding, args.box_padding, args.fp16,
-                               args.layout)
+                               args.layout, args.dtype)
     except (ExportError, CheckpointError, OSError) as e:
         print("ban_export: error: %s" % e, file=sys.stderr)
         return 2

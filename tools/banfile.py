@@ -8,7 +8,10 @@ The layout is documented in docs/FORMAT.md; this module is its Python half:
 `metadata` maps keys to values: int -> INT64, float -> FLOAT64, str -> STRING,
 list of str -> STRING_ARRAY, list of int -> INT64_ARRAY (a value may also be given as
 (type, value) to force a type). `tensors` is an ordered mapping name -> numpy array
-(float32 is written as F32, float16 as F16).
+(float32 is written as F32, float16 as F16, uint16 as BF16 -- the bits of bfloat16 values,
+which numpy lacks --, int8 as INT8).
+
+    stored_tensors(tensors, layout, dtype)  # a model's tensors (in rows, f32) as a file holds them
 """
 import os
 import struct
@@ -22,8 +25,12 @@ ALIGNMENT = 64
 HEADER = struct.Struct("<4sIIIQQQQ")  # magic, version, alignment, reserved, n_meta, n_tensors, data_offset, data_size
 
 INT64, FLOAT64, STRING, STRING_ARRAY, INT64_ARRAY = 1, 2, 3, 4, 5
-F32, F16 = 0, 1
-DTYPES = {F32: np.dtype("<f4"), F16: np.dtype("<f2")}
+F32, F16, BF16, INT8 = 0, 1, 2, 3
+DTYPES = {F32: np.dtype("<f4"), F16: np.dtype("<f2"), BF16: np.dtype("<u2"), INT8: np.dtype("i1")}
+DTYPE_NAMES = {"f32": F32, "f16": F16, "bf16": BF16, "int8": INT8}
+# in panels, the k values of one column are stored in groups of 4 bytes (what one 32-bit lane of
+# vdpbf16ps or vpdpbusd reads), K padded with zeros to a multiple of the group
+GROUP = {F32: 1, F16: 1, BF16: 2, INT8: 4}
 MAX_NAME = 255
 
 
@@ -41,21 +48,94 @@ PANEL_WEIGHTS = ("gru.weight_ih", "gru.weight_hh", "visual.weight", "attention.q
                  "classifier.1.weight")
 
 
-def to_panels(w):
-    """(..., N, K) -> (..., ceil(N/32), K, 32)."""
+def to_panels(w, group=1):
+    """(..., N, K) -> (..., ceil(N/32), Kp, 32), Kp = K rounded up to the group; within a panel,
+    element [k][j] of W's row 32p + j sits at (k // group) * 32 * group + j * group + k % group."""
     w = np.asarray(w)
     n, k = w.shape[-2:]
-    p = -(-n // PANEL)
-    padded = np.zeros(w.shape[:-2] + (p * PANEL, k), w.dtype)
-    padded[..., :n, :] = w
-    return np.ascontiguousarray(np.swapaxes(padded.reshape(w.shape[:-2] + (p, PANEL, k)), -1, -2))
+    p, kp = -(-n // PANEL), -(-k // group) * group
+    padded = np.zeros(w.shape[:-2] + (p * PANEL, kp), w.dtype)
+    padded[..., :n, :k] = w
+    blocks = padded.reshape(w.shape[:-2] + (p, PANEL, kp // group, group))  # [p, j, k//g, k%g]
+    return np.ascontiguousarray(np.swapaxes(blocks, -3, -2)).reshape(w.shape[:-2] + (p, kp, PANEL))
 
 
-def from_panels(w, n):
-    """(..., P, K, 32) -> (..., n, K): the first n rows."""
+def from_panels(w, n, group=1, k=None):
+    """(..., P, Kp, 32) -> (..., n, k): the first n rows and k columns (k: all Kp)."""
     w = np.asarray(w)
-    rows = np.swapaxes(w, -1, -2)
-    return np.ascontiguousarray(rows.reshape(w.shape[:-3] + (w.shape[-3] * PANEL, w.shape[-2]))[..., :n, :])
+    p, kp = w.shape[-3], w.shape[-2]
+    blocks = w.reshape(w.shape[:-3] + (p, kp // group, PANEL, group))
+    rows = np.swapaxes(blocks, -3, -2).reshape(w.shape[:-3] + (p * PANEL, kp))
+    return np.ascontiguousarray(rows[..., :n, :kp if k is None else k])
+
+
+def bf16_of(x):
+    """float32 -> bfloat16 bits (uint16) as ban.h and AVX-512 BF16 round: to nearest even,
+    subnormals to signed zero, NaN kept (quieted)."""
+    b = np.ascontiguousarray(x, np.float32).view(np.uint32)
+    out = ((b + np.uint32(0x7FFF) + ((b >> 16) & 1)) >> 16).astype(np.uint16)
+    out = np.where((b & 0x7F800000) == 0, (b >> 16) & 0x8000, out)
+    out = np.where((b & 0x7FFFFFFF) > 0x7F800000, (b >> 16) | 0x40, out)
+    return out.astype(np.uint16)
+
+
+def bf16_to_f32(h):
+    return (np.asarray(h, np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+def int8_rows(w):
+    """(..., K) float32 -> (q int8 (..., K), scale float32 (...)), one scale per row as ban.h
+    reduces a row (ban_reduce): s = max |x| / 127, q = x * (127 / max |x|) rounded to nearest
+    even; s NaN for a row with NaN or infinity, 0 (and q 0) when max |x| < 2^-120."""
+    w = np.ascontiguousarray(w, np.float32)
+    top = (w.view(np.uint32) & 0x7FFFFFFF).max(axis=-1, initial=0)
+    amax = top.view(np.float32)
+    ok = (top >= 0x03800000) & (top < 0x7F800000)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inv = np.where(ok, np.float32(127) / amax, np.float32(0)).astype(np.float32)
+        scale = np.where(ok, amax / np.float32(127), np.where(top >= 0x7F800000, np.float32(np.nan), 0))
+        q = np.rint(w * inv[..., None])
+    q = np.where(np.isnan(q), 0, np.clip(q, -127, 127)).astype(np.int8)
+    return q, scale.astype(np.float32)
+
+
+# What --dtype bf16 / int8 reduces: the Linear weights (87% of the work is the visual one) and
+# the word embeddings (a fifth of the paper model's bytes, read a row at a time). The rest stays
+# f32: biases and int8 scales (a few thousand values), the attention's h_mat and h_bias, the
+# counter's piecewise-linear functions, an image encoder's convolutions (through CBLAS).
+EMBEDDINGS = ("word_embedding.weight", "word_embedding_extra.weight")
+
+
+def stored_tensors(tensors, layout="panels", dtype="f32"):
+    """A model's tensors (every Linear weight in rows, f32) as a file of that layout and dtype
+    holds them: f32; f16 (every tensor, as --fp16 always did); bf16 or int8 (the Linear weights
+    and word embeddings, an int8 tensor followed by NAME_scales, f32). int8 Linear weights are
+    stored in panels only (ban.h's int8 kernels read panels)."""
+    if dtype not in DTYPE_NAMES:
+        raise ValueError("dtype %r (f32, f16, bf16 or int8)" % dtype)
+    if dtype in ("f32", "f16"):
+        out = with_layout(tensors, layout)
+        return {k: v.astype(np.float16) for k, v in out.items()} if dtype == "f16" else out
+    if dtype == "int8" and layout != "panels":
+        raise ValueError("int8 weights are stored in panels (layout %r)" % layout)
+    code = DTYPE_NAMES[dtype]
+    out = {}
+    for name, arr in tensors.items():
+        arr = np.asarray(arr, np.float32)
+        if name not in PANEL_WEIGHTS and name not in EMBEDDINGS:
+            out[name] = arr
+            continue
+        if code == BF16:
+            q, scale = bf16_of(arr), None
+        else:
+            q, scale = int8_rows(arr)
+        if name in PANEL_WEIGHTS and layout == "panels":
+            out[name + "_panels"] = to_panels(q, GROUP[code])
+        else:
+            out[name] = q
+        if scale is not None:
+            out[name + "_scales"] = scale
+    return out
 
 
 def with_layout(tensors, layout):
@@ -131,12 +211,11 @@ def encode_ban(metadata, tensors):
     offset = 0
     for name, arr in tensors.items():
         arr = np.asarray(arr)
-        if arr.dtype == np.float32:
-            dtype = F32
-        elif arr.dtype == np.float16:
-            dtype = F16
-        else:
-            raise TypeError("tensor %r: dtype %s (write float32 or float16)" % (name, arr.dtype))
+        kinds = {np.dtype(np.float32): F32, np.dtype(np.float16): F16, np.dtype(np.uint16): BF16,
+                 np.dtype(np.int8): INT8}
+        if arr.dtype not in kinds:
+            raise TypeError("tensor %r: dtype %s (write float32, float16, uint16 for bf16, or int8)" % (name, arr.dtype))
+        dtype = kinds[arr.dtype]
         if not 1 <= arr.ndim <= 4 or min(arr.shape) < 1:
             raise ValueError("tensor %r: shape %s" % (name, arr.shape))
         if len(name.encode()) > MAX_NAME:
@@ -240,6 +319,8 @@ def decode_ban(buf):
         dtype, ndim = cur.unpack("<II", name)
         shape = cur.unpack("<%dQ" % ndim, name)
         (off,) = cur.unpack("<Q", name)
+        if dtype not in DTYPES:
+            raise FormatError("tensor %r: dtype %d (known: %s)" % (name, dtype, sorted(DTYPES)))
         dt = DTYPES[dtype]
         nbytes = int(np.prod(shape)) * dt.itemsize
         if off + nbytes > data_size:
