@@ -874,6 +874,56 @@ BAN__AVX512 void ban__tile512(int mr, const ban__tile *t)
 #undef BAN__S
 }
 __attribute__((target("avx512f,fma"))) static void ban__tile512_full(const ban__tile *t) { ban__tile512(10, t); }
+
+/* One row by up to 4 panels (t->nc: the last one's columns, the others 32; panel q at t->B +
+   q * pstride), each output summed exactly as ban__tile512 sums it: a one-row tile has two
+   chains of dependent FMAs, this one eight, which is what lets a product of one row (a GRU
+   step, the classifier at batch 1) run at the speed memory brings its weights. */
+__attribute__((target("avx512f,fma"))) static void ban__row512(const ban__tile *t, int panels, size_t pstride)
+{
+    const int nc = t->nc, kc = t->kc, last = panels - 1;
+    const __mmask16 m0 = (__mmask16)(nc >= 16 ? 0xFFFFu : (1u << nc) - 1u);
+    const __mmask16 m1 = (__mmask16)(nc >= 32 ? 0xFFFFu : nc <= 16 ? 0u : (1u << (nc - 16)) - 1u);
+    const float *A = (const float *)t->A, *B = (const float *)t->B;
+    const size_t ldb = t->ldb;
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 c[8] = {zero, zero, zero, zero, zero, zero, zero, zero};
+    if (nc == BAN__NR && panels == 4)
+        for (int k = 0; k < kc; k++) {
+            const __m512 a = _mm512_set1_ps(A[k]);
+            const float *b = B + k * ldb;
+            c[0] = _mm512_fmadd_ps(a, _mm512_loadu_ps(b), c[0]);
+            c[1] = _mm512_fmadd_ps(a, _mm512_loadu_ps(b + 16), c[1]);
+            c[2] = _mm512_fmadd_ps(a, _mm512_loadu_ps(b + pstride), c[2]);
+            c[3] = _mm512_fmadd_ps(a, _mm512_loadu_ps(b + pstride + 16), c[3]);
+            c[4] = _mm512_fmadd_ps(a, _mm512_loadu_ps(b + 2 * pstride), c[4]);
+            c[5] = _mm512_fmadd_ps(a, _mm512_loadu_ps(b + 2 * pstride + 16), c[5]);
+            c[6] = _mm512_fmadd_ps(a, _mm512_loadu_ps(b + 3 * pstride), c[6]);
+            c[7] = _mm512_fmadd_ps(a, _mm512_loadu_ps(b + 3 * pstride + 16), c[7]);
+        }
+    else
+        for (int k = 0; k < kc; k++) {
+            const __m512 a = _mm512_set1_ps(A[k]);
+            for (int q = 0; q < panels; q++) {
+                const float *b = B + k * ldb + q * pstride;
+                c[2 * q] = _mm512_fmadd_ps(a, q < last ? _mm512_loadu_ps(b) : _mm512_maskz_loadu_ps(m0, b), c[2 * q]);
+                c[2 * q + 1] = _mm512_fmadd_ps(a, q < last ? _mm512_loadu_ps(b + 16) : _mm512_maskz_loadu_ps(m1, b + 16),
+                                               c[2 * q + 1]);
+            }
+        }
+    const int bias = t->last && t->bias, relu = t->last && t->relu;
+    for (int q = 0; q < panels; q++) {
+        const __mmask16 k0 = q < last ? (__mmask16)0xFFFF : m0, k1 = q < last ? (__mmask16)0xFFFF : m1;
+        float *cr = t->C + q * BAN__NR;
+        __m512 v0 = c[2 * q], v1 = c[2 * q + 1];
+        if (!t->first) v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(k0, cr)), v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(k1, cr + 16));
+        v0 = _mm512_add_ps(v0, bias ? _mm512_maskz_loadu_ps(k0, t->bias + q * BAN__NR) : zero);
+        v1 = _mm512_add_ps(v1, bias ? _mm512_maskz_loadu_ps(k1, t->bias + q * BAN__NR + 16) : zero);
+        if (relu) v0 = ban__relu512(v0), v1 = ban__relu512(v1);
+        _mm512_mask_storeu_ps(cr, k0, v0);
+        _mm512_mask_storeu_ps(cr + 16, k1, v1);
+    }
+}
 /* fewer rows: one copy of the kernel per row count, each without a test per row and product */
 __attribute__((target("avx512f,fma"))) static void ban__tile512_part(const ban__tile *t)
 {
@@ -1017,6 +1067,11 @@ __attribute__((target("avx512f,avx512bf16,fma"))) static void ban__tile512_bf16_
     }
 }
 
+/* acc += u8 a . s8 b, lane by lane over 4 bytes. In assembly: GCC 12 copies every accumulator
+   through other registers and the stack around _mm512_dpbusd_epi32 in this loop (half the
+   speed, measured) */
+#define BAN__DPBUSD(acc, a, b) __asm__("vpdpbusd %1, %2, %0" : "+v"(acc) : "v"(b), "v"(a))
+
 /* AVX-512 VNNI: up to 10 rows x 32 columns; a 512-bit B vector holds 16 columns x 4 k */
 BAN__AVX512VNNI void ban__tile512_i8(int mr, const ban__tile *t)
 {
@@ -1034,8 +1089,8 @@ BAN__AVX512VNNI void ban__tile512_i8(int mr, const ban__tile *t)
         int32_t quad;                                                    \
         memcpy(&quad, A + (r) * lda + (size_t)k, 4);                     \
         const __m512i a = _mm512_set1_epi32(quad);                       \
-        c##r##0 = _mm512_dpbusd_epi32(c##r##0, a, b0);                   \
-        c##r##1 = _mm512_dpbusd_epi32(c##r##1, a, b1);                   \
+        BAN__DPBUSD(c##r##0, a, b0);                                     \
+        BAN__DPBUSD(c##r##1, a, b1);                                     \
     }
     for (int k = 0; k < kc; k += 4) {
         const __m512i b0 = _mm512_loadu_si512(B + k * ldb), b1 = _mm512_loadu_si512(B + k * ldb + 64);
@@ -1157,6 +1212,9 @@ typedef struct ban__kernel {
     int (*runs)(void);
     void (*full)(const ban__tile *t);     /* a tile of mr rows */
     void (*part)(const ban__tile *t);     /* fewer rows (t->mr < mr) */
+    /* one row by `panels` (<= BAN__CHUNK) consecutive panels, pstride elements apart, each
+       output as full / part compute it; NULL: part, a panel at a time */
+    void (*row)(const ban__tile *t, int panels, size_t pstride);
     /* the activations (M, K) in the kernel's dtype, once per product (rows of ldo elements, a
        scale per row for int8); NULL: it reads them as f32 */
     void (*prepare)(const float *x, int M, int K, size_t ldx, void *out, size_t ldo, float *scale);
@@ -1164,16 +1222,16 @@ typedef struct ban__kernel {
 
 static const ban__kernel ban__kernels[] = {
 #if BAN__X86
-    {"avx512", BAN__F32, 2, 10, 32, BAN__KC, ban__runs_avx512, ban__tile512_full, ban__tile512_part, NULL},
-    {"avx2", BAN__F32, 1, 6, 16, BAN__KC, ban__runs_avx2, ban__tile256_full, ban__tile256_part, NULL},
+    {"avx512", BAN__F32, 2, 10, 32, BAN__KC, ban__runs_avx512, ban__tile512_full, ban__tile512_part, ban__row512, NULL},
+    {"avx2", BAN__F32, 1, 6, 16, BAN__KC, ban__runs_avx2, ban__tile256_full, ban__tile256_part, NULL, NULL},
     {"avx512_bf16", BAN__BF16, 2, 10, 32, 0, ban__runs_avx512_bf16, ban__tile512_bf16_full, ban__tile512_bf16_part,
-     ban__prepare_bf16_512},
+     NULL, ban__prepare_bf16_512},
     {"avx512_vnni", BAN__I8, 2, 10, 32, 0, ban__runs_avx512_vnni, ban__tile512_i8_full, ban__tile512_i8_part,
-     ban__prepare_i8_512},
+     NULL, ban__prepare_i8_512},
 #endif
-    {"c", BAN__F32, 0, BAN__MC, 32, BAN__KC, ban__runs_always, ban__tile_c, ban__tile_c, NULL},
-    {"c", BAN__BF16, 0, BAN__MC, 32, 0, ban__runs_always, ban__tile_bf16_c, ban__tile_bf16_c, ban__prepare_bf16_c},
-    {"c", BAN__I8, 0, BAN__MC, 32, 0, ban__runs_always, ban__tile_i8_c, ban__tile_i8_c, ban__prepare_i8_c},
+    {"c", BAN__F32, 0, BAN__MC, 32, BAN__KC, ban__runs_always, ban__tile_c, ban__tile_c, NULL, NULL},
+    {"c", BAN__BF16, 0, BAN__MC, 32, 0, ban__runs_always, ban__tile_bf16_c, ban__tile_bf16_c, NULL, ban__prepare_bf16_c},
+    {"c", BAN__I8, 0, BAN__MC, 32, 0, ban__runs_always, ban__tile_i8_c, ban__tile_i8_c, NULL, ban__prepare_i8_c},
 };
 #define BAN__N_KERNELS ((int)(sizeof ban__kernels / sizeof ban__kernels[0]))
 
@@ -1248,6 +1306,21 @@ static void ban__pgemm_item(const ban__pgemm *g, int t)
     const int P = (g->N + BAN__NR - 1) / BAN__NR, C = (P + BAN__CHUNK - 1) / BAN__CHUNK, KC = kr->kc ? kr->kc : g->K;
     const int i0 = t / C * BAN__MC, p0 = t % C * BAN__CHUNK, p1 = p0 + BAN__CHUNK < P ? p0 + BAN__CHUNK : P;
     const int mc = g->M - i0 < BAN__MC ? g->M - i0 : BAN__MC;
+    if (mc == 1 && kr->row) { /* one row: every panel of the item at once, a slice of k at a time */
+        ban__tile tl;
+        const int nlast = g->N - (p1 - 1) * BAN__NR < BAN__NR ? g->N - (p1 - 1) * BAN__NR : BAN__NR;
+        tl.relu = g->relu, tl.lda = (size_t)g->ldx, tl.ldb = g->ldb, tl.ldc = (size_t)g->ldy, tl.mr = 1, tl.nc = nlast;
+        tl.bias = g->bias ? g->bias + (size_t)p0 * BAN__NR : NULL, tl.C = g->y + (size_t)i0 * g->ldy + (size_t)p0 * BAN__NR;
+        tl.a_scale = tl.b_scale = NULL, tl.b_sum = NULL;
+        for (int k0 = 0; k0 < g->K; k0 += KC) {
+            tl.kc = g->K - k0 < KC ? g->K - k0 : KC;
+            tl.first = k0 == 0, tl.last = k0 + tl.kc == g->K;
+            tl.A = X + ((size_t)i0 * g->ldx + k0) * eb;
+            tl.B = W + ((size_t)p0 * g->pstride + (size_t)k0 * g->ldb) * eb;
+            kr->row(&tl, p1 - p0, g->pstride);
+        }
+        return;
+    }
     for (int p = p0; p < p1; p++) {
         const int np = g->N - p * BAN__NR < BAN__NR ? g->N - p * BAN__NR : BAN__NR; /* columns of this panel */
         ban__tile tl;

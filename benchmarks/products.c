@@ -1,14 +1,17 @@
 /* products.c - ban.h's own matrix product against the machine's sgemm, on the shapes of
-   the paper's VQA model, weights in panels against the same weights in rows.
+   the paper's VQA model: fp32 weights in panels against the same weights in rows (OpenBLAS),
+   and the same products with the weights in bf16 and int8.
 
        build/bench_products [--threads T] [--runs N]
 
-   For each shape: the median time of ban.h's product (the kernel this processor runs,
-   T threads of a context's pool) and of cblas_sgemm (OpenBLAS with T threads) on the same
-   operands, timed in separate blocks (OpenBLAS's idle threads spin after a call), and the
-   largest difference between the two results. The shapes: the visual projection of every
-   box (100 boxes a question, batch 1 and 32), the GRU's hidden gates at batch 1 (one row),
-   and the classifier's last layer at batch 1. */
+   For each shape: the median time of ban.h's product with f32, bf16 and int8 weights (the
+   kernel this processor runs for each, T threads of a context's pool; bf16 and int8 include
+   rounding or quantizing the activations, once per product, as a forward pass does) and of
+   OpenBLAS (T threads: cblas_sgemm, cblas_sgemv for one row) on the same operands, timed in
+   separate blocks (OpenBLAS's idle threads spin after a call), and the largest difference of
+   each result from OpenBLAS's relative to the largest |y|. The shapes: the visual projection
+   of every box (100 boxes a question, batch 1 and 32), the GRU's hidden gates at batch 1 and
+   32, and the classifier's last layer at batch 1. */
 #define _POSIX_C_SOURCE 200809L
 #define BAN_IMPLEMENTATION
 #include "../ban.h"
@@ -33,6 +36,37 @@ static double median(double *x, int n)
     return x[n / 2];
 }
 
+/* W (N, K) in panels of dtype d as a .ban file stores them (docs/FORMAT.md), with its int8
+   scales and the row sums ban.h computes at load */
+typedef struct {
+    void *panels;
+    float *scale;
+    int32_t *sum;
+    size_t K; /* padded to the dtype's group */
+} weight;
+
+static weight panels_of(const float *W, int N, int K, int d)
+{
+    const int P = (N + 31) / 32;
+    const size_t Kp = ban__padded_k(d, (size_t)K), g = (size_t)ban__dtypes[d].group, eb = (size_t)ban__dtypes[d].bytes;
+    weight w = {calloc((size_t)P * Kp * 32, eb), calloc((size_t)P * 32, sizeof(float)),
+                calloc((size_t)P * 32, sizeof(int32_t)), Kp};
+    unsigned char *row = malloc((size_t)K * 4);
+    for (int n = 0; n < N; n++) {
+        float s = 1.0f;
+        if (d != BAN__F32) ban_reduce(ban__dtypes[d].name, W + (size_t)n * K, (size_t)K, row, &s);
+        else memcpy(row, W + (size_t)n * K, (size_t)K * 4);
+        w.scale[n] = s;
+        for (int k = 0; k < K; k++) {
+            const size_t at = (size_t)(n / 32) * Kp * 32 + (size_t)k / g * 32 * g + (size_t)(n % 32) * g + (size_t)k % g;
+            memcpy((unsigned char *)w.panels + at * eb, row + (size_t)k * eb, eb);
+            if (d == BAN__I8) w.sum[n] += (int8_t)row[k];
+        }
+    }
+    free(row);
+    return w;
+}
+
 int main(int argc, char **argv)
 {
     int T = 2, runs = 9;
@@ -45,50 +79,65 @@ int main(int argc, char **argv)
         {"visual projections, batch 1", 100, 14080, 2048},
         {"visual projections, batch 32", 3200, 14080, 2048},
         {"GRU hidden gates, batch 1", 1, 3840, 1280},
+        {"GRU hidden gates, batch 32", 32, 3840, 1280},
         {"classifier output, batch 1", 1, 3129, 2560},
     };
+    static const int dtypes[3] = {BAN__F32, BAN__BF16, BAN__I8};
     openblas_set_num_threads(T);
     ban__pool *pool = NULL;
 #if BAN__THREADS
     if (T > 1) pool = ban__pool_new(T - 1);
 #endif
-    const ban__kernel *kernel = ban__pick_kernel(BAN__F32);
-    printf("ban.h's kernel: %s, %d threads; OpenBLAS sgemm, %d threads; median of %d runs (%d of one row)\n\n",
-           kernel->name, T, T, runs, 10 * runs);
-    printf("| product | M x N x K | ban.h ms | ban.h GFLOP/s | sgemm ms | sgemm GFLOP/s | ratio | max diff |\n");
-    printf("|---|---|---|---|---|---|---|---|\n");
+    printf("ban.h's kernels: f32 %s, bf16 %s, int8 %s; %d threads; OpenBLAS %d threads; median of %d runs (%d of "
+           "one row)\n\n", ban__pick_kernel(BAN__F32)->name, ban__pick_kernel(BAN__BF16)->name,
+           ban__pick_kernel(BAN__I8)->name, T, T, runs, 10 * runs);
+    printf("| product | M x N x K | OpenBLAS ms | f32 ms | bf16 ms | int8 ms | f32 vs OpenBLAS | bf16 vs f32 | "
+           "int8 vs f32 | GFLOP/s f32 / bf16 / int8 | error bf16 / int8 |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     unsigned seed = 1;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K, P = (N + 31) / 32;
-        float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K);
-        float *Wp = calloc((size_t)P * K * 32, sizeof(float));
-        float *y1 = malloc(sizeof(float) * M * N), *y2 = malloc(sizeof(float) * M * N);
-        double *t1 = malloc(sizeof(double) * runs * 10), *t2 = malloc(sizeof(double) * runs * 10);
-        if (!x || !W || !Wp || !y1 || !y2 || !t1 || !t2) return fprintf(stderr, "out of memory\n"), 1;
+        const int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K;
+        const int n_runs = M == 1 ? 10 * runs : runs; /* the short ones vary more */
+        float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K), *ref = malloc(sizeof(float) * M * N);
+        float *y = malloc(sizeof(float) * M * N), *xs = malloc(sizeof(float) * M);
+        unsigned char *xq = malloc((size_t)M * (K + 4) * 2);
+        double *t = malloc(sizeof(double) * n_runs), ms[4], err[4] = {0};
+        if (!x || !W || !ref || !y || !xs || !xq || !t) return fprintf(stderr, "out of memory\n"), 1;
         for (size_t i = 0; i < (size_t)M * K; i++) x[i] = (float)((seed = seed * 1103515245u + 12345u) >> 9) / 8388608.0f - 1.0f;
         for (size_t i = 0; i < (size_t)N * K; i++) W[i] = (float)((seed = seed * 1103515245u + 12345u) >> 9) / 8388608.0f - 1.0f;
-        for (int n = 0; n < N; n++)
-            for (int k = 0; k < K; k++) Wp[((size_t)(n / 32) * K + k) * 32 + n % 32] = W[(size_t)n * K + k];
-        const ban__pgemm g = {M, N, K, K, N, 0, kernel, x, Wp, 32, (size_t)K * 32, NULL, y1};
-        const int n_runs = M == 1 ? 10 * runs : runs; /* the short ones vary more */
         for (int r = -2; r < n_runs; r++) {
-            const double t = now_ms();
-            ban__pgemm_run(pool, &g);
-            if (r >= 0) t1[r] = now_ms() - t;
+            const double t0 = now_ms();
+            if (M == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, W, K, x, 1, 0.0f, ref, 1);
+            else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, W, K, 0.0f, ref, N);
+            if (r >= 0) t[r] = now_ms() - t0;
         }
-        for (int r = -2; r < n_runs; r++) {
-            const double t = now_ms();
-            if (M == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, W, K, x, 1, 0.0f, y2, 1);
-            else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, W, K, 0.0f, y2, N);
-            if (r >= 0) t2[r] = now_ms() - t;
+        ms[0] = median(t, n_runs);
+        double top = 0.0;
+        for (size_t i = 0; i < (size_t)M * N; i++) top = fabs(ref[i]) > top ? fabs(ref[i]) : top;
+        for (int di = 0; di < 3; di++) {
+            const int d = dtypes[di];
+            const ban__kernel *kr = ban__pick_kernel(d);
+            weight w = panels_of(W, N, K, d);
+            ban__pgemm g = {M, N, K, K, N, 0, kr, x, w.panels, 32, w.K * 32, NULL, y, NULL, NULL, NULL};
+            if (d != BAN__F32) g.K = g.ldx = (int)w.K, g.x = xq, g.x_scale = xs, g.w_scale = w.scale, g.w_sum = w.sum;
+            if (d == BAN__BF16) g.w_scale = NULL, g.w_sum = NULL;
+            for (int r = -2; r < n_runs; r++) {
+                const double t0 = now_ms();
+                if (kr->prepare) kr->prepare(x, M, K, (size_t)K, xq, w.K, xs);
+                ban__pgemm_run(pool, &g);
+                if (r >= 0) t[r] = now_ms() - t0;
+            }
+            ms[1 + di] = median(t, n_runs);
+            for (size_t i = 0; i < (size_t)M * N; i++)
+                err[1 + di] = fabs(y[i] - ref[i]) > err[1 + di] ? fabs(y[i] - ref[i]) : err[1 + di];
+            free(w.panels), free(w.scale), free(w.sum);
         }
-        double diff = 0.0;
-        for (size_t i = 0; i < (size_t)M * N; i++) diff = fabs(y1[i] - y2[i]) > diff ? fabs(y1[i] - y2[i]) : diff;
-        const double m1 = median(t1, n_runs), m2 = median(t2, n_runs), flop = 2.0 * M * N * K;
-        printf("| %s | %d x %d x %d | %.2f | %.1f | %.2f | %.1f | %.2fx | %.1e |\n", shapes[s].what, M, N, K, m1,
-               flop / m1 / 1e6, m2, flop / m2 / 1e6, m2 / m1, diff);
+        const double gf = 2.0 * M * N * K / 1e6;
+        printf("| %s | %d x %d x %d | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx | %.2fx | %.0f / %.0f / %.0f | %.1e / %.1e |\n",
+               shapes[s].what, M, N, K, ms[0], ms[1], ms[2], ms[3], ms[0] / ms[1], ms[1] / ms[2], ms[1] / ms[3],
+               gf / ms[1], gf / ms[2], gf / ms[3], err[2] / top, err[3] / top);
         fflush(stdout);
-        free(x), free(W), free(Wp), free(y1), free(y2), free(t1), free(t2);
+        free(x), free(W), free(ref), free(y), free(xs), free(xq), free(t);
     }
     ban__pool_free(pool);
     return 0;
