@@ -28,6 +28,11 @@ def main():
     ban_export.export(f("ban_ref_g2.pth"), os.path.join(out, "g2_rows.ban"), f("ban_ref_g2.dictionary.pkl"),
                       f("ban_ref_g2.label2ans.pkl"), layout="rows")
     ban_export.export(f("ban_ref_flickr.pth"), os.path.join(out, "flickr.ban"), f("ban_ref_flickr.dictionary.pkl"))
+    for dtype in ("bf16", "int8"):  # reduced weights (docs/FORMAT.md), held to bounds by tests/test_quant.c
+        ban_export.export(f("ban_ref_g2.pth"), os.path.join(out, "g2_%s.ban" % dtype), f("ban_ref_g2.dictionary.pkl"),
+                          f("ban_ref_g2.label2ans.pkl"), dtype=dtype)
+        ban_export.export(f("ban_ref_flickr.pth"), os.path.join(out, "flickr_%s.ban" % dtype),
+                          f("ban_ref_flickr.dictionary.pkl"), dtype=dtype)
     for case in ("g2", "flickr"):
         z = np.load(f("ban_ref_%s.npz" % case))
         for key in z.files:
