@@ -10,9 +10,10 @@ LDLIBS = $(BLAS_LIBS) -lm -lpthread
 DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev python3-numpy python3-pytest python3-torch python3-pil
 
 HEADERS = ban.h $(wildcard examples/*.h)
-# build/ban: the dispatcher and model commands in examples/ban.c, one file per further
-# subcommand (examples/cmd_*.c, registered in the table of examples/ban.c)
-CLI_SRC = examples/ban.c $(wildcard examples/cmd_*.c)
+# build/ban: the dispatcher (examples/ban.c), the shared helpers (examples/cli.c), the one
+# file that compiles the single-header libraries (examples/impl.c), and a file per command
+# or group of commands (examples/cmd_*.c, listed in examples/cli.h's CLI_COMMANDS)
+CLI_SRC = examples/ban.c examples/cli.c examples/impl.c $(wildcard examples/cmd_*.c)
 CLI_LIBS = -lcjson -lexpat
 # every tests/test_*.c is a TAP-speaking program build/test_*, run by make test
 C_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))

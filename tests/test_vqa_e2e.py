@@ -158,7 +158,7 @@ def test_missing_image_names_the_question(exported, store, tmp_path):
     ("question not a string", '{"questions": [{"question_id": 1, "image_id": 9, "question": 5}]}',
      'questions[0] (question 1): "question" is missing or not a string'),
     ("duplicated question id", '{"questions": [{"question_id": 4, "image_id": 9, "question": "A?"}, '
-     '{"question_id": 4, "image_id": 9, "question": "B?"}]}',
+     '{"question_id": 4, "image_id": 9, "question": "A dog?"}]}',
      "question_id 4 appears twice (questions[0] and questions[1])"),
     ("bad utf-8", b'{"questions": [{"question_id": 3, "image_id": 9, "question": "Wh\xff?"}]}',
      "question 3: byte 2 of the question is not valid UTF-8"),
