@@ -120,8 +120,15 @@ int main(int argc, char **argv)
         for (int i = 0; i < N_COMMANDS; i++)
             if (in_group(commands[i], argv[1])) { /* a group without (or with an unknown) subcommand */
                 if (argc > 2 && is_help(argv[2])) return help_for(argv[1], NULL);
-                return cli_usage(NULL, "ban %s needs a subcommand%s%s: see 'ban help %s'", argv[1],
-                                 argc > 2 ? ", not " : "", argc > 2 ? argv[2] : "", argv[1]);
+                char subs[256] = "";
+                for (int k = 0; k < N_COMMANDS; k++)
+                    if (in_group(commands[k], argv[1]))
+                        snprintf(subs + strlen(subs), sizeof subs - strlen(subs), "%s%s", subs[0] ? " or " : "",
+                                 strchr(commands[k]->name, ' ') + 1);
+                if (argc > 2) fprintf(stderr, "ban: unknown subcommand 'ban %s %s': %s", argv[1], argv[2], subs);
+                else fprintf(stderr, "ban: 'ban %s' needs a subcommand: %s", argv[1], subs);
+                fprintf(stderr, " (see 'ban help %s')\n", argv[1]);
+                return CLI_USAGE;
             }
         return cli_usage(NULL, "unknown command '%s'", argv[1]);
     }

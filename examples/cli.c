@@ -95,9 +95,11 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, int first, cli_args
         } else if (cmd->model == CLI_MODEL)
             return cli_usage(a, "a model is required: ban %s MODEL.ban ..., or --model MODEL.ban", cmd->name);
     }
-    if (cmd->max_args >= 0 && a->n_args > cmd->max_args)
-        return cli_usage(a, "unexpected argument '%s'%s", a->arg[cmd->max_args],
-                         model_opt && cmd->max_args == 0 ? " (the model is given by --model already)" : "");
+    if (cmd->max_args >= 0 && a->n_args > cmd->max_args) {
+        if (model_opt && cmd->max_args == 0)
+            return cli_usage(a, "the model is given twice: '%s' and --model '%s'", a->arg[0], model_opt);
+        return cli_usage(a, "unexpected argument '%s'", a->arg[cmd->max_args]);
+    }
     char missing[512] = "";
     int n_missing = 0;
     for (int i = 0; cmd->options && cmd->options[i].name; i++)
