@@ -66,48 +66,37 @@ static int help_for(const char *word, const char *sub)
 
 /* ---- ban --version: the library, the formats, the kernels of this machine ------------------- */
 
-/* The kernels ban.h can run here, found as ban.h finds them (its kernel choice, ban__isa):
-   AVX-512 and AVX2+FMA when the compiler targets x86-64 and the processor has them. */
-static void kernels(int *avx2, int *avx512)
-{
-    *avx2 = *avx512 = 0;
-#if !defined(BAN_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-    __builtin_cpu_init();
-    *avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    *avx512 = *avx2 && __builtin_cpu_supports("avx512f");
-#endif
-}
-
-static const char *const simd_caps[] = {"avx2", "none"}; /* what BAN_SIMD may say (ban.h, ban__isa) */
-
-static int simd_cap_known(const char *cap)
-{
-    for (size_t i = 0; i < sizeof simd_caps / sizeof simd_caps[0]; i++)
-        if (!strcmp(cap, simd_caps[i])) return 1;
-    return 0;
-}
+/* ban.h's kernels, best first, and the level BAN_SIMD caps them at (ban.h: ban__simd_cap) */
+static const struct {
+    const char *id, *name;
+    int level;
+} kernels[] = {{"avx512", "AVX-512", 2}, {"avx2", "AVX2+FMA", 1}, {"c", "plain C", 0}};
 
 static int version(void)
 {
-    int avx2, avx512;
-    kernels(&avx2, &avx512);
-    const char *cap = getenv("BAN_SIMD");
-    const int none = cap && !strcmp(cap, "none"), capped = cap && !strcmp(cap, "avx2");
-    const char *used = none ? "plain C" : avx512 && !capped ? "AVX-512" : avx2 ? "AVX2+FMA" : "plain C";
+    const char *have = ban_kernels_available(), *cap = getenv("BAN_SIMD"), *used = NULL;
+    if (cap && !*cap) cap = NULL;
+    const int level = cap && !ban_simd_warning() ? (!strcmp(cap, "none") ? 0 : !strcmp(cap, "avx2") ? 1 : 2) : 2;
+    char available[128] = "";
+    for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+        const size_t n = strlen(kernels[i].id);
+        const char *at = strstr(have, kernels[i].id);
+        if (!at || (at[n] != ' ' && at[n] != 0)) continue;
+        snprintf(available + strlen(available), sizeof available - strlen(available), "%s%s", available[0] ? ", " : "",
+                 kernels[i].name);
+        if (!used && kernels[i].level <= level) used = kernels[i].name; /* what a context picks */
+    }
     printf("ban %s (ban.h %s)\n", BAN_VERSION, BAN_VERSION);
     printf("model files:     .ban format version %d (tools/ban_export.py writes them)\n", BAN_FILE_VERSION);
     printf("feature stores:  version %d (ban features import writes them)\n", STORE_VERSION);
-    printf("kernels:         %s%splain C on this machine; %s used for models in panels%s%s%s\n",
-           avx512 ? "AVX-512, " : "", avx2 ? "AVX2+FMA, " : "", used, cap ? " (BAN_SIMD=" : "", cap ? cap : "",
-           cap ? ")" : "");
+    printf("kernels:         %s on this machine; %s used for models in panels%s%s%s\n", available,
+           used ? used : "plain C", cap ? " (BAN_SIMD=" : "", cap ? cap : "", cap ? ")" : "");
     return CLI_OK;
 }
 
 int main(int argc, char **argv)
 {
-    const char *cap = getenv("BAN_SIMD");
-    if (cap && !simd_cap_known(cap))
-        cli_warn("BAN_SIMD=%s is not one of avx2, none: ignored (the best kernel of this machine is used)", cap);
+    if (ban_simd_warning()) cli_warn("%s (BAN_SIMD=%s)", ban_simd_warning(), getenv("BAN_SIMD"));
     if (argc < 2) return overview(stderr), CLI_USAGE;
     if (!strcmp(argv[1], "--version")) return version();
     if (!strcmp(argv[1], "help") || is_help(argv[1])) {

@@ -203,51 +203,49 @@ ban_model *cli_load_model(const char *path)
 
 enum { CLI_WARN_QUESTIONS = 5 };   /* questions whose unknown words are named */
 
-/* The words of text whose tokens are unknown, among the first `kept` tokens, into out.
-   Until ban.h reports each token's span and whether its word is known, the question is cut
-   at ASCII whitespace and each piece tokenised alone; a piece that is the vocabulary's word
-   at unknown_id itself (the reference's last word) is counted as unknown too. */
-static void cli__unknown_words(ban_ctx *ctx, const ban_config *c, const char *text, int kept, char *out, size_t len)
+/* the start of n bytes of valid UTF-8 for a message: whole characters, control characters as spaces */
+static void cli__excerpt(const char *text, size_t n, char *out, size_t len)
 {
-    size_t at = 0;
-    int seen = 0;
-    out[0] = 0;
-    for (const char *p = text; *p && seen < kept;) {
-        while (*p && isspace((unsigned char)*p)) p++;
-        const char *e = p;
-        while (*e && !isspace((unsigned char)*e)) e++;
-        if (e == p) break;
-        char piece[256];
-        int32_t ids[16];
-        int n = 0, unknown = 0;
-        snprintf(piece, sizeof piece, "%.*s", (int)(e - p), p);
-        if (ban_tokenize(ctx, piece, ids, 16, &n) == BAN_OK)
-            for (int i = 0; i < n && i < 16 && seen + i < kept; i++) unknown |= ids[i] == c->unknown_id;
-        seen += n;
-        if (unknown && at + 4 < len) at += (size_t)snprintf(out + at, len - at, "%s%s", at ? ", " : "", piece);
-        p = e;
+    size_t k = n;
+    if (k > len - 1) {
+        k = len - 4;
+        while (k > 0 && ((unsigned char)text[k] & 0xc0) == 0x80) k--; /* not inside a character */
     }
-    if (at >= len) snprintf(out + len - 4, 4, "...");
+    for (size_t i = 0; i < k; i++) out[i] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ? ' ' : text[i];
+    strcpy(out + k, n > k ? "..." : "");
 }
 
-int cli_question(ban_ctx *ctx, const ban_model *m, const char *text, const char *where, int32_t *ids, int max,
-                 int *n, cli_words *w, char *err, size_t errlen)
+int cli_question(ban_ctx *ctx, const char *text, const char *where, int32_t *ids, int max, int *n, cli_words *w,
+                 char *err, size_t errlen)
 {
-    const ban_config *c = ban_model_config(m);
+    ban_token_info info[BAN_MAX_TOKENS];
     int count;
-    if (ban_tokenize(ctx, text, ids, max, &count) != BAN_OK)
-        return util_fail(err, errlen, "%s: %s", where, ban_ctx_error(ctx));
+    if (max > BAN_MAX_TOKENS) max = BAN_MAX_TOKENS;
+    /* ban.h's one policy: an empty question, or one without a known word, is refused */
+    if (ban_tokenize_info(ctx, text, ids, info, max, &count) != BAN_OK) {
+        util_fail(err, errlen, "%s: %s", where, ban_ctx_error(ctx));
+        if (text[0] && ban_tokenize(ctx, text, ids, max, &count) == BAN_OK) { /* refused by the policy: show it */
+            char shown[64];
+            cli__excerpt(text, strlen(text), shown, sizeof shown);
+            snprintf(err + strlen(err), errlen - strlen(err), ": \"%s\"", shown);
+        }
+        return -1;
+    }
     const int kept = count < max ? count : max;
-    if (kept == 0)
-        return util_fail(err, errlen, "%s: the question is empty (\"%.60s\": no word to read)", where, text);
     int unknown = 0;
-    for (int i = 0; i < kept; i++) unknown += ids[i] == c->unknown_id;
-    if (unknown == kept)
-        return util_fail(err, errlen, "%s: no word of \"%.60s\" is in the model's vocabulary", where, text);
+    for (int i = 0; i < kept; i++) unknown += !info[i].known;
     if (unknown) {
         if (w->shown < CLI_WARN_QUESTIONS) {
             char words[256];
-            cli__unknown_words(ctx, c, text, kept, words, sizeof words);
+            size_t at = 0;
+            words[0] = 0;
+            for (int i = 0; i < kept && at + 4 < sizeof words; i++)
+                if (!info[i].known) {
+                    char shown[48];
+                    cli__excerpt(text + info[i].start, (size_t)(info[i].end - info[i].start), shown, sizeof shown);
+                    at += (size_t)snprintf(words + at, sizeof words - at, "%s%s", at ? ", " : "", shown);
+                }
+            if (at >= sizeof words) snprintf(words + sizeof words - 4, 4, "...");
             cli_warn("%s: %d of its %d words %s not in the model's vocabulary (%s); read as the unknown word", where,
                      unknown, kept, unknown == 1 ? "is" : "are", words);
             w->shown++;

@@ -86,12 +86,12 @@ typedef struct cli_words {
 } cli_words;
 
 /* The tokens of one question as every command reads it: ids[0..*n) of at most max (the rest
-   dropped, as the model's trained length drops them). An empty question and a question with
-   no word in the model's vocabulary are refused (-1, a message in err naming where); words
-   not in the vocabulary are read as the unknown word, with a warning on stderr giving their
-   count and the words. */
-int cli_question(ban_ctx *ctx, const ban_model *m, const char *text, const char *where, int32_t *ids, int max,
-                 int *n, cli_words *w, char *err, size_t errlen);
+   dropped, as the model's trained length drops them), by ban.h's one policy
+   (ban_tokenize_info): an empty question and a question with no word in the model's
+   vocabulary are refused (-1, a message in err naming where); words not in the vocabulary
+   are read as the unknown word, with a warning on stderr giving their count and the words. */
+int cli_question(ban_ctx *ctx, const char *text, const char *where, int32_t *ids, int max, int *n, cli_words *w,
+                 char *err, size_t errlen);
 void cli_words_report(const cli_words *w);
 
 /* dst (L) = the n tokens of src, then the padding id; src may be dst */

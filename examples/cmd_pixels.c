@@ -63,7 +63,7 @@ static int tokenize_question(ban_ctx *ctx, const ban_model *m, const char *text,
                              int L, int *count, cli_words *words)
 {
     char err[4400];
-    if (cli_question(ctx, m, text, where, ids, L, count, words, err, sizeof err)) return cli_error("%s", err);
+    if (cli_question(ctx, text, where, ids, L, count, words, err, sizeof err)) return cli_error("%s", err);
     cli_pad_tokens(ids, ids, *count, L, ban_model_config(m)->padding_id);
     return CLI_OK;
 }

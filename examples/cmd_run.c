@@ -135,7 +135,7 @@ static int tokenize_file(run_job *j, const char *path)
         int count;
         snprintf(where, sizeof where, "%s:%lld", path, (long long)row + 1);
         if (strlen(line) != (size_t)got) rc = cli_error("%s: NUL byte in the line", where);
-        else if (cli_question(j->ctx, j->m, line, where, ids + row * cap, cap, &count, &words, err, sizeof err))
+        else if (cli_question(j->ctx, line, where, ids + row * cap, cap, &count, &words, err, sizeof err))
             rc = cli_error("%s", err);
         else {
             n[row] = count;

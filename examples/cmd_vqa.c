@@ -115,7 +115,7 @@ static int read_question(void *data, const vqa_questions *qs, size_t i, char *er
     char where[4200];
     int n;
     snprintf(where, sizeof where, "%s: question %lld", j->q_path, (long long)q->question_id);
-    if (cli_question(r->tctx, j->m, v->question, where, r->ids, r->keep, &n, &r->words, err, errlen)) return -1;
+    if (cli_question(r->tctx, v->question, where, r->ids, r->keep, &n, &r->words, err, errlen)) return -1;
     if (j->n_tokens + (size_t)n > j->cap_tokens) {
         size_t cap = j->cap_tokens * 2 + (size_t)n;
         int32_t *t = (int32_t *)realloc(j->tokens, cap * sizeof(int32_t));

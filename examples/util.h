@@ -19,7 +19,8 @@
    path is replaced, not followed. What is not a regular file (a device such as /dev/null,
    a FIFO, "-" for stdout) is written directly, never replaced. Messages name path and the
    system's reason, never the temporary. SIGINT, SIGTERM, SIGHUP and SIGPIPE remove every
-   temporary still open before the process dies of them.
+   temporary still open before the process dies of them (outputs are opened by one thread;
+   a signal landing on another is handed to it).
 
    Define UTIL_IMPLEMENTATION in exactly one C file (in build/ban: examples/impl.c; npy.h
    and store.h use it, so a program with their implementations needs it too), with
@@ -58,6 +59,7 @@ void util_out_abort(util_out *o);
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -153,8 +155,17 @@ static volatile sig_atomic_t util__temp_used[UTIL__TEMPS];
 static const int util__signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 #define UTIL__NSIG ((int)(sizeof util__signals / sizeof util__signals[0]))
 
+static pthread_t util__owner; /* the thread that opens the outputs (and blocks signals while it lists one) */
+
 static void util__on_signal(int sig)
 {
+    /* A signal for the process may land on any thread that does not block it, such as a
+       worker of ban.h's pool, while the owner is between creating a temporary and listing
+       it: hand it to the owner, which takes it once the temporary is listed. */
+    if (!pthread_equal(pthread_self(), util__owner)) {
+        pthread_kill(util__owner, sig);
+        return;
+    }
     for (int i = 0; i < UTIL__TEMPS; i++)
         if (util__temp_used[i]) unlink(util__temp[i]); /* async-signal-safe */
     signal(sig, SIG_DFL);
@@ -167,6 +178,7 @@ static void util__catch_signals(void)
     static int done;
     if (done) return;
     done = 1;
+    util__owner = pthread_self();
     for (int i = 0; i < UTIL__NSIG; i++) {
         struct sigaction old, sa;
         memset(&sa, 0, sizeof sa);
@@ -265,7 +277,7 @@ int util_out_open(util_out *o, const char *path, char *err, size_t errlen)
     sigset_t block, old;
     sigemptyset(&block);
     for (int i = 0; i < UTIL__NSIG; i++) sigaddset(&block, util__signals[i]);
-    sigprocmask(SIG_BLOCK, &block, &old);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     int fd = -1, e = 0;
     for (int tries = 0; tries < 100 && fd < 0; tries++) {
         char name[RANDOM + 1];
@@ -276,7 +288,7 @@ int util_out_open(util_out *o, const char *path, char *err, size_t errlen)
         if (fd < 0 && e != EEXIST) break;
     }
     if (fd >= 0) util__temp_used[slot] = 1, o->slot = slot;
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (fd < 0) {
         util__release(o);
         return util_fail(err, errlen, "%s: cannot create: %s", path, strerror(e));

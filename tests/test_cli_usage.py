@@ -83,11 +83,14 @@ def test_version_names_the_formats_and_kernels():
     assert ("AVX-512" in kernels) == bool(re.search(r"\bavx512f\b", flags) and re.search(r"\bavx2\b", flags))
     capped = run_ban("--version", env={"BAN_SIMD": "none"}).stdout
     assert "plain C used for models in panels (BAN_SIMD=none)" in capped
+    if "AVX2+FMA" in kernels:
+        assert "AVX2+FMA used for models in panels (BAN_SIMD=avx2)" in run_ban("--version", env={"BAN_SIMD": "avx2"}).stdout
 
 
 def test_unknown_simd_cap_is_a_warning():
     proc = run_ban("--version", env={"BAN_SIMD": "avx9"})
-    assert "ban: warning: BAN_SIMD=avx9 is not one of avx2, none" in proc.stderr
+    assert "ban: warning: BAN_SIMD is not one of avx512, avx2, none: ignored" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "(BAN_SIMD=avx9)" in proc.stderr
 
 
 # ---- the model as the first argument or as --model, for every command that takes one -------------
