@@ -407,8 +407,9 @@ static const cli_option bench_options[] = {
 const cli_command cli_bench = {
     "bench", bench_main, CLI_NO_MODEL, "--preset paper-ban8|paper-flickr [options]",
     "speed on a random model of the paper's size, next to the machine's sgemm\n"
-    "paper-ban8: ms per question, GFLOP/s, the machine's sgemm on the same products, efficiency, model load time, peak RSS. paper-flickr: ms per entity with all the entities of a\n"
-    "sentence in one pass against one entity at a time, and batched.",
+    "paper-ban8: ms per question, GFLOP/s, the machine's sgemm on the same products, efficiency, model load\n"
+    "time, peak RSS. paper-flickr: ms per entity with all the entities of a sentence in one pass against one\n"
+    "entity at a time, and batched.",
     bench_options, 0,
     "ban bench --preset paper-ban8 --batch 32 --threads 2\n"
     "ban bench --preset paper-flickr --json"};

@@ -368,8 +368,8 @@ static const cli_option import_options[] = {
 const cli_command cli_features_import = {
     "features import", import_main, CLI_NO_MODEL, "--tsv FILE [FILE ...] --output STORE [options]",
     "bottom-up-attention TSV files -> one mmap-able feature store\n"
-    "The store keeps the pixel boxes, the image sizes and the reference's spatial features. Streamed (memory holds one line and the index), written atomically; a bad record is an\n"
-    "error naming its file and line.",
+    "The store keeps the pixel boxes, the image sizes and the reference's spatial features. Streamed (memory\n"
+    "holds one line and the index), written atomically; a bad record is an error naming its file and line.",
     import_options, -1,
     "ban features import --tsv trainval/karpathy_*_resnet101_faster_rcnn_genome.tsv* --image-ids val2014_ids.txt \\\n"
     "    --output val2014.store"};

@@ -75,12 +75,12 @@ static int ground_line(markup_line *g, const annotations_chains *chains, line_ru
         return util_fail(err, GROUND_MSG, "%s", ban_ctx_error(r->ctx));
     *n_tok = n < r->L ? n : r->L;
     if (kept > r->max_entities)
-        return util_fail(err, GROUND_MSG, "%d entities with a box, more than --max-entities %d (the reference's limit is 16)",
-                           kept, r->max_entities);
+        return util_fail(err, GROUND_MSG, "%d entities with a box, more than --max-entities %d (the reference's "
+                         "limit is 16)", kept, r->max_entities);
     for (int k = 0; k < g->n_ent; k++)
         if (g->ent[k].grounded && g->ent[k].position >= r->L)
-            return util_fail(err, GROUND_MSG, "entity '%s' (chain %s) is at position %d, past the %d positions the model reads "
-                               "(the reference asserts here)", g->ent[k].phrase, g->ent[k].phrase_id,
+            return util_fail(err, GROUND_MSG, "entity '%s' (chain %s) is at position %d, past the %d positions the "
+                             "model reads (the reference asserts here)", g->ent[k].phrase, g->ent[k].phrase_id,
                                g->ent[k].position, r->L);
     for (int k = 0; k < g->n_ent; k++) r->skipped_no_box += !g->ent[k].grounded;
     *n_grounded = kept;
@@ -227,7 +227,8 @@ static int one_load(const ground_setup *s, one_sentence *o, const cli_args *a, c
         if (o->len == 0) return cli_error("%s: the line is empty (not a sentence)", o->where);
     }
     if (xml_path && annotations_read(xml_path, &o->chains, err, sizeof err)) return cli_error("%s", err);
-    if (markup_check_line(o->line, o->len, err, GROUND_MSG) || markup_parse_line(o->line, o->len, &o->g, err, GROUND_MSG))
+    if (markup_check_line(o->line, o->len, err, GROUND_MSG) ||
+        markup_parse_line(o->line, o->len, &o->g, err, GROUND_MSG))
         return cli_error("%s: %s", o->where, err);
     return CLI_OK;
 }
@@ -451,7 +452,8 @@ static int read_split(const char *path, g_split *s, char *err)
             break;
         }
         for (size_t i = 0; i < s->n_img && rc == 0; i++)
-            if (!strcmp(s->img[i].id, id)) rc = util_fail(err, GROUND_MSG, "%s:%ld: image id %s listed twice", path, lr.lineno, id);
+            if (!strcmp(s->img[i].id, id))
+                rc = util_fail(err, GROUND_MSG, "%s:%ld: image id %s listed twice", path, lr.lineno, id);
         if (rc == 0 && grow((void **)&s->img, &s->cap_img, s->n_img + 1, sizeof(g_image)))
             rc = util_fail(err, GROUND_MSG, "out of memory");
         if (rc) { free(id); break; }
@@ -825,7 +827,8 @@ static int ground_main(const cli_args *a)
     long top_k = 5, max_entities = 16, batch = 32, line_no = 0;
     if (!split && !image) return cli_usage(a, "--image ID or --split SPLIT.txt is required");
     if (split && image) return cli_usage(a, "give --image ID (one sentence) or --split SPLIT.txt (a split), not both");
-    if (cli_long(a, "--top-k", 0, BAN_MAX_BOXES, &top_k) || cli_long(a, "--max-entities", 1, BAN_MAX_ENTITIES, &max_entities) ||
+    if (cli_long(a, "--top-k", 0, BAN_MAX_BOXES, &top_k) ||
+        cli_long(a, "--max-entities", 1, BAN_MAX_ENTITIES, &max_entities) ||
         cli_long(a, "--batch", 1, BAN_MAX_BATCH, &batch) || cli_long(a, "--line", 1, 1L << 30, &line_no))
         return CLI_USAGE;
     char sent_buf[4096], xml_buf[4096];
@@ -851,7 +854,7 @@ static int ground_main(const cli_args *a)
         if (text && sent_path) return cli_usage(a, "give --sentence TEXT or --sentences FILE, not both");
         if (sent_path && !line_no) return cli_usage(a, "--line N is required with --sentences (or --annotations-dir)");
         if (text && line_no) return cli_usage(a, "--line is for --sentences FILE, not --sentence TEXT");
-        if (strlen(text ? text : "") != markup_utf8_check((const unsigned char *)(text ? text : ""), strlen(text ? text : "")))
+        if (text && strlen(text) != markup_utf8_check((const unsigned char *)text, strlen(text)))
             return cli_usage(a, "--sentence is not valid UTF-8");
     }
     util_out out;

@@ -176,7 +176,8 @@ static int ask_main(const cli_args *a)
     for (int i = 0; i < A; i++) sum += prob[i] = expf(logits[i] - top);
     const int shown = top_k < A ? (int)top_k : A;
     util_top_k(logits, A, shown, order);
-    for (int i = 0; i < shown; i++) printf("%2d. %-12s %.4f\n", i + 1, ban_model_answer(m, order[i]), prob[order[i]] / sum);
+    for (int i = 0; i < shown; i++)
+        printf("%2d. %-12s %.4f\n", i + 1, ban_model_answer(m, order[i]), prob[order[i]] / sum);
     if (f_png) rc = write_attention_png(&png, px, c->image_width, c->image_height, c, att, P);
 done:
     util_out_abort(&png);
@@ -479,7 +480,8 @@ static int demo_main(const cli_args *a)
             char path[4096];
             util_out o;
             snprintf(path, sizeof path, "%s/shape%d.png", out_dir, i);
-            if ((rc = cli_open_output(&o, path)) || (rc = write_png(&o, pixels + (size_t)i * S * S * 3, S, S))) goto done;
+            if ((rc = cli_open_output(&o, path)) || (rc = write_png(&o, pixels + (size_t)i * S * S * 3, S, S)))
+                goto done;
         }
     }
     if (answer_batch(ctx, pixels, n_scenes, index, n_scenes * n_q, tokens, counts, L, logits, NULL) != BAN_OK) {

@@ -64,7 +64,8 @@ static int run_parse(const cli_args *a, run_job *j)
     if (j->f_q && j->f_txt) return cli_usage(a, "give --tokens or --questions, not both");
     if (j->f_tn && !j->f_q) return cli_usage(a, "--token-counts goes with --tokens");
     if (j->f_ec && !j->f_e) return cli_usage(a, "--entity-counts goes with --entities");
-    if (cli_long(a, "--glimpses", 0, BAN_MAX_GLIMPSES, &j->glimpses) || cli_long(a, "--batch", 1, BAN_MAX_BATCH, &j->chunk))
+    if (cli_long(a, "--glimpses", 0, BAN_MAX_GLIMPSES, &j->glimpses) ||
+        cli_long(a, "--batch", 1, BAN_MAX_BATCH, &j->chunk))
         return CLI_USAGE;
     return CLI_OK;
 }

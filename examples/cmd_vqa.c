@@ -205,7 +205,8 @@ static int vqa_load(vqa_job *j)
     if (c->task != BAN_TASK_VQA) return cli_error("%s is a grounding model, not a VQA model", j->model_path);
     if (!c->has_vocabulary || !c->has_answers)
         return cli_error("%s carries no %s (export it with %s)", j->model_path,
-                         c->has_vocabulary ? "answer strings" : "vocabulary", c->has_vocabulary ? "--answers" : "--dictionary");
+                         c->has_vocabulary ? "answer strings" : "vocabulary",
+                         c->has_vocabulary ? "--answers" : "--dictionary");
     if (j->k > c->num_answers) return cli_usage(j->args, "--top-k %ld: the model has %d answers", j->k, c->num_answers);
     if (store_open(j->store_path, &j->st, err, sizeof err)) return cli_error("%s", err);
     if (store_feature_dim(j->st) != c->feature_dim)

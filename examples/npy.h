@@ -309,7 +309,8 @@ static int npy__load(const char *path, const npy_want *want, npy_array *out, cha
         memset(out, 0, sizeof *out);
         rc = npy__header(head, got, path, out, &item, &data_at, err, errlen);
     }
-    if (rc || (rc = want ? npy__expect(out, want, path, err, errlen) : npy__loadable(out, path, err, errlen))) goto done;
+    if (!rc) rc = want ? npy__expect(out, want, path, err, errlen) : npy__loadable(out, path, err, errlen);
+    if (rc) goto done;
     rc = -1;
     if (fseek(f, 0, SEEK_END) != 0) {
         util_fail(err, errlen, "%s: cannot seek", path);
@@ -332,7 +333,10 @@ done:
     return rc;
 }
 
-int npy_load(const char *path, npy_array *out, char *err, size_t errlen) { return npy__load(path, NULL, out, err, errlen); }
+int npy_load(const char *path, npy_array *out, char *err, size_t errlen)
+{
+    return npy__load(path, NULL, out, err, errlen);
+}
 
 int npy_load_as(const char *path, const npy_want *want, npy_array *out, char *err, size_t errlen)
 {

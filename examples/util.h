@@ -199,7 +199,10 @@ static void util__random_name(char *out, int n)
     if (n > (int)sizeof r) n = (int)sizeof r;
     if (getrandom(r, (size_t)n, 0) != (ssize_t)n) {
         uint64_t s = (uint64_t)(util_now() * 1e9) ^ ((uint64_t)getpid() << 32) ^ ++counter;
-        for (int i = 0; i < n; i++) s = s * 6364136223846793005ULL + 1442695040888963407ULL, r[i] = (unsigned char)(s >> 56);
+        for (int i = 0; i < n; i++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            r[i] = (unsigned char)(s >> 56);
+        }
     }
     for (int i = 0; i < n; i++) out[i] = abc[r[i] % (sizeof abc - 1)];
     out[n] = 0;

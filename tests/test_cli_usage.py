@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT, fixture_path, run_ban
 from test_ground import data  # noqa: F401 (the grounding fixture: a store, Sentences, Annotations)
-from vqa_files import GOLDEN_IDS, G2_JSON, golden_fields, questions_json, write_json, write_tsv
+from vqa_files import GOLDEN_IDS, G2_JSON, golden_store, questions_json, write_json
 
 COMMANDS = ["info", "tokenize", "run", "encode", "ask", "easyvqa-eval", "demo", "vqa", "ground", "features import",
             "features info", "bench"]
@@ -84,7 +84,8 @@ def test_version_names_the_formats_and_kernels():
     capped = run_ban("--version", env={"BAN_SIMD": "none"}).stdout
     assert "plain C used for models in panels (BAN_SIMD=none)" in capped
     if "AVX2+FMA" in kernels:
-        assert "AVX2+FMA used for models in panels (BAN_SIMD=avx2)" in run_ban("--version", env={"BAN_SIMD": "avx2"}).stdout
+        avx2 = run_ban("--version", env={"BAN_SIMD": "avx2"}).stdout
+        assert "AVX2+FMA used for models in panels (BAN_SIMD=avx2)" in avx2
 
 
 def test_unknown_simd_cap_is_a_warning():
@@ -104,9 +105,7 @@ def save(tmp_path, name, arr):
 @pytest.fixture(scope="module")
 def vqa_store(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("usage_vqa")
-    store = tmp / "val.store"
-    run_ban("features", "import", "--tsv", write_tsv(tmp / "a.tsv", [golden_fields(i) for i in range(6)]), "--output",
-            store)
+    store = golden_store(tmp)
     questions = write_json(tmp / "q.json", questions_json(
         [(GOLDEN_IDS[i] * 1000 + 7, GOLDEN_IDS[i], q) for i, q in enumerate(G2_JSON["questions"])]))
     return {"store": str(store), "questions": str(questions)}
@@ -232,7 +231,9 @@ def test_pytorch_checkpoint_points_at_the_exporter():
 
 
 def test_make_help_lists_every_target():
-    proc = subprocess.run(["make", "-s", "-C", ROOT, "help"], capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    proc = subprocess.run(["make", "-s", "--no-print-directory", "-C", ROOT, "help"], capture_output=True, text=True,
+                          env=env)
     assert proc.returncode == 0, proc.stderr
     listed = [line.split()[1] for line in proc.stdout.splitlines()]
     makefile = open(os.path.join(ROOT, "Makefile")).read()

@@ -2,7 +2,6 @@
 destination, created exclusively under an unpredictable name, never through a link, fsynced
 and renamed; a destination that is not a regular file is written in place; messages name the
 user's path and the system's reason; a signal leaves no temporary behind."""
-import json
 import os
 import signal
 import stat
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, ban_binary, fixture_path, run_ban
-from vqa_files import GOLDEN_IDS, golden_fields, leftovers, questions_json, write_json, write_tsv
+from vqa_files import GOLDEN_IDS, golden_fields, golden_store, leftovers, questions_json, write_json, write_tsv
 
 G2 = np.load(fixture_path("ban_ref_g2.npz"))
 EASYVQA = os.path.join(ROOT, "examples", "models", "easyvqa.ban")
@@ -110,6 +109,11 @@ def predictable_names(tmp_path, repeat):
     return str(lib)
 
 
+def preloading(lib):
+    """The environment that preloads lib (under AddressSanitizer too, which wants to be first)."""
+    return {"LD_PRELOAD": lib, "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+
+
 def test_a_planted_link_at_the_temporary_is_never_followed(tmp_path, exported, inputs):
     """An attacker who guesses the temporary's name and plants a link there: the writer's
     exclusive create refuses the name (it never writes through the link) and takes another."""
@@ -119,14 +123,13 @@ def test_a_planted_link_at_the_temporary_is_never_followed(tmp_path, exported, i
     victim.write_text("keep me\n")
     planted = out / ".l.npy.aaaaaaaaaaaa"
     os.symlink(victim, planted)
-    env = {"LD_PRELOAD": predictable_names(tmp_path, 1)}
-    run(exported, inputs, "--logits", out / "l.npy", check=True, env=env)
+    run(exported, inputs, "--logits", out / "l.npy", check=True, env=preloading(predictable_names(tmp_path, 1)))
     assert victim.read_text() == "keep me\n" and os.path.islink(planted)
     assert np.abs(np.load(out / "l.npy") - G2["logits"]).max() <= 1e-4
     # every name taken: an error naming the destination, never the temporary; the victim intact
     dangling = out / ".m.npy.aaaaaaaaaaaa"
     os.symlink(tmp_path / "nothing-here", dangling)
-    proc = run(exported, inputs, "--logits", out / "m.npy", env={"LD_PRELOAD": predictable_names(tmp_path, 1000)})
+    proc = run(exported, inputs, "--logits", out / "m.npy", env=preloading(predictable_names(tmp_path, 1000)))
     assert proc.returncode == 1
     assert proc.stderr == "ban: error: %s: cannot create: File exists\n" % (out / "m.npy")
     assert not os.path.exists(tmp_path / "nothing-here") and not os.path.exists(out / "m.npy")
@@ -175,7 +178,8 @@ def unwritable_folder(tmp_path):
     return str(d)
 
 
-@pytest.mark.parametrize("where,reason", [("unwritable", "Permission denied"), ("missing", "No such file or directory")])
+@pytest.mark.parametrize("where,reason", [("unwritable", "Permission denied"),
+                                          ("missing", "No such file or directory")])
 def test_errors_name_the_path_and_the_reason(tmp_path, exported, inputs, where, reason):
     folder = unwritable_folder(tmp_path) if where == "unwritable" else str(tmp_path / "no" / "such")
     path = os.path.join(folder, "x.npy")
@@ -224,9 +228,7 @@ def wait_for_temporary(folder, prefix, proc):
 def many_questions(tmp_path_factory):
     """A store of the six golden images and 30,000 questions about them: a run of some seconds."""
     tmp = tmp_path_factory.mktemp("signals")
-    store = tmp / "val.store"
-    run_ban("features", "import", "--tsv", write_tsv(tmp / "a.tsv", [golden_fields(i) for i in range(6)]), "--output",
-            store)
+    store = golden_store(tmp)
     items = [(i, GOLDEN_IDS[i % 6], "what color is the shirt the man is wearing?") for i in range(30000)]
     return {"store": str(store), "questions": str(write_json(tmp / "q.json", questions_json(items)))}
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, fixture_path, run_ban
-from vqa_files import GOLDEN_IDS, G2_JSON, golden_fields, leftovers, questions_json, write_json, write_tsv
+from vqa_files import GOLDEN_IDS, G2_JSON, golden_store, leftovers, questions_json, write_json
 
 G2 = np.load(fixture_path("ban_ref_g2.npz"))
 EASYVQA = os.path.join(ROOT, "examples", "models", "easyvqa.ban")
@@ -77,11 +77,7 @@ def test_tokenize_shows_any_question_as_it_is(exported):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("questions_store")
-    out = tmp / "val.store"
-    run_ban("features", "import", "--tsv", write_tsv(tmp / "a.tsv", [golden_fields(i) for i in range(6)]), "--output",
-            out)
-    return str(out)
+    return golden_store(tmp_path_factory.mktemp("questions_store"))
 
 
 def vqa(exported, store, tmp_path, items, check=False):
