@@ -224,90 +224,62 @@ static int cmp_by_image(const void *a, const void *b)
     return (x->image > y->image) - (x->image < y->image);
 }
 
-static int easyvqa_eval_main(const cli_args *a)
+/* questions.json: [question, answer, image_id] rows, sorted by image (their order kept) */
+static int eval_load(const char *path, char **text, cJSON **root, eval_question **qs, int *n)
 {
-    const char *dir = cli_get(a, "--data"), *f_pred = cli_get(a, "--predictions-out");
-    const int as_json = cli_flag(a, "--json");
-    long batch = 64;
-    if (cli_long(a, "--batch", 1, BAN_MAX_BATCH, &batch)) return CLI_USAGE;
-    util_out pred;
-    memset(&pred, 0, sizeof pred);
-    if (f_pred && cli_open_output(&pred, f_pred)) return CLI_FAIL;
-    ban_model *m = open_model(a->model);
-    if (!m) return util_out_abort(&pred), CLI_FAIL;
-    const ban_config *c = ban_model_config(m);
-    char path[4096], err[4600];
-    snprintf(path, sizeof path, "%s/questions.json", dir);
-    int rc = CLI_OK;
-    ban_ctx *ctx = NULL;
-    eval_question *qs = NULL;
-    cJSON *root = NULL;
-    unsigned char *pixels = NULL;
-    float *logits = NULL;
-    int32_t *tokens = NULL;
-    int *counts = NULL, *index = NULL;
-    cli_words words = {0, 0};
-    size_t text_len;
-    char *text = util_read_file(path, (size_t)1 << 30, &text_len, err, sizeof err);
-    if (!text) {
-        rc = cli_error("%s", err);
-        goto done;
-    }
-    root = cJSON_Parse(text);
-    if (!root || !cJSON_IsArray(root)) {
+    char err[4600];
+    size_t len;
+    if (!(*text = util_read_file(path, (size_t)1 << 30, &len, err, sizeof err))) return cli_error("%s", err);
+    *root = cJSON_Parse(*text);
+    if (!*root || !cJSON_IsArray(*root)) {
         const char *at = cJSON_GetErrorPtr();
-        rc = cli_error("%s: not a JSON array of [question, answer, image_id]%s%.20s", path, at ? " near: " : "",
-                       at ? at : "");
-        goto done;
+        return cli_error("%s: not a JSON array of [question, answer, image_id]%s%.20s", path, at ? " near: " : "",
+                         at ? at : "");
     }
-    const int n = cJSON_GetArraySize(root);
-    qs = (eval_question *)calloc((size_t)(n ? n : 1), sizeof *qs);
-    if (!qs) {
-        rc = cli_error("out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n; i++) {
-        cJSON *row = cJSON_GetArrayItem(root, i), *q = cJSON_GetArrayItem(row, 0), *a = cJSON_GetArrayItem(row, 1),
+    *n = cJSON_GetArraySize(*root);
+    if (!(*qs = (eval_question *)calloc((size_t)(*n ? *n : 1), sizeof **qs))) return cli_error("out of memory");
+    for (int i = 0; i < *n; i++) {
+        cJSON *row = cJSON_GetArrayItem(*root, i), *q = cJSON_GetArrayItem(row, 0), *a = cJSON_GetArrayItem(row, 1),
               *id = cJSON_GetArrayItem(row, 2);
         if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != 3 || !cJSON_IsString(q) || !cJSON_IsString(a) ||
             !cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > 1e15 ||
-            id->valuedouble != floor(id->valuedouble)) {
-            rc = cli_error("%s: entry %d is not [question, answer, image_id]", path, i);
-            goto done;
-        }
-        qs[i].text = q->valuestring, qs[i].answer = a->valuestring, qs[i].image = (long long)id->valuedouble;
-        qs[i].order = i;
+            id->valuedouble != floor(id->valuedouble))
+            return cli_error("%s: entry %d is not [question, answer, image_id]", path, i);
+        (*qs)[i].text = q->valuestring, (*qs)[i].answer = a->valuestring, (*qs)[i].image = (long long)id->valuedouble;
+        (*qs)[i].order = i;
     }
-    qsort(qs, (size_t)n, sizeof *qs, cmp_by_image);
+    qsort(*qs, (size_t)*n, sizeof **qs, cmp_by_image);
+    return CLI_OK;
+}
+
+/* batches of questions, each image decoded once: a batch takes whole groups of an image's
+   questions while they fit */
+static int eval_run(ban_model *m, const char *dir, eval_question *qs, int n, int batch)
+{
+    const ban_config *c = ban_model_config(m);
     const int L = c->question_length, A = c->num_answers, W = c->image_width, H = c->image_height;
     const size_t img_bytes = (size_t)W * H * 3;
-    ban_limits lim = {(int)batch, 0, L, 0, 0};
-    if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) {
-        rc = cli_error("%s", ban_ctx_error(ctx));
-        goto done;
-    }
-    pixels = (unsigned char *)malloc(img_bytes * batch);
-    logits = (float *)malloc(sizeof(float) * A * batch);
-    tokens = (int32_t *)malloc(sizeof(int32_t) * L * batch);
-    counts = (int *)malloc(sizeof(int) * batch);
-    index = (int *)malloc(sizeof(int) * batch);
-    if (!pixels || !logits || !tokens || !counts || !index) {
-        rc = cli_error("out of memory");
-        goto done;
-    }
-    /* batches of questions, each image decoded once: a batch takes whole groups of an image's
-       questions while they fit */
-    for (int q0 = 0; q0 < n;) {
+    ban_limits lim = {batch, 0, L, 0, 0};
+    ban_ctx *ctx = NULL;
+    unsigned char *pixels = (unsigned char *)malloc(img_bytes * batch);
+    float *logits = (float *)malloc(sizeof(float) * A * batch);
+    int32_t *tokens = (int32_t *)malloc(sizeof(int32_t) * L * batch);
+    int *counts = (int *)malloc(sizeof(int) * batch), *index = (int *)malloc(sizeof(int) * batch), rc = CLI_OK;
+    cli_words words = {0, 0};
+    char path[4200], err[4600];
+    if (!pixels || !logits || !tokens || !counts || !index) rc = cli_error("out of memory");
+    else if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) rc = cli_error("%s", ban_ctx_error(ctx));
+    for (int q0 = 0; q0 < n && rc == CLI_OK;) {
         int B = 0, n_img = 0;
         long long last = -1;
-        while (q0 + B < n && B < batch) {
+        while (q0 + B < n && B < batch && rc == CLI_OK) {
             const eval_question *q = &qs[q0 + B];
             if (q->image != last) {
                 snprintf(path, sizeof path, "%s/images/%lld.png", dir, q->image);
                 unsigned char *px = load_image(path, W, H, err, sizeof err);
                 if (!px) {
                     rc = cli_error("%s", err);
-                    goto done;
+                    break;
                 }
                 memcpy(pixels + (size_t)n_img * img_bytes, px, img_bytes);
                 free(px);
@@ -315,34 +287,27 @@ static int easyvqa_eval_main(const cli_args *a)
                 n_img++;
             }
             index[B] = n_img - 1;
-            char where[4200];
-            snprintf(where, sizeof where, "%s/questions.json: question %d", dir, q->order);
-            if ((rc = tokenize_question(ctx, m, q->text, where, tokens + (size_t)B * L, L, &counts[B], &words)))
-                goto done;
+            snprintf(path, sizeof path, "%s/questions.json: question %d", dir, q->order);
+            rc = tokenize_question(ctx, m, q->text, path, tokens + (size_t)B * L, L, &counts[B], &words);
             B++;
         }
-        if (answer_batch(ctx, pixels, n_img, index, B, tokens, counts, L, logits, NULL) != BAN_OK) {
+        if (rc == CLI_OK && answer_batch(ctx, pixels, n_img, index, B, tokens, counts, L, logits, NULL) != BAN_OK)
             rc = cli_error("%s", ban_ctx_error(ctx));
-            goto done;
-        }
-        for (int b = 0; b < B; b++) {
+        for (int b = 0; rc == CLI_OK && b < B; b++) {
             qs[q0 + b].predicted = ban_model_answer(m, ban_argmax(logits + (size_t)b * A, A));
             qs[q0 + b].correct = !strcmp(qs[q0 + b].predicted, qs[q0 + b].answer);
         }
         q0 += B;
     }
-    cli_words_report(&words);
-    if (f_pred) { /* one answer per line, in the order of questions.json */
-        const char **by_order = (const char **)malloc(sizeof(char *) * (n ? n : 1));
-        if (!by_order) {
-            rc = cli_error("out of memory");
-            goto done;
-        }
-        for (int i = 0; i < n; i++) by_order[qs[i].order] = qs[i].predicted;
-        for (int i = 0; i < n; i++) fprintf(pred.f, "%s\n", by_order[i]);
-        free(by_order);
-        if ((rc = cli_commit_output(&pred))) goto done;
-    }
+    if (rc == CLI_OK) cli_words_report(&words);
+    free(pixels), free(logits), free(tokens), free(counts), free(index);
+    ban_ctx_free(ctx);
+    return rc;
+}
+
+/* the accuracy, overall and per kind of answer */
+static void eval_report(const eval_question *qs, int n, int as_json)
+{
     static const char *kinds[3] = {"shape", "color", "yes/no"};
     int right = 0, k_total[3] = {0, 0, 0}, k_right[3] = {0, 0, 0};
     for (int i = 0; i < n; i++) {
@@ -364,11 +329,37 @@ static int easyvqa_eval_main(const cli_args *a)
             printf("  %-7s %.3f%% (%d of %d)\n", kinds[k], k_total[k] ? 100.0 * k_right[k] / k_total[k] : 0.0,
                    k_right[k], k_total[k]);
     }
-done:
+}
+
+static int easyvqa_eval_main(const cli_args *a)
+{
+    const char *dir = cli_get(a, "--data"), *f_pred = cli_get(a, "--predictions-out");
+    long batch = 64;
+    if (cli_long(a, "--batch", 1, BAN_MAX_BATCH, &batch)) return CLI_USAGE;
+    util_out pred;
+    memset(&pred, 0, sizeof pred);
+    if (f_pred && cli_open_output(&pred, f_pred)) return CLI_FAIL;
+    char path[4200], *text = NULL;
+    cJSON *root = NULL;
+    eval_question *qs = NULL;
+    int n = 0, rc = CLI_OK;
+    ban_model *m = open_model(a->model);
+    snprintf(path, sizeof path, "%s/questions.json", dir);
+    if (!m) rc = CLI_FAIL;
+    if (rc == CLI_OK) rc = eval_load(path, &text, &root, &qs, &n);
+    if (rc == CLI_OK) rc = eval_run(m, dir, qs, n, (int)batch);
+    if (rc == CLI_OK && f_pred) { /* one answer per line, in the order of questions.json */
+        const char **by_order = (const char **)malloc(sizeof(char *) * (n ? n : 1));
+        if (!by_order) rc = cli_error("out of memory");
+        for (int i = 0; by_order && i < n; i++) by_order[qs[i].order] = qs[i].predicted;
+        for (int i = 0; by_order && i < n; i++) fprintf(pred.f, "%s\n", by_order[i]);
+        free(by_order);
+        if (rc == CLI_OK) rc = cli_commit_output(&pred);
+    }
+    if (rc == CLI_OK) eval_report(qs, n, cli_flag(a, "--json"));
     util_out_abort(&pred);
-    free(text), free(qs), free(pixels), free(logits), free(tokens), free(counts), free(index);
+    free(text), free(qs);
     cJSON_Delete(root);
-    ban_ctx_free(ctx);
     ban_model_free(m);
     return rc;
 }
