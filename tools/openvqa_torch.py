@@ -480,8 +480,8 @@ def _train(model, cfg, answers, token_size, max_token, steps, rng):
     model.classifer[2].inplace = False
     K = 10
     for step in range(1, steps + 1):
-        for group in optimizer.param_groups:  # WarmupOptimizer with WARMUP_EPOCH 3 and a data size of 8 steps
-            group["lr"] = lr_base * min(4, 1 + (step - 1) * 4 // max(steps, 1)) / 4
+        for group in optimizer.param_groups:  # WarmupOptimizer's 1/4, 2/4, 3/4 of lr_base (WARMUP_EPOCH 3), then all
+            group["lr"] = lr_base * min(4, 1 + (step - 1) * 4 // steps) / 4
         optimizer.zero_grad()
         frcn = torch.from_numpy(np.maximum(rng.randn(batch, K, cfg.FRCN_FEAT_SIZE), 0).astype(np.float32))
         bbox = torch.from_numpy(rng.rand(batch, K, 5).astype(np.float32))
@@ -521,7 +521,7 @@ def _write_json(path, obj, indent=None):
 def make_case(args):
     if args.dataset == "gqa" and args.bbox_emb < 0:
         sys.exit("make-case: --bbox-emb must be >= 0")
-    for name in ("hidden", "glimpses", "k_times", "feat_dim", "answers", "boxes", "batch"):
+    for name in ("hidden", "glimpses", "k_times", "feat_dim", "answers", "boxes", "batch", "max_token", "train_steps"):
         if getattr(args, name) < 1:
             sys.exit("make-case: --%s must be positive" % name.replace("_", "-"))
     if args.answers > len(ANSWERS) * 100:
@@ -659,8 +659,8 @@ def main(argv=None):
         return make_case(args) or 0
     try:
         return check_case(args)
-    except CheckpointError as e:
-        print("openvqa_torch: %s" % e, file=sys.stderr)
+    except (CheckpointError, OSError, KeyError, ValueError) as e:  # a missing or malformed file of the case
+        print("openvqa_torch: %s: %s" % (args.case, e), file=sys.stderr)
         return 1
 
 
