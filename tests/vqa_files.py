@@ -61,6 +61,15 @@ def golden_fields(i, image_id=None):
     return tsv_fields(*golden_record(i, image_id))
 
 
+def golden_store(folder, name="val.store"):
+    """The six golden images imported by build/ban into folder/name; its path."""
+    from conftest import run_ban
+    out = os.path.join(str(folder), name)
+    run_ban("features", "import", "--tsv", write_tsv(os.path.join(str(folder), "golden.tsv"),
+                                                     [golden_fields(i) for i in range(6)]), "--output", out)
+    return out
+
+
 def reference_spatials(boxes, width, height):
     """The reference converter's spatial features, float32 as numpy computes them."""
     boxes = np.asarray(boxes, np.float32)
