@@ -66,14 +66,17 @@
      ban_model_load_memory(data, n, &m)  the same from a buffer that outlives the model
      ban_model_free, ban_model_error, ban_model_config, ban_model_parameter_count
      ban_model_answer(m, i), ban_model_word(m, id), ban_model_meta_string/int(m, key)
-     ban_model_tensor_count, ban_model_tensor(m, i, &info)   the file's tensors
+     ban_model_tensor_count, ban_model_tensor(m, i, &info)   the file's tensors (dtype, bytes)
+     ban_model_meta_count, ban_model_meta(m, i, &info)       its metadata entries as stored
      ban_weight_specs(&n)                ban.h's table of the weights a model may hold
      ban_config_tensor(cfg, panels, i, &info)  tensor i of a model of that configuration,
-                                         as a writer of .ban files lays it out
+                                         as a writer of .ban files lays it out;
+                                         ban_config_tensor_dtype the same in bf16, int8, f16
+     ban_reduce(dtype, x, n, out, &scale) floats to bf16 or int8 as ban.h's kernels do
      ban_ctx_create(model, &limits, &ctx) buffers for up to limits (batch, boxes,
                                          tokens, entities), allocated once; threads; on
                                          failure *ctx still holds ban_ctx_error() (free it)
-     ban_ctx_free, ban_ctx_error, ban_ctx_limits, ban_ctx_kernel
+     ban_ctx_free, ban_ctx_error, ban_ctx_limits, ban_ctx_kernel, ban_ctx_kernel_for(ctx, dtype)
      ban_ctx_record(ctx, log, max, &n)   the matrix products of the next forward passes
                                          (shapes, for FLOP counts and benchmarks)
      ban_tokenize(ctx, text, ids, max, &n) the model's tokenizer; n may exceed max
@@ -308,6 +311,13 @@ typedef struct ban_tensor_info {
     const void *data;          /* its bytes as stored (ban_model_tensor) */
 } ban_tensor_info;
 
+typedef struct ban_meta_info {
+    const char *key;
+    int type;                  /* 1 int64, 2 float64, 3 string, 4 string array, 5 int64 array, or a newer one */
+    const void *value;         /* its bytes as stored (docs/FORMAT.md) */
+    uint64_t size;
+} ban_meta_info;
+
 typedef struct ban_product {   /* one matrix product a forward pass made: y (m, n) = x (m, k) w (k, n) */
     int m, n, k;
     int trans_x, trans_w;      /* as CBLAS would take its operands: x stored (k, m); w stored (n, k) */
@@ -331,6 +341,9 @@ BANDEF const char *ban_model_answer(const ban_model *model, int index);  /* NULL
 BANDEF const char *ban_model_word(const ban_model *model, int id);      /* NULL if none */
 BANDEF const char *ban_model_meta_string(const ban_model *model, const char *key);
 BANDEF int ban_model_meta_int(const ban_model *model, const char *key, int64_t *value);
+/* metadata entry i (0, 1, ...) as stored, for tools that copy a file's metadata (ban quantize) */
+BANDEF int ban_model_meta_count(const ban_model *model);
+BANDEF int ban_model_meta(const ban_model *model, int index, ban_meta_info *info);
 BANDEF int ban_model_tensor_count(const ban_model *model);
 BANDEF int ban_model_tensor(const ban_model *model, int index, ban_tensor_info *info);
 /* the weights table: what a model may hold, in the letters ban.h's comments define */
@@ -340,6 +353,11 @@ BANDEF const ban_weight_spec *ban_weight_specs(int *count);
    when panels: its name and dims; the counter's functions are (16, 17) as the reference's.
    BAN_ERR_ARG past the last one. For writers of .ban files. */
 BANDEF int ban_config_tensor(const ban_config *cfg, int panels, int index, ban_tensor_info *info);
+/* the same for a file of weights in dtype "f32", "f16" (every tensor), "bf16" or "int8" (the
+   Linear weights and word embeddings, an int8 one followed by its NAME_scales; int8 needs
+   panels), as tools/ban_export.py --dtype and ban quantize lay them out (docs/FORMAT.md) */
+BANDEF int ban_config_tensor_dtype(const ban_config *cfg, int panels, const char *dtype, int index,
+                                   ban_tensor_info *info);
 
 BANDEF int ban_ctx_create(const ban_model *model, const ban_limits *limits, ban_ctx **ctx);
 BANDEF void ban_ctx_free(ban_ctx *ctx);
@@ -1820,6 +1838,13 @@ static const ban_weight_spec ban__weight_specs[] = {
 #define BAN__PANEL_NAME(field, name, bias, stack, rows, cols, when, linear) name "_panels",
 static const char *const ban__panel_names[] = {BAN__WEIGHTS(BAN__PANEL_NAME)};
 #undef BAN__PANEL_NAME
+#define BAN__SCALE_NAME(field, name, bias, stack, rows, cols, when, linear) name "_scales",
+static const char *const ban__scale_names[] = {BAN__WEIGHTS(BAN__SCALE_NAME)};
+#undef BAN__SCALE_NAME
+
+/* the word embeddings are read a row at a time (ban__weight_row), so bf16 and int8 ones stay
+   as stored */
+static int ban__is_embedding(const ban_weight_spec *spec) { return strncmp(spec->name, "word_embedding", 14) == 0; }
 #define BAN__SPEC_COUNTER (&ban__weight_specs[BAN__N_SPECS - 3])
 #define BAN__SPEC_AFFINE (&ban__weight_specs[BAN__N_SPECS - 2])
 #define BAN__SPEC_CONV (&ban__weight_specs[BAN__N_SPECS - 1])
@@ -2107,10 +2132,11 @@ static int ban__bind_weight(ban_model *m, ban__weight *w, const ban_weight_spec 
     uint64_t dims[4];
     int nd = 0, rc;
     snprintf(paneled, sizeof paneled, "%s_panels", spec->name);
+    snprintf(scales, sizeof scales, "%s_scales", spec->name);
     w->rows = rows, w->cols = cols ? cols : 1, w->stack = stack ? stack : 1, w->dtype = BAN__F32;
     w->panels = spec->linear && ban__find_tensor(&m->file, paneled) != NULL;
     const ban__tensor *stored = ban__find_tensor(&m->file, w->panels ? paneled : spec->name);
-    const int dt = stored ? (int)stored->dtype : BAN__F32, lookup = w == &m->w.emb || w == &m->w.emb2;
+    const int dt = stored ? (int)stored->dtype : BAN__F32, lookup = ban__is_embedding(spec);
     const int raw = dt != BAN__F32 && ban__dtypes[dt].in_place && (w->panels || lookup);
     const uint64_t K = raw && w->panels ? (uint64_t)ban__padded_k(dt, (size_t)cols) : (uint64_t)cols;
     if (dt == BAN__I8 && !raw)
@@ -2144,7 +2170,6 @@ static int ban__bind_weight(ban_model *m, ban__weight *w, const ban_weight_spec 
         int sn = 0;
         if (stack) sd[sn++] = (uint64_t)stack;
         sd[sn++] = (uint64_t)rows;
-        snprintf(scales, sizeof scales, "%s_scales", spec->name);
         if ((rc = ban__claim(m, scales, sn, sd, spec, 0, &w->scale_tensor))) return rc;
         if (w->scale_tensor->dtype != BAN__F32)
             return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' is %s; scales are f32", m->file.path, scales,
@@ -2543,6 +2568,16 @@ BANDEF int ban_question_positions(const ban_model *m, int tokens_len)
     return tokens_len;
 }
 
+BANDEF int ban_model_meta_count(const ban_model *m) { return BAN__USABLE(m) ? (int)m->file.n_meta : 0; }
+
+BANDEF int ban_model_meta(const ban_model *m, int i, ban_meta_info *info)
+{
+    if (!BAN__USABLE(m) || !info || i < 0 || (size_t)i >= m->file.n_meta) return BAN_ERR_ARG;
+    const ban__meta *e = &m->file.meta[i];
+    info->key = e->key, info->type = (int)e->type, info->value = e->value, info->size = e->size;
+    return BAN_OK;
+}
+
 BANDEF int ban_model_tensor_count(const ban_model *m) { return BAN__USABLE(m) ? (int)m->file.n_tensors : 0; }
 
 BANDEF int ban_model_tensor(const ban_model *m, int i, ban_tensor_info *info)
@@ -2571,45 +2606,57 @@ BANDEF const ban_weight_spec *ban_weight_specs(int *count)
 }
 
 /* a tensor of the list ban_config_tensor walks: its name and dims */
-static void ban__listed(ban_tensor_info *t, const ban_weight_spec *spec, const char *name, int is_bias, int nd,
+static void ban__listed(ban_tensor_info *t, const ban_weight_spec *spec, const char *name, int role, int dtype, int nd,
                         const uint64_t *dims, int panels)
 {
     memset(t, 0, sizeof *t);
-    t->name = name, t->spec = spec, t->is_bias = is_bias, t->dtype = ban__dtypes[BAN__F32].name;
-    t->layout = spec->linear && !is_bias ? (panels ? "panels" : "rows") : "";
+    t->name = name, t->spec = spec, t->is_bias = role == 1, t->is_scale = role == 2, t->dtype = ban__dtypes[dtype].name;
+    t->layout = spec->linear && !role ? (panels ? "panels" : "rows") : "";
     t->ndim = nd;
     for (int d = 0; d < nd; d++) t->dims[d] = dims[d];
 }
 
 BANDEF int ban_config_tensor(const ban_config *cfg, int panels, int index, ban_tensor_info *info)
 {
-    if (!cfg || !info || index < 0) return BAN_ERR_ARG;
+    return ban_config_tensor_dtype(cfg, panels, "f32", index, info);
+}
+
+BANDEF int ban_config_tensor_dtype(const ban_config *cfg, int panels, const char *dtype, int index,
+                                   ban_tensor_info *info)
+{
+    const int dt = ban__dtype_named(dtype);
+    if (!cfg || !info || index < 0 || dt < 0 || (dt == BAN__I8 && !panels)) return BAN_ERR_ARG;
     const ban__letters L = ban__letters_of(cfg);
     const int V = L.V, Vr = L.Vr, Ew = L.Ew, tables = L.tables, Ein = L.Ein, D = L.D, kD = L.kD, Dg = L.Dg;
     const int G = L.G, Dv = L.Dv, Eb = L.Eb, Dvis = L.Dvis, O = L.O, H = L.H, A = L.A, vqa = L.vqa, adapter = L.adapter;
+    const int other = dt == BAN__F16 ? BAN__F16 : BAN__F32; /* the dtype of what is not reduced */
     int row = 0, n = 0;
     (void)V;
-    /* the rows of the table this configuration holds, each weight then its bias, until the index-th */
+    /* the rows of the table this configuration holds, each weight (then its scales, int8) then its
+       bias, until the index-th; bf16 and int8 reduce the Linear weights and the word embeddings */
 #define BAN__LIST(field, name, bias, stack, rows, cols, when, linear)                                             \
     if ((when) != 0) {                                                                                           \
-        const int pn = linear && panels;                                                                         \
-        uint64_t d_[4], b_[2];                                                                                   \
+        const ban_weight_spec *sp = &ban__weight_specs[row];                                                     \
+        const int pn = linear && panels, rd = dt == BAN__F16 || (dt != BAN__F32 && (linear || ban__is_embedding(sp))); \
+        const uint64_t K = pn && rd ? (uint64_t)ban__padded_k(dt, (size_t)(cols)) : (uint64_t)(cols);          \
+        uint64_t d_[4] = {0, 0, 0, 0}, b_[2] = {0, 0};                                                           \
         int nd = 0, nb = 0;                                                                                      \
         if (stack) d_[nd++] = (uint64_t)(stack), b_[nb++] = (uint64_t)(stack);                                    \
-        if (pn) d_[nd++] = ((uint64_t)(rows) + BAN__NR - 1) / BAN__NR, d_[nd++] = (uint64_t)(cols), d_[nd++] = BAN__NR; \
+        if (pn) d_[nd++] = ((uint64_t)(rows) + BAN__NR - 1) / BAN__NR, d_[nd++] = K, d_[nd++] = BAN__NR;            \
         else { d_[nd++] = (uint64_t)(rows); if (cols) d_[nd++] = (uint64_t)(cols); }                             \
         b_[nb++] = (uint64_t)(rows);                                                                             \
         if (n++ == index)                                                                                        \
-            return ban__listed(info, &ban__weight_specs[row], pn ? ban__panel_names[row] : name, 0, nd, d_, pn), BAN_OK; \
-        if (bias && n++ == index)                                                                                \
-            return ban__listed(info, &ban__weight_specs[row], bias, 1, nb, b_, 0), BAN_OK;                       \
+            return ban__listed(info, sp, pn ? ban__panel_names[row] : name, 0, rd ? dt : other, nd, d_, pn), BAN_OK; \
+        if (rd && ban__dtypes[dt].scaled && n++ == index)                                                        \
+            return ban__listed(info, sp, ban__scale_names[row], 2, BAN__F32, nb, b_, 0), BAN_OK;                  \
+        if (bias && n++ == index) return ban__listed(info, sp, bias, 1, other, nb, b_, 0), BAN_OK;               \
     }                                                                                                            \
     row++;
     BAN__WEIGHTS(BAN__LIST)
 #undef BAN__LIST
     if (vqa && O && n++ == index) {
         const uint64_t d_[2] = {16, 17};
-        return ban__listed(info, BAN__SPEC_COUNTER, BAN__SPEC_COUNTER->name, 0, 2, d_, 0), BAN_OK;
+        return ban__listed(info, BAN__SPEC_COUNTER, BAN__SPEC_COUNTER->name, 0, other, 2, d_, 0), BAN_OK;
     }
     return BAN_ERR_ARG;
 }

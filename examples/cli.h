@@ -50,7 +50,7 @@ struct cli_args {
 };
 
 #define CLI_COMMANDS(X) \
-    X(info) X(tokenize) X(run) X(encode) X(ask) X(easyvqa_eval) X(demo) X(vqa) X(ground) \
+    X(info) X(quantize) X(tokenize) X(run) X(encode) X(ask) X(easyvqa_eval) X(demo) X(vqa) X(ground) \
     X(features_import) X(features_info) X(bench)
 #define CLI_DECLARE(name) extern const cli_command cli_##name;
 CLI_COMMANDS(CLI_DECLARE)
@@ -115,9 +115,10 @@ void cli_json_cstr(FILE *f, const char *s); /* the same for a NUL-terminated str
 float rand_uniform(void);                 /* a fixed pseudo-random sequence in [-1, 1) */
 double median(double *x, int n);          /* sorts x */
 long peak_rss_mb(void);
-/* a .ban file of that configuration with random weights (words w0, w1, ...) */
-int write_random_model(const char *path, const ban_config *c, int panels, size_t *file_size);
+/* a .ban file of that configuration with random weights (words w0, w1, ...), in dtype "f32",
+   "bf16" or "int8" (examples/banwrite.h) */
+int write_random_model(const char *path, const ban_config *c, int panels, const char *dtype, size_t *file_size);
 /* ban bench --preset paper-flickr (examples/cmd_bench_flickr.c): runs = sentences timed (0: 200) */
-int bench_flickr(int threads, int runs, int as_json, const char *model_path, int panels);
+int bench_flickr(int threads, int runs, int as_json, const char *model_path, int panels, const char *dtype);
 
 #endif

@@ -1,15 +1,18 @@
 /* ban bench: the speed of ban.h on a model of the paper's size, next to the machine's own sgemm.
 
    ban bench --preset paper-ban8 [--batch B] [--threads T] [--boxes K] [--runs N] [--json] [--layout panels|rows]
+             [--dtype f32|bf16|int8]
    ban bench --preset paper-flickr [--threads T] [--json]
 
    The model is built here with random weights as a .ban file (a temporary file, mapped by
    ban_model_load like any model: its load time is reported), so no download is needed.
    paper-ban8: the paper's VQA configuration (hidden 1280, 8 glimpses, 2048-d features, 100
    boxes, 14 tokens, 3,129 answers, two 300-d embeddings, counter), its big weights in panels
-   (the exporter's default; --layout rows: in rows, through CBLAS). After two warm-up
-   rounds, the forward passes, then as many passes of the same matrix products as bare CBLAS
-   calls (same shapes, threads, sgemv for one row); the medians of both give the achieved and
+   (the exporter's default; --layout rows: in rows, through CBLAS), in f32, bf16 or int8
+   (--dtype; written as ban quantize writes them, through examples/banwrite.h). After two
+   warm-up rounds (the second records the products it makes: ban_ctx_record), the forward
+   passes, then as many passes of those matrix products as bare CBLAS calls (same shapes,
+   threads, sgemv for one row); the medians of both give the achieved and
    the sgemm GFLOP/s, and efficiency = achieved / sgemm (above 100% when ban.h's own product
    beats OpenBLAS's on these shapes).
    paper-flickr: the grounding model at the paper's size on sentences of 1-8 entities and
@@ -20,6 +23,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "banwrite.h"
 #include "cli.h"
 #include <cblas.h>
 
@@ -30,190 +34,112 @@ float rand_uniform(void) /* xorshift64*, in [-1, 1) */
     return (float)((rng_state * 2685821657736338717ull) >> 40) / (float)(1 << 23) - 1.0f;
 }
 
-/* ---- a .ban file in memory (docs/FORMAT.md) ---------------------------------------------- */
+/* ---- the random model ------------------------------------------------------------------------- */
 
+/* Tensor i of the configuration's list (ban_config_tensor_dtype): drawn uniformly, as PyTorch
+   initialises a Linear layer (+-1/sqrt(columns)), word embeddings +-0.5, vectors (biases,
+   h_bias) +-0.1, the counter's functions too (only |w| / sum |w| matters there); a weight's
+   values drawn in its rows' order, 32 rows at a time (a panel), then laid out as the file
+   stores them (panels, a reduced dtype: banwrite_reduce_weight), int8 scales kept for the
+   NAME_scales tensor that follows. Memory: one panel, so the benchmark's peak RSS is its own. */
 typedef struct {
-    unsigned char *buf;
-    size_t len, cap;
-} bytes;
+    const ban_config *c;
+    int panels;
+    const char *dtype;
+    float *scales;              /* the last int8 weight's, for its NAME_scales */
+} random_model;
 
-static void put(bytes *b, const void *p, size_t n)
+static int random_fill(void *ctx, int i, banwrite_sink *sink)
 {
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2;
-        b->buf = (unsigned char *)realloc(b->buf, b->cap);
-        if (!b->buf) { fprintf(stderr, "ban: out of memory\n"); exit(1); }
-    }
-    memcpy(b->buf + b->len, p, n);
-    b->len += n;
-}
-static void put32(bytes *b, uint32_t v) { put(b, &v, 4); }
-static void put64(bytes *b, uint64_t v) { put(b, &v, 8); }
-static void put_str(bytes *b, const char *s)
-{
-    put32(b, (uint32_t)strlen(s));
-    put(b, s, strlen(s) + 1);
-}
-static void meta_int(bytes *b, int *n, const char *key, int64_t v)
-{
-    put_str(b, key), put32(b, 1), put64(b, 8), put64(b, (uint64_t)v), (*n)++;
-}
-static void meta_str(bytes *b, int *n, const char *key, const char *v)
-{
-    put_str(b, key), put32(b, 3), put64(b, strlen(v) + 1), put(b, v, strlen(v) + 1), (*n)++;
-}
-
-typedef struct {
-    char name[48];
-    int nd;
-    uint64_t dims[4];
-    float scale;
-} tensor_spec;
-
-/* Random weights for the configuration; words w0..wV-1 and answers a0..aA-1; panels: the visual
-   weights in the exporter's default layout, panels of 32 rows (else plain rows, for CBLAS). */
-int write_random_model(const char *path, const ban_config *c, int panels, size_t *file_size)
-{
-    const int D = c->hidden_dim, kD = c->attention_rank * D, G = c->num_glimpses, V = c->vocab_size;
-    const int Ew = c->embedding_dim, Ein = Ew * c->embedding_tables, vqa = c->task == BAN_TASK_VQA;
-    const int O = c->counter_objects, H = c->classifier_hidden, A = c->num_answers, vis = kD + (vqa ? G * D : 0);
-    tensor_spec t[32];
-    int n = 0;
-#define T(nm, s, ...) do { uint64_t d_[] = {__VA_ARGS__}; snprintf(t[n].name, 48, "%s", nm); \
-        t[n].nd = (int)(sizeof d_ / sizeof d_[0]); memcpy(t[n].dims, d_, sizeof d_); t[n].scale = s; n++; } while (0)
-    /* a Linear weight (rows, cols), or a stack of G of them, in rows or in panels */
-#define W(nm, s, rows, cols) do { if (panels) T(nm "_panels", s, ((rows) + 31) / 32, cols, 32); \
-        else T(nm, s, rows, cols); } while (0)
-#define WS(nm, s, g, rows, cols) do { if (panels) T(nm "_panels", s, g, ((rows) + 31) / 32, cols, 32); \
-        else T(nm, s, g, rows, cols); } while (0)
-    T("word_embedding.weight", 0.5f, (uint64_t)V + 1, (uint64_t)Ew);
-    if (c->embedding_tables == 2) T("word_embedding_extra.weight", 0.5f, (uint64_t)V + 1, (uint64_t)Ew);
-    W("gru.weight_ih", 1.0f / sqrtf((float)Ein), 3 * (uint64_t)D, (uint64_t)Ein);
-    W("gru.weight_hh", 1.0f / sqrtf((float)D), 3 * (uint64_t)D, (uint64_t)D);
-    T("gru.bias_ih", 0.1f, 3 * (uint64_t)D);
-    T("gru.bias_hh", 0.1f, 3 * (uint64_t)D);
-    W("visual.weight", 1.0f / sqrtf((float)c->feature_dim), (uint64_t)vis, (uint64_t)c->feature_dim);
-    T("visual.bias", 0.1f, (uint64_t)vis);
-    W("attention.q_net.weight", 1.0f / sqrtf((float)D), (uint64_t)kD, (uint64_t)D);
-    T("attention.q_net.bias", 0.1f, (uint64_t)kD);
-    T("attention.h_mat", 1.0f / sqrtf((float)kD), (uint64_t)G, (uint64_t)kD);
-    T("attention.h_bias", 0.1f, (uint64_t)G);
-    if (vqa) {
-        WS("glimpse.q_net.weight", 1.0f / sqrtf((float)D), (uint64_t)G, (uint64_t)D, (uint64_t)D);
-        T("glimpse.q_net.bias", 0.1f, (uint64_t)G, (uint64_t)D);
-        WS("glimpse.q_prj.weight", 1.0f / sqrtf((float)D), (uint64_t)G, (uint64_t)D, (uint64_t)D);
-        T("glimpse.q_prj.bias", 0.1f, (uint64_t)G, (uint64_t)D);
-        if (O) {
-            WS("glimpse.c_prj.weight", 0.3f, (uint64_t)G, (uint64_t)D, (uint64_t)O + 1);
-            T("glimpse.c_prj.bias", 0.1f, (uint64_t)G, (uint64_t)D);
-            T("counter.functions", 1.0f, 16, 17);
+    random_model *r = (random_model *)ctx;
+    ban_tensor_info t, rows;
+    if (ban_config_tensor_dtype(r->c, r->panels, r->dtype, i, &t) != BAN_OK) return -1;
+    /* the same tensor in rows and f32: its shape (stack?, N, K), or a vector */
+    int j = 0;
+    while (ban_config_tensor(r->c, 0, j, &rows) == BAN_OK && !(rows.spec == t.spec && rows.is_bias == t.is_bias))
+        j++;
+    const int stacked = strcmp(rows.spec->stack, "0") != 0, matrix = rows.ndim - stacked == 2;
+    const size_t stack = stacked ? (size_t)rows.dims[0] : 1, N = (size_t)rows.dims[stacked];
+    const size_t K = matrix ? (size_t)rows.dims[stacked + 1] : 1;
+    if (t.is_scale) return banwrite_put(sink, r->scales, stack * N * sizeof(float));
+    const int reduced = strcmp(t.dtype, "f32") != 0, panels = !strcmp(t.layout, "panels");
+    const int embedding = !strncmp(rows.name, "word_embedding", 14);
+    const float scale = embedding ? 0.5f : matrix ? 1.0f / sqrtf((float)K) : 0.1f;
+    const size_t block = panels ? 32 : 1, stored = panels ? t.dims[t.ndim - 2] * 32 : K; /* rows a block, its elements */
+    float *w = (float *)malloc(block * K * sizeof(float)), *s = (float *)realloc(r->scales, stack * N * sizeof(float));
+    unsigned char *out = (unsigned char *)malloc(stored * 4);
+    int rc = w && s && out ? 0 : -1;
+    if (s) r->scales = s;
+    for (size_t g = 0; g < stack && !rc; g++)
+        for (size_t n0 = 0; n0 < N && !rc; n0 += block) {
+            const size_t nb = N - n0 < block ? N - n0 : block;
+            for (size_t e = 0; e < nb * K; e++) w[e] = rand_uniform() * scale;
+            if (reduced) { /* one panel (or row) of bf16 or int8 */
+                rc = banwrite_reduce_weight(w, 0, 1, (int)nb, (int)K, t.dtype, panels, out, r->scales + g * N + n0);
+                if (!rc) rc = banwrite_put(sink, out, panels ? stored * (strcmp(t.dtype, "int8") ? 2 : 1)
+                                                             : nb * K * (strcmp(t.dtype, "int8") ? 2 : 1));
+            } else if (panels) { /* f32: W[32p + j][k] at [k][j], zeros past N */
+                float *panel = (float *)(void *)out;
+                for (size_t k = 0; k < K; k++)
+                    for (size_t jj = 0; jj < 32; jj++) panel[k * 32 + jj] = jj < nb ? w[jj * K + k] : 0.0f;
+                rc = banwrite_put(sink, panel, K * 32 * sizeof(float));
+            } else {
+                rc = banwrite_put(sink, w, nb * K * sizeof(float));
+            }
         }
-        W("classifier.0.weight", 1.0f / sqrtf((float)D), (uint64_t)H, (uint64_t)D);
-        T("classifier.0.bias", 0.1f, (uint64_t)H);
-        W("classifier.1.weight", 1.0f / sqrtf((float)H), (uint64_t)A, (uint64_t)H);
-        T("classifier.1.bias", 0.1f, (uint64_t)A);
-    }
-#undef T
-#undef W
-#undef WS
-    bytes dir = {NULL, 0, 0};
-    int n_meta = 0;
-    meta_str(&dir, &n_meta, "ban.task", vqa ? "vqa" : "grounding");
-    meta_int(&dir, &n_meta, "ban.vocab_size", V);
-    meta_int(&dir, &n_meta, "ban.embedding_dim", Ew);
-    meta_int(&dir, &n_meta, "ban.embedding_tables", c->embedding_tables);
-    meta_int(&dir, &n_meta, "ban.feature_dim", c->feature_dim);
-    meta_int(&dir, &n_meta, "ban.hidden_dim", D);
-    meta_int(&dir, &n_meta, "ban.attention_rank", c->attention_rank);
-    meta_int(&dir, &n_meta, "ban.glimpses", G);
-    meta_int(&dir, &n_meta, "ban.question_length", c->question_length);
-    meta_str(&dir, &n_meta, "ban.question_padding", "unmasked");
-    meta_str(&dir, &n_meta, "ban.box_padding", "zero_rows");
+    free(w), free(out);
+    return rc;
+}
+
+/* A .ban file of that configuration (the reference's conventions) with random weights in a
+   dtype ("f32", "bf16", "int8"), its Linear weights in panels or rows; words w0, w1, ... */
+int write_random_model(const char *path, const ban_config *c, int panels, const char *dtype, size_t *file_size)
+{
+    const int vqa = c->task == BAN_TASK_VQA;
+    banwrite w;
+    banwrite_init(&w);
+    banwrite_meta_string(&w, "ban.task", vqa ? "vqa" : "grounding");
+    banwrite_meta_int(&w, "ban.vocab_size", c->vocab_size);
+    banwrite_meta_int(&w, "ban.embedding_dim", c->embedding_dim);
+    banwrite_meta_int(&w, "ban.embedding_tables", c->embedding_tables);
+    banwrite_meta_int(&w, "ban.feature_dim", c->feature_dim);
+    banwrite_meta_int(&w, "ban.hidden_dim", c->hidden_dim);
+    banwrite_meta_int(&w, "ban.attention_rank", c->attention_rank);
+    banwrite_meta_int(&w, "ban.glimpses", c->num_glimpses);
+    banwrite_meta_int(&w, "ban.question_length", c->question_length);
+    banwrite_meta_string(&w, "ban.question_padding", "unmasked");
+    banwrite_meta_string(&w, "ban.box_padding", "zero_rows");
     if (vqa) {
-        meta_int(&dir, &n_meta, "ban.answer_count", A);
-        meta_int(&dir, &n_meta, "ban.classifier_hidden", H);
-        meta_int(&dir, &n_meta, "ban.counter_objects", O);
+        banwrite_meta_int(&w, "ban.answer_count", c->num_answers);
+        banwrite_meta_int(&w, "ban.classifier_hidden", c->classifier_hidden);
+        banwrite_meta_int(&w, "ban.counter_objects", c->counter_objects);
     }
-    /* the vocabulary: "w0", "w1", ... */
-    bytes words = {NULL, 0, 0};
-    put64(&words, (uint64_t)V);
-    for (int i = 0; i < V; i++) {
-        char w[24];
-        snprintf(w, sizeof w, "w%d", i);
-        put_str(&words, w);
-    }
-    put_str(&dir, "tokenizer.words"), put32(&dir, 4), put64(&dir, words.len), put(&dir, words.buf, words.len), n_meta++;
-    free(words.buf);
-    uint64_t off = 0;
-    for (int i = 0; i < n; i++) {
-        uint64_t count = 1;
-        for (int d = 0; d < t[i].nd; d++) count *= t[i].dims[d];
-        put_str(&dir, t[i].name), put32(&dir, 0), put32(&dir, (uint32_t)t[i].nd);
-        for (int d = 0; d < t[i].nd; d++) put64(&dir, t[i].dims[d]);
-        put64(&dir, off);
-        off += (count * 4 + 63) / 64 * 64;
-    }
-    const uint64_t data_off = (48 + dir.len + 63) / 64 * 64, data_size = off;
-    FILE *f = fopen(path, "wb");
-    if (!f) return free(dir.buf), cli_error("%s: cannot create", path);
-    unsigned char head[48] = {'B', 'A', 'N', 'M'};
-    uint32_t u32[3] = {1, 64, 0};
-    uint64_t u64[4] = {(uint64_t)n_meta, (uint64_t)n, data_off, data_size};
-    memcpy(head + 4, u32, 12), memcpy(head + 16, u64, 32);
-    int ok = fwrite(head, 1, 48, f) == 48 && fwrite(dir.buf, 1, dir.len, f) == dir.len;
-    static const unsigned char zeros[64];
-    ok = ok && fwrite(zeros, 1, data_off - 48 - dir.len, f) == data_off - 48 - dir.len;
-    float *chunk = (float *)malloc(sizeof(float) * 65536);
-    for (int i = 0; ok && i < n; i++) {
-        uint64_t count = 1;
-        for (int d = 0; d < t[i].nd; d++) count *= t[i].dims[d];
-        for (uint64_t done = 0; ok && done < count;) {
-            size_t k = count - done < 65536 ? (size_t)(count - done) : 65536;
-            for (size_t j = 0; j < k; j++) chunk[j] = rand_uniform() * t[i].scale;
-            ok = fwrite(chunk, 4, k, f) == k;
-            done += k;
-        }
-        size_t pad = (size_t)((count * 4 + 63) / 64 * 64 - count * 4);
-        ok = ok && fwrite(zeros, 1, pad, f) == pad;
-    }
-    free(chunk);
-    free(dir.buf);
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) return cli_error("%s: cannot write", path);
-    *file_size = (size_t)(data_off + data_size);
+    char **words = (char **)malloc((size_t)c->vocab_size * sizeof *words), *text = (char *)malloc((size_t)c->vocab_size * 12);
+    for (int i = 0; words && text && i < c->vocab_size; i++) /* tokenizer.words: w0, w1, ... */
+        snprintf(words[i] = text + (size_t)i * 12, 12, "w%d", i);
+    if (words && text) banwrite_meta_strings(&w, "tokenizer.words", (const char *const *)words, (size_t)c->vocab_size);
+    else w.failed = 1;
+    free(words), free(text);
+    random_model r = {c, panels, dtype, NULL};
+    ban_tensor_info t;
+    for (int i = 0; ban_config_tensor_dtype(c, panels, dtype, i, &t) == BAN_OK; i++)
+        banwrite_tensor(&w, t.name, t.dtype, t.ndim, t.dims, random_fill, &r, i);
+    char err[512];
+    uint64_t size = 0;
+    const int failed = banwrite_commit(&w, path, NULL, &size, err, sizeof err);
+    banwrite_free(&w);
+    free(r.scales);
+    if (failed) return cli_error("%s", err);
+    *file_size = (size_t)size;
     return CLI_OK;
 }
 
-/* ---- the products the forward pass makes (kept in step with ban.h's forward) --------------- */
+/* ---- the sgemm baseline: the products a forward pass made (ban_ctx_record), through CBLAS ---- */
 
-typedef struct {
-    int trans_a, trans_b, M, N, K, count;
-} gemm_shape;
-
-/* VQA with B questions of P positions on B images of K real boxes, all glimpses */
-static int vqa_products(const ban_config *c, int B, int K, int P, gemm_shape *s)
-{
-    const int D = c->hidden_dim, kD = c->attention_rank * D, G = c->num_glimpses;
-    const int Ein = c->embedding_dim * c->embedding_tables, O = c->counter_objects;
-    int n = 0;
-    s[n++] = (gemm_shape){0, 1, B * P, 3 * D, Ein, 1};              /* GRU input gates */
-    s[n++] = (gemm_shape){0, 1, B, 3 * D, D, P - 1};                /* GRU hidden gates, t > 0 */
-    s[n++] = (gemm_shape){0, 1, B * K, kD + G * D, c->feature_dim, 1}; /* every visual projection */
-    s[n++] = (gemm_shape){0, 1, B * P, kD, D, 1};                   /* attention question projection */
-    s[n++] = (gemm_shape){0, 1, K, G * P, kD, B};                   /* attention logits, per example */
-    s[n++] = (gemm_shape){0, 1, B * P, D, D, G};                    /* glimpse question projections */
-    s[n++] = (gemm_shape){1, 0, P, D, K, B * G};                    /* A^T V', per example and glimpse */
-    s[n++] = (gemm_shape){0, 1, B, D, D, G};                        /* q_prj */
-    if (O) s[n++] = (gemm_shape){0, 1, B, D, O + 1, G};             /* c_prj */
-    s[n++] = (gemm_shape){0, 1, B, c->classifier_hidden, D, 1};     /* classifier */
-    s[n++] = (gemm_shape){0, 1, B, c->num_answers, c->classifier_hidden, 1};
-    return n;
-}
-
-static double shapes_flops(const gemm_shape *s, int n)
+static double products_flops(const ban_product *s, int n)
 {
     double f = 0.0;
-    for (int i = 0; i < n; i++) f += 2.0 * s[i].M * s[i].N * (double)s[i].K * s[i].count;
+    for (int i = 0; i < n; i++) f += 2.0 * s[i].m * s[i].n * (double)s[i].k * s[i].count;
     return f;
 }
 
@@ -222,11 +148,11 @@ typedef struct {
     float *a, *b, *c;
 } product_buffers;
 
-static int product_buffers_alloc(product_buffers *p, const gemm_shape *s, int n)
+static int product_buffers_alloc(product_buffers *p, const ban_product *s, int n)
 {
     size_t most = 0;
     for (int i = 0; i < n; i++) {
-        size_t a = (size_t)s[i].M * s[i].K, b = (size_t)s[i].K * s[i].N, c = (size_t)s[i].M * s[i].N;
+        size_t a = (size_t)s[i].m * s[i].k, b = (size_t)s[i].k * s[i].n, c = (size_t)s[i].m * s[i].n;
         if (a > most) most = a;
         if (b > most) most = b;
         if (c > most) most = c;
@@ -237,19 +163,19 @@ static int product_buffers_alloc(product_buffers *p, const gemm_shape *s, int n)
     return 0;
 }
 
-/* one pass of the products alone, as ban.h calls them (sgemv for one row); milliseconds */
-static double time_products(const gemm_shape *s, int n, const product_buffers *p)
+/* one pass of the products alone, as a model in rows makes them (sgemv for one row); milliseconds */
+static double time_products(const ban_product *s, int n, const product_buffers *p)
 {
     double t0 = 1e3 * util_now();
     for (int i = 0; i < n; i++)
         for (int k = 0; k < s[i].count; k++) {
-            const gemm_shape *g = &s[i];
-            if (g->M == 1 && !g->trans_a && g->trans_b)
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, g->N, g->K, 1.0f, p->b, g->K, p->a, 1, 0.0f, p->c, 1);
+            const ban_product *g = &s[i];
+            if (g->m == 1 && !g->trans_x && g->trans_w)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, g->n, g->k, 1.0f, p->b, g->k, p->a, 1, 0.0f, p->c, 1);
             else
-                cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
-                            g->trans_b ? CblasTrans : CblasNoTrans, g->M, g->N, g->K, 1.0f, p->a,
-                            g->trans_a ? g->M : g->K, p->b, g->trans_b ? g->K : g->N, 0.0f, p->c, g->N);
+                cblas_sgemm(CblasRowMajor, g->trans_x ? CblasTrans : CblasNoTrans,
+                            g->trans_w ? CblasTrans : CblasNoTrans, g->m, g->n, g->k, 1.0f, p->a,
+                            g->trans_x ? g->m : g->k, p->b, g->trans_w ? g->k : g->n, 0.0f, p->c, g->n);
         }
     return 1e3 * util_now() - t0;
 }
@@ -273,7 +199,8 @@ long peak_rss_mb(void)
 
 /* ---- paper-ban8 --------------------------------------------------------------------------- */
 
-static int bench_vqa(int B, int K, int threads, int runs, int as_json, const char *model_path, int panels)
+static int bench_vqa(int B, int K, int threads, int runs, int as_json, const char *model_path, int panels,
+                     const char *dtype)
 {
     ban_config c;
     memset(&c, 0, sizeof c);
@@ -286,7 +213,7 @@ static int bench_vqa(int B, int K, int threads, int runs, int as_json, const cha
     size_t file_size = 0;
     int rc;
     double t0 = 1e3 * util_now();
-    if ((rc = write_random_model(path, &c, panels, &file_size))) return rc;
+    if ((rc = write_random_model(path, &c, panels, dtype, &file_size))) return rc;
     const double write_ms = 1e3 * util_now() - t0;
     ban_model *m;
     t0 = 1e3 * util_now();
@@ -305,6 +232,7 @@ static int bench_vqa(int B, int K, int threads, int runs, int as_json, const cha
         ban_model_free(m);
         return rc;
     }
+    const char *kernel = ban_ctx_kernel_for(ctx, dtype);
     float *v = (float *)malloc(sizeof(float) * B * K * c.feature_dim), *b = (float *)malloc(sizeof(float) * B * K * 6);
     int32_t *q = (int32_t *)malloc(sizeof(int32_t) * B * P);
     float *logits = (float *)malloc(sizeof(float) * B * c.num_answers);
@@ -320,45 +248,51 @@ static int bench_vqa(int B, int K, int threads, int runs, int as_json, const cha
     in.batch = B, in.boxes = K, in.features = v, in.spatials = b, in.tokens_len = P, in.tokens = q;
     ban_output out = {logits, NULL, NULL};
     double *times = (double *)malloc(sizeof(double) * runs * 2), *gemm_times = times + runs;
-    gemm_shape shapes[16];
-    const int ns = vqa_products(&c, B, K, P, shapes);
+    enum { MAX_PRODUCTS = 64 };
+    ban_product shapes[MAX_PRODUCTS];
+    int ns = 0;
     product_buffers pb = {NULL, NULL, NULL};
-    if (product_buffers_alloc(&pb, shapes, ns)) rc = cli_error("out of memory for the sgemm baseline");
-    /* two warm-up rounds map the weights in and fill the caches; then the forward passes,
-       then as many passes of the same products alone, each after a warm-up of its own. Not
-       interleaved: OpenBLAS's idle threads spin for a while after each call, and a forward
-       pass of a model in panels (which calls no CBLAS) would share the cores with them */
+    /* two warm-up rounds map the weights in and fill the caches (the second one records the
+       products the forward pass makes, for the FLOP count and the sgemm baseline); then the
+       forward passes, then as many passes of the same products alone, each after a warm-up of
+       its own. Not interleaved: OpenBLAS's idle threads spin for a while after each call, and a
+       forward pass of a model in panels (which calls no CBLAS) would share the cores with them */
     for (int r = -2; r < runs && rc == CLI_OK; r++) {
+        if (r == -1) ban_ctx_record(ctx, shapes, MAX_PRODUCTS, &ns);
         double s0 = 1e3 * util_now();
         if (ban_forward(ctx, &in, &out) != BAN_OK) {
             rc = cli_error("%s", ban_ctx_error(ctx));
             break;
         }
         if (r >= 0) times[r] = 1e3 * util_now() - s0;
+        if (r == -1) ban_ctx_record(ctx, NULL, 0, NULL);
     }
+    if (rc == CLI_OK && (ns > MAX_PRODUCTS || product_buffers_alloc(&pb, shapes, ns)))
+        rc = cli_error("%s for the sgemm baseline", ns > MAX_PRODUCTS ? "too many kinds of products" : "out of memory");
     for (int r = -2; r < runs && rc == CLI_OK; r++) {
         double g = time_products(shapes, ns, &pb);
         if (r >= 0) gemm_times[r] = g;
     }
     free(pb.a), free(pb.b), free(pb.c);
     if (rc == CLI_OK) {
-        const double flops = shapes_flops(shapes, ns) / B, t_med = median(times, runs);
+        const double flops = products_flops(shapes, ns) / B, t_med = median(times, runs);
         const double t_gemm = median(gemm_times, runs);
         const double ms_q = t_med / B, gflops = flops * B / (t_med * 1e6), gemm_gflops = flops * B / (t_gemm * 1e6);
         if (as_json)
-            printf("{\"preset\": \"paper-ban8\", \"layout\": \"%s\", \"batch\": %d, \"boxes\": %d, \"threads\": %d, \"runs\": %d, "
+            printf("{\"preset\": \"paper-ban8\", \"layout\": \"%s\", \"dtype\": \"%s\", \"kernel\": \"%s\", "
+                   "\"batch\": %d, \"boxes\": %d, \"threads\": %d, \"runs\": %d, "
                    "\"ms_per_question\": %.3f, \"questions_per_s\": %.2f, \"gflop_per_question\": %.4f, "
                    "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"efficiency\": %.4f, \"peak_rss_mb\": %ld, "
                    "\"model_mb\": %.1f, \"load_ms\": %.3f, \"model_write_ms\": %.0f}\n",
-                   panels ? "panels" : "rows", B, K, threads, runs, ms_q, 1000.0 / ms_q, flops / 1e9, gflops, gemm_gflops,
+                   panels ? "panels" : "rows", dtype, kernel, B, K, threads, runs, ms_q, 1000.0 / ms_q, flops / 1e9, gflops, gemm_gflops,
                    gflops / gemm_gflops,
                    peak_rss_mb(), file_size / 1048576.0, load_ms, write_ms);
         else
-            printf("paper-ban8: batch %d, %d boxes, %d tokens, %d threads, median of %d runs\n"
+            printf("paper-ban8, %s weights (kernel %s): batch %d, %d boxes, %d tokens, %d threads, median of %d runs\n"
                    "  %.3f ms per question, %.2f questions/s, %.3f GFLOP per question\n"
                    "  %.1f GFLOP/s achieved; the same products as bare sgemm: %.1f GFLOP/s; efficiency %.1f%%\n"
                    "  model %.0f MB mapped in %.2f ms; peak RSS %ld MB\n",
-                   B, K, P, threads, runs, ms_q, 1000.0 / ms_q, flops / 1e9, gflops, gemm_gflops,
+                   dtype, kernel, B, K, P, threads, runs, ms_q, 1000.0 / ms_q, flops / 1e9, gflops, gemm_gflops,
                    100.0 * gflops / gemm_gflops, file_size / 1048576.0, load_ms, peak_rss_mb());
     }
     free(v), free(b), free(q), free(logits), free(times);
@@ -378,16 +312,22 @@ static int bench_main(const cli_args *a)
     if (strcmp(layout, "panels") && strcmp(layout, "rows"))
         return cli_usage(a, "--layout is panels (ban.h's own product, the exporter's default) or rows (CBLAS)");
     const int panels = !strcmp(layout, "panels");
+    const char *dtype = cli_get(a, "--dtype") ? cli_get(a, "--dtype") : "f32";
+    if (strcmp(dtype, "f32") && strcmp(dtype, "bf16") && strcmp(dtype, "int8"))
+        return cli_usage(a, "--dtype is f32, bf16 or int8");
+    if (!panels && strcmp(dtype, "f32"))
+        return cli_usage(a, "--dtype %s needs --layout panels (ban.h's kernels read reduced weights in panels)", dtype);
     openblas_set_num_threads((int)T);
     if (!strcmp(preset, "paper-ban8")) {
         if (!runs) runs = B >= 16 ? 5 : 15;
-        return bench_vqa((int)B, (int)K, (int)T, (int)runs, cli_flag(a, "--json"), cli_get(a, "--model-out"), panels);
+        return bench_vqa((int)B, (int)K, (int)T, (int)runs, cli_flag(a, "--json"), cli_get(a, "--model-out"), panels,
+                         dtype);
     }
     if (!strcmp(preset, "paper-flickr")) {
         if (cli_get(a, "--batch") || cli_get(a, "--boxes"))
             return cli_usage(a, "paper-flickr draws its own sentences (1-8 entities) and boxes (10-100); --runs is "
                                 "its number of sentences; --batch and --boxes do not apply");
-        return bench_flickr((int)T, (int)runs, cli_flag(a, "--json"), cli_get(a, "--model-out"), panels);
+        return bench_flickr((int)T, (int)runs, cli_flag(a, "--json"), cli_get(a, "--model-out"), panels, dtype);
     }
     return cli_usage(a, "unknown preset '%s' (paper-ban8, paper-flickr)", preset);
 }
@@ -401,6 +341,8 @@ static const cli_option bench_options[] = {
                        "paper-flickr: sentences timed (default 200)"},
     {"--json", NULL, 0, "the figures as one JSON object"},
     {"--layout", "L", 0, "panels (ban.h's own product, the exporter's default) or rows (CBLAS does the products)"},
+    {"--dtype", "D", 0, "the weights' dtype: f32 (default), bf16 or int8 (docs/FORMAT.md), as ban quantize\n"
+                        "writes them; in panels"},
     {"--model-out", "PATH", 0, "keep the random model there (default: a temporary file, removed once mapped)"},
     {NULL, NULL, 0, NULL}};
 
@@ -412,4 +354,5 @@ const cli_command cli_bench = {
     "entity at a time, and batched.",
     bench_options, 0,
     "ban bench --preset paper-ban8 --batch 32 --threads 2\n"
+    "ban bench --preset paper-ban8 --dtype int8 --json\n"
     "ban bench --preset paper-flickr --json"};

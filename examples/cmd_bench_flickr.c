@@ -60,7 +60,7 @@ typedef struct {
     int32_t pos[FL_MAX_ENTITIES];  /* increasing */
 } fl_sentence;
 
-int bench_flickr(int threads, int runs, int as_json, const char *model_path, int panels)
+int bench_flickr(int threads, int runs, int as_json, const char *model_path, int panels, const char *dtype)
 {
     ban_config c;
     memset(&c, 0, sizeof c);
@@ -79,7 +79,7 @@ int bench_flickr(int threads, int runs, int as_json, const char *model_path, int
     }
     size_t file_size = 0;
     double t0 = 1e3 * util_now();
-    if ((rc = write_random_model(path, &c, panels, &file_size))) {
+    if ((rc = write_random_model(path, &c, panels, dtype, &file_size))) {
         if (!model_path) unlink(path);
         return rc;
     }
@@ -202,7 +202,7 @@ int bench_flickr(int threads, int runs, int as_json, const char *model_path, int
         const double n_e = (double)ent_total, all = t_all / n_e, one = t_one / n_e, batched = t_batched / n_e;
         const double load = load_average();
         if (as_json)
-            printf("{\"preset\": \"paper-flickr\", \"threads\": %d, \"sentences\": %d, \"entities\": %ld, "
+            printf("{\"preset\": \"paper-flickr\", \"dtype\": \"%s\", \"threads\": %d, \"sentences\": %d, \"entities\": %ld, "
                    "\"entities_per_sentence\": %.2f, \"tokens_per_sentence\": %.2f, \"boxes_per_sentence\": %.2f, "
                    "\"ms_per_entity_all_at_once\": %.4f, \"ms_per_entity_one_at_a_time\": %.4f, "
                    "\"ratio_all_at_once_to_one_at_a_time\": %.4f, \"ms_per_sentence_all_at_once\": %.4f, "
@@ -210,7 +210,7 @@ int bench_flickr(int threads, int runs, int as_json, const char *model_path, int
                    "\"paper_ms_per_entity_one_at_a_time\": 0.84, \"hidden\": %d, \"glimpses\": %d, "
                    "\"feature_dim\": %d, \"vocabulary\": %d, \"positions\": %d, \"peak_rss_mb\": %ld, "
                    "\"model_mb\": %.1f, \"load_ms\": %.3f, \"model_write_ms\": %.0f, \"load_average_1min\": %.2f}\n",
-                   threads, S, ent_total, n_e / S, (double)tok_sum / S, (double)box_sum / S, all, one, all / one,
+                   dtype, threads, S, ent_total, n_e / S, (double)tok_sum / S, (double)box_sum / S, all, one, all / one,
                    t_all / S, batched, FL_BATCH, c.hidden_dim, c.num_glimpses, Dv, c.vocab_size, L, peak_rss_mb(),
                    file_size / 1048576.0, load_ms, write_ms, load);
         else

@@ -6,6 +6,37 @@
 
 /* ---- ban info -------------------------------------------------------------------------------- */
 
+/* the file's size by dtype, then each tensor: dtype, layout, shape, bytes */
+static void info_tensors(const ban_model *m)
+{
+    static const char *const dtypes[] = {"f32", "f16", "bf16", "int8"};
+    uint64_t bytes[4] = {0}, all = 0;
+    int count[4] = {0};
+    const int n = ban_model_tensor_count(m);
+    for (int i = 0; i < n; i++) {
+        ban_tensor_info t;
+        ban_model_tensor(m, i, &t);
+        for (int d = 0; d < 4; d++)
+            if (!strcmp(t.dtype, dtypes[d])) bytes[d] += t.bytes, count[d]++;
+        all += t.bytes;
+    }
+    printf("tensor bytes:       %.2f MB:", (double)all / 1048576.0);
+    for (int d = 0, first = 1; d < 4; d++)
+        if (count[d]) printf("%s %s %.2f MB (%d tensor%s)", first ? "" : ",", dtypes[d], (double)bytes[d] / 1048576.0,
+                             count[d], count[d] == 1 ? "" : "s"), first = 0;
+    printf("\ntensors:\n");
+    for (int i = 0; i < n; i++) {
+        ban_tensor_info t;
+        char shape[96] = "";
+        ban_model_tensor(m, i, &t);
+        for (int d = 0; d < t.ndim; d++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%llu", d ? ", " : "",
+                     (unsigned long long)t.dims[d]);
+        printf("  %-38s %-4s %-6s (%s) %llu bytes\n", t.name, t.dtype, t.is_scale ? "scales" : t.layout, shape,
+               (unsigned long long)t.bytes);
+    }
+}
+
 static int info_main(const cli_args *a)
 {
     ban_model *m = cli_load_model(a->model);
@@ -45,13 +76,15 @@ static int info_main(const cli_args *a)
     if (c->encoder_layers)
         printf("image encoder:      %d x %d RGB -> %d layers -> %d x %d grid of %d-d cells\n", c->image_height,
                c->image_width, c->encoder_layers, c->grid_height, c->grid_width, c->feature_dim);
+    info_tensors(m);
     ban_model_free(m);
     return CLI_OK;
 }
 
 const cli_command cli_info = {
     "info", info_main, CLI_MODEL, "",
-    "configuration, parameter count, vocabulary, answers, conventions of a model file",
+    "configuration, parameter count, vocabulary, answers, conventions of a model file\n"
+    "then its bytes by dtype (f32, f16, bf16, int8) and each tensor: dtype, layout, shape, bytes",
     NULL, 0,
     "ban info build/fixtures/g2.ban"};
 

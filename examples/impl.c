@@ -6,6 +6,8 @@
 #include "../ban.h"
 #define UTIL_IMPLEMENTATION
 #include "util.h"
+#define BANWRITE_IMPLEMENTATION
+#include "banwrite.h"
 #define NPY_IMPLEMENTATION
 #include "npy.h"
 #define STORE_IMPLEMENTATION
