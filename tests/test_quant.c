@@ -147,6 +147,57 @@ static void test_reduced_products(void)
     printf("# kernels tested:%s\n", tested);
 }
 
+/* The f32 one-row kernel (a GRU step, the classifier at batch 1) gives row 0 the bits the
+   tiles give it in a product of more rows: for weights in panels and for V read in place
+   (W^T in rows, panel stride 32, the last panel's loads stopping at N), with and without bias
+   and ReLU, 1 and 2 threads */
+static void test_one_row_kernel(void)
+{
+    static const int Ns[] = {1, 31, 32, 33, 128, 129, 300}, Ks[] = {1, 7, 256, 257, 600};
+    int compared = 0;
+    for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++)
+        for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
+            const int N = Ns[ni], K = Ks[ki], P = (N + 31) / 32;
+            float *x = malloc(sizeof(float) * 2 * K), *Wp = calloc((size_t)P * K * 32, sizeof(float));
+            float *V = malloc(sizeof(float) * K * N), *b = malloc(sizeof(float) * N);
+            float *y2 = malloc(sizeof(float) * 2 * N), *y1 = malloc(sizeof(float) * N);
+            for (int i = 0; i < 2 * K; i++) x[i] = frand();
+            for (int n = 0; n < N; n++) {
+                b[n] = frand();
+                for (int k = 0; k < K; k++) {
+                    const float w = frand();
+                    Wp[((size_t)(n / 32) * K + k) * 32 + n % 32] = w, V[(size_t)k * N + n] = w;
+                }
+            }
+            for (int ki2 = 0; ki2 < BAN__N_KERNELS; ki2++) {
+                const ban__kernel *kr = &ban__kernels[ki2];
+                if (kr->dtype != BAN__F32 || !kr->runs()) continue;
+                for (int in_rows = 0; in_rows < 2; in_rows++)
+                    for (int relu = 0; relu < 2; relu++)
+                        for (int threads = 1; threads <= 2; threads++) {
+                            ban__pool *pool = NULL;
+#if BAN__THREADS
+                            if (threads > 1) REQUIRE(pool = ban__pool_new(threads - 1), "no threads");
+#endif
+                            const void *B = in_rows ? (const void *)V : (const void *)Wp;
+                            const size_t ldb = in_rows ? (size_t)N : 32, ps = in_rows ? 32 : (size_t)K * 32;
+                            const float *bias = in_rows ? NULL : b;
+                            const ban__pgemm two = {2, N, K, K, N, relu, kr, x, B, ldb, ps, bias, y2, NULL, NULL, NULL};
+                            const ban__pgemm one = {1, N, K, K, N, relu, kr, x, B, ldb, ps, bias, y1, NULL, NULL, NULL};
+                            ban__pgemm_run(pool, &two);
+                            ban__pgemm_run(pool, &one);
+                            ban__pool_free(pool);
+                            CHECK(!memcmp(y1, y2, sizeof(float) * N), "kernel %s, 1 x %d x %d%s, relu %d, %d threads: "
+                                  "one row gives other bits than in two", kr->name, N, K, in_rows ? " (W^T in rows)" : "",
+                                  relu, threads);
+                            compared++;
+                        }
+            }
+            free(x), free(Wp), free(V), free(b), free(y2), free(y1);
+        }
+    printf("# %d one-row products compared\n", compared);
+}
+
 /* ---- the activations' conversions ---------------------------------------------------------- */
 
 /* rows of every kind: random, with zeros, subnormals, rounding ties, NaN, infinity, huge and
@@ -474,6 +525,7 @@ int main(int argc, char **argv)
     test_fixture_dir(argc, argv);
     static const test_case tests[] = {
         {"bf16 and int8 products: every kernel, against double precision, the same bits", test_reduced_products},
+        {"the f32 one-row kernel: the bits the tiles give the same row", test_one_row_kernel},
         {"activations rounded and quantized alike by every kernel, as ban_reduce", test_prepare_parity},
         {"ban_reduce: int8 steps, bf16 rounding, special values", test_reduce_rule},
         {"golden fixtures in bf16 and int8 within the documented bounds", test_golden_bounds},

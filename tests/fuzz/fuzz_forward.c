@@ -2,7 +2,9 @@
 
    The input bytes choose a model (a VQA model with a counter, a grounding model with op
    's', a VQA model with an image encoder, and one with OpenVQA's GQA conventions: glimpses
-   of rank 3, the box adapter, boxes padded to 6 and never masked, from corpus/model), the sizes of a call (batch, boxes, tokens, entities, images,
+   of rank 3, the box adapter, boxes padded to 6 and never masked, and the first VQA model in
+   int8 and the grounding model in bf16 (ban.h's reduced kernels), from corpus/model), the
+   sizes of a call (batch, boxes, tokens, entities, images,
    glimpses; some beyond the context's limits), which optional arrays are given, and their
    values: features and spatials (NaN, infinity and all-zero rows among them), token ids,
    pixels, box, token and entity counts, image indices and entity positions, all possibly
@@ -19,7 +21,7 @@
 
 enum { MB = 4, MK = 8, ML = 16, ME = 4 }; /* the contexts' limits */
 
-enum { MODELS = 4 };
+enum { MODELS = 6 };
 static ban_model *g_model[MODELS];
 static ban_ctx *g_ctx[MODELS];
 
@@ -27,7 +29,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
     static const char *const files[MODELS] = {"vqa_words.ban", "grounding_s.ban", "vqa_encoder.ban",
-                                              "openvqa_gqa.ban"};
+                                              "openvqa_gqa.ban", "vqa_int8.ban", "grounding_bf16.ban"};
     for (int i = 0; i < MODELS; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/corpus/model/%s", FUZZ_DIR, files[i]);

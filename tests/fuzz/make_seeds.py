@@ -125,6 +125,13 @@ def seeds():
     cases["openvqa_gqa.ban"] = openvqa_model(rng, gqa=True)
     # the models fuzz_forward runs: VQA and grounding with their weights in panels (ban.h's own
     # products), the encoder model in rows (CBLAS)
+    # bf16 and int8 weights (docs/FORMAT.md, "Reduced weights"): made from the models above, in
+    # panels, read by ban.h's reduced kernels; fuzz_forward runs vqa_int8 and grounding_bf16
+    for name, src, dtype in (("vqa_int8.ban", "vqa_words.ban", "int8"), ("vqa_bf16.ban", "vqa_counter3.ban", "bf16"),
+                             ("grounding_bf16.ban", "grounding_s.ban", "bf16"),
+                             ("openvqa_gqa_int8.ban", "openvqa_gqa.ban", "int8")):
+        meta, tensors = cases[src]
+        cases[name] = (meta, banfile.stored_tensors(tensors, "panels", dtype))
     for name in ("vqa_words.ban", "grounding_s.ban", "openvqa_gqa.ban"):
         meta, tensors = cases[name]
         cases[name] = (meta, banfile.with_layout(tensors, "panels"))
@@ -146,7 +153,8 @@ def seeds():
     out["tokenizer/invalid_utf8.txt"] = b"bad \xff byte \xed\xa0\x80 \xf4\x90\x80\x80 \xc0\xaf"
     out["tokenizer/truncated_utf8.txt"] = b"what \xe6\x97"
 
-    # fuzz_forward: model (0 VQA, 1 grounding, 2 encoder, 3 OpenVQA's GQA), batch, boxes, tokens, entities, flags (2 bytes),
+    # fuzz_forward: model (0 VQA, 1 grounding, 2 encoder, 3 OpenVQA's GQA, 4 VQA in int8, 5 grounding in bf16),
+    # batch, boxes, tokens, entities, flags (2 bytes),
     # [images], glimpses, then the values of the arrays (bytes 16..253: finite, non-zero)
     frng = np.random.default_rng(7)
     heads = {"vqa_plain": [0, 2, 5, 14, 0, 0x00, 0x00, 0],
@@ -158,7 +166,10 @@ def seeds():
              "beyond_limits": [0, 5, 9, 17, 5, 0x00, 0x00, 3],
              "encoder_pixels": [2, 2, 0, 6, 0, 0x00, 0x00, 1],
              "openvqa_gqa_padded": [3, 2, 4, 5, 0, 0x30, 0x60, 0],
-             "openvqa_gqa_cut": [3, 2, 8, 7, 0, 0x00, 0x00, 1]}
+             "openvqa_gqa_cut": [3, 2, 8, 7, 0, 0x00, 0x00, 1],
+             "vqa_int8_counts_attention": [4, 3, 6, 9, 0, 0x30, 0x60, 1],
+             "vqa_int8_batch1_zero_rows": [4, 1, 7, 14, 0, 0x00, 0x02, 0],
+             "grounding_bf16_entity_counts": [5, 2, 6, 8, 3, 0x00, 0x01, 0]}
     for name, head in heads.items():
         out["forward/%s.bin" % name] = bytes(head) + bytes(frng.integers(16, 254, 700, dtype=np.uint8))
 
