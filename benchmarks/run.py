@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
-"""`make bench`: ban.h and PyTorch side by side on the paper's BAN configuration.
+"""`make bench`: ban.h and PyTorch side by side on the paper's BAN configuration, and ban.h's
+f32, bf16 and int8 weights side by side.
 
-    python3 benchmarks/run.py [--build build] [--threads 2] [--batches 1,32] [--markdown]
+    python3 benchmarks/run.py [--build build] [--threads 2] [--batches 1,32] [--dtypes f32,bf16,int8]
+                              [--rounds 3] [--no-torch]
 
-Runs `build/ban bench --preset paper-ban8` (ban.h, with the machine's sgemm on the same
-products measured in the same run) and tools/bench_torch.py (PyTorch eager, same
-configuration and threads) for each batch size, one after the other, and prints a table.
+For each batch size: `rounds` rounds of `build/ban bench --preset paper-ban8 --dtype D` for
+every dtype, one after the other within a round (so that the machine's state is shared by the
+dtypes compared), each the median of its own forward passes; a dtype's figure is the median
+over the rounds, and its speed-up the median over the rounds of f32's time / its time in the
+same round. Then tools/bench_torch.py (PyTorch eager, f32, same configuration and threads).
+Prints a table: ms per question, speed-up, GFLOP/s (the f32 FLOPs of the model's products,
+whatever the dtype), file size, peak RSS, load time, the kernel, and PyTorch's time.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -29,33 +36,43 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batches", default="1,32")
+    ap.add_argument("--dtypes", default="f32,bf16,int8")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--boxes", type=int, default=100)
     ap.add_argument("--no-torch", action="store_true", help="ban.h only")
     args = ap.parse_args()
-    rows = []
+    dtypes = args.dtypes.split(",")
+    table = []
     for B in [int(x) for x in args.batches.split(",")]:
-        c = run([os.path.join(args.build, "ban"), "bench", "--preset", "paper-ban8", "--batch", str(B), "--threads",
-                 str(args.threads), "--boxes", str(args.boxes), "--json"])
+        rounds = []
+        for _ in range(args.rounds):
+            rounds.append({d: run([os.path.join(args.build, "ban"), "bench", "--preset", "paper-ban8", "--batch", str(B),
+                                   "--threads", str(args.threads), "--boxes", str(args.boxes), "--dtype", d, "--json"])
+                           for d in dtypes})
         t = None if args.no_torch else run([sys.executable, os.path.join(ROOT, "tools", "bench_torch.py"), "--batch",
                                             str(B), "--threads", str(args.threads), "--boxes", str(args.boxes),
                                             "--json"])
-        rows.append((c, t))
-    print("paper-ban8 (hidden 1280, 8 glimpses, 2048-d features, %d boxes, 14 tokens, 3,129 answers, counter), "
-          "%d threads, fp32" % (args.boxes, args.threads))
+        for d in dtypes:
+            ms = [r[d]["ms_per_question"] for r in rounds]
+            med = lambda key: statistics.median(r[d][key] for r in rounds)  # noqa: E731
+            speedup = statistics.median(r[dtypes[0]]["ms_per_question"] / r[d]["ms_per_question"] for r in rounds)
+            table.append((B, d, rounds[0][d]["kernel"], statistics.median(ms), min(ms), max(ms), speedup,
+                          med("gflops"), med("sgemm_gflops"), rounds[0][d]["model_mb"], med("peak_rss_mb"),
+                          med("load_ms"), t if d == dtypes[0] else None))
+    print("paper-ban8 (hidden 1280, 8 glimpses, 2048-d features, %d boxes, 14 tokens, 3,129 answers, counter), %d "
+          "threads; medians of %d rounds" % (args.boxes, args.threads, args.rounds))
     print()
-    print("| batch | ban.h ms/question | PyTorch ms/question, weight norm folded (as trained) | speed-up vs folded "
-          "(vs as trained) | ban.h GFLOP/s | sgemm GFLOP/s (same products) | efficiency | peak RSS MB | model load ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for c, t in rows:
-        print("| %d | %.2f | %s | %s | %.1f | %.1f | %.1f%% | %d | %.2f |" % (
-            c["batch"], c["ms_per_question"],
-            "%.2f (%.2f)" % (t["ms_per_question_folded"], t["ms_per_question"]) if t else "-",
-            "%.2fx (%.2fx)" % (t["ms_per_question_folded"] / c["ms_per_question"],
-                               t["ms_per_question"] / c["ms_per_question"]) if t else "-",
-            c["gflops"], c["sgemm_gflops"], 100 * c["efficiency"], c["peak_rss_mb"], c["load_ms"]))
+    print("| batch | weights | kernel | ms/question (range over rounds) | speed-up vs %s (same round) | GFLOP/s | "
+          "sgemm GFLOP/s (same products, f32) | file MB | peak RSS MB | load ms | PyTorch ms/question, weight norm "
+          "folded (as trained) |" % dtypes[0])
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for B, d, kernel, ms, lo, hi, sp, gf, sg, mb, rss, load, t in table:
+        torch = "%.2f (%.2f)" % (t["ms_per_question_folded"], t["ms_per_question"]) if t else ""
+        print("| %d | %s | %s | %.2f (%.2f-%.2f) | %.2fx | %.1f | %.1f | %.1f | %d | %.1f | %s |" % (
+            B, d, kernel, ms, lo, hi, sp, gf, sg, mb, rss, load, torch))
     print()
-    print("GFLOP per question: %.3f (the model's matrix products, counted from the configuration)"
-          % rows[0][0]["gflop_per_question"])
+    print("GFLOP per question: %.3f (the model's matrix products, as a forward pass records them: ban_ctx_record)"
+          % rounds[0][dtypes[0]]["gflop_per_question"])
 
 
 if __name__ == "__main__":
