@@ -32,7 +32,7 @@ FUZZ_DEFS = -DFUZZ_DIR='"$(CURDIR)/tests/fuzz"'
 SAN_CFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TSAN_CFLAGS = -O1 -g -fsanitize=thread
 
-.PHONY: all help test demo demo-golden deps check-deps clean bench asan valgrind tsan fuzz
+.PHONY: all help test demo demo-golden deps check-deps clean bench accuracy asan valgrind tsan fuzz
 ## all: build/ban (the command-line tool) and build/simple (the README's C example)
 all: check-deps $(BUILD)/ban $(BUILD)/simple
 
@@ -68,6 +68,7 @@ $(BUILD)/test_%: tests/test_%.c $(HEADERS) | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(CLI_LIBS) $(LDLIBS)
 
 $(BUILD)/test_portable: tests/test_ban.c tests/test_util.h
+$(BUILD)/test_quant_portable: tests/test_quant.c tests/test_util.h
 
 $(FIXTURES): tests/prepare_fixtures.py tools/ban_export.py tools/banfile.py tools/torchfile.py $(wildcard tests/fixtures/*) | $(BUILD)
 	@$(PYTHON) -c 'import numpy, pytest' 2>/dev/null || { echo "the tests need: apt-get install -y $(DEPS) (or make deps)"; exit 1; }
@@ -140,11 +141,15 @@ demo-golden: all $(FIXTURES)
 	@echo "== the reference predicted: $$(tr '\n' ' ' < $(BUILD)/fixtures/g2_answers.txt)"
 
 # speed against PyTorch and against the machine's sgemm (benchmarks/README.md)
-## bench: speed against PyTorch and against the machine's sgemm (benchmarks/README.md)
+## bench: speed of f32, bf16 and int8 weights side by side, against PyTorch and the machine's sgemm (benchmarks/README.md)
 bench: all $(BUILD)/bench_products
 	$(PYTHON) benchmarks/run.py --build $(BUILD) --threads 2 --batches 1,32
 	@echo
 	$(BUILD)/bench_products --threads 2
+
+## accuracy: what bf16 and int8 weights change: logit errors, top-1 agreement, easy-VQA accuracy (benchmarks/README.md)
+accuracy: all $(FIXTURES)
+	$(PYTHON) benchmarks/accuracy.py --build $(BUILD)
 
 $(BUILD)/bench_products: benchmarks/products.c ban.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(LDLIBS)

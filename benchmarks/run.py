@@ -10,8 +10,10 @@ every dtype, one after the other within a round (so that the machine's state is 
 dtypes compared), each the median of its own forward passes; a dtype's figure is the median
 over the rounds, and its speed-up the median over the rounds of f32's time / its time in the
 same round. Then tools/bench_torch.py (PyTorch eager, f32, same configuration and threads).
-Prints a table: ms per question, speed-up, GFLOP/s (the f32 FLOPs of the model's products,
-whatever the dtype), file size, peak RSS, load time, the kernel, and PyTorch's time.
+Prints a table: ms per question, speed-up, the CPU time per question (every thread's, which
+other processes on the machine do not inflate) and its speed-up, GFLOP/s (the f32 FLOPs of the
+model's products, whatever the dtype), file size, peak RSS, load time, the kernel, and
+PyTorch's time.
 """
 import argparse
 import json
@@ -56,20 +58,22 @@ def main():
             ms = [r[d]["ms_per_question"] for r in rounds]
             med = lambda key: statistics.median(r[d][key] for r in rounds)  # noqa: E731
             speedup = statistics.median(r[dtypes[0]]["ms_per_question"] / r[d]["ms_per_question"] for r in rounds)
+            cpu_speedup = statistics.median(r[dtypes[0]]["cpu_ms_per_question"] / r[d]["cpu_ms_per_question"]
+                                            for r in rounds)
             table.append((B, d, rounds[0][d]["kernel"], statistics.median(ms), min(ms), max(ms), speedup,
-                          med("gflops"), med("sgemm_gflops"), rounds[0][d]["model_mb"], med("peak_rss_mb"),
-                          med("load_ms"), t if d == dtypes[0] else None))
+                          med("cpu_ms_per_question"), cpu_speedup, med("gflops"), med("sgemm_gflops"),
+                          rounds[0][d]["model_mb"], med("peak_rss_mb"), med("load_ms"), t if d == dtypes[0] else None))
     print("paper-ban8 (hidden 1280, 8 glimpses, 2048-d features, %d boxes, 14 tokens, 3,129 answers, counter), %d "
           "threads; medians of %d rounds" % (args.boxes, args.threads, args.rounds))
     print()
-    print("| batch | weights | kernel | ms/question (range over rounds) | speed-up vs %s (same round) | GFLOP/s | "
-          "sgemm GFLOP/s (same products, f32) | file MB | peak RSS MB | load ms | PyTorch ms/question, weight norm "
-          "folded (as trained) |" % dtypes[0])
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for B, d, kernel, ms, lo, hi, sp, gf, sg, mb, rss, load, t in table:
+    print("| batch | weights | kernel | ms/question (range over rounds) | speed-up vs %s (same round) | CPU ms/question "
+          "| CPU speed-up | GFLOP/s | sgemm GFLOP/s (same products, f32) | file MB | peak RSS MB | load ms | PyTorch "
+          "ms/question, weight norm folded (as trained) |" % dtypes[0])
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for B, d, kernel, ms, lo, hi, sp, cpu, csp, gf, sg, mb, rss, load, t in table:
         torch = "%.2f (%.2f)" % (t["ms_per_question_folded"], t["ms_per_question"]) if t else ""
-        print("| %d | %s | %s | %.2f (%.2f-%.2f) | %.2fx | %.1f | %.1f | %.1f | %d | %.1f | %s |" % (
-            B, d, kernel, ms, lo, hi, sp, gf, sg, mb, rss, load, torch))
+        print("| %d | %s | %s | %.2f (%.2f-%.2f) | %.2fx | %.2f | %.2fx | %.1f | %.1f | %.1f | %d | %.1f | %s |" % (
+            B, d, kernel, ms, lo, hi, sp, cpu, csp, gf, sg, mb, rss, load, torch))
     print()
     print("GFLOP per question: %.3f (the model's matrix products, as a forward pass records them: ban_ctx_record)"
           % rounds[0][dtypes[0]]["gflop_per_question"])
