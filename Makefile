@@ -64,7 +64,7 @@ $(BUILD)/ban: $(CLI_SRC) $(HEADERS) | $(BUILD)
 $(BUILD)/simple: examples/simple.c ban.h examples/npy.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ examples/simple.c $(LDLIBS)
 
-$(BUILD)/test_%: tests/test_%.c $(HEADERS) | $(BUILD)
+$(BUILD)/test_%: tests/test_%.c tests/test_util.h tests/test_alloc.h $(HEADERS) | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(CLI_LIBS) $(LDLIBS)
 
 $(BUILD)/test_portable: tests/test_ban.c tests/test_util.h

@@ -102,6 +102,10 @@
      processors online), which sleep between calls. Other products, and weights in rows,
      run through CBLAS, whose own threads (OPENBLAS_NUM_THREADS) apply. The thread count
      changes no bit of the outputs. Running one context per core, set limits.threads = 1.
+     Weights stored in bf16 or int8 (docs/FORMAT.md, "Reduced weights") are multiplied as
+     stored by AVX-512 BF16 or VNNI kernels, the activations of each product rounded to
+     bf16 or quantized to int8 once; the plain C kernels for them give the same bits, so a
+     reduced model's outputs depend neither on the thread count nor on BAN_SIMD.
 
    OPTIONS (#define before including the implementation)
      BAN_MALLOC(n), BAN_FREE(p)   allocator (default malloc, free; define both or neither)
@@ -848,6 +852,25 @@ static void ban__prepare_i8_c(const float *x, int M, int K, size_t ldx, void *ou
 #if BAN__X86
 #define BAN__ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define BAN__ALL16 ((__mmask16)0xFFFF)
+/* the two entry points of an AVX-512 kernel TILE(mr, t) of up to 10 rows: TILE_full, 10 rows;
+   TILE_part, fewer: one copy of the kernel per row count, each without a test per row and
+   product */
+#define BAN__TILES10(TILE, TARGET)                                                                   \
+    __attribute__((target(TARGET))) static void TILE##_full(const ban__tile *t) { TILE(10, t); }     \
+    __attribute__((target(TARGET))) static void TILE##_part(const ban__tile *t)                      \
+    {                                                                                                \
+        switch (t->mr) {                                                                             \
+        case 1: TILE(1, t); break;                                                                   \
+        case 2: TILE(2, t); break;                                                                   \
+        case 3: TILE(3, t); break;                                                                   \
+        case 4: TILE(4, t); break;                                                                   \
+        case 5: TILE(5, t); break;                                                                   \
+        case 6: TILE(6, t); break;                                                                   \
+        case 7: TILE(7, t); break;                                                                   \
+        case 8: TILE(8, t); break;                                                                   \
+        default: TILE(9, t); break;                                                                  \
+        }                                                                                            \
+    }
 #define BAN__ROWS10(X) BAN__ROWS6(X) X(6) X(7) X(8) X(9)
 
 /* max(x, 0); not _mm512_max_ps, whose GCC 12 definition starts from _mm512_undefined_ps and
@@ -901,7 +924,7 @@ BAN__AVX512 void ban__tile512(int mr, const ban__tile *t)
     BAN__ROWS10(BAN__S)
 #undef BAN__S
 }
-__attribute__((target("avx512f,fma"))) static void ban__tile512_full(const ban__tile *t) { ban__tile512(10, t); }
+BAN__TILES10(ban__tile512, "avx512f,fma")
 
 /* One row by up to 4 panels (t->nc: the last one's columns, the others 32; panel q at t->B +
    q * pstride), each output summed exactly as ban__tile512 sums it: a one-row tile has two
@@ -952,22 +975,6 @@ __attribute__((target("avx512f,fma"))) static void ban__row512(const ban__tile *
         _mm512_mask_storeu_ps(cr + 16, k1, v1);
     }
 }
-/* fewer rows: one copy of the kernel per row count, each without a test per row and product */
-__attribute__((target("avx512f,fma"))) static void ban__tile512_part(const ban__tile *t)
-{
-    switch (t->mr) {
-    case 1: ban__tile512(1, t); break;
-    case 2: ban__tile512(2, t); break;
-    case 3: ban__tile512(3, t); break;
-    case 4: ban__tile512(4, t); break;
-    case 5: ban__tile512(5, t); break;
-    case 6: ban__tile512(6, t); break;
-    case 7: ban__tile512(7, t); break;
-    case 8: ban__tile512(8, t); break;
-    default: ban__tile512(9, t); break;
-    }
-}
-
 /* AVX2: up to 6 rows x 16 columns (half a panel: nc <= 16), 12 accumulators */
 BAN__AVX2 void ban__tile256(int mr, const ban__tile *t)
 {
@@ -1076,24 +1083,7 @@ BAN__AVX512BF16 void ban__tile512_bf16(int mr, const ban__tile *t)
     BAN__ROWS10(BAN__S)
 #undef BAN__S
 }
-__attribute__((target("avx512f,avx512bf16,fma"))) static void ban__tile512_bf16_full(const ban__tile *t)
-{
-    ban__tile512_bf16(10, t);
-}
-__attribute__((target("avx512f,avx512bf16,fma"))) static void ban__tile512_bf16_part(const ban__tile *t)
-{
-    switch (t->mr) {
-    case 1: ban__tile512_bf16(1, t); break;
-    case 2: ban__tile512_bf16(2, t); break;
-    case 3: ban__tile512_bf16(3, t); break;
-    case 4: ban__tile512_bf16(4, t); break;
-    case 5: ban__tile512_bf16(5, t); break;
-    case 6: ban__tile512_bf16(6, t); break;
-    case 7: ban__tile512_bf16(7, t); break;
-    case 8: ban__tile512_bf16(8, t); break;
-    default: ban__tile512_bf16(9, t); break;
-    }
-}
+BAN__TILES10(ban__tile512_bf16, "avx512f,avx512bf16,fma")
 
 /* acc += u8 a . s8 b, lane by lane over 4 bytes. In assembly: GCC 12 copies every accumulator
    through other registers and the stack around _mm512_dpbusd_epi32 in this loop (half the
@@ -1148,24 +1138,7 @@ BAN__AVX512VNNI void ban__tile512_i8(int mr, const ban__tile *t)
     BAN__ROWS10(BAN__S)
 #undef BAN__S
 }
-__attribute__((target("avx512f,avx512vnni,fma"))) static void ban__tile512_i8_full(const ban__tile *t)
-{
-    ban__tile512_i8(10, t);
-}
-__attribute__((target("avx512f,avx512vnni,fma"))) static void ban__tile512_i8_part(const ban__tile *t)
-{
-    switch (t->mr) {
-    case 1: ban__tile512_i8(1, t); break;
-    case 2: ban__tile512_i8(2, t); break;
-    case 3: ban__tile512_i8(3, t); break;
-    case 4: ban__tile512_i8(4, t); break;
-    case 5: ban__tile512_i8(5, t); break;
-    case 6: ban__tile512_i8(6, t); break;
-    case 7: ban__tile512_i8(7, t); break;
-    case 8: ban__tile512_i8(8, t); break;
-    default: ban__tile512_i8(9, t); break;
-    }
-}
+BAN__TILES10(ban__tile512_i8, "avx512f,avx512vnni,fma")
 
 /* ban__prepare_bf16_c and ban__prepare_i8_c, 16 floats at a time */
 __attribute__((target("avx512f,avx512bf16,fma"))) static void ban__prepare_bf16_512(const float *x, int M, int K,

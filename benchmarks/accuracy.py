@@ -6,7 +6,8 @@
 1. The paper-size model (`ban bench --preset paper-ban8`'s random model, f32), quantized with
    `ban quantize` to bf16 and int8, on N generated questions (random ReLU-like box features,
    100 boxes, 9 random words padded to 14): the largest logit error relative to each
-   question's spread of logits (max - min), and the top-1 agreement with f32.
+   question's spread of logits (max - min), the top-1 agreement with f32, and how close
+   f32's first two answers were where the answer changed.
 2. The golden fixtures (build/fixtures, exported by tests/prepare_fixtures.py in f32, bf16 and
    int8) against the reference's own outputs: the same two figures.
 3. The committed easy-VQA model quantized: accuracy on the official test split and on images
@@ -47,7 +48,9 @@ def compare(ref, got, valid=None):
     hi = np.where(valid, ref, -np.inf).max(1)
     err = np.where(valid, np.abs(got - ref), 0).max(1)
     top = np.where(valid, ref, -np.inf).argmax(1) == np.where(valid, got, -np.inf).argmax(1)
-    return float((err / (hi - lo)).max()), float(top.mean()), int(len(top))
+    two = np.sort(np.where(valid, ref, -np.inf), 1)[:, -2:]
+    gap = (two[:, 1] - two[:, 0]) / (hi - lo)  # the reference's margin between its first two answers
+    return float((err / (hi - lo)).max()), float(top.mean()), int(len(top)), float(gap[~top].max()) if (~top).any() else 0.0
 
 
 def paper_model(args, work):
@@ -78,8 +81,8 @@ def paper_model(args, work):
     ref = np.concatenate(logits["f32"])
     rows = []
     for d in DTYPES:
-        rel, top, n = compare(ref, np.concatenate(logits[d]))
-        rows.append(("paper-ban8, random weights, %d generated questions" % n, d, rel, top))
+        rel, top, n, gap = compare(ref, np.concatenate(logits[d]))
+        rows.append(("paper-ban8, random weights, %d generated questions" % n, d, rel, top, gap))
     return rows
 
 
@@ -91,8 +94,8 @@ def golden(args):
             out = os.path.join(work, "g2.npy")
             ban(args.build, "run", os.path.join(fx, "g2_%s.ban" % d), "--features", os.path.join(fx, "g2_v.npy"),
                 "--spatials", os.path.join(fx, "g2_b.npy"), "--tokens", os.path.join(fx, "g2_q.npy"), "--logits", out)
-            rel, top, n = compare(np.load(os.path.join(fx, "g2_logits.npy")), np.load(out))
-            rows.append(("golden VQA fixture (reference's logits), %d questions" % n, d, rel, top))
+            rel, top, n, gap = compare(np.load(os.path.join(fx, "g2_logits.npy")), np.load(out))
+            rows.append(("golden VQA fixture (reference's logits), %d questions" % n, d, rel, top, gap))
         for d in DTYPES:
             out = os.path.join(work, "fl.npy")
             ban(args.build, "run", os.path.join(fx, "flickr_%s.ban" % d), "--features",
@@ -100,8 +103,8 @@ def golden(args):
                 os.path.join(fx, "flickr_q.npy"), "--entities", os.path.join(fx, "flickr_e.npy"), "--logits", out)
             ref = np.load(os.path.join(fx, "flickr_att_logits.npy"))  # (B, G, K, E): a map over K per entity
             ref_t, got_t = np.moveaxis(ref, 2, 3), np.moveaxis(np.load(out), 2, 3)
-            rel, top, n = compare(ref_t, got_t, ref_t > -99)
-            rows.append(("golden grounding fixture (reference's logits), %d entities" % n, d, rel, top))
+            rel, top, n, gap = compare(ref_t, got_t, ref_t > -99)
+            rows.append(("golden grounding fixture (reference's logits), %d entities" % n, d, rel, top, gap))
     return rows
 
 
@@ -143,10 +146,11 @@ def main():
     with tempfile.TemporaryDirectory(dir=args.work) as work:
         logit_rows = golden(args) + paper_model(args, work)
         easy_rows = easyvqa(args, work)
-    print("| model, inputs | dtype | largest logit error / spread | top-1 agreement |")
-    print("|---|---|---|---|")
-    for what, d, rel, top in logit_rows:
-        print("| %s | %s | %.4f | %.2f%% |" % (what, d, rel, 100 * top))
+    print("| model, inputs | dtype | largest logit error / spread | top-1 agreement | where the answer changed, "
+          "f32's margin between its first two answers / spread, at most |")
+    print("|---|---|---|---|---|")
+    for what, d, rel, top, gap in logit_rows:
+        print("| %s | %s | %.4f | %.2f%% | %s |" % (what, d, rel, 100 * top, "%.4f" % gap if top < 1 else "-"))
     print()
     print("| easy-VQA model, questions | dtype | questions | accuracy | answers other than f32's |")
     print("|---|---|---|---|---|")

@@ -13,15 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* count the library's allocations to prove the forward pass makes none */
-static long g_allocs;
-static void *counting_malloc(size_t n)
-{
-    __atomic_add_fetch(&g_allocs, 1, __ATOMIC_SEQ_CST);
-    return malloc(n);
-}
-#define BAN_MALLOC(n) counting_malloc(n)
-#define BAN_FREE(p) free(p)
+#include "test_alloc.h" /* count the library's allocations to prove the forward pass makes none */
 #define BAN_IMPLEMENTATION
 #include "../ban.h"
 #include "test_util.h"

@@ -14,14 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static long g_allocs;
-static void *counting_malloc(size_t n)
-{
-    __atomic_add_fetch(&g_allocs, 1, __ATOMIC_SEQ_CST);
-    return malloc(n);
-}
-#define BAN_MALLOC(n) counting_malloc(n)
-#define BAN_FREE(p) free(p)
+#include "test_alloc.h"
 #define BAN_IMPLEMENTATION
 #include "../ban.h"
 #include "test_util.h"
