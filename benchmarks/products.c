@@ -7,9 +7,11 @@
    For each shape: the median time of ban.h's product with f32, bf16 and int8 weights (the
    kernel this processor runs for each, T threads of a context's pool; bf16 and int8 include
    rounding or quantizing the activations, once per product, as a forward pass does) and of
-   OpenBLAS (T threads: cblas_sgemm, cblas_sgemv for one row) on the same operands, timed in
-   separate blocks (OpenBLAS's idle threads spin after a call), and the largest difference of
-   each result from OpenBLAS's relative to the largest |y|. The shapes: the visual projection
+   OpenBLAS (T threads: cblas_sgemm, cblas_sgemv for one row) on the same operands, in rounds
+   of one block each (a block: one call, or 50 of a product of one row; blocks, not single
+   calls interleaved, as OpenBLAS's idle threads spin after a call: its block is followed by
+   0.2 s of nothing, for them to go to sleep), medians over the rounds;
+   and the largest difference of each result from OpenBLAS's relative to the largest |y|. The shapes: the visual projection
    of every box (100 boxes a question, batch 1 and 32), the GRU's hidden gates at batch 1 and
    32, and the classifier's last layer at batch 1. */
 #define _POSIX_C_SOURCE 200809L
@@ -88,56 +90,68 @@ int main(int argc, char **argv)
 #if BAN__THREADS
     if (T > 1) pool = ban__pool_new(T - 1);
 #endif
-    printf("ban.h's kernels: f32 %s, bf16 %s, int8 %s; %d threads; OpenBLAS %d threads; median of %d runs (%d of "
-           "one row)\n\n", ban__pick_kernel(BAN__F32)->name, ban__pick_kernel(BAN__BF16)->name,
-           ban__pick_kernel(BAN__I8)->name, T, T, runs, 10 * runs);
+    printf("ban.h's kernels: f32 %s, bf16 %s, int8 %s; %d threads; OpenBLAS %d threads; medians of %d rounds (a "
+           "block of 50 calls a round for one row)\n\n", ban__pick_kernel(BAN__F32)->name,
+           ban__pick_kernel(BAN__BF16)->name, ban__pick_kernel(BAN__I8)->name, T, T, runs);
     printf("| product | M x N x K | OpenBLAS ms | f32 ms | bf16 ms | int8 ms | f32 vs OpenBLAS | bf16 vs f32 | "
            "int8 vs f32 | GFLOP/s f32 / bf16 / int8 | error bf16 / int8 |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     unsigned seed = 1;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K;
-        const int n_runs = M == 1 ? 10 * runs : runs; /* the short ones vary more */
+        const int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K, calls = M == 1 ? 50 : 1;
         float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K), *ref = malloc(sizeof(float) * M * N);
-        float *y = malloc(sizeof(float) * M * N), *xs = malloc(sizeof(float) * M);
+        float *y[3], *xs = malloc(sizeof(float) * M);
         unsigned char *xq = malloc((size_t)M * (K + 4) * 2);
-        double *t = malloc(sizeof(double) * n_runs), ms[4], err[4] = {0};
-        if (!x || !W || !ref || !y || !xs || !xq || !t) return fprintf(stderr, "out of memory\n"), 1;
+        double *t = malloc(sizeof(double) * 4 * runs), ms[4], err[4] = {0};
+        for (int di = 0; di < 3; di++) y[di] = malloc(sizeof(float) * M * N);
+        if (!x || !W || !ref || !y[0] || !y[1] || !y[2] || !xs || !xq || !t) return fprintf(stderr, "out of memory\n"), 1;
         for (size_t i = 0; i < (size_t)M * K; i++) x[i] = (float)((seed = seed * 1103515245u + 12345u) >> 9) / 8388608.0f - 1.0f;
         for (size_t i = 0; i < (size_t)N * K; i++) W[i] = (float)((seed = seed * 1103515245u + 12345u) >> 9) / 8388608.0f - 1.0f;
-        for (int r = -2; r < n_runs; r++) {
-            const double t0 = now_ms();
-            if (M == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, W, K, x, 1, 0.0f, ref, 1);
-            else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, W, K, 0.0f, ref, N);
-            if (r >= 0) t[r] = now_ms() - t0;
+        weight w[3];
+        ban__pgemm g[3];
+        for (int di = 0; di < 3; di++) {
+            const int d = dtypes[di];
+            w[di] = panels_of(W, N, K, d);
+            const ban__pgemm f = {M, N, K, K, N, 0, ban__pick_kernel(d), x, w[di].panels, 32, w[di].K * 32, NULL, y[di],
+                                  NULL, NULL, NULL};
+            g[di] = f;
+            if (d != BAN__F32) g[di].K = g[di].ldx = (int)w[di].K, g[di].x = xq, g[di].x_scale = xs;
+            if (d == BAN__I8) g[di].w_scale = w[di].scale, g[di].w_sum = w[di].sum;
         }
-        ms[0] = median(t, n_runs);
+        /* rounds of one block each: OpenBLAS, then ban.h in f32, bf16, int8 (calls a block, for
+           the short products); medians over the rounds, after two rounds of warming up. After
+           OpenBLAS's block, 0.2 s for its threads to stop spinning (they would take the cores
+           from ban.h's block) */
+        const struct timespec idle = {0, 200000000};
+        for (int r = -2; r < runs; r++)
+            for (int v = 0; v < 4; v++) {
+                const double t0 = now_ms();
+                for (int c = 0; c < calls; c++) {
+                    if (v == 0 && M == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, W, K, x, 1, 0.0f, ref, 1);
+                    else if (v == 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, W, K, 0.0f, ref, N);
+                    else {
+                        const ban__kernel *kr = g[v - 1].kernel;
+                        if (kr->prepare) kr->prepare(x, M, K, (size_t)K, xq, w[v - 1].K, xs);
+                        ban__pgemm_run(pool, &g[v - 1]);
+                    }
+                }
+                if (r >= 0) t[v * runs + r] = (now_ms() - t0) / calls;
+                if (v == 0) nanosleep(&idle, NULL);
+            }
+        for (int v = 0; v < 4; v++) ms[v] = median(t + v * runs, runs);
         double top = 0.0;
         for (size_t i = 0; i < (size_t)M * N; i++) top = fabs(ref[i]) > top ? fabs(ref[i]) : top;
         for (int di = 0; di < 3; di++) {
-            const int d = dtypes[di];
-            const ban__kernel *kr = ban__pick_kernel(d);
-            weight w = panels_of(W, N, K, d);
-            ban__pgemm g = {M, N, K, K, N, 0, kr, x, w.panels, 32, w.K * 32, NULL, y, NULL, NULL, NULL};
-            if (d != BAN__F32) g.K = g.ldx = (int)w.K, g.x = xq, g.x_scale = xs, g.w_scale = w.scale, g.w_sum = w.sum;
-            if (d == BAN__BF16) g.w_scale = NULL, g.w_sum = NULL;
-            for (int r = -2; r < n_runs; r++) {
-                const double t0 = now_ms();
-                if (kr->prepare) kr->prepare(x, M, K, (size_t)K, xq, w.K, xs);
-                ban__pgemm_run(pool, &g);
-                if (r >= 0) t[r] = now_ms() - t0;
-            }
-            ms[1 + di] = median(t, n_runs);
             for (size_t i = 0; i < (size_t)M * N; i++)
-                err[1 + di] = fabs(y[i] - ref[i]) > err[1 + di] ? fabs(y[i] - ref[i]) : err[1 + di];
-            free(w.panels), free(w.scale), free(w.sum);
+                err[1 + di] = fabs(y[di][i] - ref[i]) > err[1 + di] ? fabs(y[di][i] - ref[i]) : err[1 + di];
+            free(w[di].panels), free(w[di].scale), free(w[di].sum), free(y[di]);
         }
         const double gf = 2.0 * M * N * K / 1e6;
-        printf("| %s | %d x %d x %d | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx | %.2fx | %.0f / %.0f / %.0f | %.1e / %.1e |\n",
+        printf("| %s | %d x %d x %d | %.3f | %.3f | %.3f | %.3f | %.2fx | %.2fx | %.2fx | %.0f / %.0f / %.0f | %.1e / %.1e |\n",
                shapes[s].what, M, N, K, ms[0], ms[1], ms[2], ms[3], ms[0] / ms[1], ms[1] / ms[2], ms[1] / ms[3],
                gf / ms[1], gf / ms[2], gf / ms[3], err[2] / top, err[3] / top);
         fflush(stdout);
-        free(x), free(W), free(ref), free(y), free(xs), free(xq), free(t);
+        free(x), free(W), free(ref), free(xs), free(xq), free(t);
     }
     ban__pool_free(pool);
     return 0;
