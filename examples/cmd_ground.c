@@ -176,19 +176,8 @@ static void setup_close(ground_setup *s)
     ban_model_free(s->model);
 }
 
-/* an image id: 1 to 18 decimal digits */
-static int parse_image_id(const char *text, int64_t *id)
-{
-    size_t n = strlen(text);
-    int64_t v = 0;
-    if (n < 1 || n > 18) return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (text[i] < '0' || text[i] > '9') return 0;
-        v = v * 10 + (text[i] - '0');
-    }
-    *id = v;
-    return 1;
-}
+/* an image id as the store holds them (examples/store.h): safe in a file name too */
+static int parse_image_id(const char *text) { return store_id_check(text, strlen(text)); }
 
 /* ---- one sentence ------------------------------------------------------------------------------- */
 
@@ -217,10 +206,11 @@ static int ground_one(const ground_setup *s, const char *image_text, const char 
     const ban_config *c = s->c;
     ban_model *m = s->model;
     char err[GROUND_ERR], where[4200];
-    int64_t image_id;
     store_record rec;
-    if (!parse_image_id(image_text, &image_id)) return cli_usage("--image must be a whole number (got '%s')", image_text);
-    if (!store_find(s->st, image_id, &rec)) return cli_error("image %s has no features in the store", image_text);
+    if (!parse_image_id(image_text))
+        return cli_usage("--image must be an image id: 1 to %d letters, digits, '_', '-' or '.' (got '%.80s')",
+                         STORE_MAX_ID, image_text);
+    if (!store_find(s->st, image_text, &rec)) return cli_error("image %s has no features in the store", image_text);
 
     /* the line: from the command line, or line N of a Sentences file */
     char *file = NULL;
@@ -460,12 +450,12 @@ static int read_split(const char *path, g_split *s, char *err)
         }
         markup_py_strip(l, ll, &a, &b);
         if (a == b) continue;
-        int64_t v;
         char *id = (char *)malloc(b - a + 1);
         if (!id) { rc = ground_fail(err, "out of memory"); break; }
         memcpy(id, l + a, b - a), id[b - a] = 0;
-        if (!parse_image_id(id, &v)) {
-            rc = ground_fail(err, "%s:%ld: image id '%s' is not a whole number", path, lr.lineno, id);
+        if (!parse_image_id(id)) {
+            rc = ground_fail(err, "%s:%ld: image id '%.80s' is not 1 to %d letters, digits, '_', '-' or '.'", path,
+                             lr.lineno, id, STORE_MAX_ID);
             free(id);
             break;
         }
@@ -476,7 +466,6 @@ static int read_split(const char *path, g_split *s, char *err)
         if (rc) { free(id); break; }
         memset(&s->img[s->n_img], 0, sizeof(g_image));
         s->img[s->n_img].id = id;
-        s->img[s->n_img].rec.image_id = v;
         s->n_img++;
     }
     free(buf);
@@ -588,7 +577,7 @@ static int ground_split(const ground_setup *gs, const char *split_path, const ch
     int Kmax = 1, Emax = 1;
     for (size_t i = 0; i < s.n_img; i++) {
         g_image *im = &s.img[i];
-        if (!(im->found = store_find(gs->st, im->rec.image_id, &im->rec))) {
+        if (!(im->found = store_find(gs->st, im->id, &im->rec))) {
             if (!skip_missing) {
                 rc = cli_error("image %s (%s) has no features in the store (--skip-missing leaves it out)", im->id,
                                split_path);

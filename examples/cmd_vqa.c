@@ -234,7 +234,9 @@ int cmd_vqa(int argc, char **argv)
     int max_tok = 1;
     for (size_t i = 0; i < nq; i++) {
         question *q = &ql.q[i];
-        if (!store_find(st, q->image_id, &q->rec)) {
+        char image_key[24]; /* the store's id of a numeric image id */
+        snprintf(image_key, sizeof image_key, "%lld", (long long)q->image_id);
+        if (!store_find(st, image_key, &q->rec)) {
             q->rec.features = NULL;
             if (!skip_missing) {
                 rc = cli_error("question %lld: its image %lld has no features in %s (--skip-missing leaves such "

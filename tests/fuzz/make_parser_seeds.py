@@ -71,8 +71,14 @@ def spatials(boxes, w, h):
     return np.stack([sx, sy, sx + sw, sy + sh, sw, sh], 1).astype(np.float32)
 
 
-def store_bytes(records, D, index_order=None, overrides=None):
-    """records: [(image_id, w, h, features (n, D), boxes (n, 4))] in data order."""
+def id_order(image_id):
+    """docs/STORE.md: shorter ids first, then by bytes (version 1: numerically)."""
+    return (len(image_id), image_id) if isinstance(image_id, str) else image_id
+
+
+def store_bytes(records, D, index_order=None, overrides=None, version=2):
+    """records: [(image_id, w, h, features (n, D), boxes (n, 4))] in data order; ids are strings
+    (version 2) or ints (version 1)."""
     data, entries, offset = b"", [], 64
     for image_id, w, h, feats, boxes in records:
         rec = feats.astype("<f4").tobytes() + boxes.astype("<f4").tobytes() + spatials(boxes, w, h).tobytes()
@@ -80,19 +86,27 @@ def store_bytes(records, D, index_order=None, overrides=None):
         entries.append((image_id, offset, len(boxes), w, h))
         data += rec
         offset += len(rec)
-    entries.sort()
+    entries.sort(key=lambda e: id_order(e[0]))
     if index_order:
         entries = [entries[i] for i in index_order]
-    index = b"".join(struct.pack("<qQIIII", i, o, n, w, h, 0) for i, o, n, w, h in entries)
+    index_offset = 64 + len(data)
+    if version == 1:
+        index, ids = b"".join(struct.pack("<qQIIII", i, o, n, w, h, 0) for i, o, n, w, h in entries), b""
+    else:
+        index, ids, at = b"", b"", index_offset + 32 * len(entries)
+        for image_id, o, n, w, h in entries:
+            raw = image_id.encode("ascii")
+            index += struct.pack("<QQIIII", at + len(ids), o, n, w, h, len(raw))
+            ids += raw + b"\0"
     n_boxes = sum(len(r[4]) for r in records)
     max_boxes = max([len(r[4]) for r in records] or [0])
-    fields = dict(magic=b"BANF", version=1, D=D, align=64, n_images=len(entries), n_boxes=n_boxes, data_offset=64,
-                  data_size=len(data), index_offset=64 + len(data), max_boxes=max_boxes, flags=0)
+    fields = dict(magic=b"BANF", version=version, D=D, align=64, n_images=len(entries), n_boxes=n_boxes,
+                  data_offset=64, data_size=len(data), index_offset=index_offset, max_boxes=max_boxes, flags=0)
     fields.update(overrides or {})
     header = struct.pack("<4sIIIQQQQQII", *[fields[k] for k in ("magic", "version", "D", "align", "n_images",
                                                                 "n_boxes", "data_offset", "data_size",
                                                                 "index_offset", "max_boxes", "flags")])
-    return header + data + index
+    return header + data + index + ids
 
 
 def store_seeds(rng):
@@ -102,21 +116,32 @@ def store_seeds(rng):
         boxes = np.stack([x1, y1, x1 + 20, y1 + 30], 1).astype(np.float32)
         return (image_id, w, h, rng.standard_normal((n, D)).astype(np.float32), boxes)
 
-    three = [rec(42, 3, 4), rec(7, 1, 4), rec(1 << 40, 2, 4, 1, 1000000)]
+    three = [rec("42", 3, 4), rec("7", 1, 4), rec(str(1 << 40), 2, 4, 1, 1000000)]
     good = store_bytes(three, 4)
     # two images, the second entry pointing at the first image's record
-    two = bytearray(store_bytes([rec(1, 2, 4), rec(2, 2, 4)], 4))
+    two = bytearray(store_bytes([rec("1", 2, 4), rec("2", 2, 4)], 4))
     index_offset = struct.unpack_from("<Q", two, 48)[0]
     struct.pack_into("<Q", two, index_offset + 32 + 8, 64)
     overlapping = bytes(two)
+    # a box the writer refuses (x2 far right of the image): the reader does not read the floats
+    wide = rec("9", 2, 4)
+    wide[4][1, 2] = 5000
+    v1_three = [(int(i), w, h, f, b) for i, w, h, f, b in three]
     return {
         "three_images.store": good,
-        "one_image_d1.store": store_bytes([rec(-5, 2, 1)], 1),
+        "gqa_ids.store": store_bytes([rec("2354786", 2, 3), rec("n161313", 3, 3), rec("1", 1, 3),
+                                      rec("n0", 1, 3)], 3),
+        "one_image_d1.store": store_bytes([rec("-5", 2, 1)], 1),
         "empty.store": store_bytes([], 8),
         "unsorted_index.store": store_bytes(three, 4, index_order=[1, 0, 2]),
         "overlapping_records.store": overlapping,
         "counts_disagree.store": store_bytes(three, 4, overrides={"n_boxes": 5}),
-        "cut_index.store": good[:-20],
+        "cut_ids.store": good[:-3],
+        "box_outside_the_image.store": store_bytes([wide, rec("10", 1, 4)], 4),
+        "v1_three_images.store": store_bytes(v1_three, 4, version=1),
+        "v1_negative_id.store": store_bytes([rec(-5, 2, 1), rec(3, 1, 1)], 1, version=1),
+        "v1_unsorted_index.store": store_bytes(v1_three, 4, index_order=[1, 0, 2], version=1),
+        "v1_cut_index.store": store_bytes(v1_three, 4, version=1)[:-20],
     }
 
 
