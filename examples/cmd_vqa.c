@@ -75,6 +75,8 @@ static int tokenize_question(void *data, const vqa_questions *qs, size_t i, char
 {
     question_reader *r = (question_reader *)data;
     question_list *out = r->out;
+    if (qs->format != QUESTIONS_VQA)
+        return snprintf(err, errlen, "%s: a GQA questions file: ban vqa answers VQA questions files only", r->path), -1;
     if (!out->q) { /* the first question: now the count is known */
         const size_t count = qs->count;
         out->q = (question *)calloc(count, sizeof(question));

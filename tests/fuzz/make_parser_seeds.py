@@ -169,6 +169,38 @@ def questions_seeds():
         "malformed.json": b'{"questions": [{"question_id": 1,\n  "image_id": 2, "question": "what?"}',
         "nul_byte.json": b'{"questions": [{"question_id": 1, "image_id": 2, "question": "wh\0at?"}]}',
         "top_level_array.json": b'[{"question_id": 1, "image_id": 2, "question": "what?"}]',
+        # ids beyond 2^53 held exactly (a double would make them collide), and beyond int64 refused
+        "ids_beyond_2p53.json": b'{"questions": [{"question_id": 9007199254740993, "image_id": 9223372036854775807, '
+                                b'"question": "a?"}, {"question_id": 9007199254740992, "image_id": '
+                                b'-9223372036854775808, "question": "b?"}]}',
+        "id_beyond_int64.json": b'{"questions": [{"question_id": 9223372036854775808, "image_id": 1, "question": "a"}]}',
+        "escapes.json": b'{"questions": [{"question_id": 1, "image_id": 2, "question": '
+                        b'"caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\/ \\b\\f\\n\\r\\t"}], '
+                        b'"lone": "\\ud800\\n", "k\\u0071": [1e5, -0.5E-3, true, false, null, {}]}',
+        "lone_surrogate_question.json": b'{"questions": [{"question_id": 1, "image_id": 2, "question": "\\udc00"}]}',
+        "junk_key_first.json": b'{"junk": [0, 0, 0, [[], {"a": [0]}]], "questions": [{"question_id": 5, '
+                               b'"image_id": 6, "question": "why?", "extra": {"x": [1, 2]}}]}',
+        "duplicate_field.json": b'{"questions": [{"question_id": 1, "question_id": 2, "image_id": 2, "question": "a"}]}',
+        "two_questions_arrays.json": b'{"questions": [], "questions": []}',
+        "deep.json": b'{"junk": ' + b"[" * 1001 + b"]" * 1001 + b', "questions": []}',
+        # GQA: questions by id, string image ids, optional answers, other keys skipped
+        "gqa_testdev.json": json.dumps({
+            "20968981": {"semantic": [{"operation": "select", "dependencies": [], "argument": "bag (3057)"}],
+                         "entailed": ["20968982"], "equivalent": ["20968981"], "question": "Is the bag on the left?",
+                         "imageId": "n161313", "isBalanced": True, "groups": {"global": None, "local": "13-bag_left"},
+                         "answer": "yes", "semanticStr": "select: bag (3057)", "annotations": {"answer": {},
+                         "question": {"2": "3057"}, "fullAnswer": {}}, "types": {"detailed": "positionVerify",
+                         "semantic": "rel", "structural": "verify"}, "fullAnswer": "Yes, the bag is on the left."},
+            "05451384": {"question": "What color is the car?", "imageId": "2354786", "answer": "red",
+                         "types": {"structural": "query"}},
+            "201640614": {"question": "Who wears the hat?", "imageId": "2354786", "answer": None}},
+            indent=1).encode(),
+        "gqa_test_no_answers.json": b'{"1": {"imageId": "n1", "question": "q"}, "2": {"imageId": "n1", "question": "r"}}',
+        "gqa_bad_image_id.json": b'{"1": {"imageId": "../etc", "question": "q"}}',
+        "gqa_numeric_image_id.json": b'{"1": {"imageId": 2354786, "question": "q"}}',
+        "gqa_bad_question_id.json": b'{"a b": {"imageId": "n1", "question": "q"}}',
+        "gqa_duplicate_id.json": b'{"7": {"imageId": "n1", "question": "q"}, "7": {"imageId": "n2", "question": "r"}}',
+        "empty_object.json": b'{}',
     }
 
 
