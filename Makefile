@@ -7,13 +7,13 @@ CFLAGS ?= -O2 -g
 WARN = -std=c11 -Wall -Wextra
 BLAS_LIBS ?= -lopenblas
 LDLIBS = $(BLAS_LIBS) -lm -lpthread
-DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev python3-numpy python3-pytest python3-torch python3-pil
+DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev zlib1g-dev python3-numpy python3-pytest python3-torch python3-pil
 
 HEADERS = ban.h $(wildcard examples/*.h)
 # build/ban: the dispatcher and model commands in examples/ban.c, one file per further
 # subcommand (examples/cmd_*.c, registered in the table of examples/ban.c)
 CLI_SRC = examples/ban.c $(wildcard examples/cmd_*.c)
-CLI_LIBS = -lcjson -lexpat
+CLI_LIBS = -lcjson -lexpat -lz
 # every tests/test_*.c is a TAP-speaking program build/test_*, run by make test
 C_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 FIXTURES = $(BUILD)/fixtures/.stamp
@@ -41,6 +41,7 @@ check-deps:
 	echo '#include <cjson/cJSON.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libcjson-dev"; \
 	echo '#include <expat.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libexpat1-dev"; \
 	echo '#include <stb/stb_image.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libstb-dev"; \
+	echo '#include <zlib.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing zlib1g-dev"; \
 	if [ -n "$$missing" ]; then echo "ban.h needs:$$missing  (install them: make deps, or apt-get install -y $(DEPS))"; exit 1; fi
 
 # everything the tests and examples use, from Debian's packages (run as root)

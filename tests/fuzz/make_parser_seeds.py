@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write the seed corpora of the parser fuzz targets (tests/fuzz/corpus/<target>/):
-tsv, store, questions, markup, annotations and image.
+tsv, store, questions, npz, markup, annotations and image.
 
     python3 tests/fuzz/make_parser_seeds.py [--check]
 
@@ -204,6 +204,60 @@ def questions_seeds():
     }
 
 
+# ---- npz: OpenVQA's per-image feature files -----------------------------------------------------
+
+def npz_bytes(arrays, compressed=False):
+    """An .npz as np.savez (stored) or np.savez_compressed (deflated) writes it (zip64 sizes in the
+    local headers, as numpy forces them), with a fixed timestamp so that the bytes do not change."""
+    import io
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED) as z:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = z.compression
+            with z.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=True)
+    return out.getvalue()
+
+
+def npz_seeds(rng):
+    def boxes(K, w, h):
+        x1, y1 = rng.uniform(0, w / 2, K), rng.uniform(0, h / 2, K)
+        return np.stack([x1, y1, x1 + rng.uniform(1, w / 2, K), y1 + rng.uniform(1, h / 2, K)], 1).astype(np.float32)
+
+    vqa = {"x": rng.standard_normal((6, 3)).astype(np.float32), "bbox": boxes(3, 640, 480), "num_bbox": 3,
+           "image_h": 480, "image_w": 640}
+    gqa = {"x": rng.standard_normal((2, 5)).astype(np.float32), "bbox": boxes(2, 500, 333), "width": 500,
+           "height": 333}
+    stored = npz_bytes(vqa)
+    encrypted = bytearray(stored)
+    encrypted[6] |= 1  # the first local header's flags
+    cd = stored.rfind(b"PK\x01\x02")
+    encrypted[cd + 8] |= 1  # and its central directory entry's
+    bzip2 = bytearray(npz_bytes(gqa))
+    for at in (8, bzip2.rfind(b"PK\x01\x02") + 10):
+        struct.pack_into("<H", bzip2, at, 12)
+    return {
+        "vqa_stored.npz": stored,
+        "vqa_compressed.npz": npz_bytes(vqa, compressed=True),
+        "vqa_extra_members.npz": npz_bytes(dict(vqa, cls_prob=np.ones((3, 4), np.float32),
+                                                info={"image_id": 42, "objects_id": [1, 2]}), compressed=True),
+        "gqa_stored.npz": npz_bytes(gqa),
+        "gqa_compressed.npz": npz_bytes(gqa, compressed=True),
+        "gqa_int32_sizes.npz": npz_bytes(dict(gqa, width=np.int32(500), height=np.int32(333))),
+        "x_float64.npz": npz_bytes(dict(gqa, x=gqa["x"].astype(np.float64))),
+        "box_outside.npz": npz_bytes(dict(gqa, bbox=np.array([[0, 0, 10, 10], [0, 0, 5000, 10]], np.float32))),
+        "num_bbox_disagrees.npz": npz_bytes(dict(vqa, num_bbox=4)),
+        "both_layouts.npz": npz_bytes(dict(vqa, width=640, height=480)),
+        "no_bbox.npz": npz_bytes({k: v for k, v in gqa.items() if k != "bbox"}),
+        "encrypted.npz": bytes(encrypted),
+        "bzip2.npz": bytes(bzip2),
+        "cut.npz": stored[:-30],
+        "empty.npz": b"PK\x05\x06" + bytes(18),
+    }
+
+
 # ---- markup: Flickr30k Entities Sentences files --------------------------------------------------
 
 def markup_seeds():
@@ -271,6 +325,21 @@ def png(w, h, color_type=2, depth=8, pixels=None, palette=None, cut=None):
         out += chunk(b"PLTE", palette)
     out += chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b"")
     return out[:cut] if cut else out
+
+
+def png_interlaced(w, h):
+    """An 8-bit RGB PNG, Adam7-interlaced: the rows of each of the 7 passes, each with its filter byte."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    raw = b""
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+                           (0, 1, 1, 2)):
+        pw, ph = (w - x0 + dx - 1) // dx if w > x0 else 0, (h - y0 + dy - 1) // dy if h > y0 else 0
+        if pw and ph:
+            raw += b"".join(b"\0" + bytes((x * 7 + y * 13) & 0xFF for x in range(3 * pw)) for y in range(ph))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1)) +
+            chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
 
 
 def png_header_only(w, h):
@@ -345,6 +414,8 @@ def image_seeds():
         "header_100000x100000.png": png_header_only(100000, 100000),
         "header_10000x5000.png": png_header_only(10000, 5000),
         "header_0x0.png": png_header_only(0, 0),
+        "interlaced_5x9.png": png_interlaced(5, 9),
+        "interlaced_1x1.png": png_interlaced(1, 1),
     })
     return out
 
@@ -354,6 +425,7 @@ def seeds():
     rng = np.random.default_rng(20240607)
     out = {}
     for folder, items in (("tsv", tsv_seeds(rng)), ("store", store_seeds(rng)), ("questions", questions_seeds()),
+                          ("npz", npz_seeds(np.random.default_rng(20241201))),
                           ("markup", markup_seeds()), ("annotations", annotations_seeds()),
                           ("image", image_seeds())):
         for name, data in items.items():
