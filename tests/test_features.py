@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_ban
 from vqa_files import (G2, G2_JSON, GOLDEN_IDS, b64, golden_fields, golden_record, leftovers, read_store,
-                       reference_spatials, tsv_fields, tsv_line, write_tsv)
+                       reference_spatials, tsv_fields, tsv_line, write_store, write_store_v1, write_tsv)
 
 
 def import_store(tmp_path, *files, extra=(), check=True, name="feat.store"):
@@ -312,3 +312,50 @@ def test_info_of_a_missing_store(tmp_path):
     proc = run_ban("features", "info", tmp_path / "nope.store", check=False)
     assert proc.returncode == 1 and "nope.store: cannot open" in proc.stderr
     assert not os.path.exists(tmp_path / "nope.store")
+
+
+# ---- image ids: strings, numbers without leading zeros; stores of version 1 ----
+
+def test_numeric_ids_lose_their_leading_zeros(tmp_path):
+    """The TSV's id 000042 is image 42, as the VQA questions file names it (a number)."""
+    image_id, W, H, boxes, feats = golden_record(2)
+    out, _ = import_store(tmp_path, write_tsv(tmp_path / "a.tsv", [tsv_fields("000042", W, H, boxes, feats)]))
+    assert read_store(out)["order"] == ["42"]
+    assert "image ids:        42 to 42" in run_ban("features", "info", out).stdout
+
+
+def test_string_ids_are_read_in_the_store_order(tmp_path):
+    """A store written from docs/STORE.md alone, with GQA's ids: shorter first, then by bytes."""
+    recs = [(iid, W, H, boxes, feats) for iid, (_, W, H, boxes, feats) in
+            zip(["n161313", "2354786", "1", "n0", "10"], [golden_record(i) for i in range(5)])]
+    path = write_store(tmp_path / "gqa.store", recs, 40)
+    assert read_store(path)["order"] == ["1", "10", "n0", "2354786", "n161313"]
+    info = run_ban("features", "info", path).stdout
+    assert "format:           feature store version 2" in info and "image ids:        1 to n161313" in info
+
+
+def test_version_1_stores_still_open(exported, tmp_path):
+    """The first release's stores (ids as int64) open as they are: ids in decimal, the same
+    answers from ban vqa as from a store imported now."""
+    from vqa_files import questions_json, write_json
+    recs = [golden_record(i) for i in range(6)]
+    v1 = write_store_v1(tmp_path / "v1.store", [(i, W, H, b, f) for i, W, H, b, f in recs], 40)
+    info = run_ban("features", "info", v1).stdout
+    assert "format:           feature store version 1" in info
+    assert "image ids:        9 to %d" % (1 << 40) in info
+    questions = write_json(tmp_path / "q.json", questions_json(
+        [(i, GOLDEN_IDS[i], q) for i, q in enumerate(G2_JSON["questions"])]))
+    out = tmp_path / "r.json"
+    run_ban("vqa", "--model", exported["g2"], "--features", v1, "--questions", questions, "--output", out)
+    import json
+    assert [r["answer"] for r in json.loads(out.read_text())] == G2_JSON["predicted_answers"]
+    index = struct.unpack_from("<Q", open(v1, "rb").read(), 48)[0]
+    for name, at, fmt, value, message in [
+            ("unsorted", index + 32, "<q", 1 << 50, "image id 262148 after 1125899906842624 (the index must be sorted"),
+            ("reserved", index + 28, "<I", 7, "reserved field is 7, not 0")]:
+        data = bytearray(open(v1, "rb").read())
+        struct.pack_into(fmt, data, at, value)
+        bad = tmp_path / "bad.store"
+        bad.write_bytes(bytes(data))
+        proc = run_ban("features", "info", bad, check=False)
+        assert proc.returncode == 1 and message in proc.stderr, (name, proc.stderr)

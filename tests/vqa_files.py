@@ -156,9 +156,10 @@ def read_store(path):
             "order": order, "index_offset": index_off, "size": len(buf)}
 
 
-def write_store_v1(path, records, D):
-    """A version-1 store (docs/STORE.md, "Version 1"), as the first release wrote it: records are
-    (image_id int, width, height, boxes (n, 4), features (n, D)), in data order."""
+def write_store(path, records, D, version=2):
+    """A store written from docs/STORE.md: records are (image_id, width, height, boxes (n, 4),
+    features (n, D)) in data order; ids are strings (version 2) or ints (version 1, as the
+    first release wrote them)."""
     data, entries = b"", []
     for image_id, w, h, boxes, feats in records:
         boxes = np.asarray(boxes, np.float32)
@@ -166,14 +167,28 @@ def write_store_v1(path, records, D):
                reference_spatials(boxes, w, h).astype("<f4").tobytes())
         entries.append((image_id, 64 + len(data), len(boxes), w, h))
         data += rec + b"\0" * (-len(rec) % 64)
-    entries.sort()
-    index = b"".join(ENTRY_V1.pack(i, o, n, w, h, 0) for i, o, n, w, h in entries)
+    index_offset = 64 + len(data)
+    if version == 1:
+        entries.sort()
+        index, ids = b"".join(ENTRY_V1.pack(i, o, n, w, h, 0) for i, o, n, w, h in entries), b""
+    else:
+        entries.sort(key=lambda e: id_order(e[0]))
+        index, ids = b"", b""
+        for image_id, o, n, w, h in entries:
+            raw = image_id.encode("ascii")
+            index += ENTRY.pack(index_offset + 32 * len(entries) + len(ids), o, n, w, h, len(raw))
+            ids += raw + b"\0"
     counts = [len(r[3]) for r in records]
-    header = HEADER.pack(b"BANF", 1, D, 64, len(entries), sum(counts), 64, len(data), 64 + len(data),
+    header = HEADER.pack(b"BANF", version, D, 64, len(entries), sum(counts), 64, len(data), index_offset,
                          max(counts or [0]), 0)
     with open(path, "wb") as f:
-        f.write(header + data + index)
+        f.write(header + data + index + ids)
     return str(path)
+
+
+def write_store_v1(path, records, D):
+    """A version-1 store (docs/STORE.md, "Version 1"): ids are ints."""
+    return write_store(path, records, D, version=1)
 
 
 def leftovers(folder, keep=()):
