@@ -56,15 +56,13 @@ int image_probe(const void *buf, size_t n, const char *name, image_info *info, c
 
 #if defined(IMAGE_IMPLEMENTATION) && !defined(IMAGE__IMPLEMENTED)
 #define IMAGE__IMPLEMENTED
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
+
+#include "file.h"
 
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
@@ -284,26 +282,9 @@ unsigned char *load_image_memory(const void *buf, size_t n, const char *name, in
 
 unsigned char *load_image(const char *path, int W, int H, char *err, size_t errlen)
 {
-    const int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO without a writer would wait for one */
-    if (fd < 0) return snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)), NULL;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-        (unsigned long long)st.st_size > IMAGE_MAX_BYTES) {
-        close(fd);
-        return snprintf(err, errlen, "%s: not a regular file of 1 byte to %u MB", path, IMAGE_MAX_BYTES >> 20), NULL;
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    unsigned char *buf = (unsigned char *)malloc(n);
-    while (buf && got < n) {
-        const ssize_t r = read(fd, buf + got, n - got);
-        if (r <= 0 && !(r < 0 && errno == EINTR)) break;
-        if (r > 0) got += (size_t)r;
-    }
-    close(fd);
-    if (!buf || got != n) {
-        free(buf);
-        return snprintf(err, errlen, "%s: cannot read", path), NULL;
-    }
+    size_t n;
+    unsigned char *buf = file_read(path, IMAGE_MAX_BYTES, &n, err, errlen);
+    if (!buf) return NULL;
     unsigned char *px = load_image_memory(buf, n, path, W, H, err, errlen);
     free(buf);
     return px;

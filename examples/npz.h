@@ -16,6 +16,7 @@
    and the feature size 1..STORE_MAX_DIM; the record then passes store_check_record.
 
    npz_read_features(path, &f, err, errlen)       a regular file of at most NPZ_MAX_FILE bytes
+                                                   (examples/file.h reads it, with malloc)
    npz_parse_features(buf, n, name, &f, err, errlen)
                                    the same from a whole file in memory (`name`, the file's
                                    path or name, gives the image id and stands for it in messages)
@@ -70,15 +71,13 @@ int npz_image_id(const char *name, char id[STORE_MAX_ID + 1]);
 
 #if defined(NPZ_IMPLEMENTATION) && !defined(NPZ__IMPLEMENTED)
 #define NPZ__IMPLEMENTED
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
+
+#include "file.h"
 
 #if defined(NPZ_MALLOC) != defined(NPZ_FREE)
 #error "define both NPZ_MALLOC and NPZ_FREE, or neither"
@@ -410,29 +409,11 @@ int npz_parse_features(const void *buf, size_t n, const char *name, npz_features
 int npz_read_features(const char *path, npz_features *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    const int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO without a writer would wait for one */
-    if (fd < 0) return npz__fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > NPZ_MAX_FILE) {
-        close(fd);
-        return npz__fail(err, errlen, "%s: not a regular file of at most %llu MB", path,
-                         (unsigned long long)(NPZ_MAX_FILE >> 20));
-    }
-    const size_t n = (size_t)st.st_size;
-    unsigned char *buf = (unsigned char *)NPZ_MALLOC(n ? n : 1);
-    size_t got = 0;
-    while (buf && got < n) {
-        const ssize_t r = read(fd, buf + got, n - got);
-        if (r <= 0 && !(r < 0 && errno == EINTR)) break;
-        if (r > 0) got += (size_t)r;
-    }
-    close(fd);
-    if (!buf || got != n) {
-        if (buf) NPZ_FREE(buf);
-        return npz__fail(err, errlen, "%s: cannot read", path);
-    }
+    size_t n;
+    unsigned char *buf = file_read(path, NPZ_MAX_FILE, &n, err, errlen);
+    if (!buf) return -1;
     const int rc = npz_parse_features(buf, n, path, out, err, errlen);
-    NPZ_FREE(buf);
+    free(buf);
     return rc;
 }
 

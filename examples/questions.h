@@ -82,9 +82,8 @@ void vqa_questions_free(vqa_questions *qs);
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "file.h"
 
 /* ---- JSON, read byte by byte from a file or from memory ---------------------------------- */
 
@@ -818,18 +817,17 @@ int vqa_questions_load(const char *path, vqa_questions *out, vqa_question_fn eac
                        size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    /* O_NONBLOCK: opening a FIFO without a writer would wait for one */
-    const int fd = open(path, O_RDONLY | O_NONBLOCK);
-    if (fd < 0) return questions__fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    FILE *f = NULL;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !(f = fdopen(fd, "rb"))) {
+    uint64_t size;
+    const int fd = file_open(path, &size, err, errlen); /* read twice: a regular file */
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
         close(fd);
-        return questions__fail(err, errlen, "%s: not a regular file (a questions file is read twice)", path);
+        return questions__fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     }
     qj j;
     memset(&j, 0, sizeof j);
-    j.f = f, j.size = (uint64_t)st.st_size;
+    j.f = f, j.size = size;
     j.name = path, j.err = err, j.errlen = errlen;
     if (!(j.buf = (unsigned char *)malloc(QUESTIONS_CHUNK))) {
         fclose(f);

@@ -32,6 +32,18 @@ def run_ban(*args, check=True, stdin=None, timeout=300, env=None):
     return proc
 
 
+def fuzz_report(target, path, **env):
+    """The lines build/fuzz/replay_TARGET prints for one file, with env (its FUZZ_*_REPORT switch)
+    set; a failed property of the target (it aborts) fails the test."""
+    binary = os.path.join(BUILD, "fuzz", "replay_" + target)
+    if not os.access(binary, os.X_OK):
+        pytest.fail("%s is missing: run make test (or make %s)" % (binary, binary))
+    proc = subprocess.run([binary, str(path)], env=dict(os.environ, **env), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     """The golden checkpoints exported once per session: {'g2', 'g2_legacy', 'flickr'} -> path, in

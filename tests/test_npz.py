@@ -9,14 +9,13 @@ reader's allocations to what the file justifies and checks it against files it w
 import io
 import os
 import struct
-import subprocess
 import zipfile
 import zlib
 
 import numpy as np
 import pytest
 
-from conftest import BUILD
+from conftest import fuzz_report
 from vqa_files import reference_spatials
 
 RNG = np.random.default_rng(11)
@@ -24,13 +23,7 @@ RNG = np.random.default_rng(11)
 
 def read(path, name=None):
     """('refused', message) or (id, layout, width, height, boxes (K, 4), features (K, D))."""
-    binary = os.path.join(BUILD, "fuzz", "replay_npz")
-    if not os.access(binary, os.X_OK):
-        pytest.fail("%s is missing: run make test (or make %s)" % (binary, binary))
-    env = dict(os.environ, FUZZ_NPZ_REPORT="1", FUZZ_NPZ_NAME=name or os.path.basename(str(path)))
-    proc = subprocess.run([binary, str(path)], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr  # a failed property aborts the target
-    lines = proc.stdout.splitlines()
+    lines = fuzz_report("npz", path, FUZZ_NPZ_REPORT="1", FUZZ_NPZ_NAME=name or os.path.basename(str(path)))
     if lines[0].startswith("refused: "):
         return "refused", lines[0][len("refused: "):]
     image_id, layout, w, h, K, D = lines[0].split()

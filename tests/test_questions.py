@@ -12,19 +12,13 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, run_ban
+from conftest import BUILD, fuzz_report, run_ban
 from vqa_files import GOLDEN_IDS, G2_JSON, golden_fields, questions_json, write_json, write_tsv
 
 
 def read(path):
     """(format or None, [question dicts] or the refusal's message) as the reader sees the file."""
-    binary = os.path.join(BUILD, "fuzz", "replay_questions")
-    if not os.access(binary, os.X_OK):
-        pytest.fail("%s is missing: run make test (or make %s)" % (binary, binary))
-    proc = subprocess.run([binary, str(path)], env=dict(os.environ, FUZZ_QUESTIONS_REPORT="1"), capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr  # a failed property aborts the target
-    lines = proc.stdout.splitlines()
+    lines = fuzz_report("questions", path, FUZZ_QUESTIONS_REPORT="1")
     if lines[0].startswith("refused: "):
         return None, lines[0][len("refused: "):]
     fmt, n = lines[0].split()
