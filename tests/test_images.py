@@ -8,14 +8,12 @@ and through `ban ask` with a tiny model that reads 8 x 8 images (the fuzz corpus
 vqa_encoder.ban), which must exit 1 with the message. The files are written here from the
 PNG and BMP specifications (stored or zlib deflate), never by the code under test."""
 import os
-import resource
 import struct
-import subprocess
 import zlib
 
 import pytest
 
-from conftest import BUILD, ROOT, fuzz_report, run_ban
+from conftest import ROOT, fuzz_report, run_ban, run_ban_capped
 
 MODEL = os.path.join(ROOT, "tests", "fuzz", "corpus", "model", "vqa_encoder.ban")
 CAPS = "(at most 8192 per side and 33554432 pixels)"
@@ -195,12 +193,7 @@ def test_a_decompression_bomb_costs_no_memory(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(bomb_1x1())
     assert 1000000 < path.stat().st_size < 1100000
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (256 << 20, 256 << 20))
-    proc = subprocess.run([os.path.join(BUILD, "ban"), "ask", "--model", MODEL, "--image", str(path), "--question",
-                           "w0 w1"], capture_output=True, text=True, timeout=120, preexec_fn=limit,
-                          env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))  # OpenBLAS's threads spin on a failed mmap
+    proc = run_ban_capped(256, "ask", "--model", MODEL, "--image", path, "--question", "w0 w1")
     assert proc.returncode == 1 and "(a decompression bomb?)" in proc.stderr, proc.stderr
 
 

@@ -7,12 +7,10 @@ against cJSON and against the same file read in chunks of 7 bytes) and compared 
 Python's json module reads from the same file; `ban vqa` is run where the command matters."""
 import json
 import os
-import resource
-import subprocess
 
 import pytest
 
-from conftest import BUILD, fuzz_report, run_ban
+from conftest import fuzz_report, run_ban, run_ban_capped
 from vqa_files import GOLDEN_IDS, G2_JSON, golden_fields, questions_json, write_json, write_tsv
 
 
@@ -189,12 +187,6 @@ def test_ban_vqa_says_it_reads_vqa_files_only(exported, store, tmp_path):
     assert proc.returncode == 1 and "a GQA questions file: ban vqa answers VQA questions files only" in proc.stderr
 
 
-def limit_memory(megabytes):
-    def apply():
-        resource.setrlimit(resource.RLIMIT_AS, (megabytes << 20, megabytes << 20))
-    return apply
-
-
 def test_a_key_nobody_reads_costs_no_memory(exported, store, tmp_path):
     """20 MB of small values under a key nobody reads, then the questions: answered within 256 MB of
     address space in all (the model, OpenBLAS and the store included). cJSON's tree of that key
@@ -206,10 +198,7 @@ def test_a_key_nobody_reads_costs_no_memory(exported, store, tmp_path):
         json.dump(questions_json(items)["questions"], f)
         f.write("}")
     out = tmp_path / "results.json"
-    binary = os.path.join(BUILD, "ban")
-    # OpenBLAS's own threads spin at exit when an mmap fails: one thread, so that a failure fails fast
-    proc = subprocess.run([binary, "vqa", "--model", exported["g2"], "--features", store, "--questions", str(path),
-                           "--output", str(out)], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, OPENBLAS_NUM_THREADS="1"), preexec_fn=limit_memory(256))
+    proc = run_ban_capped(256, "vqa", "--model", exported["g2"], "--features", store, "--questions", path,
+                          "--output", out)
     assert proc.returncode == 0, proc.stderr
     assert [r["answer"] for r in json.loads(out.read_text())] == G2_JSON["predicted_answers"]
