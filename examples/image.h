@@ -31,7 +31,8 @@
    checked completely here.
 
    Define IMAGE_IMPLEMENTATION in exactly one C file (in build/ban: examples/cmd_pixels.c);
-   it compiles stb_image (PNG and BMP only) and stb_image_resize there; link with -lz. STBI_MALLOC,
+   it compiles stb_image (PNG and BMP only) and stb_image_resize there; UTIL_IMPLEMENTATION
+   in one too (util_read_file); link with -lz. STBI_MALLOC,
    STBI_REALLOC and STBI_FREE may be defined before it (tests/fuzz/fuzz_image.c counts
    stb_image's allocations). */
 #ifndef IMAGE_H_INCLUDED
@@ -62,7 +63,7 @@ int image_probe(const void *buf, size_t n, const char *name, image_info *info, c
 #include <string.h>
 #include <zlib.h>
 
-#include "file.h"
+#include "util.h"
 
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
@@ -283,7 +284,7 @@ unsigned char *load_image_memory(const void *buf, size_t n, const char *name, in
 unsigned char *load_image(const char *path, int W, int H, char *err, size_t errlen)
 {
     size_t n;
-    unsigned char *buf = file_read(path, IMAGE_MAX_BYTES, &n, err, errlen);
+    unsigned char *buf = (unsigned char *)util_read_file(path, IMAGE_MAX_BYTES, &n, err, errlen);
     if (!buf) return NULL;
     unsigned char *px = load_image_memory(buf, n, path, W, H, err, errlen);
     free(buf);

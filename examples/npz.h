@@ -16,7 +16,7 @@
    and the feature size 1..STORE_MAX_DIM; the record then passes store_check_record.
 
    npz_read_features(path, &f, err, errlen)       a regular file of at most NPZ_MAX_FILE bytes
-                                                   (examples/file.h reads it, with malloc)
+                                                   (util_read_file reads it, with malloc)
    npz_parse_features(buf, n, name, &f, err, errlen)
                                    the same from a whole file in memory (`name`, the file's
                                    path or name, gives the image id and stands for it in messages)
@@ -38,8 +38,8 @@
    be one deflate can make of the compressed bytes (at most 1032 times them) and at most
    NPZ_MAX_MEMBER, and the CRC-32 must match. Then npy_parse (examples/npy.h) reads it.
 
-   Define NPZ_IMPLEMENTATION in exactly one C file, with NPY_IMPLEMENTATION and
-   STORE_IMPLEMENTATION in one; link with -lz. NPZ_MALLOC and NPZ_FREE may be defined before it
+   Define NPZ_IMPLEMENTATION in exactly one C file (in build/ban: examples/impl.c), with
+   NPY_IMPLEMENTATION, STORE_IMPLEMENTATION and UTIL_IMPLEMENTATION in one; link with -lz. NPZ_MALLOC and NPZ_FREE may be defined before it
    (tests/fuzz/fuzz_npz.c holds every allocation to what the file justifies). */
 #ifndef NPZ_H_INCLUDED
 #define NPZ_H_INCLUDED
@@ -77,7 +77,7 @@ int npz_image_id(const char *name, char id[STORE_MAX_ID + 1]);
 #include <string.h>
 #include <zlib.h>
 
-#include "file.h"
+#include "util.h"
 
 #if defined(NPZ_MALLOC) != defined(NPZ_FREE)
 #error "define both NPZ_MALLOC and NPZ_FREE, or neither"
@@ -410,7 +410,7 @@ int npz_read_features(const char *path, npz_features *out, char *err, size_t err
 {
     memset(out, 0, sizeof *out);
     size_t n;
-    unsigned char *buf = file_read(path, NPZ_MAX_FILE, &n, err, errlen);
+    unsigned char *buf = (unsigned char *)util_read_file(path, NPZ_MAX_FILE, &n, err, errlen);
     if (!buf) return -1;
     const int rc = npz_parse_features(buf, n, path, out, err, errlen);
     free(buf);

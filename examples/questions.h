@@ -37,7 +37,8 @@
    questions need, once to fill arrays of exactly that size: 48 bytes a question and its
    strings, whatever else the file holds (a key nobody reads costs nothing).
 
-   Define QUESTIONS_IMPLEMENTATION in exactly one C file (in build/ban: examples/cmd_vqa.c). */
+   Define QUESTIONS_IMPLEMENTATION in exactly one C file (in build/ban: examples/impl.c), and
+   UTIL_IMPLEMENTATION in one (util_open_file). */
 #ifndef QUESTIONS_H_INCLUDED
 #define QUESTIONS_H_INCLUDED
 #include <stddef.h>
@@ -83,7 +84,9 @@ void vqa_questions_free(vqa_questions *qs);
 #include <stdlib.h>
 #include <string.h>
 
-#include "file.h"
+#include <unistd.h>
+
+#include "util.h"
 
 /* ---- JSON, read byte by byte from a file or from memory ---------------------------------- */
 
@@ -817,8 +820,8 @@ int vqa_questions_load(const char *path, vqa_questions *out, vqa_question_fn eac
                        size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    uint64_t size;
-    const int fd = file_open(path, &size, err, errlen); /* read twice: a regular file */
+    unsigned long long size;
+    const int fd = util_open_file(path, &size, err, errlen); /* read twice: a regular file */
     if (fd < 0) return -1;
     FILE *f = fdopen(fd, "rb");
     if (!f) {
@@ -827,7 +830,7 @@ int vqa_questions_load(const char *path, vqa_questions *out, vqa_question_fn eac
     }
     qj j;
     memset(&j, 0, sizeof j);
-    j.f = f, j.size = size;
+    j.f = f, j.size = (uint64_t)size;
     j.name = path, j.err = err, j.errlen = errlen;
     if (!(j.buf = (unsigned char *)malloc(QUESTIONS_CHUNK))) {
         fclose(f);

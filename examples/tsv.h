@@ -36,7 +36,7 @@
      tsv_b64_size(s, n, why, whylen)          bytes a strict base64 text decodes to, or -1
      tsv_b64_decode(s, n, out, why, whylen)   0, or -1 with the reason
 
-   Define TSV_IMPLEMENTATION in exactly one C file (in build/ban: examples/cmd_features.c), and
+   Define TSV_IMPLEMENTATION in exactly one C file (in build/ban: examples/impl.c), and
    STORE_IMPLEMENTATION in one (store_check_record). */
 #ifndef TSV_H_INCLUDED
 #define TSV_H_INCLUDED

@@ -49,6 +49,7 @@ static void *count_realloc(void *p, size_t n)
 #define STBI_MALLOC(n) count_malloc(n)
 #define STBI_REALLOC(p, n) count_realloc(p, n)
 #define STBI_FREE(p) free(p)
+#define UTIL_IMPLEMENTATION /* load_image reads through util.h */
 #define IMAGE_IMPLEMENTATION
 #include "../../examples/image.h"
 

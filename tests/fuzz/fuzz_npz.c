@@ -24,6 +24,7 @@ static size_t g_budget;
 static void *budget_malloc(size_t n);
 #define NPZ_MALLOC(n) budget_malloc(n)
 #define NPZ_FREE(p) free(p)
+#define UTIL_IMPLEMENTATION /* the file is read through util.h */
 #define NPY_IMPLEMENTATION
 #define STORE_IMPLEMENTATION
 #define NPZ_IMPLEMENTATION

@@ -19,6 +19,7 @@
    make_parser_seeds.py. */
 #define _POSIX_C_SOURCE 200809L
 #define QUESTIONS_CHUNK 7 /* the file is read 7 bytes at a time: every token meets a chunk's end somewhere */
+#define UTIL_IMPLEMENTATION /* the file is opened through util.h */
 #define QUESTIONS_IMPLEMENTATION
 #include "../../examples/questions.h"
 

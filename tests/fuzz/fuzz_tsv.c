@@ -14,6 +14,7 @@
    come with a reason, which names the image once its id is read. Seeds: corpus/tsv, written
    by make_parser_seeds.py. */
 #define _POSIX_C_SOURCE 200809L
+#define UTIL_IMPLEMENTATION /* store.h writes through util.h */
 #define STORE_IMPLEMENTATION
 #define TSV_IMPLEMENTATION
 #include "../../examples/tsv.h"
