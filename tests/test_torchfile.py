@@ -106,10 +106,11 @@ def dictionary(*pairs):
     return b"}(" + b"".join(k + v for k, v in pairs) + b"u"
 
 
-def tensor(size, stride, offset=0, key="0", numel=1, stype="FloatStorage", legacy=False):
-    """_rebuild_tensor_v2 of storage `key` as torch pickles it (legacy: with a view field)."""
-    pid = tup(text("storage"), name("torch", stype), text(key), text("cpu"), integer(numel),
-              *([b"N"] if legacy else []))
+def tensor(size, stride, offset=0, key="0", numel=1, stype="FloatStorage", legacy=False, view=None):
+    """_rebuild_tensor_v2 of storage `key` as torch pickles it; legacy: with a view field, None
+    or (view key, offset, size) of the storage."""
+    views = [b"N" if view is None else tup(text(view[0]), integer(view[1]), integer(view[2]))] if legacy else []
+    pid = tup(text("storage"), name("torch", stype), text(key), text("cpu"), integer(numel), *views)
     return (name("torch._utils", "_rebuild_tensor_v2")
             + tup(pid + b"Q", integer(offset), tup(*map(integer, size)), tup(*map(integer, stride)), b"\x89",
                   name("collections", "OrderedDict") + b")R") + b"R")
@@ -152,7 +153,7 @@ def zip_checkpoint(path, pkl, storages=None, extra_entries=()):
     return path
 
 
-def legacy_checkpoint(path, pkl, storages=()):
+def legacy_bytes(pkl, storages=()):
     """The legacy layout: magic, protocol, system info, the object `pkl`, the keys, the storages
     given as (key, element count, bytes)."""
     out = io.BytesIO()
@@ -162,7 +163,11 @@ def legacy_checkpoint(path, pkl, storages=()):
     pickle.dump([k for k, _, _ in storages], out, protocol=2)
     for _, count, data in storages:
         out.write(struct.pack("<q", count) + data)
-    path.write_bytes(out.getvalue())
+    return out.getvalue()
+
+
+def legacy_checkpoint(path, pkl, storages=()):
+    path.write_bytes(legacy_bytes(pkl, storages))
     return path
 
 
@@ -273,6 +278,19 @@ def test_a_view_with_zero_strides_is_charged_for_what_it_copies(tmp_path, layout
 def test_views_reaching_outside_their_storage_are_refused(tmp_path, layout, size, stride, offset, numel, message):
     out = load_capped(one_tensor_checkpoint(tmp_path, layout, size, stride, offset, numel))
     assert out.startswith("refused:") and message in out, out
+
+
+@pytest.mark.parametrize("view,expect", [(("v", 1, 2), "[1.0, 2.0]"), (("v", 3, 2), "view [3, 3 + 2) of storage '0'"),
+                                         (("v", 0, 1), "reaches element 1"), (("v", -1, 2), "view [-1, -1 + 2)")])
+def test_legacy_storage_views(tmp_path, view, expect):
+    """A legacy checkpoint may rebuild a tensor from a view (offset, size) of a storage."""
+    pkl = checkpoint_pickle([(text("w"), tensor((2,), (1,), numel=4, legacy=True, view=view))])
+    path = legacy_checkpoint(tmp_path / "v.pth", pkl, [("0", 4, np.arange(4, dtype="<f4").tobytes())])
+    try:
+        got = str(torchfile.load_checkpoint(str(path))["model_state"]["w"].tolist())
+    except torchfile.CheckpointError as e:
+        got = str(e)
+    assert expect in got, got
 
 
 def test_a_zip_entry_inflating_to_4_gib_is_refused_unread(tmp_path):

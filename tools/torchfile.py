@@ -92,7 +92,7 @@ def describe(value, depth=1):
     if isinstance(value, (tuple, list)) and depth > 0:
         inner = ", ".join(describe(v, depth - 1) for v in value[:6]) + (", ..." if len(value) > 6 else "")
         return ("(%s)" if isinstance(value, tuple) else "[%s]") % inner
-    if isinstance(value, (StorageType, TensorRef, Storage)):
+    if isinstance(value, (StorageType, TensorRef, Storage, _Callable)):
         return repr(value)
     if isinstance(value, np.ndarray):
         return "a tensor of shape %s" % (value.shape,)
@@ -101,12 +101,12 @@ def describe(value, depth=1):
 
 def describe_error(e):
     """One line for an exception raised by a library on bad data."""
-    return "%s: %s" % (type(e).__name__, describe(str(e))[1:-1])
+    return "%s: %s" % (type(e).__name__, _printable(str(e)))
 
 
-def _printable(text):
-    """A name from a pickle, shown without quotes but with control characters escaped."""
-    return describe(text)[1:-1] if isinstance(text, str) else describe(text)
+def _printable(text, limit=200):
+    """Text from a file or a library, shown without quotes, control characters escaped, cut at limit."""
+    return repr(text[:limit])[1:-1] + ("..." if len(text) > limit else "")
 
 
 class Budget:
@@ -678,6 +678,9 @@ def _unpickle(data, start, what, budget, names=None, persistent_load=None):
 
 # ---- tensors ---------------------------------------------------------------------------------------
 
+_NOT_DATA = (StorageType, Storage, _Callable)  # what a pickle may use, but not hand back
+
+
 def _copy_out(tensor, storages, budget):
     """The numpy array of a TensorRef, copied out of its storage (charged to the budget)."""
     storage = tensor.storage
@@ -702,6 +705,8 @@ def _copy_tensors(obj, storages, budget, done):
     tuples rebuilt. `done` maps the id of each object already handled to its result (the
     objects are shared, never cyclic, and at most MAX_DEPTH deep)."""
     kind = type(obj)
+    if kind in _NOT_DATA:
+        raise CheckpointError("%s: the checkpoint holds %r itself, not data made with it" % (budget.what, obj))
     if kind not in (TensorRef, dict, collections.OrderedDict, list, tuple):
         return obj
     seen = done.get(id(obj))
@@ -724,8 +729,9 @@ def _copy_tensors(obj, storages, budget, done):
 
 
 def _holds_tensors(obj, done):
+    """Whether obj holds a tensor (or something that is no data, which _copy_tensors refuses)."""
     kind = type(obj)
-    if kind is TensorRef:
+    if kind is TensorRef or kind in _NOT_DATA:
         return True
     if kind not in (dict, collections.OrderedDict, list, tuple):
         return False
@@ -978,4 +984,5 @@ def load_pickle(path):
     f, size, budget = _open_regular(path)
     with f:
         data = _read_all(f, size, budget, path)
-    return _unpickle(data, 0, path, budget, _names(tensors=False))[0]
+    obj, _ = _unpickle(data, 0, path, budget, _names(tensors=False))
+    return _copy_tensors(obj, None, budget, {})  # no tensors, but nothing else that is not data either
