@@ -34,7 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             exit(2);
         }
         const ban_config *cf = ban_model_config(g_model[i]);
-        ban_limits lim = {MB, cf->encoder_layers ? cf->grid_height * cf->grid_width : MK, ML, ME};
+        ban_limits lim = {MB, cf->encoder_layers ? cf->grid_height * cf->grid_width : MK, ML, ME, 0};
         if (ban_ctx_create(g_model[i], &lim, &g_ctx[i]) != BAN_OK) {
             fprintf(stderr, "fuzz_forward: %s\n", ban_ctx_error(g_ctx[i]));
             exit(2);
