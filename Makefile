@@ -66,7 +66,7 @@ $(FIXTURES): tests/prepare_fixtures.py tools/ban_export.py tools/banfile.py tool
 	$(PYTHON) tests/prepare_fixtures.py $(BUILD)/fixtures
 
 test: all $(C_TESTS) $(FIXTURES) $(FUZZ_BINS)
-	FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) $(PYTHON) tests/run_tests.py --build $(BUILD)
+	FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) PYTHON=$(PYTHON) $(PYTHON) tests/run_tests.py --build $(BUILD)
 
 # ---- untrusted input: sanitizers, valgrind, fuzzing (README.md, "Safety") ------------------
 $(BUILD)/fuzz/have-libfuzzer: | $(BUILD)

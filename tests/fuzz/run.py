@@ -45,8 +45,10 @@ def targets(ext=".c"):
 
 
 def python_fuzz(name, args):
-    """Run the Python target fuzz_NAME.py; returns (ok, its last line, output)."""
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "fuzz_%s.py" % name)] + args, cwd=ROOT,
+    """Run the Python target fuzz_NAME.py with the tests' interpreter (make passes PYTHON: run as
+    build/test_fuzz, this script has whichever python3 comes first); returns (ok, its last line, output)."""
+    python = os.environ.get("PYTHON") or sys.executable
+    proc = subprocess.run([python, os.path.join(HERE, "fuzz_%s.py" % name)] + args, cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     lines = proc.stdout.strip().splitlines()
     return proc.returncode == 0, lines[-1] if lines else "exit %d" % proc.returncode, proc.stdout
