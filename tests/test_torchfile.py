@@ -577,6 +577,24 @@ def test_a_device_or_a_fifo_is_written_in_place(tmp_path):
     assert os.listdir(tmp_path) == ["fifo"]
 
 
+SIGTERM_WHILE_WRITING = """import os, runpy, signal, sys
+fsync = os.fsync
+os.fsync = lambda fd: (os.kill(os.getpid(), signal.SIGTERM), fsync(fd))  # while the temporary file exists
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")  # the command itself, with its own SIGTERM handler
+"""
+
+
+def test_sigterm_while_writing_leaves_the_old_file_and_no_temporary(tmp_path):
+    out = tmp_path / "m.ban"
+    out.write_bytes(b"previous")
+    proc = run_capped([sys.executable, "-c", SIGTERM_WHILE_WRITING] + EXPORT[1:] + [fixture_path("ban_ref_g2.pth"),
+                                                                                  "-o", out])
+    assert proc.returncode == 130 and proc.stderr.strip().endswith("interrupted; %s was left as it was" % out), \
+        (proc.returncode, proc.stderr)
+    assert out.read_bytes() == b"previous" and os.listdir(tmp_path) == ["m.ban"]
+
+
 def test_an_output_that_cannot_be_written_is_one_error(tmp_path):
     line = export_error(fixture_path("ban_ref_g2.pth"), "-o", tmp_path / "missing" / "m.ban")
     assert "No such file or directory" in line
