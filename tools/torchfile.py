@@ -923,15 +923,20 @@ def _load_legacy(data, path, budget):
     return obj, storages
 
 
-def _open_regular(path):
-    """An open file, its size, and a budget for it; anything but a regular file is refused
-    (/dev/zero would never end)."""
+def open_regular(path):
+    """(open binary file, its size) of a regular file; anything else is refused (/dev/zero
+    would never end, a FIFO would block)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block the open
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise CheckpointError("%s: not a regular file" % path)
-    return os.fdopen(fd, "rb"), st.st_size, Budget(path, st.st_size)
+    return os.fdopen(fd, "rb"), st.st_size
+
+
+def _open_with_budget(path):
+    f, size = open_regular(path)
+    return f, size, Budget(path, size)
 
 
 def _read_all(f, size, budget, path):
@@ -955,7 +960,7 @@ def _parse_checkpoint(f, size, budget, path):
 
 def load_checkpoint(path):
     """The object saved in a PyTorch checkpoint, with every tensor as a numpy array."""
-    f, size, budget = _open_regular(path)
+    f, size, budget = _open_with_budget(path)
     with f:
         obj, storages = _parse_checkpoint(f, size, budget, path)
         return _copy_tensors(obj, storages, budget, {})
@@ -967,7 +972,7 @@ def load_state_dict(path):
     tensor (epoch, lr_base, conventions...). The state dict is the checkpoint's first entry
     among STATE_DICT_KEYS that is a dict, else the checkpoint itself (entries then empty).
     Tensors elsewhere, such as an optimizer's state, are parsed and checked but not copied out."""
-    f, size, budget = _open_regular(path)
+    f, size, budget = _open_with_budget(path)
     with f:
         obj, storages = _parse_checkpoint(f, size, budget, path)
         key = next((k for k in STATE_DICT_KEYS if isinstance(obj, dict) and isinstance(obj.get(k), dict)), None)
@@ -981,7 +986,7 @@ def load_state_dict(path):
 def load_pickle(path):
     """A plain pickle (dictionary.pkl, trainval_label2ans.pkl) read by the same interpreter, under
     the same budget; it may use OrderedDict but nothing else by name, and no tensors."""
-    f, size, budget = _open_regular(path)
+    f, size, budget = _open_with_budget(path)
     with f:
         data = _read_all(f, size, budget, path)
     obj, _ = _unpickle(data, 0, path, budget, _names(tensors=False))
