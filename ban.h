@@ -239,7 +239,7 @@ typedef struct ban_config {
     int pad_boxes;         /* > 0: every image's boxes are padded with zero rows to this many (or cut to it),
                               and none is masked (OpenVQA's GQA models, whose padding takes part in attention) */
     int adapter_dim;       /* > 0: box features first go through OpenVQA's GQA adapter, to this width */
-    int adapter_box_dim;   /* the adapter's embedding of each box's 5 values */
+    int adapter_box_dim;   /* the adapter's embedding of each box's 5 values (0: the adapter reads no boxes) */
     int tokenizer;         /* BAN_TOKENIZER_REFERENCE or BAN_TOKENIZER_OPENVQA */
     int num_ids;           /* token ids are 0..num_ids-1: vocab_size + 1 when the padding id is V, else V */
 } ban_config;
@@ -1291,7 +1291,7 @@ typedef struct ban__weight {
     X(emb2, "word_embedding_extra.weight", NULL, 0, Vr, Ew, tables == 2, 0)                                       \
     X(gru_ih, "gru.weight_ih", "gru.bias_ih", 0, 3 * D, Ein, 1, 1)                                                \
     X(gru_hh, "gru.weight_hh", "gru.bias_hh", 0, 3 * D, D, 1, 1)                                                  \
-    X(adapter_box, "adapter.bbox_linear.weight", "adapter.bbox_linear.bias", 0, Eb, 5, adapter, 1)                \
+    X(adapter_box, "adapter.bbox_linear.weight", "adapter.bbox_linear.bias", 0, Eb, 5, adapter * (Eb > 0), 1)     \
     X(adapter_vis, "adapter.frcn_linear.weight", "adapter.frcn_linear.bias", 0, Dvis, Dv + Eb, adapter, 1)        \
     X(visual, "visual.weight", "visual.bias", 0, kD + vqa * G * Dg, Dvis, 1, 1)                                   \
     X(att_q, "attention.q_net.weight", "attention.q_net.bias", 0, kD, D, 1, 1)                                    \
@@ -1522,7 +1522,7 @@ static int ban__parse_config(ban_model *m)
     c->zero_row_padding = box_padding == 1;
     if (box_padding == 2 && (rc = ban__cfg_int(m, "ban.pad_boxes", 1, BAN_MAX_BOXES, -1, &c->pad_boxes))) return rc;
     if (adapter && ((rc = ban__cfg_int(m, "ban.adapter_dim", 1, BAN_MAX_DIM, -1, &c->adapter_dim)) ||
-                    (rc = ban__cfg_int(m, "ban.adapter_box_dim", 1, BAN_MAX_DIM, -1, &c->adapter_box_dim))))
+                    (rc = ban__cfg_int(m, "ban.adapter_box_dim", 0, BAN_MAX_DIM, -1, &c->adapter_box_dim))))
         return rc;
     if ((c->pad_boxes || adapter) && c->task != BAN_TASK_VQA)
         return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: padded boxes and the box adapter are VQA options",
@@ -2423,7 +2423,9 @@ static const float *ban__box_adapter(ban_ctx *c, int rows)
 {
     const ban_model *m = c->model;
     const int Dv = m->config.feature_dim, Eb = m->config.adapter_box_dim, Din = Dv + Eb, Dvis = m->w.adapter_vis.rows;
-    ban__linear(c, ban__mat_of(c->vpack + Dv, rows, Eb, Din), ban__mat_of(c->box5, rows, 5, 5), &m->w.adapter_box, 0, 0);
+    if (Eb)
+        ban__linear(c, ban__mat_of(c->vpack + Dv, rows, Eb, Din), ban__mat_of(c->box5, rows, 5, 5), &m->w.adapter_box,
+                    0, 0);
     ban__linear(c, ban__mat_of(c->vadapt, rows, Dvis, Dvis), ban__mat_of(c->vpack, rows, Din, Din), &m->w.adapter_vis, 0,
                 0);
     return c->vadapt;
@@ -2776,7 +2778,8 @@ static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin
     const ban_config *cf = &m->config;
     const int N = in->images ? in->images : in->batch, K = in->boxes, Dv = cf->feature_dim, fixed = cf->pad_boxes;
     const int adapter = cf->adapter_dim > 0, Dpack = adapter ? Dv + cf->adapter_box_dim : Dv + 6 * cf->spatial_concat;
-    const int need_spatials = cf->spatial_concat || adapter || (cf->task == BAN_TASK_VQA && cf->counter_objects);
+    const int boxes5 = adapter && cf->adapter_box_dim > 0; /* the adapter embeds each box's 5 values */
+    const int need_spatials = cf->spatial_concat || boxes5 || (cf->task == BAN_TASK_VQA && cf->counter_objects);
     const char *what = in->images ? "image" : "example";
     int pack = cf->spatial_concat || fixed || adapter, rows = 0;
     for (int b = 0; b < in->batch && in->image_index; b++)
@@ -2822,7 +2825,7 @@ static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin
     for (int b = 0; b < N; b++) {
         float *dst = c->vpack + (size_t)c->row0[b] * Dpack, *box = c->box5 + (size_t)c->row0[b] * 5;
         if (fixed) memset(dst, 0, (size_t)fixed * Dpack * sizeof(float)); /* the zero rows past the real ones */
-        if (fixed && adapter) memset(box, 0, (size_t)fixed * 5 * sizeof(float));
+        if (fixed && boxes5) memset(box, 0, (size_t)fixed * 5 * sizeof(float));
         for (int k = 0; k < K; k++) {
             int *slot = &c->box_row[(size_t)b * c->lim.max_boxes + k];
             const int r = *slot;
@@ -2833,7 +2836,7 @@ static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin
             const float *sp = in->spatials ? in->spatials + ((size_t)b * K + k) * 6 : NULL;
             memcpy(dst + (size_t)r * Dpack, in->features + ((size_t)b * K + k) * Dv, (size_t)Dv * sizeof(float));
             if (cf->spatial_concat) memcpy(dst + (size_t)r * Dpack + Dv, sp, 6 * sizeof(float));
-            if (adapter) { /* OpenVQA's 5 box values: x1/w, y1/h, x2/w, y2/h, (x2-x1)(y2-y1)/(w h) */
+            if (boxes5) { /* OpenVQA's 5 box values: x1/w, y1/h, x2/w, y2/h, (x2-x1)(y2-y1)/(w h) */
                 float *bx = box + (size_t)r * 5;
                 bx[0] = sp[0], bx[1] = sp[1], bx[2] = sp[2], bx[3] = sp[3], bx[4] = sp[4] * sp[5];
             }
@@ -2973,9 +2976,9 @@ static int ban__check_input(ban_ctx *c, const ban_input *in, const ban_output *o
         return ban__fail(c->error, BAN_ERR_ARG, "%d tokens outside the context's 1..%d", in->tokens_len, max_tokens);
     if (!in->features || !in->tokens)
         return ban__fail(c->error, BAN_ERR_ARG, "ban_forward: NULL features or tokens");
-    if (!in->spatials && (cf->spatial_concat || cf->adapter_dim || (vqa && cf->counter_objects)))
+    if (!in->spatials && (cf->spatial_concat || cf->adapter_box_dim || (vqa && cf->counter_objects)))
         return ban__fail(c->error, BAN_ERR_ARG, "this model needs spatial features (%s)",
-                         cf->spatial_concat ? "op 's'" : cf->adapter_dim ? "its box adapter" : "the counting module");
+                         cf->spatial_concat ? "op 's'" : cf->adapter_box_dim ? "its box adapter" : "the counting module");
     if (vqa) {
         if (in->glimpses < 0 || in->glimpses > cf->num_glimpses)
             return ban__fail(c->error, BAN_ERR_ARG, "glimpses %d outside 0..%d", in->glimpses, cf->num_glimpses);

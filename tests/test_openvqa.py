@@ -212,3 +212,47 @@ def test_bad_input_is_refused(tmp_path):
         path = tmp_path / ("%s.pkl" % name)
         torch.save({"state_dict": {k: torch.zeros(2, 2) for k in keys}, "epoch": 3}, str(path))
         refused(tmp_path, [path], "OpenVQA's %s model" % name)
+
+
+OTHER = [  # dataset, hidden, glimpses, K_TIMES, features, answers, boxes, bbox emb, max_token, options
+    ("vqa", 40, 1, 1, 36, 20, 16, 0, 14, ["--serialisation", "legacy", "--optimizer-state", "torch1.1"]),
+    ("vqa", 24, 8, 3, 24, 10, 12, 0, 14, ["--serialisation", "zip", "--module-prefix"]),
+    ("gqa", 40, 8, 2, 44, 30, 36, 8, 12, ["--serialisation", "zip", "--module-prefix"]),
+    ("gqa", 32, 2, 3, 30, 20, 18, 0, 15, ["--serialisation", "legacy"]),
+]
+
+
+@pytest.mark.parametrize("case", OTHER, ids=["-".join(map(str, c[:4])) + ("-nobox" if c[0] == "gqa" and not c[7] else "")
+                                             for c in OTHER])
+def test_configurations_the_fixtures_do_not_have(tmp_path, case):
+    """Cases made by tools/openvqa_torch.py make-case (OpenVQA's module structure, a trained
+    Adamax state in the checkpoint) export and run as exactly as the fixtures."""
+    pytest.importorskip("torch")
+    dataset, hidden, glimpses, k, dv, answers, boxes, emb, max_token, options = case
+    base = tmp_path / "case"
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "openvqa_torch.py"), "make-case", "--dataset", dataset,
+           "--hidden", hidden, "--glimpses", glimpses, "--k-times", k, "--feat-dim", dv, "--answers", answers,
+           "--boxes", boxes, "--train-steps", 2, "--output", base] + options
+    if dataset == "gqa":
+        cmd += ["--bbox-emb", emb, "--max-token", max_token]
+    subprocess.run([str(c) for c in cmd], check=True, capture_output=True)
+    cfg = json.load(open(str(base) + ".json"))
+    z = np.load(str(base) + ".npz")
+    args = [str(base) + ".pkl", "-o", str(tmp_path / "m.ban")]
+    if dataset == "vqa":
+        args += ["--vocab-questions"] + ["%s.questions/%s.json" % (base, s) for s in ("train", "val", "test", "vg")]
+        args += ["--answers", str(base) + ".answer_dict.json"]
+    else:
+        args += ["--dicts", str(base) + ".dicts.json", "--pad-boxes", str(boxes)]
+    proc = subprocess.run(EXPORT + args, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    paths = {"v": tmp_path / "v.npy", "s": tmp_path / "s.npy", "n": tmp_path / "n.npy", "q": tmp_path / "q.txt"}
+    np.save(paths["v"], z["frcn"].astype(np.float32))
+    np.save(paths["s"], spatials(z["bbox_pixels"], z["image_hw"]))
+    np.save(paths["n"], np.array(cfg["box_counts"], np.int32))
+    paths["q"].write_text("\n".join(cfg["questions"]) + "\n")
+    for simd in ("", "none"):
+        logits, att, _, predicted = run(tmp_path, tmp_path / "m.ban", paths, env={"BAN_SIMD": simd} if simd else None)
+        assert np.abs(logits - z["logits"]).max() < 1e-4, simd
+        assert np.abs(att - z["att"]).max() < 1e-5, simd
+        assert predicted == cfg["predicted_answers"], simd

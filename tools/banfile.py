@@ -42,7 +42,7 @@ WEIGHTS = (
     ("word_embedding_extra.weight", None, "0", "Vr", "Ew", "tables == 2", 0),
     ("gru.weight_ih", "gru.bias_ih", "0", "3 * D", "Ein", "1", 1),
     ("gru.weight_hh", "gru.bias_hh", "0", "3 * D", "D", "1", 1),
-    ("adapter.bbox_linear.weight", "adapter.bbox_linear.bias", "0", "Eb", "5", "adapter", 1),
+    ("adapter.bbox_linear.weight", "adapter.bbox_linear.bias", "0", "Eb", "5", "adapter * (Eb > 0)", 1),
     ("adapter.frcn_linear.weight", "adapter.frcn_linear.bias", "0", "Dvis", "Dv + Eb", "adapter", 1),
     ("visual.weight", "visual.bias", "0", "kD + vqa * G * Dg", "Dvis", "1", 1),
     ("attention.q_net.weight", "attention.q_net.bias", "0", "kD", "D", "1", 1),

@@ -146,17 +146,17 @@ def convert(S, pad_boxes=None):
     gqa = S.has("adapter.frcn_linear.weight")
     if gqa:
         fw, fb = _plain(S, "adapter.frcn_linear")
-        expect(S.has("adapter.bbox_linear.weight"), "%s: a GQA adapter without bbox_linear (USE_BBOX_FEAT False) "
-               "is not supported" % path)
-        bw, bb = _plain(S, "adapter.bbox_linear")
-        expect(bw.shape[1] == 5, "%s: adapter.bbox_linear reads %d box values; the released GQA models read 5 "
-               "(x1/w, y1/h, x2/w, y2/h, area)" % (path, bw.shape[1]))
-        Eb = bw.shape[0]
+        Eb = 0
+        if S.has("adapter.bbox_linear.weight"):  # USE_BBOX_FEAT, as the released models
+            bw, bb = _plain(S, "adapter.bbox_linear")
+            expect(bw.shape[1] == 5, "%s: adapter.bbox_linear reads %d box values; the released GQA models read 5 "
+                   "(x1/w, y1/h, x2/w, y2/h, area)" % (path, bw.shape[1]))
+            Eb = bw.shape[0]
+            T.update({"adapter.bbox_linear.weight": bw, "adapter.bbox_linear.bias": bb})
         expect(fw.shape[0] == img_dim and fw.shape[1] > Eb,
                "%s: adapter.frcn_linear has shape %s; the attention reads %d-d boxes after a %d-d box embedding"
                % (path, fw.shape, img_dim, Eb))
-        T.update({"adapter.bbox_linear.weight": bw, "adapter.bbox_linear.bias": bb,
-                  "adapter.frcn_linear.weight": fw, "adapter.frcn_linear.bias": fb})
+        T.update({"adapter.frcn_linear.weight": fw, "adapter.frcn_linear.bias": fb})
         for n in S.prefixed("adapter.grid_linear."):  # built with USE_AUX_FEAT; BAN's forward never reads it
             S.used.add(n)
         pad = 100 if pad_boxes is None else pad_boxes
