@@ -623,8 +623,8 @@ def assert_same(ours, theirs, where=""):
         assert type(ours) is type(theirs) and ours == theirs, (where, ours, theirs)
 
 
-@pytest.mark.parametrize("name_", ["ovqa_vqa_g2.pkl", "ovqa_gqa_g2.pkl", "ban_ref_g2.pth", "ban_ref_g2.legacy.pth",
-                                   "ban_ref_flickr.pth"])
+@pytest.mark.parametrize("name_", ["openvqa/ovqa_vqa_g2.pkl", "openvqa/ovqa_gqa_g2.pkl", "ban_ref_g2.pth",
+                                   "ban_ref_g2.legacy.pth", "ban_ref_flickr.pth"])
 def test_checkpoints_read_as_torch_reads_them(name_):
     torch = pytest.importorskip("torch")
     path = fixture_path(name_)
@@ -634,9 +634,9 @@ def test_checkpoints_read_as_torch_reads_them(name_):
     key = "state_dict" if "state_dict" in ref else "model_state"
     assert_same(state, ref[key])
     assert entries == {k: v for k, v in ref.items() if k not in (key, "optimizer")}
-    if name_.startswith("ovqa"):
+    if name_.startswith("openvqa/"):
         assert set(ref) == {"state_dict", "optimizer", "lr_base", "epoch"}
-        assert all(k.startswith("module.") for k in state) == (name_ == "ovqa_gqa_g2.pkl")
+        assert all(k.startswith("module.") for k in state) == (name_ == "openvqa/ovqa_gqa_g2.pkl")
 
 
 def openvqa_like(torch, step_as_tensor, prefix):
