@@ -71,7 +71,6 @@ int npz_image_id(const char *name, char id[STORE_MAX_ID + 1]);
 
 #if defined(NPZ_IMPLEMENTATION) && !defined(NPZ__IMPLEMENTED)
 #define NPZ__IMPLEMENTED
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,15 +85,6 @@ int npz_image_id(const char *name, char id[STORE_MAX_ID + 1]);
 #define NPZ_MALLOC(n) malloc(n)
 #define NPZ_FREE(p) free(p)
 #endif
-
-static int npz__fail(char *err, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && len) vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static uint32_t npz__u16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t npz__u32(const unsigned char *p) { return npz__u16(p) | npz__u16(p + 2) << 16; }
@@ -153,39 +143,39 @@ static int npz__index(const unsigned char *b, size_t n, const char *name, npz__m
         }
     }
     if (eocd == (size_t)-1)
-        return npz__fail(err, errlen, "%s: not an .npz file (no zip end-of-central-directory record)", name);
+        return util_fail(err, errlen, "%s: not an .npz file (no zip end-of-central-directory record)", name);
     uint64_t entries = npz__u16(b + eocd + 10), cd_size = npz__u32(b + eocd + 12), cd_off = npz__u32(b + eocd + 16);
     uint64_t cd_end_limit = eocd; /* the directory ends before the end records */
     if (npz__u16(b + eocd + 4) != 0 || npz__u16(b + eocd + 6) != 0 || npz__u16(b + eocd + 8) != entries)
-        return npz__fail(err, errlen, "%s: a zip archive split over several disks", name);
+        return util_fail(err, errlen, "%s: a zip archive split over several disks", name);
     if (entries == 0xFFFF || cd_size == 0xFFFFFFFF || cd_off == 0xFFFFFFFF) { /* zip64 */
         if (eocd < 20 || npz__u32(b + eocd - 20) != 0x07064b50)
-            return npz__fail(err, errlen, "%s: zip64 sizes without a zip64 end-of-central-directory locator", name);
+            return util_fail(err, errlen, "%s: zip64 sizes without a zip64 end-of-central-directory locator", name);
         const uint64_t z64 = npz__u64(b + eocd - 20 + 8);
         if (npz__u32(b + eocd - 20 + 4) != 0 || npz__u32(b + eocd - 20 + 16) != 1 || z64 > eocd - 20 ||
             eocd - 20 - z64 < 56 || npz__u32(b + z64) != 0x06064b50)
-            return npz__fail(err, errlen, "%s: the zip64 end-of-central-directory record is not where its locator "
+            return util_fail(err, errlen, "%s: the zip64 end-of-central-directory record is not where its locator "
                              "says (offset %llu)", name, (unsigned long long)z64);
         if (npz__u32(b + z64 + 16) != 0 || npz__u32(b + z64 + 20) != 0 || npz__u64(b + z64 + 24) != npz__u64(b + z64 + 32))
-            return npz__fail(err, errlen, "%s: a zip archive split over several disks", name);
+            return util_fail(err, errlen, "%s: a zip archive split over several disks", name);
         entries = npz__u64(b + z64 + 32), cd_size = npz__u64(b + z64 + 40), cd_off = npz__u64(b + z64 + 48);
         cd_end_limit = z64;
     }
     if (cd_off > cd_end_limit || cd_size > cd_end_limit - cd_off || entries > cd_size / 46)
-        return npz__fail(err, errlen, "%s: a central directory of %llu entries in [%llu, +%llu) does not fit before "
+        return util_fail(err, errlen, "%s: a central directory of %llu entries in [%llu, +%llu) does not fit before "
                          "its end record at %llu", name, (unsigned long long)entries, (unsigned long long)cd_off,
                          (unsigned long long)cd_size, (unsigned long long)cd_end_limit);
     uint64_t p = cd_off;
     const uint64_t cd_end = cd_off + cd_size;
     for (uint64_t i = 0; i < entries; i++) {
         if (cd_end - p < 46 || npz__u32(b + p) != 0x02014b50)
-            return npz__fail(err, errlen, "%s: central directory entry %llu (offset %llu) is not one", name,
+            return util_fail(err, errlen, "%s: central directory entry %llu (offset %llu) is not one", name,
                              (unsigned long long)i, (unsigned long long)p);
         const uint32_t flags = npz__u16(b + p + 8), method = npz__u16(b + p + 10), crc = npz__u32(b + p + 16);
         uint64_t csize = npz__u32(b + p + 20), usize = npz__u32(b + p + 24), local = npz__u32(b + p + 42);
         const uint32_t nlen = npz__u16(b + p + 28), xlen = npz__u16(b + p + 30), clen = npz__u16(b + p + 32);
         if (cd_end - p - 46 < (uint64_t)nlen + xlen + clen)
-            return npz__fail(err, errlen, "%s: central directory entry %llu runs past the directory", name,
+            return util_fail(err, errlen, "%s: central directory entry %llu runs past the directory", name,
                              (unsigned long long)i);
         const unsigned char *mname = b + p + 46, *extra = mname + nlen;
         /* zip64: the sizes and offset that do not fit in 32 bits follow in the extra field 0x0001 */
@@ -198,7 +188,7 @@ static int npz__index(const unsigned char *b, size_t n, const char *name, npz__m
                 for (int f = 0; f < 3; f++)
                     if (*fields[f] == 0xFFFFFFFF) {
                         if (at + 8 > x + 4 + len)
-                            return npz__fail(err, errlen, "%s: central directory entry %llu: a zip64 field short of "
+                            return util_fail(err, errlen, "%s: central directory entry %llu: a zip64 field short of "
                                              "its sizes", name, (unsigned long long)i);
                         *fields[f] = npz__u64(extra + at), at += 8;
                     }
@@ -209,27 +199,27 @@ static int npz__index(const unsigned char *b, size_t n, const char *name, npz__m
         while (k < NPZ__MEMBERS && (strlen(npz__names[k]) != nlen || memcmp(npz__names[k], mname, nlen))) k++;
         if (k < NPZ__MEMBERS) {
             const char *mn = npz__names[k];
-            if (m[k].found) return npz__fail(err, errlen, "%s: member %s appears twice", name, mn);
-            if (flags & 1) return npz__fail(err, errlen, "%s: member %s is encrypted", name, mn);
+            if (m[k].found) return util_fail(err, errlen, "%s: member %s appears twice", name, mn);
+            if (flags & 1) return util_fail(err, errlen, "%s: member %s is encrypted", name, mn);
             if (method != 0 && method != 8)
-                return npz__fail(err, errlen, "%s: member %s is compressed with method %u (np.savez stores, "
+                return util_fail(err, errlen, "%s: member %s is compressed with method %u (np.savez stores, "
                                  "np.savez_compressed deflates: 0 or 8)", name, mn, method);
             /* the local header: its own name and extra field come before the data */
             if (local > cd_off || cd_off - local < 30 || npz__u32(b + local) != 0x04034b50)
-                return npz__fail(err, errlen, "%s: member %s: no local header at offset %llu", name, mn,
+                return util_fail(err, errlen, "%s: member %s: no local header at offset %llu", name, mn,
                                  (unsigned long long)local);
             const uint64_t lnlen = npz__u16(b + local + 26), lxlen = npz__u16(b + local + 28);
             const uint64_t data = local + 30 + lnlen + lxlen;
             if (lnlen != nlen || data > cd_off || memcmp(b + local + 30, mname, nlen) || csize > cd_off - data)
-                return npz__fail(err, errlen, "%s: member %s: its local header (offset %llu) and %llu bytes of data do "
+                return util_fail(err, errlen, "%s: member %s: its local header (offset %llu) and %llu bytes of data do "
                                  "not fit before the central directory, or name another member", name, mn,
                                  (unsigned long long)local, (unsigned long long)csize);
             if (method == 0 ? usize != csize : usize > csize * 1032 + 64)
-                return npz__fail(err, errlen, "%s: member %s: %llu bytes %s from %llu: not possible", name, mn,
+                return util_fail(err, errlen, "%s: member %s: %llu bytes %s from %llu: not possible", name, mn,
                                  (unsigned long long)usize, method == 0 ? "stored" : "inflated",
                                  (unsigned long long)csize);
             if (usize > NPZ_MAX_MEMBER)
-                return npz__fail(err, errlen, "%s: member %s of %llu bytes: larger than any feature array (%llu)",
+                return util_fail(err, errlen, "%s: member %s of %llu bytes: larger than any feature array (%llu)",
                                  name, mn, (unsigned long long)usize, (unsigned long long)NPZ_MAX_MEMBER);
             m[k].found = 1, m[k].method = method, m[k].crc = crc;
             m[k].csize = csize, m[k].usize = usize, m[k].data = data;
@@ -250,12 +240,12 @@ static int npz__member_array(const unsigned char *b, const char *name, int k, co
     unsigned char *inflated = NULL;
     if (m->method == 8) {
         if (!(inflated = (unsigned char *)NPZ_MALLOC(m->usize ? m->usize : 1)))
-            return npz__fail(err, errlen, "%s: out of memory for %llu bytes", where, (unsigned long long)m->usize);
+            return util_fail(err, errlen, "%s: out of memory for %llu bytes", where, (unsigned long long)m->usize);
         z_stream z;
         memset(&z, 0, sizeof z);
         if (inflateInit2(&z, -15) != Z_OK) { /* raw deflate, as zip holds it */
             NPZ_FREE(inflated);
-            return npz__fail(err, errlen, "%s: out of memory for zlib", where);
+            return util_fail(err, errlen, "%s: out of memory for zlib", where);
         }
         /* sizes fit zlib's 32-bit counts: at most NPZ_MAX_MEMBER out, NPZ_MAX_FILE in */
         z.next_in = (unsigned char *)bytes, z.avail_in = (uInt)m->csize; /* zlib's API is not const; it only reads */
@@ -276,7 +266,7 @@ static int npz__member_array(const unsigned char *b, const char *name, int k, co
                           : "is not valid deflate data";
         if (why) {
             NPZ_FREE(inflated);
-            return npz__fail(err, errlen, "%s: %s (%llu bytes declared, from %llu)", where, why,
+            return util_fail(err, errlen, "%s: %s (%llu bytes declared, from %llu)", where, why,
                              (unsigned long long)m->usize, (unsigned long long)m->csize);
         }
         bytes = inflated;
@@ -289,7 +279,7 @@ static int npz__member_array(const unsigned char *b, const char *name, int k, co
     }
     int rc = 0;
     if ((uint32_t)crc != m->crc)
-        rc = npz__fail(err, errlen, "%s: CRC-32 %08x, but the archive says %08x: corrupt", where, (unsigned)crc, m->crc);
+        rc = util_fail(err, errlen, "%s: CRC-32 %08x, but the archive says %08x: corrupt", where, (unsigned)crc, m->crc);
     else if (npy_parse(bytes, (size_t)m->usize, where, arr, err, errlen))
         rc = -1;
     if (inflated) NPZ_FREE(inflated);
@@ -307,7 +297,7 @@ static int npz__size(const npy_array *a, const char *name, const char *member, l
         else if (a->kind == 'f') v = *(const float *)a->data;
     }
     if (!(v >= 1 && v <= (double)max && v == (double)(long long)v))
-        return npz__fail(err, errlen, "%s: member %s is not one whole number in 1..%lld", name, member, max);
+        return util_fail(err, errlen, "%s: member %s is not one whole number in 1..%lld", name, member, max);
     *out = (int)v;
     return 0;
 }
@@ -333,13 +323,13 @@ int npz_parse_features(const void *buf, size_t n, const char *name, npz_features
     const unsigned char *b = (const unsigned char *)buf;
     memset(out, 0, sizeof *out);
     if (npz_image_id(name, out->id))
-        return npz__fail(err, errlen, "%s: the file name gives no image id (COCO_<split>_<number>.jpg.npz, or "
+        return util_fail(err, errlen, "%s: the file name gives no image id (COCO_<split>_<number>.jpg.npz, or "
                          "<id>.npz with 1 to %d letters, digits, '_' or '-')", name, STORE_MAX_ID);
     npz__member m[NPZ__MEMBERS];
     if (npz__index(b, n, name, m, err, errlen)) return -1;
     const int vqa = m[NPZ__IMAGE_W].found || m[NPZ__IMAGE_H].found, gqa = m[NPZ__WIDTH].found || m[NPZ__HEIGHT].found;
     if (vqa == gqa || !m[NPZ__X].found || !m[NPZ__BBOX].found)
-        return npz__fail(err, errlen, "%s: expected the members x, bbox and image_w, image_h (OpenVQA's VQA-v2 "
+        return util_fail(err, errlen, "%s: expected the members x, bbox and image_w, image_h (OpenVQA's VQA-v2 "
                          "features) or width, height (GQA's)", name);
     out->layout = vqa ? "VQA" : "GQA";
     const int want[3] = {vqa ? NPZ__IMAGE_W : NPZ__WIDTH, vqa ? NPZ__IMAGE_H : NPZ__HEIGHT, NPZ__NUM_BBOX};
@@ -347,7 +337,7 @@ int npz_parse_features(const void *buf, size_t n, const char *name, npz_features
     int sizes[3] = {0, 0, -1};
     for (int i = 0; i < 3; i++) {
         if (!m[want[i]].found) {
-            if (i < 2) return npz__fail(err, errlen, "%s: member %s is missing", name, npz__names[want[i]]);
+            if (i < 2) return util_fail(err, errlen, "%s: member %s is missing", name, npz__names[want[i]]);
             continue; /* num_bbox: checked when it is there */
         }
         if (npz__member_array(b, name, want[i], &m[want[i]], &s, err, errlen)) return -1;
@@ -361,13 +351,13 @@ int npz_parse_features(const void *buf, size_t n, const char *name, npz_features
     if (bbox.kind != 'f' || bbox.ndim != 2 || bbox.shape[1] != 4 || bbox.shape[0] < 1 ||
         bbox.shape[0] > STORE_MAX_BOXES) {
         npy_free(&bbox);
-        return npz__fail(err, errlen, "%s: member bbox.npy is not a float32 array (K, 4) of 1..%d boxes", name,
+        return util_fail(err, errlen, "%s: member bbox.npy is not a float32 array (K, 4) of 1..%d boxes", name,
                          STORE_MAX_BOXES);
     }
     const int K = (int)bbox.shape[0];
     if (sizes[2] >= 0 && sizes[2] != K) {
         npy_free(&bbox);
-        return npz__fail(err, errlen, "%s: member num_bbox.npy says %d boxes, bbox.npy holds %d", name, sizes[2], K);
+        return util_fail(err, errlen, "%s: member num_bbox.npy says %d boxes, bbox.npy holds %d", name, sizes[2], K);
     }
     if (npz__member_array(b, name, NPZ__X, &m[NPZ__X], &x, err, errlen)) {
         npy_free(&bbox);
@@ -377,7 +367,7 @@ int npz_parse_features(const void *buf, size_t n, const char *name, npz_features
     const int64_t xk = x.ndim == 2 ? x.shape[vqa ? 1 : 0] : -1, xd = x.ndim == 2 ? x.shape[vqa ? 0 : 1] : -1;
     if (x.kind != 'f' || x.ndim != 2 || xk != K || xd < 1 || xd > STORE_MAX_DIM) {
         npy_free(&bbox), npy_free(&x);
-        return npz__fail(err, errlen, "%s: member x.npy is not a float32 array %s of the %d boxes of bbox.npy and "
+        return util_fail(err, errlen, "%s: member x.npy is not a float32 array %s of the %d boxes of bbox.npy and "
                          "1..%d features", name, vqa ? "(D, K), transposed as OpenVQA's VQA-v2 files hold it"
                                                      : "(K, D)", K, STORE_MAX_DIM);
     }
@@ -387,7 +377,7 @@ int npz_parse_features(const void *buf, size_t n, const char *name, npz_features
     out->features = (float *)NPZ_MALLOC((size_t)K * D * sizeof(float));
     if (!out->boxes || !out->features) {
         npy_free(&bbox), npy_free(&x), npz_features_free(out);
-        return npz__fail(err, errlen, "%s: out of memory for %d boxes of %d features", name, K, D);
+        return util_fail(err, errlen, "%s: out of memory for %d boxes of %d features", name, K, D);
     }
     memcpy(out->boxes, bbox.data, (size_t)K * 4 * sizeof(float));
     const float *xv = (const float *)x.data;
@@ -401,7 +391,7 @@ int npz_parse_features(const void *buf, size_t n, const char *name, npz_features
     store_record rec = npz_record(out);
     if (store_check_record(&rec, D, why, sizeof why)) {
         npz_features_free(out);
-        return npz__fail(err, errlen, "%s: image %s: %s", name, out->id, why);
+        return util_fail(err, errlen, "%s: image %s: %s", name, out->id, why);
     }
     return 0;
 }

@@ -110,15 +110,6 @@ typedef struct {
     int str_over, str_nul, str_surrogate; /* it was longer than asked, held \u0000, a lone surrogate */
 } qj;
 
-static int questions__fail(char *err, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && len) vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* the next bytes of a file into buf; 0 at the end of the input */
 static int qj__fill(qj *j)
 {
@@ -131,7 +122,7 @@ static int qj__fill(qj *j)
     j->len = fread(j->buf, 1, want, j->f);
     if (j->len < want && !j->failed) { /* shorter than it was when opened */
         j->failed = 1;
-        questions__fail(j->err, j->errlen, "%s: %s after %llu bytes (the file was %llu bytes when opened)", j->name,
+        util_fail(j->err, j->errlen, "%s: %s after %llu bytes (the file was %llu bytes when opened)", j->name,
                         ferror(j->f) ? "read error" : "the file ends", (unsigned long long)(j->base + j->len),
                         (unsigned long long)j->size);
     }
@@ -181,7 +172,7 @@ static int qj__syntax(qj *j, const char *what)
     long line, col;
     qj__where(j, qj__offset(j), &line, &col);
     j->failed = 1;
-    return questions__fail(j->err, j->errlen, "%s: malformed JSON at line %ld, column %ld: %s%s", j->name, line, col,
+    return util_fail(j->err, j->errlen, "%s: malformed JSON at line %ld, column %ld: %s%s", j->name, line, col,
                            what, at_end ? " (the file ends there: truncated?)" : "");
 }
 
@@ -225,7 +216,7 @@ static int qj__keep(qj *j, const unsigned char *p, size_t n, size_t max)
         size_t cap = j->str_cap ? j->str_cap : 256;
         while (cap < j->str_len + n + 1) cap *= 2;
         char *s = (char *)realloc(j->str, cap);
-        if (!s) return j->failed = 1, questions__fail(j->err, j->errlen, "%s: out of memory", j->name);
+        if (!s) return j->failed = 1, util_fail(j->err, j->errlen, "%s: out of memory", j->name);
         j->str = s, j->str_cap = cap;
     }
     memcpy(j->str + j->str_len, p, n);
@@ -733,7 +724,7 @@ static int questions__key_cmp(const void *a, const void *b)
 static int questions__unique(const vqa_questions *qs, const char *name, char *err, size_t errlen)
 {
     const vqa_question **order = (const vqa_question **)malloc(qs->count * sizeof *order);
-    if (!order) return questions__fail(err, errlen, "%s: out of memory for %zu questions", name, qs->count);
+    if (!order) return util_fail(err, errlen, "%s: out of memory for %zu questions", name, qs->count);
     for (size_t i = 0; i < qs->count; i++) order[i] = &qs->items[i];
     qsort(order, qs->count, sizeof *order, questions__key_cmp);
     int rc = 0;
@@ -741,10 +732,10 @@ static int questions__unique(const vqa_questions *qs, const char *name, char *er
         const size_t a = (size_t)(order[i - 1] - qs->items), b = (size_t)(order[i] - qs->items);
         if (strcmp(order[i - 1]->question_key, order[i]->question_key)) continue;
         if (qs->format == QUESTIONS_VQA)
-            rc = questions__fail(err, errlen, "%s: question_id %s appears twice (questions[%zu] and questions[%zu]); a "
+            rc = util_fail(err, errlen, "%s: question_id %s appears twice (questions[%zu] and questions[%zu]); a "
                                  "results file holds each question once", name, order[i]->question_key, a, b);
         else
-            rc = questions__fail(err, errlen, "%s: question %s appears twice (members %zu and %zu)", name,
+            rc = util_fail(err, errlen, "%s: question %s appears twice (members %zu and %zu)", name,
                                  order[i]->question_key, a, b);
     }
     free(order);
@@ -765,8 +756,8 @@ static int questions__read(qj *src, vqa_questions *out, vqa_question_fn each, vo
     if (rc == 0) {
         if (p.saw_questions) p.format = QUESTIONS_VQA;
         else if (p.gqa_bad)
-            rc = p.gqa_good ? questions__fail(err, errlen, "%s: %s", name, p.gqa_why)
-                            : questions__fail(err, errlen, "%s: expected an object with a \"questions\" array (a VQA "
+            rc = p.gqa_good ? util_fail(err, errlen, "%s: %s", name, p.gqa_why)
+                            : util_fail(err, errlen, "%s: expected an object with a \"questions\" array (a VQA "
                                               "questions file) or of questions by id (a GQA questions file): %s", name,
                                               p.gqa_why);
         else p.format = QUESTIONS_GQA;
@@ -774,12 +765,12 @@ static int questions__read(qj *src, vqa_questions *out, vqa_question_fn each, vo
     const size_t count = p.format == QUESTIONS_VQA ? p.vqa_count : p.gqa_count;
     const size_t text = p.format == QUESTIONS_VQA ? p.vqa_text : p.gqa_text;
     if (rc == 0 && count == 0)
-        rc = questions__fail(err, errlen, p.format == QUESTIONS_VQA ? "%s: the \"questions\" array is empty"
+        rc = util_fail(err, errlen, p.format == QUESTIONS_VQA ? "%s: the \"questions\" array is empty"
                                                                     : "%s: the file holds no questions", name);
     if (rc == 0) {
         out->items = (vqa_question *)calloc(count, sizeof(vqa_question));
         out->text = (char *)malloc(text ? text : 1);
-        if (!out->items || !out->text) rc = questions__fail(err, errlen, "%s: out of memory for %zu questions", name,
+        if (!out->items || !out->text) rc = util_fail(err, errlen, "%s: out of memory for %zu questions", name,
                                                             count);
         out->count = count;
         out->format = p.format;
@@ -793,7 +784,7 @@ static int questions__read(qj *src, vqa_questions *out, vqa_question_fn each, vo
         p.j.str = str, p.j.str_cap = str_cap;
         p.pass = 2, p.format = format, p.out = out;
         p.text_at = out->text, p.text_end = out->text + text;
-        if (p.j.f && fseek(p.j.f, 0, SEEK_SET) != 0) rc = questions__fail(err, errlen, "%s: cannot read it again", name);
+        if (p.j.f && fseek(p.j.f, 0, SEEK_SET) != 0) rc = util_fail(err, errlen, "%s: cannot read it again", name);
         else if ((rc = questions__document(&p)) == 0 && (p.filled != count || p.text_at != p.text_end))
             rc = questions__changed(&p);
     }
@@ -826,7 +817,7 @@ int vqa_questions_load(const char *path, vqa_questions *out, vqa_question_fn eac
     FILE *f = fdopen(fd, "rb");
     if (!f) {
         close(fd);
-        return questions__fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return util_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     }
     qj j;
     memset(&j, 0, sizeof j);
@@ -834,7 +825,7 @@ int vqa_questions_load(const char *path, vqa_questions *out, vqa_question_fn eac
     j.name = path, j.err = err, j.errlen = errlen;
     if (!(j.buf = (unsigned char *)malloc(QUESTIONS_CHUNK))) {
         fclose(f);
-        return questions__fail(err, errlen, "%s: out of memory", path);
+        return util_fail(err, errlen, "%s: out of memory", path);
     }
     int rc = questions__read(&j, out, each, data);
     free(j.buf);
