@@ -16,9 +16,10 @@ HEADERS = ban.h $(wildcard examples/*.h)
 # or group of commands (examples/cmd_*.c, listed in examples/cli.h's CLI_COMMANDS)
 CLI_SRC = examples/ban.c examples/cli.c examples/impl.c $(wildcard examples/cmd_*.c)
 CLI_LIBS = -lcjson -lexpat
-# build/ban draws its pictures with cairo (examples/picture.h); nothing else links it
-CAIRO_CFLAGS = $(shell pkg-config --cflags cairo 2>/dev/null)
-CAIRO_LIBS = $(shell pkg-config --libs cairo 2>/dev/null || echo -lcairo)
+# build/ban draws its pictures with cairo, whose text finds its font through fontconfig
+# (examples/picture.h); nothing else links them
+PICTURE_CFLAGS = $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
+PICTURE_LIBS = $(shell pkg-config --libs cairo fontconfig 2>/dev/null || echo -lcairo -lfontconfig)
 # every tests/test_*.c is a TAP-speaking program build/test_*, run by make test
 C_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 FIXTURES = $(BUILD)/fixtures/.stamp
@@ -52,7 +53,7 @@ check-deps:
 	echo '#include <cjson/cJSON.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libcjson-dev"; \
 	echo '#include <expat.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libexpat1-dev"; \
 	echo '#include <stb/stb_image.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libstb-dev"; \
-	echo '#include <cairo.h>' | $(CC) -E $(CAIRO_CFLAGS) -x c - >/dev/null 2>&1 || missing="$$missing libcairo2-dev"; \
+	echo '#include <cairo.h>' | $(CC) -E $(PICTURE_CFLAGS) -x c - >/dev/null 2>&1 || missing="$$missing libcairo2-dev"; \
 	if [ -n "$$missing" ]; then echo "ban.h needs:$$missing  (install them: make deps, or apt-get install -y $(DEPS))"; exit 1; fi
 
 # everything the tests and examples use, from Debian's packages (run as root)
@@ -64,7 +65,7 @@ $(BUILD):
 	@mkdir -p $(BUILD)
 
 $(BUILD)/ban: $(CLI_SRC) $(HEADERS) | $(BUILD)
-	$(CC) $(WARN) $(CFLAGS) $(CAIRO_CFLAGS) -o $@ $(CLI_SRC) $(CLI_LIBS) $(CAIRO_LIBS) $(LDLIBS)
+	$(CC) $(WARN) $(CFLAGS) $(PICTURE_CFLAGS) -o $@ $(CLI_SRC) $(CLI_LIBS) $(PICTURE_LIBS) $(LDLIBS)
 
 $(BUILD)/simple: examples/simple.c ban.h examples/npy.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ examples/simple.c $(LDLIBS)

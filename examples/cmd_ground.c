@@ -870,9 +870,6 @@ static int ground_main(const cli_args *a)
     if (image && picture_photo_id(image, id_buf, sizeof id_buf))
         photo = image, image = cli_get(a, "--image-id") ? cli_get(a, "--image-id") : id_buf;
     else if (cli_get(a, "--image-id")) return cli_usage(a, "--image-id names the image of --image PHOTO.png");
-    if (picture && !photo)
-        return cli_usage(a, "--picture draws on the photo: give --image PHOTO.png (the image's, named <id>.png, or "
-                            "with --image-id ID)");
     if (split && image) return cli_usage(a, "give --image ID (one sentence) or --split SPLIT.txt (a split), not both");
     if (cli_long(a, "--top-k", 0, BAN_MAX_BOXES, &top_k) ||
         cli_long(a, "--max-entities", 1, BAN_MAX_ENTITIES, &max_entities) ||
@@ -888,6 +885,9 @@ static int ground_main(const cli_args *a)
         if (out_path || cli_get(a, "--batch") || cli_flag(a, "--skip-bad") || cli_flag(a, "--skip-missing"))
             return cli_usage(a, "--output, --batch, --skip-bad and --skip-missing are for --split");
         if (xml_path && dir) return cli_usage(a, "give --annotations FILE.xml or --annotations-dir DIR, not both");
+        if (picture && !photo)
+            return cli_usage(a, "--picture draws on the photo: give --image PHOTO.png (the image's, named <id>.png, or "
+                                "with --image-id ID)");
         if (dir && !sent_path && line_no) {
             snprintf(sent_buf, sizeof sent_buf, "%s/Sentences/%s.txt", dir, image);
             sent_path = sent_buf;

@@ -1,6 +1,6 @@
 /* picture.h - the pictures build/ban draws, as the paper draws them (Kim, Jun, Zhang 2018,
-   Fig. 3 and 4), with cairo (text and shapes; link -lcairo: build/ban only, ban.h stays
-   dependency-free; cairo's text needs a font: Debian's fonts-dejavu-core).
+   Fig. 3 and 4), with cairo (text and shapes; link -lcairo -lfontconfig: build/ban only,
+   ban.h stays dependency-free; cairo's text needs a font: Debian's fonts-dejavu-core).
 
    OPTIONS (what the commands share)
      picture_open(a, option, &o)          the picture's path checked before any work: a name ending
@@ -123,6 +123,7 @@ int picture_grounding(util_out *o, const picture_ground *g);
 #include <string.h>
 
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 
 #include "image.h"
 #include "markup.h"
@@ -461,9 +462,20 @@ static int picture__finish(cairo_t *cr, cairo_surface_t *s, util_out *o)
     return cli_commit_output(o);
 }
 
+/* cairo's caches and fontconfig's configuration (the fonts cairo found through it) released
+   when the process ends, so that a leak checker sees only what is really lost; no cairo
+   object is alive by then */
+static void picture__release(void)
+{
+    cairo_debug_reset_static_data();
+    FcFini();
+}
+
 /* a page of W x H, or CLI_FAIL once the output is removed */
 static int picture__start(util_out *o, int W, int H, cairo_surface_t **s, cairo_t **cr)
 {
+    static int registered;
+    if (!registered) registered = 1, atexit(picture__release);
     *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
     *cr = cairo_create(*s);
     if (cairo_status(*cr) == CAIRO_STATUS_SUCCESS) return CLI_OK;
@@ -604,7 +616,7 @@ int picture_boxes(util_out *o, const picture_vqa *v)
         for (int r = top_n - 1; r >= 0; r--) {
             const float *b = v->box_xyxy + (size_t)order[r] * 4;
             const picture__rgb c = picture__palette(r);
-            char num[8];
+            char num[12];
             picture__set(cr, c);
             cairo_set_line_width(cr, r == 0 ? 3.5 : 2.5);
             double d[4];
@@ -636,7 +648,7 @@ int picture_boxes(util_out *o, const picture_vqa *v)
             picture__text(cr, v->words[l], mx - 5, my + l * rh + rh / 2.0 + 3.5, PICTURE_WORDS_W, PICTURE__RIGHT);
         picture__font(cr, 10, 1);
         for (int c = 0; c < top_n; c++) {
-            char num[8];
+            char num[12];
             snprintf(num, sizeof num, "%d", c + 1);
             picture__set(cr, picture__palette(c));
             picture__text(cr, num, mx + c * cw + cw / 2.0, my + map_h + 13, cw + 4, PICTURE__CENTER);

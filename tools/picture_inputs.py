@@ -34,7 +34,7 @@ FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 W, H = 640, 480
 IMAGE_ID = 42
 SENTENCE = "[/EN#1/people A man] holding [/EN#2/other a red umbrella] to the left of [/EN#3/vehicles a bus] ."
-QUESTIONS = ["What color is the man's shirt?", "Where is the cat?", "Is it sunny outside?"]
+QUESTIONS = ["What color is the man wearing?", "Where is the cat?", "Is it sunny outside?"]
 
 # (name, box x1, y1, x2, y2): the shapes drawn, then regions made of several
 BOXES = [
