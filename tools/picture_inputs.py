@@ -50,32 +50,32 @@ BOXES = [
 ]
 
 
+# what the photo shows, drawn in this order: (PIL's ImageDraw method, its box, colour)
+SCENE = [
+    ("rectangle", (0, 330, W, H), (150, 190, 120)), ("ellipse", (30, 24, 94, 88), (250, 204, 40)),
+    ("rectangle", (360, 170, 624, 330), (240, 190, 30)),
+    *[("rectangle", (x, 188, x + 46, 232), (60, 90, 130)) for x in (378, 436, 494, 552)],
+    *[("ellipse", (x, 300, x + 60, 360), (30, 30, 30)) for x in (388, 536)],
+    *[("ellipse", (x + 18, 318, x + 42, 342), (150, 150, 150)) for x in (388, 536)],
+    ("rectangle", (602, 90, 612, 170), (110, 110, 110)), ("rectangle", (582, 40, 632, 90), (200, 30, 30)),
+    ("rectangle", (144, 300, 170, 430), (40, 60, 140)), ("rectangle", (174, 300, 200, 430), (40, 60, 140)),
+    ("rectangle", (138, 198, 206, 300), (230, 60, 50)), ("ellipse", (150, 150, 194, 194), (240, 200, 160)),
+    ("rectangle", (170, 110, 174, 200), (60, 40, 30)), ("pieslice", (92, 104, 252, 236), (220, 20, 40)),
+    ("rectangle", (232, 330, 352, 344), (130, 80, 40)), ("rectangle", (240, 344, 252, 430), (110, 66, 32)),
+    ("rectangle", (332, 344, 344, 430), (110, 66, 32)), ("ellipse", (262, 300, 318, 332), (120, 120, 120)),
+    ("ellipse", (296, 294, 318, 314), (120, 120, 120)), ("ellipse", (20, 380, 100, 440), (150, 100, 50)),
+    ("ellipse", (84, 356, 122, 392), (150, 100, 50)),
+]
+
+
 def draw_photo(path):
     im = Image.new("RGB", (W, H), (182, 220, 244))
     d = ImageDraw.Draw(im)
-    d.rectangle([0, 330, W, H], fill=(150, 190, 120))
-    d.ellipse([30, 24, 94, 88], fill=(250, 204, 40))
-    d.rectangle([360, 170, 624, 330], fill=(240, 190, 30), outline=(120, 90, 10), width=3)
-    for x in (378, 436, 494, 552):
-        d.rectangle([x, 188, x + 46, 232], fill=(60, 90, 130))
-    for x in (388, 536):
-        d.ellipse([x, 300, x + 60, 360], fill=(30, 30, 30))
-        d.ellipse([x + 18, 318, x + 42, 342], fill=(150, 150, 150))
-    d.rectangle([602, 90, 612, 170], fill=(110, 110, 110))
-    d.rectangle([582, 40, 632, 90], fill=(200, 30, 30))
-    d.rectangle([144, 300, 170, 430], fill=(40, 60, 140))
-    d.rectangle([174, 300, 200, 430], fill=(40, 60, 140))
-    d.rectangle([138, 198, 206, 300], fill=(230, 60, 50))
-    d.ellipse([150, 150, 194, 194], fill=(240, 200, 160))
-    d.line([172, 110, 172, 200], fill=(60, 40, 30), width=4)
-    d.pieslice([92, 104, 252, 236], 180, 360, fill=(220, 20, 40))
-    d.rectangle([232, 330, 352, 344], fill=(130, 80, 40))
-    d.rectangle([240, 344, 252, 430], fill=(110, 66, 32))
-    d.rectangle([332, 344, 344, 430], fill=(110, 66, 32))
-    d.ellipse([262, 300, 318, 332], fill=(120, 120, 120))
-    d.ellipse([296, 294, 318, 314], fill=(120, 120, 120))
-    d.ellipse([20, 380, 100, 440], fill=(150, 100, 50))
-    d.ellipse([84, 356, 122, 392], fill=(150, 100, 50))
+    for method, box, colour in SCENE:
+        if method == "pieslice":  # the umbrella: the upper half of a disc
+            d.pieslice(box, 180, 360, fill=colour)
+        else:
+            getattr(d, method)(box, fill=colour)
     im.save(path)
 
 
