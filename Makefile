@@ -75,13 +75,13 @@ $(BUILD)/test_%: tests/test_%.c $(HEADERS) | $(BUILD)
 
 $(BUILD)/test_portable: tests/test_ban.c tests/test_util.h
 
-$(FIXTURES): tests/prepare_fixtures.py tools/ban_export.py tools/banfile.py tools/torchfile.py $(wildcard tests/fixtures/*) | $(BUILD)
+$(FIXTURES): tests/prepare_fixtures.py tools/ban_export.py tools/banfile.py tools/torchfile.py tools/openvqa.py $(wildcard tests/fixtures/* tests/fixtures/openvqa/*) | $(BUILD)
 	@$(PYTHON) -c 'import numpy, pytest' 2>/dev/null || { echo "the tests need: apt-get install -y $(DEPS) (or make deps)"; exit 1; }
 	$(PYTHON) tests/prepare_fixtures.py $(BUILD)/fixtures
 
 ## test: every test; the last line reads "N passed, N failed"
 test: all $(C_TESTS) $(FIXTURES) $(FUZZ_BINS)
-	FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) $(PYTHON) tests/run_tests.py --build $(BUILD)
+	FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) PYTHON=$(PYTHON) $(PYTHON) tests/run_tests.py --build $(BUILD)
 
 # ---- untrusted input: sanitizers, valgrind, fuzzing (README.md, "Safety") ------------------
 $(BUILD)/fuzz/have-libfuzzer: | $(BUILD)
