@@ -1,7 +1,8 @@
 /* ban ground - phrase grounding on Flickr30k Entities, from a feature store.
 
-   ban ground --model M.ban --features STORE --image ID (--sentence TEXT | --sentences FILE --line N)
+   ban ground --model M.ban --features STORE --image (ID | PHOTO.png) (--sentence TEXT | --sentences FILE --line N)
               [--annotations FILE.xml | --annotations-dir DIR] [--top-k N] [--json] [--max-entities N]
+              [--image-id ID] [--picture OUT.png]
    ban ground --model M.ban --features STORE --split SPLIT.txt --annotations-dir DIR --output P.json
               [--batch N] [--max-entities N] [--skip-bad] [--skip-missing]
 
@@ -40,7 +41,11 @@
    number. --skip-bad skips such sentences (or the image, for a bad file) and counts them;
    --skip-missing skips and counts images missing from the store. The line parser and the
    annotations reader are examples/markup.h and examples/annotations.h (fuzzed:
-   tests/fuzz/fuzz_markup.c, fuzz_annotations.c). */
+   tests/fuzz/fuzz_markup.c, fuzz_annotations.c).
+
+   --picture OUT.png draws one sentence as the paper's Fig. 4 (examples/picture.h) on its photo,
+   given as --image PHOTO.png in place of the id: the photo is named by its image id
+   (Flickr30k's are, <id>.jpg converted to PNG) unless --image-id says otherwise. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
@@ -950,7 +955,7 @@ static const cli_option ground_options[] = {
 
 const cli_command cli_ground = {
     "ground", ground_main, CLI_MODEL,
-    "--features STORE --image ID (--sentence TEXT | --sentences FILE --line N) [options]\n"
+    "--features STORE --image (ID | PHOTO.png) (--sentence TEXT | --sentences FILE --line N) [options]\n"
     "       ban ground MODEL.ban --features STORE --split SPLIT.txt --annotations-dir DIR --output P.json [options]",
     "grounds the phrases of Flickr30k Entities sentences in an image's boxes (one sentence, or a split)\n"
     "Every entity of a sentence ('[/EN#1/people A man] in [/EN#2/clothing a red shirt] .') is grounded in one\n"
@@ -959,7 +964,7 @@ const cli_command cli_ground = {
     "the sentence split on spaces); chains without a box in the annotations (without annotations: chain 0) are\n"
     "skipped. --split: every sentence of every image of a split, batched, into the predictions file that\n"
     "tools/flickr30k.py evaluate scores (Recall@1/5/10), written atomically; bad markup or XML is an error\n"
-    "naming the file and line.",
+    "naming the file and line. --picture OUT.png draws one sentence as the paper's Fig. 4 on --image PHOTO.png.",
     ground_options, 0,
     "ban ground flickr.ban --features flickr30k.store --image 1000 --sentence '[/EN#1/people A man] runs .'\n"
     "ban ground flickr.ban --features flickr30k.store --image 1000.png --annotations-dir flickr30k_entities --line 1 \\\n"

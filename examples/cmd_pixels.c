@@ -2,6 +2,8 @@
 
    ban ask --model MODEL.ban --image IMG.png --question "what color is the shape?" [--top-k 5]
            [--attention-png OUT.png]
+   ban ask --model MODEL.ban --features STORE (--image-id ID | --image PHOTO.png) --question TEXT
+           [--top-k 5] [--attention-png OUT.png]     (a model of box features: the paper's Fig. 3)
    ban easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N] [--predictions-out FILE]
    ban encode MODEL.ban --pixels p.npy --features-out f.npy [--spatials-out s.npy]
    ban demo [--model MODEL.ban] [--out DIR]
@@ -10,7 +12,6 @@
    header is checked (size, dimensions, a BMP's rows all there) before any pixel is decoded,
    and they are resized to the model's input with stb_image_resize. */
 #define _POSIX_C_SOURCE 200809L
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
