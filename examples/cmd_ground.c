@@ -884,8 +884,8 @@ static int ground_main(const cli_args *a)
     if (split) {
         if (!dir || !out_path) return cli_usage(a, "--split needs --annotations-dir DIR and --output P.json");
         if (text || sent_path || xml_path || line_no || cli_get(a, "--top-k") || cli_flag(a, "--json") || picture)
-            return cli_usage(a, "--split grounds a whole split: --sentence, --sentences, --line, --annotations, --top-k, "
-                                "--json and --picture are for one sentence (--image)");
+            return cli_usage(a, "--split grounds a whole split: --sentence, --sentences, --line, --annotations, "
+                                "--top-k, --json and --picture are for one sentence (--image)");
     } else {
         if (out_path || cli_get(a, "--batch") || cli_flag(a, "--skip-bad") || cli_flag(a, "--skip-missing"))
             return cli_usage(a, "--output, --batch, --skip-bad and --skip-missing are for --split");
@@ -967,7 +967,7 @@ const cli_command cli_ground = {
     "naming the file and line. --picture OUT.png draws one sentence as the paper's Fig. 4 on --image PHOTO.png.",
     ground_options, 0,
     "ban ground flickr.ban --features flickr30k.store --image 1000 --sentence '[/EN#1/people A man] runs .'\n"
-    "ban ground flickr.ban --features flickr30k.store --image 1000.png --annotations-dir flickr30k_entities --line 1 \\\n"
-    "    --picture grounding.png\n"
+    "ban ground flickr.ban --features flickr30k.store --image 1000.png --annotations-dir flickr30k_entities \\\n"
+    "    --line 1 --picture grounding.png\n"
     "ban ground flickr.ban --features flickr30k.store --split test.txt --annotations-dir flickr30k_entities \\\n"
     "    --output predictions.json"};

@@ -126,7 +126,8 @@ static int ask_pixels(const cli_args *a, ban_model *m, util_out *png, long top_k
     cli_words words = {0, 0};
     unsigned char *px = load_image(f_img, c->image_width, c->image_height, err, sizeof err);
     if (!px) return cli_error("%s", err);
-    const int L = c->question_length, A = c->num_answers, P = ban_question_positions(m, L), K = c->grid_height * c->grid_width;
+    const int L = c->question_length, A = c->num_answers, P = ban_question_positions(m, L);
+    const int K = c->grid_height * c->grid_width;
     ban_limits lim = {1, 0, L, 0, 0};
     int32_t tokens[BAN_MAX_TOKENS];
     int count, index = 0;

@@ -352,10 +352,12 @@ static int batch_results(vqa_job *j, ban_ctx *ctx, question *const *q, int nb, c
                 for (int r = 0; r < n; r++)
                     memcpy(bb->att_one + ((size_t)g * n + r) * Pq, bb->att + (((size_t)b * G + g) * K + r) * Pb,
                            (size_t)Pq * sizeof(float));
-            char path[4200], err[4400];
-            const int64_t shape[3] = {G, n, Pq};
-            snprintf(path, sizeof path, "%s/%lld.npy", j->att_dir, (long long)q[b]->question_id);
-            if (j->att_dir && npy_save(path, "<f4", 3, shape, bb->att_one, err, sizeof err)) return cli_error("%s", err);
+            if (j->att_dir) {
+                char path[4200], err[4400];
+                const int64_t shape[3] = {G, n, Pq};
+                snprintf(path, sizeof path, "%s/%lld.npy", j->att_dir, (long long)q[b]->question_id);
+                if (npy_save(path, "<f4", 3, shape, bb->att_one, err, sizeof err)) return cli_error("%s", err);
+            }
             if (pictured && draw_picture(j, ctx, q[b], bb, b, Pq)) return CLI_FAIL;
         }
     }
@@ -394,7 +396,8 @@ static int vqa_run(vqa_job *j)
         j->top_prob = (float *)malloc(j->nq * (size_t)j->k * sizeof(float));
     }
     if (!bb.feats || !bb.spats || !bb.logits || !bb.box_counts || !bb.image_index || !bb.tok_counts || !bb.tokens ||
-        ((j->att_dir || j->pic.f) && (!bb.att || !bb.att_one || !bb.entropy)) || (j->k && (!j->top_index || !j->top_prob))) {
+        ((j->att_dir || j->pic.f) && (!bb.att || !bb.att_one || !bb.entropy)) ||
+        (j->k && (!j->top_index || !j->top_prob))) {
         rc = cli_error("out of memory for batches of %d questions", B);
         goto done;
     }

@@ -240,8 +240,9 @@ static picture__rgb picture__palette(int i)
 /* viridis (perceptually uniform, readable in grey) at t in [0, 1] */
 static picture__rgb picture__colormap(double t)
 {
-    static const unsigned char v[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 81, 139},  {44, 113, 142}, {33, 144, 141},
-                                          {39, 173, 129}, {92, 200, 99},  {170, 220, 50}, {253, 231, 37}};
+    static const unsigned char v[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 81, 139},
+                                          {44, 113, 142}, {33, 144, 141}, {39, 173, 129},
+                                          {92, 200, 99},  {170, 220, 50}, {253, 231, 37}};
     if (!(t > 0)) t = 0; /* NaN too */
     if (t > 1) t = 1;
     const double x = t * 8;
@@ -279,8 +280,8 @@ static void picture__clean(const char *s, char *out, size_t cap)
     size_t at = 0;
     for (size_t i = 0; i < n;) {
         const unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
-        if (len > 1 && (len > n - i || markup_utf8_check((const unsigned char *)s + i, len) != len)) len = 0;
+        size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; /* what its first byte announces */
+        if (len > n - i || markup_utf8_check((const unsigned char *)s + i, len) != len) len = 0;
         if (at + (len ? len : 1) >= cap) break;
         if (len == 0) out[at++] = '?', i++; /* a byte that starts no character */
         else if (len == 1) out[at++] = c < 0x20 || c == 0x7F ? ' ' : (char)c, i++;
@@ -375,7 +376,8 @@ static void picture__paint(cairo_t *cr, const unsigned char *rgb, int w0, int h0
     for (int r = 0; r < h0; r++) {
         uint32_t *row = (uint32_t *)(void *)(data + (size_t)r * stride);
         const unsigned char *p = rgb + (size_t)r * w0 * 3;
-        for (int c = 0; c < w0; c++) row[c] = 0xFF000000u | (uint32_t)p[3 * c] << 16 | (uint32_t)p[3 * c + 1] << 8 | p[3 * c + 2];
+        for (int c = 0; c < w0; c++)
+            row[c] = 0xFF000000u | (uint32_t)p[3 * c] << 16 | (uint32_t)p[3 * c + 1] << 8 | p[3 * c + 2];
     }
     cairo_surface_mark_dirty(s);
     cairo_save(cr);
@@ -513,7 +515,8 @@ int picture_grid(util_out *o, const picture_vqa *v)
 {
     const int G = v->glimpses, K = v->boxes, GW = v->grid_width, GH = v->grid_height;
     const int W0 = v->image->width, H0 = v->image->height, side = W0 > H0 ? W0 : H0;
-    const int iw = (int)floor((double)W0 * PICTURE_GRID_SIDE / side + 0.5), ih = (int)floor((double)H0 * PICTURE_GRID_SIDE / side + 0.5);
+    const int iw = (int)floor((double)W0 * PICTURE_GRID_SIDE / side + 0.5);
+    const int ih = (int)floor((double)H0 * PICTURE_GRID_SIDE / side + 0.5);
     const int pw = iw + 2 * PICTURE_PAD, ph = PICTURE_LABEL_H + ih + PICTURE_PAD;
     const int cols = G < PICTURE_GRID_COLUMNS ? G : PICTURE_GRID_COLUMNS, rows = (G + cols - 1) / cols;
     const int gx = PICTURE_MARGIN, gy = PICTURE_TITLE_H + PICTURE_MARGIN, grid_w = cols * pw + (cols - 1) * PICTURE_GAP;
@@ -759,8 +762,8 @@ int picture_grounding(util_out *o, const picture_ground *g)
             cairo_set_dash(cr, NULL, 0, 0);
         }
         if (i < n) snprintf(text, sizeof text, "%.500s   (score %.3g)", g->phrases[i].text, g->phrases[i].score);
-        else snprintf(text, sizeof text, "%s", g->annotated ? "solid: the model's top box;  dashed: the annotations' boxes"
-                                                            : "solid: the model's top box (no annotations given)");
+        else if (g->annotated) snprintf(text, sizeof text, "solid: the model's top box;  dashed: the annotations' boxes");
+        else snprintf(text, sizeof text, "solid: the model's top box (no annotations given)");
         picture__set(cr, picture__ink);
         picture__font(cr, 12, i < n);
         picture__text(cr, text, PICTURE_MARGIN + 58, mid + 4.5, W - 2 * PICTURE_MARGIN - 58, PICTURE__LEFT);

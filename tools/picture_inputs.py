@@ -91,9 +91,9 @@ def write_tsv(path, features, n):
 
 
 def box_xml(names, box):
+    chains = "".join("    <name>%d</name>\n" % c for c in names)
     return ("  <object>\n%s    <bndbox>\n      <xmin>%d</xmin>\n      <ymin>%d</ymin>\n      <xmax>%d</xmax>\n"
-            "      <ymax>%d</ymax>\n    </bndbox>\n  </object>\n" % ("".join("    <name>%d</name>\n" % c for c in names),
-                                                                    *box))
+            "      <ymax>%d</ymax>\n    </bndbox>\n  </object>\n" % (chains, *box))
 
 
 def main():
@@ -114,8 +114,8 @@ def main():
                                  for i, q in enumerate(QUESTIONS)]}, f, indent=1)
     boxes = dict(BOXES)
     with open(os.path.join(out, "%d.xml" % IMAGE_ID), "w") as f:
-        f.write("<annotation>\n  <filename>%d.jpg</filename>\n  <size>\n    <width>%d</width>\n    <height>%d</height>\n"
-                "    <depth>3</depth>\n  </size>\n" % (IMAGE_ID, W, H))
+        f.write("<annotation>\n  <filename>%d.jpg</filename>\n  <size>\n    <width>%d</width>\n"
+                "    <height>%d</height>\n    <depth>3</depth>\n  </size>\n" % (IMAGE_ID, W, H))
         f.write(box_xml([1], boxes["man"]) + box_xml([2], boxes["umbrella"]) + box_xml([3], boxes["bus"]))
         f.write("</annotation>\n")
     with open(os.path.join(out, "sentence.txt"), "w") as f:
