@@ -7,15 +7,15 @@ CFLAGS ?= -O2 -g
 WARN = -std=c11 -Wall -Wextra
 BLAS_LIBS ?= -lopenblas
 LDLIBS = $(BLAS_LIBS) -lm -lpthread
-DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev libcairo2-dev fonts-dejavu-core pkg-config python3-numpy \
-       python3-pytest python3-torch python3-pil
+DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev zlib1g-dev libcairo2-dev fonts-dejavu-core pkg-config \
+       python3-numpy python3-pytest python3-torch python3-pil
 
 HEADERS = ban.h $(wildcard examples/*.h)
 # build/ban: the dispatcher (examples/ban.c), the shared helpers (examples/cli.c), the one
 # file that compiles the single-header libraries (examples/impl.c), and a file per command
 # or group of commands (examples/cmd_*.c, listed in examples/cli.h's CLI_COMMANDS)
 CLI_SRC = examples/ban.c examples/cli.c examples/impl.c $(wildcard examples/cmd_*.c)
-CLI_LIBS = -lcjson -lexpat
+CLI_LIBS = -lcjson -lexpat -lz
 # build/ban draws its pictures with cairo, whose text finds its font through fontconfig
 # (examples/picture.h); nothing else links them
 PICTURE_CFLAGS = $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
@@ -53,6 +53,7 @@ check-deps:
 	echo '#include <cjson/cJSON.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libcjson-dev"; \
 	echo '#include <expat.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libexpat1-dev"; \
 	echo '#include <stb/stb_image.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libstb-dev"; \
+	echo '#include <zlib.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing zlib1g-dev"; \
 	echo '#include <cairo.h>' | $(CC) -E $(PICTURE_CFLAGS) -x c - >/dev/null 2>&1 || missing="$$missing libcairo2-dev"; \
 	if [ -n "$$missing" ]; then echo "ban.h needs:$$missing  (install them: make deps, or apt-get install -y $(DEPS))"; exit 1; fi
 

@@ -189,9 +189,9 @@ static int import_file(importer *im, int file_index)
         int status = tsv_parse_record(&im->p, line, len, &rec, why, sizeof why);
         if (status == TSV_UNSELECTED) { im->unselected++; continue; }
         if (status == TSV_OK) {
-            int64_t prev = im->w ? store_writer_find(im->w, rec.image_id) : -1;
+            int64_t prev = im->w ? store_writer_find(im->w, rec.id) : -1;
             if (prev >= 0) {
-                snprintf(why, sizeof why, "image %lld appears twice (first at %s:%llu)", (long long)rec.image_id,
+                snprintf(why, sizeof why, "image %s appears twice (first at %s:%llu)", rec.id,
                          im->files[im->src_file[prev]], (unsigned long long)im->src_line[prev]);
                 status = TSV_BAD;
             }
@@ -326,7 +326,7 @@ static int info_main(const cli_args *a)
     if (f && fseek(f, 0, SEEK_END) == 0) bytes = (long long)ftell(f);
     if (f) fclose(f);
     printf("store:            %s\n", path);
-    printf("format:           feature store version %d, %lld bytes\n", STORE_VERSION, bytes);
+    printf("format:           feature store version %d, %lld bytes\n", store_version(s), bytes);
     printf("images:           %lld\n", (long long)N);
     printf("boxes:            %lld (%d to %d an image, mean %.1f)\n", (long long)store_box_count(s), N ? least : 0,
            most, N ? (double)store_box_count(s) / (double)N : 0.0);
@@ -334,7 +334,7 @@ static int info_main(const cli_args *a)
     if (N) {
         store_get(s, 0, &lo);
         store_get(s, N - 1, &hi);
-        printf("image ids:        %lld to %lld\n", (long long)lo.image_id, (long long)hi.image_id);
+        printf("image ids:        %s to %s\n", lo.id, hi.id);
     }
     printf("boxes per image:\n");
     uint64_t top = 0;

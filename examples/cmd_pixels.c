@@ -160,15 +160,6 @@ done:
     return rc;
 }
 
-/* an image id of the store: 1 to 18 decimal digits */
-static int ask_image_id(const char *text, int64_t *id)
-{
-    const size_t n = strlen(text);
-    if (n < 1 || n > 18 || strspn(text, "0123456789") != n) return 0;
-    *id = (int64_t)strtoll(text, NULL, 10);
-    return 1;
-}
-
 /* a model of box features: the image's boxes from a feature store; the picture is the paper's
    Fig. 3 on the photo the features came from */
 static int ask_boxes(const cli_args *a, ban_model *m, util_out *png, long top_k)
@@ -176,14 +167,15 @@ static int ask_boxes(const cli_args *a, ban_model *m, util_out *png, long top_k)
     const char *f_store = cli_get(a, "--features"), *f_photo = cli_get(a, "--image");
     const char *id_text = cli_get(a, "--image-id"), *question = cli_get(a, "--question");
     char id_buf[256], err[4400];
-    int64_t id;
     if (!f_store)
         return cli_usage(a, "%s reads box features: --features STORE is required, with --image-id ID (or --image "
                          "PHOTO.png named by its id)", a->model);
     if (!id_text && f_photo && picture_photo_id(f_photo, id_buf, sizeof id_buf)) id_text = id_buf;
     if (!id_text) return cli_usage(a, "--image-id ID is required (or --image PHOTO.png named by its image id)");
     if (png->f && !f_photo) return cli_usage(a, "--attention-png draws on the photo: give --image PHOTO.png");
-    if (!ask_image_id(id_text, &id)) return cli_usage(a, "the image id must be a whole number (got '%s')", id_text);
+    if (!store_id_check(id_text, strlen(id_text)))
+        return cli_usage(a, "'%.80s' is not an image id: 1 to %d letters, digits, '_', '-' or '.'", id_text,
+                         STORE_MAX_ID);
     const ban_config *c = ban_model_config(m);
     const int L = c->question_length, A = c->num_answers, G = c->num_glimpses, P = ban_question_positions(m, L);
     store *st = NULL;
@@ -200,8 +192,9 @@ static int ask_boxes(const cli_args *a, ban_model *m, util_out *png, long top_k)
                        a->model, c->feature_dim);
         goto done;
     }
-    if (!store_find(st, id, &rec)) {
-        rc = cli_error("image %s has no features in %s", id_text, f_store);
+    if (!store_find(st, id_text, &rec)) {
+        rc = cli_error("image %s has no features in %s%s", id_text, f_store,
+                       id_text == id_buf ? " (the id is the photo's name: give --image-id when it is not)" : "");
         goto done;
     }
     if (png->f && (rc = picture_photo(f_photo, PICTURE_PHOTO_SIDE, PICTURE_PHOTO_SIDE, &photo))) goto done;

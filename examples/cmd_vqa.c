@@ -121,6 +121,8 @@ static int read_question(void *data, const vqa_questions *qs, size_t i, char *er
 {
     question_reader *r = (question_reader *)data;
     vqa_job *j = r->j;
+    if (qs->format != QUESTIONS_VQA)
+        return util_fail(err, errlen, "%s: a GQA questions file: ban vqa answers VQA questions files only", j->q_path);
     if (!j->q) { /* the first question: now the count is known */
         const size_t count = qs->count;
         j->q = (question *)calloc(count, sizeof(question));
@@ -199,7 +201,9 @@ static int find_images(vqa_job *j)
     j->max_tok = 1;
     for (size_t i = 0; i < j->nq; i++) {
         question *q = &j->q[i];
-        if (!store_find(j->st, q->image_id, &q->rec)) {
+        char image_key[24]; /* the store's id of a numeric image id */
+        snprintf(image_key, sizeof image_key, "%lld", (long long)q->image_id);
+        if (!store_find(j->st, image_key, &q->rec)) {
             q->rec.features = NULL;
             if (!j->skip_missing)
                 return cli_error("question %lld: its image %lld has no features in %s (--skip-missing leaves such "
