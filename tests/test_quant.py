@@ -149,14 +149,18 @@ def test_quantize_refuses_what_it_cannot_read(tmp_path, g2_files):
 def test_info_names_each_tensors_dtype(g2_files):
     out = run_ban("info", g2_files["int8"]).stdout
     assert "tensor bytes:" in out and "int8" in out.split("tensor bytes:")[1].split("\n")[0]
-    lines = {l.split()[0]: l.split() for l in out.split("tensors:\n")[1].strip().split("\n")}
-    assert lines["visual.weight_panels"][1:3] == ["int8", "panels"]
-    assert lines["visual.weight_scales"][1:3] == ["f32", "scales"]
-    assert lines["visual.bias"][1] == "f32"
-    total = sum(int(l[-2]) for l in lines.values())
-    f32_line = run_ban("info", g2_files["f32"]).stdout.split("tensor bytes:")[1].split("\n")[0]
-    assert "f32" in f32_line and "int8" not in f32_line
-    assert total < os.path.getsize(g2_files["int8"])
+    listing = json.loads(run_ban("info", g2_files["int8"], "--tensors", "--json").stdout)
+    t = {e["name"]: e for e in listing["tensors"]}
+    assert (t["visual.weight_panels"]["dtype"], t["visual.weight_panels"]["layout"]) == ("int8", "panels")
+    assert t["visual.weight_scales"]["dtype"] == "f32" and t["visual.weight_scales"]["scales"]
+    assert t["visual.weight_scales"]["weight"] == "visual.weight" and not t["visual.weight_scales"]["bias"]
+    assert t["visual.bias"]["dtype"] == "f32" and t["visual.bias"]["bias"] and not t["visual.bias"]["scales"]
+    by = listing["bytes_by_dtype"]
+    assert set(by) == {"int8", "f32"} and sum(by.values()) == sum(e["bytes"] for e in t.values())
+    assert by["int8"] == sum(e["bytes"] for e in t.values() if e["dtype"] == "int8")
+    text = run_ban("info", g2_files["int8"], "--tensors").stdout
+    assert "word_embedding.weight scales (Vr)" in text and "bytes by dtype: int8" in text
+    assert "int8" not in run_ban("info", g2_files["f32"]).stdout.split("tensor bytes:")[1]
 
 
 def test_bench_builds_its_model_in_each_dtype(tmp_path):
