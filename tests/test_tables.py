@@ -31,7 +31,7 @@ def file_tensors(path):
     """{name: dims} of a model file as ban.h lists it (`ban info --tensors --json`), in rows."""
     out = json.loads(run_ban("info", path, "--tensors", "--json").stdout)["tensors"]
     meta, tensors = banfile.read_ban(str(path))
-    rows = banfile.with_layout(tensors, "rows")
+    rows = banfile.with_layout(tensors, "rows", meta)
     assert {t["name"] for t in out} == set(tensors)
     return meta, {k: tuple(v.shape) for k, v in rows.items()}
 
@@ -39,8 +39,10 @@ def file_tensors(path):
 def check(path):
     meta, dims = file_tensors(path)
     want = banfile.shapes(meta)
-    extra = {k for k in dims if k == "counter.functions" or k.startswith("encoder.")}
+    extra = {k for k in dims if k == "counter.functions" or k.startswith("encoder.") or k.endswith("_scales")}
     assert {k: v for k, v in dims.items() if k not in extra} == want, path
+    for k in extra - {"counter.functions"}:  # an int8 weight's scales: one a row, shaped as a bias
+        assert k.startswith("encoder.") or dims[k] == want[k[:-len("_scales")]][:-1], (path, k)
 
 
 @pytest.mark.parametrize("options", [["--hidden", "24", "--glimpses", "3", "--feature-dim", "20", "--answers", "7",

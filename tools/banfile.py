@@ -196,9 +196,10 @@ def stored_tensors(tensors, layout="panels", dtype="f32"):
     return out
 
 
-def with_layout(tensors, layout):
+def with_layout(tensors, layout, meta=None):
     """The same tensors with the weights of PANEL_WEIGHTS in `layout`, "panels" or "rows",
-    whichever they are in now (order kept)."""
+    whichever they are in now (order kept), each in its dtype. Panels of bf16 or int8 weights
+    (K padded to their group) go back to rows with the model's metadata, which gives K."""
     if layout not in ("panels", "rows"):
         raise ValueError("layout %r (panels or rows)" % layout)
     out = {}
@@ -206,8 +207,11 @@ def with_layout(tensors, layout):
         if layout == "panels" and name in PANEL_WEIGHTS:
             out[name + "_panels"] = to_panels(arr)
         elif layout == "rows" and name.endswith("_panels") and name[:-7] in PANEL_WEIGHTS:
-            base = name[:-7]
-            out[base] = from_panels(arr, np.asarray(tensors[base.replace("weight", "bias")]).shape[-1])
+            base, group = name[:-7], {np.dtype(np.uint16): 2, np.dtype(np.int8): 4}.get(np.asarray(arr).dtype, 1)
+            if group > 1 and meta is None:
+                raise ValueError("%s is %s in panels: its K needs the model's metadata" % (name, arr.dtype))
+            k = shapes(meta)[base][-1] if group > 1 else None
+            out[base] = from_panels(arr, np.asarray(tensors[base.replace("weight", "bias")]).shape[-1], group, k)
         else:
             out[name] = arr
     return out
