@@ -131,9 +131,13 @@
        have it), its scratch rows of BAN__BUFFERS; both generate the struct fields, the
        binding and the reservation. tools/banfile.py mirrors BAN__WEIGHTS, and
        tests/test_tables.py checks the mirror against `ban info --tensors --json`.
-     - A dtype is a row of ban__dtypes; kernels that multiply it in place are rows of
-       ban__kernels. A kernel is a pair of tile functions (full tile, fewer rows) and a row
-       of ban__kernels; a context picks one per dtype once, when it is created.
+     - A dtype is a row of ban__dtypes (bytes, the k-group of its panels, read in place or
+       widened, scaled); kernels that multiply it in place are rows of ban__kernels. A kernel
+       is a pair of tile functions (full tile, fewer rows), optionally a one-row function and
+       a `prepare` that converts the activations of a product to its dtype (into the
+       context's act_q, a row of BAN__BUFFERS), and a row of ban__kernels; a context picks
+       one per dtype once, when it is created. Every kernel of a reduced dtype must give the
+       plain C one's bits (tests/test_quant.c holds them to it).
      - A command of build/ban is a file examples/cmd_NAME.c and a row of its command table.
 */
 #ifndef BAN_H_INCLUDED
@@ -877,6 +881,28 @@ static void ban__prepare_i8_c(const float *x, int M, int K, size_t ldx, void *ou
    warns (-Wmaybe-uninitialized) in every C++ file that includes ban.h */
 BAN__AVX512 __m512 ban__relu512(__m512 x) { return _mm512_mask_max_ps(_mm512_setzero_ps(), (__mmask16)0xFFFF, x, _mm512_setzero_ps()); }
 
+/* The end of an AVX-512 tile of f32 sums c<r>0, c<r>1 (columns 0-15, 16-31 of row r, masks m0,
+   m1): into C, added to it unless first; when last, the bias (added when ADD: the f32 kernel
+   adds a zero one when there is none) and the ReLU */
+#define BAN__STORE512(ADD)                                                                         \
+    const int bias = t->last && t->bias, relu = t->last && t->relu;                                \
+    const __m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, t->bias) : zero;                           \
+    const __m512 bb1 = bias ? _mm512_maskz_loadu_ps(m1, t->bias + 16) : zero;                      \
+    const int add_bias = (ADD);                                                                    \
+    BAN__ROWS10(BAN__STORE512_ROW)
+#define BAN__STORE512_ROW(r)                                                                       \
+    if (r < mr) {                                                                                  \
+        float *cr = t->C + (r) * t->ldc;                                                           \
+        if (!t->first) {                                                                           \
+            c##r##0 = _mm512_add_ps(c##r##0, _mm512_maskz_loadu_ps(m0, cr));                       \
+            c##r##1 = _mm512_add_ps(c##r##1, _mm512_maskz_loadu_ps(m1, cr + 16));                  \
+        }                                                                                          \
+        if (add_bias) c##r##0 = _mm512_add_ps(c##r##0, bb0), c##r##1 = _mm512_add_ps(c##r##1, bb1); \
+        if (relu) c##r##0 = ban__relu512(c##r##0), c##r##1 = ban__relu512(c##r##1);                \
+        _mm512_mask_storeu_ps(cr, m0, c##r##0);                                                    \
+        _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                                               \
+    }
+
 /* AVX-512: up to 10 rows x 32 columns, 20 accumulators */
 BAN__AVX512 void ban__tile512(int mr, const ban__tile *t)
 {
@@ -906,23 +932,7 @@ BAN__AVX512 void ban__tile512(int mr, const ban__tile *t)
             BAN__ROWS10(BAN__F)
         }
 #undef BAN__F
-    const int bias = t->last && t->bias, relu = t->last && t->relu;
-    const __m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, t->bias) : zero;
-    const __m512 bb1 = bias ? _mm512_maskz_loadu_ps(m1, t->bias + 16) : zero;
-#define BAN__S(r)                                                                    \
-    if (r < mr) {                                                                    \
-        float *cr = t->C + (r) * t->ldc;                                             \
-        if (!t->first) {                                                             \
-            c##r##0 = _mm512_add_ps(c##r##0, _mm512_maskz_loadu_ps(m0, cr));         \
-            c##r##1 = _mm512_add_ps(c##r##1, _mm512_maskz_loadu_ps(m1, cr + 16));    \
-        }                                                                            \
-        c##r##0 = _mm512_add_ps(c##r##0, bb0), c##r##1 = _mm512_add_ps(c##r##1, bb1); \
-        if (relu) c##r##0 = ban__relu512(c##r##0), c##r##1 = ban__relu512(c##r##1);          \
-        _mm512_mask_storeu_ps(cr, m0, c##r##0);                                      \
-        _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                                 \
-    }
-    BAN__ROWS10(BAN__S)
-#undef BAN__S
+    BAN__STORE512(1)
 }
 BAN__TILES10(ban__tile512, "avx512f,fma")
 
@@ -1065,23 +1075,7 @@ BAN__AVX512BF16 void ban__tile512_bf16(int mr, const ban__tile *t)
         BAN__ROWS10(BAN__F)
     }
 #undef BAN__F
-    const int bias = t->last && t->bias, relu = t->last && t->relu;
-    const __m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, t->bias) : zero;
-    const __m512 bb1 = bias ? _mm512_maskz_loadu_ps(m1, t->bias + 16) : zero;
-#define BAN__S(r)                                                                    \
-    if (r < mr) {                                                                    \
-        float *cr = t->C + (r) * t->ldc;                                             \
-        if (!t->first) {                                                             \
-            c##r##0 = _mm512_add_ps(c##r##0, _mm512_maskz_loadu_ps(m0, cr));         \
-            c##r##1 = _mm512_add_ps(c##r##1, _mm512_maskz_loadu_ps(m1, cr + 16));    \
-        }                                                                            \
-        if (bias) c##r##0 = _mm512_add_ps(c##r##0, bb0), c##r##1 = _mm512_add_ps(c##r##1, bb1); \
-        if (relu) c##r##0 = ban__relu512(c##r##0), c##r##1 = ban__relu512(c##r##1);  \
-        _mm512_mask_storeu_ps(cr, m0, c##r##0);                                      \
-        _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                                 \
-    }
-    BAN__ROWS10(BAN__S)
-#undef BAN__S
+    BAN__STORE512(bias) /* only a bias is added, as the plain C kernel does (-0 stays -0) */
 }
 BAN__TILES10(ban__tile512_bf16, "avx512f,avx512bf16,fma")
 
