@@ -1,0 +1,386 @@
+#!/usr/bin/python3
+"""`ban vqa` on many machines: a questions file and a feature store to a results file, as a Dask job.
+
+    examples/dask_vqa.py --model MODEL.ban --features STORE --questions QUESTIONS.json --output RESULTS.json
+        [--top-k N] [--batch B] [--skip-missing] [--scheduler tcp://HOST:8786 | --workers N]
+        [--threads T] [--partition-size Q]
+
+The results file is the one `ban vqa` writes from the same arguments, to the byte: this
+script reads the questions file as ban vqa does (examples/questions.h), tokenises each
+question with the model's vocabulary, groups the questions by image in the store's order
+and cuts them into ban vqa's own batches (up to B questions spanning as few images as
+possible, K = the most boxes among a batch's images, explicit box and token counts); the
+batches, whole, make the partitions of about Q questions that Dask hands to its workers.
+Each worker opens the model and the store once (a worker plugin: ban.Model maps the file;
+the store is mapped too) and runs its partitions through the in-process binding (Python
+package `ban`); the answers come back in the order of the questions file and the file is
+written atomically (a temporary file beside it, fsync, rename). Batching as ban vqa does
+makes every forward pass the same computation as ban vqa's, whatever the weights' layout;
+ban.h's thread count changes no bit (ban.h, THREADS).
+
+Without --scheduler a LocalCluster of --workers processes (default: the processors) runs
+the job on this machine. With --scheduler, the workers of a running cluster
+(`dask scheduler`, `dask worker tcp://HOST:8786` on each machine) need the package `ban`
+(make install) and the model and store files at the same paths (a shared file system).
+--threads sets each worker context's threads for ban.h's matrix products (default 1: a
+Dask worker thread per core); --partition-size the questions per Dask task.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))  # the source tree's package, if there
+import ban  # noqa: E402
+from ban.store import FeatureStore, StoreError  # noqa: E402
+
+PLUGIN = "ban-vqa"
+
+
+class Failure(Exception):
+    """An error of the job: printed as 'dask_vqa: error: ...', exit status 1."""
+
+
+# ---- the questions file, read as ban vqa reads it (examples/questions.h, with cJSON) --------------
+
+def _first_key(pairs):
+    obj = {}
+    for k, v in pairs:
+        obj.setdefault(k, v)  # cJSON_GetObjectItem finds a repeated key's first value
+    return obj
+
+
+def _whole(v):
+    """A JSON number that is a whole number a double holds exactly (|v| <= 2^53), else None."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    d = float(v)  # cJSON keeps every number as a double
+    return int(d) if abs(d) <= 2.0 ** 53 and d == math.floor(d) else None
+
+
+def read_questions(path):
+    """[(question_id, image_id, question bytes)] in file order."""
+    try:
+        raw = open(path, "rb").read()
+    except OSError as e:
+        raise Failure("%s: cannot read: %s" % (path, e.strerror))
+    if b"\0" in raw:
+        at = raw.index(b"\0")
+        raise Failure("%s: malformed JSON: NUL byte at line %d" % (path, raw.count(b"\n", 0, at) + 1))
+
+    def refuse(name):
+        raise ValueError("%s is not JSON" % name)
+    try:  # bytes that are not UTF-8 are carried through, as cJSON does, for the tokenizer to refuse
+        root = json.loads(raw.decode("utf-8", "surrogateescape"), object_pairs_hook=_first_key,
+                          parse_constant=refuse)
+    except ValueError as e:
+        raise Failure("%s: malformed JSON: %s" % (path, e))
+    items = root.get("questions") if isinstance(root, dict) else None
+    if not isinstance(items, list):
+        raise Failure("%s: expected an object with a \"questions\" array (the official questions file)" % path)
+    if not items:
+        raise Failure("%s: the \"questions\" array is empty" % path)
+    out = []
+    for i, q in enumerate(items):
+        if not isinstance(q, dict):
+            raise Failure("%s: questions[%d] is not an object" % (path, i))
+        qid, img, text = _whole(q.get("question_id")), _whole(q.get("image_id")), q.get("question")
+        if qid is None:
+            raise Failure("%s: questions[%d]: \"question_id\" is missing or not a whole number" % (path, i))
+        if img is None:
+            raise Failure("%s: questions[%d] (question %d): \"image_id\" is missing or not a whole number"
+                          % (path, i, qid))
+        if not isinstance(text, str):
+            raise Failure("%s: questions[%d] (question %d): \"question\" is missing or not a string" % (path, i, qid))
+        try:
+            data = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise Failure("%s: questions[%d] (question %d): a \\u escape of a lone surrogate" % (path, i, qid))
+        out.append((qid, img, data.split(b"\0", 1)[0]))  # cJSON's strings end at a \u0000
+    return out
+
+
+# ---- the plan: ban vqa's order and batches ------------------------------------------------------
+
+def plan(model, store, questions, questions_path, batch, skip_missing):
+    """Tokens, the questions run (in ban vqa's order: by the image's place in the store, then
+    file order) and the bounds of ban vqa's batches over them."""
+    c = model.config
+    keep = 1024 if c["question_masking"] else c["question_length"]
+    tokens = []
+    for qid, _, text in questions:
+        try:
+            ids = model.tokenize(text)[:keep]
+        except ban.Error as e:
+            raise Failure("%s: question %d: %s" % (questions_path, qid, e))
+        if not ids and c["question_masking"]:
+            raise Failure("%s: question %d has no words (\"%.60s\"), and this model masks question padding"
+                          % (questions_path, qid, text.decode("utf-8", "replace")))
+        tokens.append(ids)
+    qids = np.array([q[0] for q in questions], np.int64)
+    order = np.lexsort((np.arange(len(qids)), qids))
+    dup = np.nonzero(qids[order][1:] == qids[order][:-1])[0]
+    if len(dup):
+        a, b = sorted(order[dup[0]:dup[0] + 2])
+        raise Failure("%s: question_id %d appears twice (questions[%d] and questions[%d]); a results file holds each "
+                      "question once" % (questions_path, qids[a], a, b))
+    image_ids = np.array([q[1] for q in questions], np.int64)
+    where = np.searchsorted(store.image_ids, image_ids)
+    where[where == len(store.image_ids)] = 0
+    found = (store.image_ids[where] == image_ids) if len(store.image_ids) else np.zeros(len(qids), bool)
+    missing = np.nonzero(~found)[0]
+    if len(missing) and not skip_missing:
+        i = missing[0]
+        raise Failure("question %d: its image %d has no features in %s (--skip-missing leaves such questions out)"
+                      % (qids[i], image_ids[i], store.path))
+    for i in missing[:5]:
+        print("dask_vqa: warning: question %d: image %d has no features; question skipped" % (qids[i], image_ids[i]),
+              file=sys.stderr)
+    run = np.nonzero(found)[0]
+    if not len(run):
+        raise Failure("none of the %d questions has its image in %s" % (len(qids), store.path))
+    offsets = store.entries["offset"][where]
+    run = run[np.lexsort((run, offsets[run]))]
+    # batches: whole images while they fit; an image with more than B questions is split
+    img = offsets[run]
+    starts = np.concatenate([[0], np.nonzero(img[1:] != img[:-1])[0] + 1, [len(run)]])  # runs of one image
+    bounds, at, g = [], 0, 0
+    while at < len(run):
+        end = at
+        while g + 1 < len(starts) and starts[g + 1] - end <= batch - (end - at):
+            end = starts[g + 1]
+            g += 1
+        if end == at:  # the next image alone has more questions than a batch
+            end = at + batch
+            while g + 1 < len(starts) and starts[g + 1] <= end:
+                g += 1
+        bounds.append((at, end))
+        at = end
+    return tokens, run, bounds, len(missing)
+
+
+def partitions(tokens, run, bounds, image_ids, padding_id, size):
+    """Consecutive whole batches of about `size` questions each, as the arrays a worker needs."""
+    parts, first = [], 0
+    for j, (s, e) in enumerate(bounds):
+        if e - bounds[first][0] >= size or j == len(bounds) - 1:
+            lo, hi = bounds[first][0], e
+            q = run[lo:hi]
+            L = max([1] + [len(tokens[i]) for i in q])
+            tok = np.full((len(q), L), padding_id, np.int32)
+            for r, i in enumerate(q):
+                tok[r, :len(tokens[i])] = tokens[i]
+            parts.append({"rows": (lo, hi), "image_ids": image_ids[q], "tokens": tok,
+                          "n_tok": np.array([len(tokens[i]) for i in q], np.int32),
+                          "bounds": [(a - lo, b - lo) for a, b in bounds[first:j + 1]]})
+            first = j + 1
+    return parts
+
+
+# ---- on the workers ------------------------------------------------------------------------------
+
+try:
+    from distributed.diagnostics.plugin import WorkerPlugin
+except ImportError:  # the job needs Dask; --help does not
+    WorkerPlugin = object
+
+
+class BanWorker(WorkerPlugin):
+    """Opens the model and the store once per worker process (ban.Model maps the file; each
+    of the worker's threads gets its own context from it)."""
+
+    name = PLUGIN
+
+    def __init__(self, model_path, store_path, threads):
+        self.model_path, self.store_path, self.threads = model_path, store_path, threads
+
+    def setup(self, worker):
+        self.model = ban.Model(self.model_path, threads=self.threads)
+        self.store = FeatureStore(self.store_path)
+
+    def teardown(self, worker):
+        self.model.close()
+
+
+def answer_partition(part, top_k):
+    """Run one partition's batches exactly as ban vqa runs them: (answer ids, top-k ids, top-k
+    probabilities) of its questions, in the partition's order."""
+    from distributed import get_worker
+    w = get_worker().plugins[PLUGIN]
+    m, store, D = w.model, w.store, w.store.feature_dim
+    n = len(part["image_ids"])
+    ids, top, prob = np.empty(n, np.int32), np.empty((n, top_k), np.int32), np.empty((n, top_k), np.float32)
+    for s, e in part["bounds"]:
+        img = part["image_ids"][s:e]
+        first = np.concatenate([[True], img[1:] != img[:-1]])
+        index = np.cumsum(first) - 1
+        recs = [store.find(i) for i in img[first]]
+        K = max(r.n_boxes for r in recs)
+        f = np.zeros((len(recs), K, D), np.float32)
+        sp = np.zeros((len(recs), K, 6), np.float32)
+        for j, r in enumerate(recs):
+            f[j, :r.n_boxes], sp[j, :r.n_boxes] = r.features, r.spatials
+        L = max(1, int(part["n_tok"][s:e].max()))
+        r = m.vqa(f, sp, tokens=part["tokens"][s:e, :L], token_counts=part["n_tok"][s:e],
+                  box_counts=[x.n_boxes for x in recs], image_index=index, top_k=top_k)
+        ids[s:e], top[s:e], prob[s:e] = r.answer_ids, r.top_k_ids, r.top_k_probabilities
+    return ids, top, prob
+
+
+# ---- the results file ------------------------------------------------------------------------------
+
+def json_string(b):
+    """bytes as ban vqa writes a JSON string (cli_json_string): '"' and '\\' escaped, bytes below
+    0x20 as \\u00XX, everything else as it is."""
+    out = bytearray(b'"')
+    for c in b:
+        out += b"\\" + bytes([c]) if c in b'"\\' else b"\\u%04x" % c if c < 0x20 else bytes([c])
+    return bytes(out + b'"')
+
+
+def results_json(questions, answered, ids, top, prob, answers):
+    """The results file's bytes: [{"question_id", "answer"[, "top_k"]}] in file order."""
+    names = [json_string(a.encode("utf-8", "surrogateescape")) for a in answers]
+    parts, first = [b"["], True
+    for i in np.nonzero(answered)[0]:
+        rec = b'%s\n{"question_id": %d, "answer": %s' % (b"" if first else b",", questions[i][0], names[ids[i]])
+        if top.shape[1]:
+            rec += b', "top_k": [' + b", ".join(
+                b'{"answer": %s, "probability": %s}' % (names[a], (b"%.6g" % (p if math.isfinite(p) else 0.0)))
+                for a, p in zip(top[i], prob[i].astype(float))) + b"]"
+        parts.append(rec + b"}")
+        first = False
+    parts.append(b"\n]\n")
+    return b"".join(parts)
+
+
+def write_atomically(path, data):
+    """A temporary file beside path (.NAME.XXXXXX, mode 0666 less the umask, as ban vqa's), fsync,
+    rename over path, fsync of the folder: readers see the old file or the new one."""
+    folder, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + name + ".", dir=folder)
+    try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except BaseException as e:
+        os.unlink(tmp)
+        raise Failure("%s: cannot write: %s" % (path, e))
+    dfd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+# ---- the job ------------------------------------------------------------------------------------
+
+def cluster_client(args):
+    from distributed import Client, LocalCluster
+    if args.scheduler:
+        return Client(args.scheduler), None
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def run(args):
+    t0 = time.perf_counter()
+    try:
+        model = ban.Model(args.model, threads=1)
+    except ban.Error as e:
+        raise Failure(str(e))
+    c = model.config
+    if c["task"] != ban.TASK_VQA:
+        raise Failure("%s is a grounding model, not a VQA model" % args.model)
+    if not c["has_vocabulary"] or not c["has_answers"]:
+        raise Failure("%s carries no %s (export it with %s)" % (args.model, "answer strings" if c["has_vocabulary"]
+                      else "vocabulary", "--answers" if c["has_vocabulary"] else "--dictionary"))
+    if args.top_k > c["num_answers"]:
+        raise Failure("--top-k %d: the model has %d answers" % (args.top_k, c["num_answers"]))
+    try:
+        store = FeatureStore(args.features)
+    except (OSError, StoreError) as e:
+        raise Failure(str(e) if isinstance(e, StoreError) else "%s: cannot open: %s" % (args.features, e.strerror))
+    if store.feature_dim != c["feature_dim"]:
+        raise Failure("%s holds %d-d box features, but %s expects %d-d features" % (
+            args.features, store.feature_dim, args.model, c["feature_dim"]))
+    questions = read_questions(args.questions)
+    tokens, run_order, bounds, missing = plan(model, store, questions, args.questions, args.batch, args.skip_missing)
+    image_ids = np.array([q[1] for q in questions], np.int64)
+    parts = partitions(tokens, run_order, bounds, image_ids, c["padding_id"], args.partition_size)
+
+    client, cluster = cluster_client(args)
+    try:
+        replies = client.register_worker_plugin(BanWorker(os.path.abspath(args.model),
+                                                          os.path.abspath(args.features), args.threads), name=PLUGIN)
+        for worker, reply in replies.items():
+            if reply.get("status") != "OK":
+                raise Failure("worker %s cannot open the model or the store: %s" % (worker, reply.get("text", reply)))
+        workers = len(client.scheduler_info()["workers"])
+        t_run = time.perf_counter()
+        futures = client.map(answer_partition, parts, top_k=args.top_k, pure=False)
+        done = client.gather(futures)  # in the order of parts, whichever worker answered
+        t_done = time.perf_counter()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    n = len(questions)
+    ids = np.zeros(n, np.int32)
+    top = np.zeros((n, args.top_k), np.int32)
+    prob = np.zeros((n, args.top_k), np.float32)
+    answered = np.zeros(n, bool)
+    for part, (a, t, p) in zip(parts, done):
+        q = run_order[part["rows"][0]:part["rows"][1]]
+        ids[q], top[q], prob[q], answered[q] = a, t, p, True
+    write_atomically(args.output, results_json(questions, answered, ids, top, prob, model.answers))
+    secs = max(t_done - t_run, 1e-9)
+    print("dask_vqa: answered %d questions (%d batches of up to %d, %d partitions, %d workers) in %.2f s: %.1f "
+          "questions/s; %.2f s in all; wrote %s" % (len(run_order), len(bounds), args.batch, len(parts), workers, secs,
+                                                    len(run_order) / secs, time.perf_counter() - t0, args.output),
+          file=sys.stderr)
+    if missing:
+        print("dask_vqa: skipped %d question%s whose image has no features in %s" % (
+            missing, "" if missing == 1 else "s", args.features), file=sys.stderr)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--features", required=True, help="the feature store (ban features import)")
+    ap.add_argument("--questions", required=True, help="the official questions file")
+    ap.add_argument("--output", required=True, help="the results file")
+    ap.add_argument("--top-k", type=int, default=0, help="add each question's N best answers (as ban vqa --top-k)")
+    ap.add_argument("--batch", type=int, default=32, help="questions per forward pass (as ban vqa --batch)")
+    ap.add_argument("--skip-missing", action="store_true", help="leave out questions whose image is not in the store")
+    ap.add_argument("--scheduler", help="a running cluster's scheduler, tcp://HOST:8786 (default: a LocalCluster)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="LocalCluster worker processes")
+    ap.add_argument("--threads", type=int, default=1, help="threads of each worker context's matrix products")
+    ap.add_argument("--partition-size", type=int, default=2048, help="questions per Dask task (whole batches)")
+    args = ap.parse_args(argv)
+    for name, lo, hi in [("top_k", 0, 1000000), ("batch", 1, 4096), ("workers", 1, 4096), ("threads", 1, 256),
+                         ("partition_size", 1, 1 << 40)]:
+        if not lo <= getattr(args, name) <= hi:
+            ap.error("--%s must be a whole number in %d..%d" % (name.replace("_", "-"), lo, hi))
+    try:
+        run(args)
+    except Failure as e:
+        print("dask_vqa: error: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

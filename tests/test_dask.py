@@ -1,0 +1,156 @@
+"""examples/dask_vqa.py: ban vqa's job as a Dask computation, against ban vqa itself.
+
+A generated set in the real formats (a random model of tools/random_model.py, box features
+imported through ban features import, an official questions file): the results file the
+Dask job writes on two worker processes is ban vqa's, byte for byte, with the model's
+weights in panels (ban.h's own product) and in rows (CBLAS), on a LocalCluster and on a
+cluster reached through --scheduler."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import BUILD, ROOT, run_ban
+from vqa_files import questions_json, tsv_fields, write_json, write_tsv
+
+pytest.importorskip("distributed")
+import banfile  # noqa: E402
+import random_model  # noqa: E402
+
+SCRIPT = os.path.join(ROOT, "examples", "dask_vqa.py")
+DIM = 24
+
+
+def env():
+    """The subprocesses' environment: the source tree's package and library, no make jobserver."""
+    e = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    e["PYTHONPATH"] = os.path.join(ROOT, "python")
+    e.setdefault("BAN_LIBRARY", os.path.join(BUILD, "libban.so"))
+    return e
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    """A small model in both layouts, 40 images of 1-36 boxes and 170 questions (one image
+    with more questions than a batch, one question whose image is not in the store)."""
+    tmp = tmp_path_factory.mktemp("dask")
+    rng = np.random.default_rng(11)
+    cfg = random_model.config_for(None, feature_dim=DIM, hidden=32, answers=60, vocab=300)
+    meta, tensors = random_model.build(cfg, seed=5)
+    # answers that need escaping in JSON, and UTF-8
+    meta["answers.labels"] = ['say "%d"' % i if i % 4 == 0 else "back\\slash %d" % i if i % 4 == 1 else
+                              "tab\there %d" % i if i % 4 == 2 else "caf\u00e9 %d" % i for i in range(60)]
+    models = {}
+    for layout in ("panels", "rows"):
+        models[layout] = str(tmp / ("m_%s.ban" % layout))
+        banfile.write_ban(models[layout], meta, banfile.with_layout(tensors, layout))
+    ids = [int(x) for x in rng.choice(np.arange(1, 10 ** 6), 40, replace=False)]
+    records = []
+    for image_id in ids:
+        n = int(rng.integers(1, 37))
+        x1, y1 = rng.random(n, dtype=np.float32) * 300, rng.random(n, dtype=np.float32) * 200
+        boxes = np.stack([x1, y1, x1 + 1 + rng.random(n, dtype=np.float32) * 300,
+                          y1 + 1 + rng.random(n, dtype=np.float32) * 200], 1).astype(np.float32)
+        records.append(tsv_fields(image_id, 640, 480, boxes, rng.standard_normal((n, DIM), dtype=np.float32)))
+    store = str(tmp / "val.store")
+    run_ban("features", "import", "--tsv", write_tsv(tmp / "set.tsv", records), "--output", store)
+    words = random_model.vocabulary(cfg["vocab"])[:120] + ["zebra", "quokka"]  # the last two are unknown
+    questions, qid = [], 1
+    for i, image_id in enumerate(ids):
+        for _ in range(13 if i == 7 else int(rng.integers(1, 7))):
+            n = int(rng.integers(1, 20))  # more than the 14 positions, sometimes
+            text = " ".join(words[int(j)] for j in rng.integers(0, len(words), n)).capitalize() + "?"
+            questions.append((qid * 7 + 3, image_id, text.replace(" the ", ", the ")))
+            qid += 1
+    questions.append((5, 10 ** 7, "What is not in the store?"))
+    questions = [questions[int(j)] for j in rng.permutation(len(questions))]
+    qfile = write_json(tmp / "questions.json", questions_json(questions))
+    return {"tmp": tmp, "models": models, "store": store, "questions": qfile, "n": len(questions)}
+
+
+def ban_vqa(job, layout, out, *extra, env=None):
+    run_ban("vqa", "--model", job["models"][layout], "--features", job["store"], "--questions", job["questions"],
+            "--output", out, "--skip-missing", *extra, env=env)
+    return out.read_bytes()
+
+
+def dask_vqa(job, layout, out, *extra, check=True):
+    proc = subprocess.run([sys.executable, SCRIPT, "--model", job["models"][layout], "--features", job["store"],
+                           "--questions", job["questions"], "--output", str(out), *map(str, extra)],
+                          capture_output=True, text=True, env=env(), timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_local_cluster_writes_ban_vqas_results_file(job):
+    out = job["tmp"] / "dask_local.json"
+    want = ban_vqa(job, "panels", job["tmp"] / "ban_panels.json", "--top-k", 4, "--batch", 8)
+    proc = dask_vqa(job, "panels", out, "--workers", 2, "--skip-missing", "--top-k", 4, "--batch", 8,
+                    "--partition-size", 20)
+    assert "2 workers" in proc.stderr and "skipped 1 question" in proc.stderr, proc.stderr
+    got = out.read_bytes()
+    assert got == want
+    results = json.loads(got)
+    assert len(results) == job["n"] - 1 and len({r["answer"] for r in results}) > 1
+    assert not [f for f in os.listdir(job["tmp"]) if f.startswith(".")]  # no temporary file left
+
+
+def start(cmd, log):
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env())
+
+
+def test_scheduler_address_with_weights_in_rows(job):
+    """A cluster started apart (dask scheduler, two dask worker processes), reached with
+    --scheduler as a real one would be, the model's weights in rows (CBLAS). OpenBLAS's own
+    thread count changes bits of its products (ban vqa's results differ between
+    OPENBLAS_NUM_THREADS=1 and 2 here), and Dask's workers run it with one thread
+    (distributed's default environment for worker processes): so does ban vqa here."""
+    tmp = job["tmp"]
+    sched_file = tmp / "scheduler.json"
+    log = open(tmp / "cluster.log", "w")
+    procs = [start([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                    "--no-dashboard", "--scheduler-file", str(sched_file)], log)]
+    try:
+        for _ in range(600):
+            if sched_file.exists() and sched_file.stat().st_size:
+                break
+            assert procs[0].poll() is None, (tmp / "cluster.log").read_text()
+            time.sleep(0.05)
+        address = json.loads(sched_file.read_text())["address"]
+        procs += [start([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                         "--no-dashboard", "--local-directory", str(tmp / ("w%d" % i))], log) for i in range(2)]
+        from distributed import Client
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        out = tmp / "dask_rows.json"
+        proc = dask_vqa(job, "rows", out, "--scheduler", address, "--skip-missing", "--top-k", 3, "--batch", 5,
+                        "--partition-size", 11)
+        assert "2 workers" in proc.stderr, proc.stderr
+        assert out.read_bytes() == ban_vqa(job, "rows", tmp / "ban_rows.json", "--top-k", 3, "--batch", 5,
+                                           env={"OPENBLAS_NUM_THREADS": "1"})
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+        log.close()
+
+
+@pytest.mark.parametrize("case,message", [
+    ("missing", "has no features in"),
+    ("grounding", "is a grounding model, not a VQA model"),
+    ("top_k", "--top-k 61: the model has 60 answers"),
+])
+def test_errors_before_any_work(job, exported, case, message):
+    out = job["tmp"] / ("err_%s.json" % case)
+    extra = {"missing": [], "grounding": [], "top_k": ["--top-k", 61, "--skip-missing"]}[case]
+    args = [sys.executable, SCRIPT, "--model", exported["flickr"] if case == "grounding" else job["models"]["panels"],
+            "--features", job["store"], "--questions", job["questions"], "--output", str(out), *map(str, extra)]
+    proc = subprocess.run(args, capture_output=True, text=True, env=env(), timeout=120)
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    assert not out.exists()
