@@ -182,6 +182,7 @@ class _Context:
     (batch, boxes, tokens, entities), allocated once, and the token scratch of tokenize."""
 
     def __init__(self, handle, limits, threads):
+        self.ptr = None
         ptr = _n.ctypes.c_void_p()
         status = _n.lib.ban_ctx_create(handle.ptr, _n.Limits(*limits, threads), _n.ctypes.byref(ptr))
         if status != _n.OK:  # the context still holds the message
