@@ -7,7 +7,8 @@ CFLAGS ?= -O2 -g
 WARN = -std=c11 -Wall -Wextra
 BLAS_LIBS ?= -lopenblas
 LDLIBS = $(BLAS_LIBS) -lm -lpthread
-DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev python3-numpy python3-pytest python3-torch python3-pil
+DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev python3-numpy python3-pytest python3-torch python3-pil \
+       python3-dask python3-distributed
 
 HEADERS = ban.h $(wildcard examples/*.h)
 # build/ban: the dispatcher and model commands in examples/ban.c, one file per further

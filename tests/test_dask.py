@@ -14,11 +14,16 @@ import time
 import numpy as np
 import pytest
 
-from conftest import BUILD, ROOT, run_ban
+from conftest import ROOT, run_ban
 from vqa_files import questions_json, tsv_fields, write_json, write_tsv
 
 pytest.importorskip("distributed")
 import banfile  # noqa: E402
+from test_python_asan import LIBRARY, needs_asan  # noqa: E402
+
+if needs_asan(LIBRARY):
+    pytest.skip("%s is built with AddressSanitizer (see tests/test_python_asan.py)" % LIBRARY,
+                allow_module_level=True)
 import random_model  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "examples", "dask_vqa.py")
@@ -29,7 +34,7 @@ def env():
     """The subprocesses' environment: the source tree's package and library, no make jobserver."""
     e = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     e["PYTHONPATH"] = os.path.join(ROOT, "python")
-    e.setdefault("BAN_LIBRARY", os.path.join(BUILD, "libban.so"))
+    e["BAN_LIBRARY"] = LIBRARY
     return e
 
 

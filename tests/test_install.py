@@ -11,10 +11,11 @@ import sys
 import pytest
 
 from conftest import BUILD, ROOT, fixture_path
-from test_python import LIBRARY, needs_asan
+from test_python_asan import LIBRARY, needs_asan
 
 if needs_asan(LIBRARY):
-    pytest.skip("%s is built with AddressSanitizer (see tests/test_python.py)" % LIBRARY, allow_module_level=True)
+    pytest.skip("%s is built with AddressSanitizer (see tests/test_python_asan.py)" % LIBRARY,
+                allow_module_level=True)
 
 VERSION = re.search(r'#define BAN_VERSION "(.*)"', open(os.path.join(ROOT, "ban.h")).read()).group(1)
 SITE = os.path.join("lib", "python3", "dist-packages")

@@ -13,9 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import BUILD, ROOT, fixture_path, run_ban
+from conftest import ROOT, fixture_path, run_ban
+from test_python_asan import LIBRARY, needs_asan
 
-LIBRARY = os.environ.get("BAN_LIBRARY") or os.path.join(BUILD, "libban.so")
 G2 = np.load(fixture_path("ban_ref_g2.npz"))
 G2_JSON = json.load(open(fixture_path("ban_ref_g2.json")))
 FL = np.load(fixture_path("ban_ref_flickr.npz"))
@@ -24,21 +24,13 @@ PARITY_JSON = json.load(open(fixture_path("easyvqa_parity.json")))
 EASYVQA = os.path.join(ROOT, "examples", "models", "easyvqa.ban")
 
 
-def needs_asan(path):
-    """A library built with AddressSanitizer loads only into a process that has its runtime first."""
-    with open(path, "rb") as f:
-        built_with = b"libasan.so" in f.read()
-    with open("/proc/self/maps") as f:
-        return built_with and "libasan" not in f.read()
-
-
 def import_ban():
     """The package of the source tree (python/ban) over LIBRARY."""
     if not os.path.exists(LIBRARY):
         pytest.fail("%s is missing: run make first" % LIBRARY)
     if needs_asan(LIBRARY):
-        pytest.skip("%s is built with AddressSanitizer: run pytest with LD_PRELOAD=$(cc -print-file-name="
-                    "libasan.so) to load it" % LIBRARY, allow_module_level=True)
+        pytest.skip("%s is built with AddressSanitizer: tests/test_python_asan.py runs these with its runtime "
+                    "preloaded" % LIBRARY, allow_module_level=True)
     os.environ["BAN_LIBRARY"] = LIBRARY
     sys.path.insert(0, os.path.join(ROOT, "python"))
     import ban
@@ -174,6 +166,11 @@ def test_one_image_many_questions_and_image_index(models):
     each = m.vqa(np.repeat(G2["v"][2:3], 6, 0), np.repeat(G2["b"][2:3], 6, 0), questions=G2_JSON["questions"])
     indexed = m.vqa(G2["v"], G2["b"], questions=G2_JSON["questions"], image_index=[2] * 6)
     assert np.array_equal(one.logits, each.logits) and np.array_equal(one.logits, indexed.logits)
+    # more images than questions: those asked about are gathered
+    few = m.vqa(G2["v"], G2["b"], questions=G2_JSON["questions"][4:], image_index=[5, 1], attention=True)
+    full = m.vqa(G2["v"], G2["b"], questions=G2_JSON["questions"][4:] * 3, image_index=[5, 1, 0, 2, 3, 4],
+                 attention=True)
+    assert np.array_equal(few.logits, full.logits[:2]) and np.array_equal(few.attention, full.attention[:2])
 
 
 def test_glimpses_and_box_counts(models):
@@ -301,6 +298,8 @@ def test_library_errors_carry_its_message(models, exported, tmp_path):
     raises(ban.Error, r"^example 1, token 4: id 49 outside the vocabulary \(0\.\.48, 48 = padding\)$", m.vqa,
            G2["v"], b, tokens=bad)
     raises(ban.Error, r"^example 0: image index 6 outside 0\.\.5$", m.vqa, G2["v"], b, tokens=q, image_index=[6] * 6)
+    raises(ValueError, r"^image_index: question 1 reads image 9, outside 0\.\.5$", m.vqa, G2["v"], b, tokens=q[:2],
+           image_index=[0, 9])
     raises(ban.Error, r"^example 0: box count 25 outside 0\.\.24$", m.vqa, G2["v"], b, tokens=q, box_counts=[25] * 6)
     raises(ban.Error, r"^example 0 has no boxes \(24 rows, all padding\)$", m.vqa, np.zeros_like(G2["v"]), b,
            tokens=q)

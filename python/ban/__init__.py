@@ -95,13 +95,13 @@ def _ints(x, name, shape, lo=-2 ** 31, hi=2 ** 31 - 1, dtype=np.int32):
     if a.dtype.kind not in "iu":
         raise ValueError("%s: expected integers, got dtype %s" % (name, a.dtype))
     _check_shape(a, name, shape)
-    if a.size and (int(a.min()) < lo or int(a.max()) > hi):
+    if not np.can_cast(a.dtype, dtype) and (int(a.min()) < lo or int(a.max()) > hi):
         raise ValueError("%s: values must lie in %d..%d, got %d..%d" % (name, lo, hi, a.min(), a.max()))
     return np.require(a, dtype, ["C_CONTIGUOUS", "ALIGNED"])
 
 
 def _addr(a):
-    return None if a is None else a.ctypes.data
+    return None if a is None else a.__array_interface__["data"][0]
 
 
 def _count(x, name, lo, hi):
@@ -211,19 +211,34 @@ class VQAResult:
     answer_ids   (B,) int, the argmax of each row (ban_argmax: the first maximum)
     answers      [B] str, those answers' strings (None when the model file carries none)
     top_k_ids    (B, k) int, the k answers of largest logit, decreasing, ties to the lower index
-    top_k_probabilities (B, k) float32, sigmoid(logit) of those (the model is trained with binary
-                 cross-entropy: each is its own estimate, and they need not sum to 1)
+    top_k_probabilities (B, k) float32, sigmoid(logit) of those, computed as ban vqa does (the
+                 model is trained with binary cross-entropy: each is its own estimate, and they
+                 need not sum to 1)
     top_k        [B] lists of k (answer string, probability) pairs, as ban vqa --top-k writes them
     entropy      (B, G) float32, the entropy (nats) of each glimpse's attention map
     attention    (B, G, K, P) float32 attention maps (0 on padding), or None when not asked for
+    The strings and probabilities are made when first read.
     """
 
-    __slots__ = ("logits", "answer_ids", "answers", "top_k_ids", "top_k_probabilities", "top_k", "entropy",
-                 "attention")
+    def __init__(self, logits, answer_ids, top_k_ids, entropy, attention, names):
+        self.logits, self.answer_ids, self.top_k_ids = logits, answer_ids, top_k_ids
+        self.entropy, self.attention, self._names, self._prob = entropy, attention, names, None
 
-    def __init__(self, **fields):
-        for k, v in fields.items():
-            setattr(self, k, v)
+    @property
+    def answers(self):
+        return None if self._names is None else [self._names[i] for i in self.answer_ids]
+
+    @property
+    def top_k_probabilities(self):
+        if self._prob is None:
+            self._prob = _sigmoid(np.take_along_axis(self.logits, self.top_k_ids, 1))
+        return self._prob
+
+    @property
+    def top_k(self):
+        names = self._names or {}
+        return [[(names[i] if names else None, float(p)) for i, p in zip(ti, tp)]
+                for ti, tp in zip(self.top_k_ids, self.top_k_probabilities)] if self.top_k_ids.shape[1] else None
 
     def __repr__(self):
         return "<ban.VQAResult of %d questions: answers %r>" % (len(self.logits), self.answers)
@@ -457,16 +472,26 @@ class Model:
         return _ints(pixels, "pixels", ("N", c["image_height"], c["image_width"], 3), 0, 255, np.uint8)
 
     @staticmethod
-    def _image_index(image_index, B, N):
-        """(images, image_index) of ban_input: 0 and None when example b reads image b."""
-        if image_index is not None:
-            return N, _ints(image_index, "image_index", (B,))
-        if N == B:
-            return 0, None
-        if N == 1:
-            return 1, np.zeros(B, np.int32)  # one image, every question about it
-        raise ValueError("image_index: %d images for %d questions: give image_index (%d,), the image of each "
-                         "question" % (N, B, B))
+    def _select_images(image_index, B, N, *arrays):
+        """(images, image_index, arrays) for ban_input: images 0 and no index when question b reads
+        image b. ban_input holds at most B images: with more, those asked about are gathered (a
+        copy of them) and the index follows."""
+        if image_index is None:
+            if N == B:
+                return 0, None, arrays
+            if N == 1:
+                return 1, np.zeros(B, np.int32), arrays  # one image, every question about it
+            raise ValueError("image_index: %d images for %d questions: give image_index (%d,), the image of each "
+                             "question" % (N, B, B))
+        index = _ints(image_index, "image_index", (B,))
+        if N <= B:
+            return N, index, arrays
+        bad = np.nonzero((index < 0) | (index >= N))[0]
+        if len(bad):
+            raise ValueError("image_index: question %d reads image %d, outside 0..%d" % (bad[0], index[bad[0]], N - 1))
+        used, inverse = np.unique(index, return_inverse=True)
+        return len(used), inverse.astype(np.int32), tuple(None if a is None else np.ascontiguousarray(a[used])
+                                                          for a in arrays)
 
     def _forward(self, ctx, B, K, images, image_index, f, s, n, px, tok, counts, glimpses=0, entities=None,
                  entity_counts=None, logits=None, attention=None, entropy=None):
@@ -493,7 +518,8 @@ class Model:
         token_counts (B,) real tokens first (optional: by default up to the first padding id)
         box_counts   (N,) real boxes first in each image (optional)
         image_index  (B,) the image of each question, 0..N-1; by default question b reads image
-                     b, and when N = 1 every question reads the one image
+                     b, and when N = 1 every question reads the one image (with N > B, the
+                     images asked about are gathered: a copy)
         glimpses     run only the first G' glimpses (the paper's Fig. 2c); None: all
         attention    True: also return the attention maps (B, G, K, P)
         top_k        how many answers to rank per question (r.top_k, r.top_k_ids; 0: none)
@@ -515,7 +541,7 @@ class Model:
         tok, counts = self._tokens(questions, tokens, token_counts)
         f, s, n, px, N, K = self._images(features, spatials, box_counts, pixels)
         B, L = tok.shape
-        images, index = self._image_index(image_index, B, N)
+        images, index, (f, s, n, px) = self._select_images(image_index, B, N, f, s, n, px)
         g = 0 if glimpses is None else _count(glimpses, "glimpses", 0, c["num_glimpses"])
         A, G = c["num_answers"], c["num_glimpses"]
         k = _count(top_k, "top_k", 0, A)
@@ -526,15 +552,11 @@ class Model:
         att = np.empty((B, G, K, P), np.float32) if attention else None
         self._forward(ctx, B, K, images, index, f, s, n, px, tok, counts, g, logits=logits, attention=att,
                       entropy=entropy)
-        ids = np.array([_n.lib.ban_argmax(logits[b].ctypes.data, A) for b in range(B)], np.int64)
+        ids = logits.argmax(1)  # the first maximum, as ban_argmax, which skips NaN: rows with one go to it
+        for b in np.nonzero(np.isnan(logits).any(1))[0]:
+            ids[b] = _n.lib.ban_argmax(_addr(logits[b]), A)
         top = np.argsort(-logits, axis=1, kind="stable")[:, :k] if k > 1 else ids[:, None][:, :k]
-        prob = _sigmoid(np.take_along_axis(logits, top, 1))
-        names = self.answers
-        return VQAResult(logits=logits, answer_ids=ids, answers=[names[i] for i in ids] if names else None,
-                         top_k_ids=top, top_k_probabilities=prob,
-                         top_k=[[(names[i] if names else None, float(p)) for i, p in zip(ti, tp)]
-                                for ti, tp in zip(top, prob)] if k else None,
-                         entropy=entropy, attention=att)
+        return VQAResult(logits, ids, top, entropy, att, self.answers)
 
     def ground(self, features, spatials=None, tokens=None, entities=None, sentences=None, box_counts=None,
                image_index=None, token_counts=None, entity_counts=None, top_k=1):
@@ -577,7 +599,7 @@ class Model:
         f, s, n, _, N, K = self._images(features, spatials, box_counts, None)
         B, L = tok.shape
         E = ent.shape[1]
-        images, index = self._image_index(image_index, B, N)
+        images, index, (f, s, n) = self._select_images(image_index, B, N, f, s, n)
         k = _count(top_k, "top_k", 0, K)
         ctx = self._context(batch=B, boxes=K, tokens=L, entities=E)
         logits = np.empty((B, c["num_glimpses"], K, E), np.float32)
