@@ -24,7 +24,6 @@ import argparse
 import concurrent.futures
 import ctypes
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -40,22 +39,8 @@ import ban  # noqa: E402
 import ban._native as native  # noqa: E402
 import random_model  # noqa: E402
 
-
-def load():
-    try:
-        return open("/proc/loadavg").read().split()[0]
-    except OSError:
-        return "?"
-
-
-def machine():
-    cpu = platform.processor() or "?"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return "%s, %d cores, %s, Python %s, NumPy %s, %s" % (cpu, os.cpu_count(), platform.platform(),
-                                                         platform.python_version(), np.__version__, ban.library())
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vqa_pipeline import load, machine  # noqa: E402
 
 
 def inputs(m, B, K, rng):
@@ -180,14 +165,14 @@ def throughput(rounds, calls, rng):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7, help="rounds of every variant (medians over them)")
     ap.add_argument("--calls", type=int, default=20, help="paper-size calls per thread per round")
     ap.add_argument("--skip-paper", action="store_true", help="only the per-call overhead")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    print("machine: %s; load average %s" % (machine(), load()))
+    print("machine: %s; NumPy %s; %s; load average %s" % (machine(), np.__version__, ban.library(), load()))
     overhead(args.rounds, rng)
     if not args.skip_paper:
         throughput(args.rounds, args.calls, rng)

@@ -260,8 +260,8 @@ def test_shape_and_dtype_errors_name_the_argument(models):
     raises(ValueError, r"^tokens: expected integers, got dtype float32$", m.vqa, v, b, tokens=q.astype(np.float32))
     raises(ValueError, r"^tokens: expected shape \(B, L\) with B, L >= 1, got \(14,\)$", m.vqa, v, b, tokens=q[0])
     raises(ValueError, r"^tokens: not an array: ", m.vqa, v, b, tokens=[[1, 2], [3]])
-    raises(ValueError, r"^tokens: values must lie in -2147483648\.\.2147483647, got 4294967296\.\.4294967344$", m.vqa, v, b,
-           tokens=q + 2 ** 32)
+    raises(ValueError, r"^tokens: values must lie in -2147483648\.\.2147483647, got 4294967296\.\.4294967344$",
+           m.vqa, v, b, tokens=q + 2 ** 32)
     raises(ValueError, r"^box_counts: expected shape \(6,\), got \(5,\)$", m.vqa, v, b, tokens=q, box_counts=[1] * 5)
     raises(ValueError, r"^image_index: expected shape \(6,\), got \(2,\)$", m.vqa, v, b, tokens=q,
            image_index=[0, 1])
@@ -385,3 +385,30 @@ def test_structures_match_ban_h():
         assert mine == fields, struct
         for name, t in cls._fields_:
             assert t in (ctypes.c_int, ctypes.c_void_p), name
+
+
+def test_feature_store_reads_what_the_importer_wrote(tmp_path):
+    from ban.store import FeatureStore, StoreError
+    from vqa_files import GOLDEN_IDS, golden_fields, read_store, write_tsv
+    path = tmp_path / "val.store"
+    run_ban("features", "import", "--tsv", write_tsv(tmp_path / "a.tsv", [golden_fields(i) for i in range(6)]),
+            "--output", path)
+    want, s = read_store(str(path)), FeatureStore(path)
+    assert (len(s), s.feature_dim, s.max_boxes) == (6, 40, want["max_boxes"])
+    assert list(s.image_ids) == want["order"] and s.find(12345) is None and s.index_of(12345) == -1
+    for image_id in GOLDEN_IDS:
+        rec, ref = s.find(image_id), want["images"][image_id]
+        assert (rec.n_boxes, rec.width, rec.height, rec.offset) == (ref["n"], ref["width"], ref["height"],
+                                                                     ref["offset"])
+        for key in ("features", "boxes", "spatials"):
+            assert np.array_equal(getattr(rec, key), ref[key])
+    raw = path.read_bytes()
+    index = want["index_offset"]
+    for name, bad, message in [
+            ("short", raw[:40], "too short for the 64-byte header"), ("magic", b"BANX" + raw[4:], "not a feature store"),
+            ("cut", raw[:-1], "do not fill"),
+            ("unsorted", raw[:index] + raw[index + 32:index + 64] + raw[index:index + 32] + raw[index + 64:],
+             "index entry 1"),
+            ("outside", raw[:index + 8] + (1 << 62).to_bytes(8, "little") + raw[index + 16:], "index entry 0")]:
+        (tmp_path / name).write_bytes(bad)
+        raises(StoreError, message, FeatureStore, tmp_path / name)

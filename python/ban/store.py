@@ -58,8 +58,9 @@ class FeatureStore:
             raise StoreError("%s: %s" % (self.path, fail))
         e = np.frombuffer(self._map, _ENTRY, n_images, index_off)
         n = e["n_boxes"].astype(np.int64)
-        end = e["offset"].astype(np.int64) + n * (dim + 10) * 4
-        bad = ((n < 1) | (n > min(MAX_BOXES, max_boxes)) | (e["offset"] % 64 != 0) | (e["offset"] < data_off) | (e["offset"] >= index_off) |
+        end = e["offset"].astype(np.int64) + n * (dim + 10) * 4  # (an offset past 2^63 fails off >= index_off)
+        off = e["offset"]
+        bad = ((n < 1) | (n > min(MAX_BOXES, max_boxes)) | (off % 64 != 0) | (off < data_off) | (off >= index_off) |
                (end > index_off) | (e["width"] < 1) | (e["width"] > MAX_SIDE) | (e["height"] < 1) |
                (e["height"] > MAX_SIDE) | (e["reserved"] != 0))
         bad[1:] |= e["image_id"][1:] <= e["image_id"][:-1]
