@@ -1,4 +1,4 @@
-/* ban.h - Bilinear Attention Networks inference in one C header.   v0.1.0
+/* ban.h - Bilinear Attention Networks inference in one C header.   v0.2.0
    MIT licence (see the end of this file).
 
    Bilinear Attention Networks (Kim, Jun, Zhang, NeurIPS 2018) answer questions about
@@ -14,20 +14,19 @@
      and link with a CBLAS (OpenBLAS: -lopenblas), libm and pthreads (-lpthread). C99,
      POSIX for mmap and threads.
 
-   EXAMPLE (VQA: one image of K boxes, one question)
+   EXAMPLE (VQA: one image of K boxes, one question; examples/simple.c is a whole program)
          ban_model *model;  ban_ctx *ctx;
          if (ban_model_load("model.ban", &model) != BAN_OK) {
-             fprintf(stderr, "%s\n", model ? ban_model_error(model) : "out of memory");
+             fprintf(stderr, "%s\n", ban_model_error(model));   // NULL-safe
              return 1;
          }
-         ban_limits lim = {0};  lim.max_boxes = K;          // zeros take defaults
-         if (ban_ctx_create(model, &lim, &ctx) != BAN_OK) return 1;
-         int32_t tokens[64];  int n;
-         ban_tokenize(ctx, "What color is the bus?", tokens, 64, &n);
-         float logits[4096];  // A = ban_model_config(model)->num_answers
+         ban_limits lim = {1, K, 0, 0, 0};   // batch, boxes, tokens, entities, threads (0: default)
+         if (ban_ctx_create(model, &lim, &ctx) != BAN_OK) { fprintf(stderr, "%s\n", ban_ctx_error(ctx)); return 1; }
+         int32_t tokens[BAN_MAX_TOKENS];  int n;
+         if (ban_tokenize(ctx, "What color is the bus?", tokens, BAN_MAX_TOKENS, &n) != BAN_OK) return 1;
          ban_input in = {0};  ban_output out = {0};
-         in.batch = 1;  in.boxes = K;  in.features = feats;  in.spatials = spats;
-         in.tokens_len = n;  in.tokens = tokens;  out.logits = logits;
+         in.batch = 1;  in.boxes = K;  in.features = feats;  in.spatials = spats;   // (1, K, Dv), (1, K, 6)
+         in.tokens_len = n;  in.tokens = tokens;  out.logits = logits;    // logits: num_answers floats
          if (ban_forward(ctx, &in, &out) != BAN_OK) fprintf(stderr, "%s\n", ban_ctx_error(ctx));
          else printf("%s\n", ban_model_answer(model, ban_argmax(logits, ban_model_config(model)->num_answers)));
          ban_ctx_free(ctx);  ban_model_free(model);
@@ -45,52 +44,86 @@
      The reference marks padded boxes as all-zero feature rows and does not mask question
      padding: the GRU runs over padding tokens, attention may land on them, and the
      classifier sums all P = 14 positions. Weights trained that way need the same, so for
-     such a model ban.h pads every question to P = question_length positions (truncating
-     longer ones, as the reference's tokenizer does) and masks all-zero rows. Explicit
-     per-example counts (box_counts, token_counts) mark padding too; with them, padding
-     may hold any values. A model trained with question masking ("masked") instead runs
-     the GRU, attention and sum over real tokens only, and P = L.
-     Padding never changes the outputs: appending padded boxes or tokens is a no-op.
+     such a model ban.h pads every question to P = question_length positions (a longer one
+     is truncated to its first P tokens, as the reference's tokenizer does; tokens_len may
+     then exceed limits.max_tokens) and masks all-zero rows. Explicit per-example counts
+     (box_counts, token_counts) mark padding too; with them, padding may hold any values.
+     A model trained with question masking ("masked") instead runs the GRU, attention and
+     sum over real tokens only, and P = L. Padding never changes the outputs: appending
+     padded boxes or tokens is a no-op.
 
-   API (all functions return a ban_status; messages name the file, offset, tensor,
-   example or token concerned)
-     ban_model_load(path, &model)        map and validate a .ban file; on failure
-                                         *model still holds ban_model_error() (free it)
+   QUESTIONS
+     ban_tokenize is the model's tokenizer on its own (any text, unknown words mapped to the
+     unknown id). The one policy every front end of this project follows (build/ban, its
+     server, the Python package) is ban_tokenize_info's: a question needs at least one word
+     the vocabulary knows (an empty question is refused with the same message), and
+     unknown words among known ones are answered as the model's unknown id and reported.
+
+   API (functions return a ban_status unless noted; messages name the file, offset,
+   tensor, example or token concerned)
+     ban_model_load(path, &model)        map and validate a .ban file; on failure *model
+                                         still holds ban_model_error() (free it)
      ban_model_load_memory(data, n, &m)  the same from a buffer that outlives the model
      ban_model_free, ban_model_error, ban_model_config, ban_model_parameter_count
      ban_model_answer(m, i), ban_model_word(m, id), ban_model_meta_string/int(m, key)
+     ban_model_tensor_count, ban_model_tensor(m, i, &info)   the file's tensors
+     ban_weight_specs(&n)                ban.h's table of the weights a model may hold
      ban_ctx_create(model, &limits, &ctx) buffers for up to limits (batch, boxes,
-                                         tokens, entities), allocated once; threads
-     ban_ctx_free, ban_ctx_error
-     ban_tokenize(ctx, text, ids, max, &n) the reference tokenizer; n may exceed max
+                                         tokens, entities), allocated once; threads; on
+                                         failure *ctx still holds ban_ctx_error() (free it)
+     ban_ctx_free, ban_ctx_error, ban_ctx_limits, ban_ctx_kernel
+     ban_tokenize(ctx, text, ids, max, &n) the model's tokenizer; n may exceed max
+     ban_tokenize_info(ctx, text, ids, info, max, &n)  the same, with where each token is
+                                         and whether it is known; refuses a question with
+                                         no known word
      ban_question_positions(model, L)    P for an input of L tokens
      ban_forward(ctx, &input, &output)   one batch; allocates nothing
      ban_encode(ctx, pixels, n, f, s)    an image encoder's grid features on their own
-     ban_argmax(x, n), ban_status_string(status)
+     ban_argmax(x, n), ban_status_string(status), ban_kernels_available(), ban_simd_warning()
+     Misuse is an error, never a crash: NULL for any pointer argument gives BAN_ERR_ARG
+     (getters return NULL, 0 or -1). A model or context whose creation failed is only good
+     for ban_model_error / ban_ctx_error and ban_model_free / ban_ctx_free; every other call
+     refuses it (BAN_ERR_ARG, or NULL / 0).
 
    THREADS
      A model is immutable once loaded and may be shared by any number of threads; each
      thread needs its own context. The big Linear weights of a file in the exporter's
      default layout (panels of 32 rows) go through ban.h's own matrix product: AVX-512,
-     AVX2+FMA or plain C, chosen at run time (the environment variable BAN_SIMD=avx2 or
-     none caps it), split among limits.threads threads per context (default: the
+     AVX2+FMA or plain C, chosen when a context is created (the environment variable
+     BAN_SIMD=avx512|avx2|none caps it; ban_simd_warning() says when it holds anything
+     else, which is ignored), split among limits.threads threads per context (default: the
      processors online), which sleep between calls. Other products, and weights in rows,
      run through CBLAS, whose own threads (OPENBLAS_NUM_THREADS) apply. The thread count
      changes no bit of the outputs. Running one context per core, set limits.threads = 1.
 
    OPTIONS (#define before including the implementation)
-     BAN_MALLOC(n), BAN_FREE(p)   allocator (default malloc, free)
+     BAN_MALLOC(n), BAN_FREE(p)   allocator (default malloc, free; define both or neither)
      BAN_ASSERT(x)                internal invariants only, never bad input (default assert)
      BAN_STATIC                   make every function static (BANDEF)
      BAN_NO_MMAP                  read model files into memory instead of mapping them
      BAN_NO_THREADS               no threads of ban.h's own (always on Windows)
      BAN_NO_SIMD                  the plain C kernel only (always, but on x86-64 with GCC or Clang)
+     BAN_MAX_*                    the limits below, each overridable (#define before ban.h)
 
    LIMITS (inputs beyond them are refused with BAN_ERR_ARG / BAN_ERR_FORMAT)
-     BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES, BAN_MAX_THREADS, BAN_MAX_GLIMPSES,
-     BAN_MAX_DIM (any model dimension), BAN_MAX_VOCAB, BAN_MAX_ANSWERS, BAN_MAX_STRING,
-     BAN_MAX_ENTRIES, BAN_MAX_IMAGE_SIDE, BAN_MAX_ENCODER_FLOATS, BAN_MAX_FILE_SIZE; see their
-     definitions below.
+     BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES, BAN_MAX_THREADS,
+     BAN_MAX_GLIMPSES, BAN_MAX_DIM (any model dimension), BAN_MAX_VOCAB, BAN_MAX_ANSWERS,
+     BAN_MAX_STRING, BAN_MAX_ENTRIES, BAN_MAX_IMAGE_SIDE, BAN_MAX_ENCODER_FLOATS,
+     BAN_MAX_FILE_SIZE; see their definitions below.
+
+   EXTENDING
+     The implementation runs top-down: options, helpers, kernels and threads, file reader,
+     model, context, layers, forward pass, tokenizer, generated tables.
+     - A layer is one function in LAYERS, with its formula and shapes above it, called from
+       the forward pass (ban__forward_vqa reads like the paper). Its weights are rows of
+       BAN__WEIGHTS (file name, shape in the letters of ban__letters, which configurations
+       have it), its scratch rows of BAN__BUFFERS; both generate the struct fields, the
+       binding and the reservation. tools/banfile.py mirrors BAN__WEIGHTS, and
+       tests/test_tables.py checks the mirror against `ban info --tensors --json`.
+     - A dtype is a row of ban__dtypes; kernels that multiply it in place are rows of
+       ban__kernels. A kernel is a pair of tile functions (full tile, fewer rows) and a row
+       of ban__kernels; a context picks one per dtype once, when it is created.
+     - A command of build/ban is a file examples/cmd_NAME.c and a row of its command table.
 */
 #ifndef BAN_H_INCLUDED
 #define BAN_H_INCLUDED
@@ -106,25 +139,57 @@
 #endif
 #endif
 
-#define BAN_VERSION "0.1.0"
+#define BAN_VERSION "0.2.0"
 #define BAN_FILE_VERSION 1            /* the .ban format version this build reads */
 
+#ifndef BAN_MAX_BATCH
 #define BAN_MAX_BATCH 4096            /* examples in one forward call */
+#endif
+#ifndef BAN_MAX_BOXES
 #define BAN_MAX_BOXES 1024            /* boxes per example */
+#endif
+#ifndef BAN_MAX_TOKENS
 #define BAN_MAX_TOKENS 1024           /* question positions per example */
+#endif
+#ifndef BAN_MAX_ENTITIES
 #define BAN_MAX_ENTITIES 256          /* entities per sentence (grounding) */
+#endif
+#ifndef BAN_MAX_THREADS
 #define BAN_MAX_THREADS 256           /* threads of one context */
+#endif
+#ifndef BAN_MAX_GLIMPSES
 #define BAN_MAX_GLIMPSES 32           /* the reference's limit for its attention */
+#endif
+#ifndef BAN_MAX_DIM
 #define BAN_MAX_DIM 65536             /* hidden, feature, embedding and classifier sizes */
+#endif
+#ifndef BAN_MAX_VOCAB
 #define BAN_MAX_VOCAB 10000000        /* words */
+#endif
+#ifndef BAN_MAX_ANSWERS
 #define BAN_MAX_ANSWERS 1000000       /* answers */
+#endif
+#ifndef BAN_MAX_STRING
 #define BAN_MAX_STRING 65535          /* bytes of one word, answer or metadata string */
+#endif
+#ifndef BAN_MAX_COUNTER_OBJECTS
 #define BAN_MAX_COUNTER_OBJECTS 64    /* boxes the counting module looks at */
+#endif
+#ifndef BAN_MAX_ENCODER_LAYERS
 #define BAN_MAX_ENCODER_LAYERS 64     /* layers of an image encoder */
+#endif
+#ifndef BAN_MAX_IMAGE_SIDE
 #define BAN_MAX_IMAGE_SIDE 4096       /* an image encoder's input height and width */
+#endif
+#ifndef BAN_MAX_ENCODER_FLOATS
 #define BAN_MAX_ENCODER_FLOATS (1 << 26) /* an encoder's largest activation + im2col, per image */
+#endif
+#ifndef BAN_MAX_ENTRIES
 #define BAN_MAX_ENTRIES 4096          /* metadata entries, and tensors, in a model file */
+#endif
+#ifndef BAN_MAX_FILE_SIZE
 #define BAN_MAX_FILE_SIZE ((uint64_t)64 << 30) /* bytes of a model file */
+#endif
 
 typedef enum ban_status {
     BAN_OK = 0,
@@ -132,7 +197,7 @@ typedef enum ban_status {
     BAN_ERR_FORMAT = 2,      /* the model file is malformed */
     BAN_ERR_UNSUPPORTED = 3, /* well-formed, but needs something this build lacks */
     BAN_ERR_NOMEM = 4,       /* an allocation failed */
-    BAN_ERR_ARG = 5,         /* a bad argument: NULL, or a size beyond the limits */
+    BAN_ERR_ARG = 5,         /* a bad argument: NULL, a failed object, or a size beyond the limits */
     BAN_ERR_INPUT = 6        /* bad input data: token outside the vocabulary, no boxes, NaN */
 } ban_status;
 
@@ -202,6 +267,31 @@ typedef struct ban_output {
     float *entropy;            /* optional, VQA: (B, G) entropy (nats) of each map */
 } ban_output;
 
+typedef struct ban_token_info {
+    int start, end;            /* bytes [start, end) of the text the token was read from */
+    int known;                 /* 1: a word of the vocabulary; 0: mapped to the unknown id */
+} ban_token_info;
+
+typedef struct ban_weight_spec {
+    const char *name;          /* "gru.weight_ih" */
+    const char *bias;          /* its bias tensor ("gru.bias_ih"), or NULL */
+    const char *stack;         /* how many of them are stacked ("G"), or "0": one */
+    const char *rows, *cols;   /* the shape of one, in letters ("3*D", "Ein"); cols "0": 1-D */
+    const char *when;          /* the configurations that hold it, an expression ("vqa*(O>0)") */
+    int linear;                /* 1: a Linear weight, which may be stored as NAME_panels */
+} ban_weight_spec;
+
+typedef struct ban_tensor_info {
+    const char *name;          /* as stored: "gru.weight_ih" or "gru.weight_ih_panels" */
+    const char *dtype;         /* "f32", "f16" */
+    const char *layout;        /* a Linear weight's: "rows" or "panels"; "" for other tensors */
+    const ban_weight_spec *spec; /* the row of ban.h's weight table it belongs to */
+    int is_bias;               /* 1: it is that row's bias */
+    int ndim;
+    uint64_t dims[4];          /* as stored */
+    uint64_t offset, bytes;    /* in the file's data section */
+} ban_tensor_info;
+
 typedef struct ban_model ban_model;
 typedef struct ban_ctx ban_ctx;
 
@@ -219,13 +309,20 @@ BANDEF const char *ban_model_answer(const ban_model *model, int index);  /* NULL
 BANDEF const char *ban_model_word(const ban_model *model, int id);      /* NULL if none */
 BANDEF const char *ban_model_meta_string(const ban_model *model, const char *key);
 BANDEF int ban_model_meta_int(const ban_model *model, const char *key, int64_t *value);
+BANDEF int ban_model_tensor_count(const ban_model *model);
+BANDEF int ban_model_tensor(const ban_model *model, int index, ban_tensor_info *info);
+/* the weights table: what a model may hold, in the letters ban.h's comments define */
+BANDEF const ban_weight_spec *ban_weight_specs(int *count);
 
 BANDEF int ban_ctx_create(const ban_model *model, const ban_limits *limits, ban_ctx **ctx);
 BANDEF void ban_ctx_free(ban_ctx *ctx);
 BANDEF const char *ban_ctx_error(const ban_ctx *ctx);
 BANDEF const ban_limits *ban_ctx_limits(const ban_ctx *ctx);
+BANDEF const char *ban_ctx_kernel(const ban_ctx *ctx);   /* "avx512", "avx2" or "c" */
 
 BANDEF int ban_tokenize(ban_ctx *ctx, const char *text, int32_t *ids, int max_ids, int *n_tokens);
+BANDEF int ban_tokenize_info(ban_ctx *ctx, const char *text, int32_t *ids, ban_token_info *info, int max_ids,
+                             int *n_tokens);
 BANDEF int ban_question_positions(const ban_model *model, int tokens_len);
 BANDEF int ban_forward(ban_ctx *ctx, const ban_input *input, ban_output *output);
 /* an encoder model's grid for n images (N, H, W, 3): features (n, K, C), spatials (n, K, 6) */
@@ -233,6 +330,8 @@ BANDEF int ban_encode(ban_ctx *ctx, const unsigned char *pixels, int n, float *f
 
 BANDEF int ban_argmax(const float *x, int n);
 BANDEF const char *ban_status_string(int status);
+BANDEF const char *ban_kernels_available(void); /* this processor's, best first: "avx512 avx2 c" */
+BANDEF const char *ban_simd_warning(void);      /* NULL, or why BAN_SIMD's value was ignored */
 
 #ifdef __cplusplus
 }
@@ -244,6 +343,8 @@ BANDEF const char *ban_status_string(int status);
 /* ======================================================================== */
 #if defined(BAN_IMPLEMENTATION) && !defined(BAN__IMPLEMENTED)
 #define BAN__IMPLEMENTED
+
+/* ---- options ------------------------------------------------------------- */
 
 #include <cblas.h>
 #include <errno.h>
@@ -259,6 +360,9 @@ BANDEF const char *ban_status_string(int status);
 #include <unistd.h>
 #endif
 
+#if defined(BAN_MALLOC) != defined(BAN_FREE)
+#error "ban.h: define both BAN_MALLOC and BAN_FREE, or neither"
+#endif
 #ifndef BAN_MALLOC
 #define BAN_MALLOC(n) malloc(n)
 #define BAN_FREE(p) free(p)
@@ -296,8 +400,13 @@ BANDEF const char *ban_status_string(int status);
 #define BAN__ALIGN 64
 #define BAN__MASKED_GROUNDING (-99.0f) /* the reference's MINUS_INFINITE */
 
-/* ---- small helpers ------------------------------------------------------ */
+/* ---- helpers --------------------------------------------------------------- */
 
+static int ban__fail(char *buf, int status, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 static int ban__fail(char *buf, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -319,9 +428,10 @@ static float ban__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 BANDEF int ban_argmax(const float *x, int n)
 {
     int best = 0;
+    if (!x || n < 1) return -1;
     for (int i = 1; i < n; i++)
         if (x[i] > x[best]) best = i;
-    return n > 0 ? best : -1;
+    return best;
 }
 
 BANDEF const char *ban_status_string(int status)
@@ -337,8 +447,6 @@ BANDEF const char *ban_status_string(int status)
     default: return "unknown status";
     }
 }
-
-/* ---- linear layers ------------------------------------------------------- */
 
 /* row += b, and the same followed by max(0, .): in blocks of 16 so that compilers vectorise
    them at -O2 too (the box projections' output alone is (boxes, (k+G)*D) floats) */
@@ -364,53 +472,86 @@ static void ban__add_relu(float *BAN__RESTRICT row, const float *BAN__RESTRICT b
     }
 }
 
-/* y (M, N) = x (M, K) W^T + b, with W (N, K) as PyTorch's Linear stores it;
-   relu != 0 applies max(0, .). ldx and ldy are row strides. */
-static void ban__linear_rows(int M, int N, int K, const float *x, int ldx, const float *W, const float *b,
-                        float *y, int ldy, int relu)
+/* A matrix of activations: rows x cols floats, rows ld apart. Layers pass them to the
+   products below; an input is never written through (ban__mat_in only drops its const). */
+typedef struct ban__mat {
+    float *p;
+    int rows, cols, ld;
+} ban__mat;
+
+static ban__mat ban__mat_of(float *p, int rows, int cols, int ld)
 {
-    if (M == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, W, K, x, 1, 0.0f, y, 1);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, ldx, W, K, 0.0f, y, ldy);
-    for (int i = 0; i < M; i++) {
-        float *row = y + (size_t)i * ldy;
-        if (relu) ban__add_relu(row, b, N);
-        else ban__add(row, b, N);
+    ban__mat a;
+    a.p = p, a.rows = rows, a.cols = cols, a.ld = ld;
+    return a;
+}
+static ban__mat ban__mat_in(const float *p, int rows, int cols, int ld)
+{
+    return ban__mat_of((float *)(uintptr_t)p, rows, cols, ld);
+}
+
+/* ---- dtypes ----------------------------------------------------------------
+   How a tensor's elements are stored. Tensors of a widened dtype are converted to f32 once,
+   at load, into memory the model owns; the others are read in place from the mapped file
+   (by the kernels that multiply them: see ban__kernels). */
+enum { BAN__F32 = 0, BAN__F16 = 1, BAN__N_DTYPES };
+
+typedef struct ban__dtype {
+    const char *name;
+    int bytes;                                   /* per element, as stored */
+    void (*widen)(const unsigned char *src, size_t n, float *dst, const float *table);
+} ban__dtype;
+
+static float ban__half(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
+    if (exp == 0) {
+        if (man == 0) bits = sign;
+        else { /* subnormal: renormalise */
+            int e = -1;
+            do { e++; man <<= 1; } while (!(man & 1024));
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 1023) << 13;
+        }
+    } else if (exp == 31) bits = sign | 0x7F800000u | man << 13;
+    else bits = sign | (exp + 127 - 15) << 23 | man << 13;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* n IEEE halves to floats, through a table of all 65,536 when there is one (a few times
+   faster than decoding each) */
+static void ban__widen_f16(const unsigned char *src, size_t n, float *dst, const float *table)
+{
+    for (size_t j = 0; j < n; j++) {
+        const uint16_t h = (uint16_t)(src[2 * j] | src[2 * j + 1] << 8);
+        dst[j] = table ? table[h] : ban__half(h);
     }
 }
 
-/* ---- ban.h's own matrix product -----------------------------------------------
-   y (M, N) = x (M, K) W^T (+ b, then max(0, .) if relu) for W given in panels of 32 of its
-   rows: element [p][k][j] = W[32p + j][k] sits at B + p * pstride + k * ldb + j. A weight
-   stored in panels (the exporter's default layout) has ldb = 32 and pstride = 32 K: each
-   panel is one contiguous stream, read once per slice of rows, with none of the re-packing
-   a BLAS does on every call (at batch 1 that is a quarter of OpenBLAS's visual product).
-   A matrix V (K, N) in rows is W = V^T in panels with ldb = its row stride, pstride = 32.
-   The kernel holds a tile of rows x 32 columns in registers and sums BAN__KC products at a
-   time; rows run in slices of BAN__MC so that x's slice stays in cache while panels stream
-   by. Threads take work items (a slice of rows, BAN__CHUNK panels) as they come; every
-   output is computed the same way whichever thread takes it. Columns past N are neither
-   stored nor, in a partial last panel, loaded. */
+static const ban__dtype ban__dtypes[BAN__N_DTYPES] = {
+    {"f32", 4, NULL},
+    {"f16", 2, ban__widen_f16},
+};
+
+/* ---- kernels and threads ------------------------------------------------------
+   ban.h's own matrix product: y (M, N) = x (M, K) W^T (+ b, then max(0, .) if relu) for W
+   given in panels of 32 of its rows: element [p][k][j] = W[32p + j][k] sits at
+   B + p * pstride + k * ldb + j. A weight stored in panels (the exporter's default layout)
+   has ldb = 32 and pstride = 32 K: each panel is one contiguous stream, read once per slice
+   of rows, with none of the re-packing a BLAS does on every call (at batch 1 that is a
+   quarter of OpenBLAS's visual product). A matrix V (K, N) in rows is W = V^T in panels with
+   ldb = its row stride, pstride = 32.
+   A kernel holds a tile of mr rows x nr (<= 32) columns in registers and sums BAN__KC
+   products at a time; rows run in slices of BAN__MC so that x's slice stays in cache while
+   panels stream by. Threads take work items (a slice of rows, BAN__CHUNK panels) as they
+   come; every output is computed the same way whichever thread takes it, and whatever the
+   other rows of the product are. Columns past N are neither stored nor, in a partial last
+   panel, loaded. */
 #define BAN__NR 32
 #define BAN__KC 256
 #define BAN__MC 128
 #define BAN__CHUNK 4
-enum { BAN__ISA_C, BAN__ISA_AVX2, BAN__ISA_AVX512 };
-/* the weights a file may store in panels (tensor name + "_panels") */
-enum {
-    BAN__PW_GRU_IH = 1, BAN__PW_GRU_HH = 2, BAN__PW_VIS = 4, BAN__PW_ATT_Q = 8,
-    BAN__PW_GQ = 16, BAN__PW_GP = 32, BAN__PW_GC = 64, BAN__PW_CLS1 = 128, BAN__PW_CLS2 = 256
-};
-
-typedef struct ban__pgemm {
-    int M, N, K, ldx, ldy, relu, isa;
-    const float *x;
-    const float *B;       /* W in panels, as above */
-    size_t ldb, pstride;
-    const float *bias;    /* (N) or NULL */
-    float *y;
-} ban__pgemm;
 
 /* the arguments of one tile: C (mr, nc) (+)= A (mr, kc) B (kc, nc); first: C is written,
    not added to; last: the bias (if any) and the ReLU (if relu) follow */
@@ -445,6 +586,10 @@ static void ban__tile_c(const ban__tile *t)
 #if BAN__X86
 #define BAN__ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define BAN__ROWS10(X) BAN__ROWS6(X) X(6) X(7) X(8) X(9)
+
+/* max(x, 0); not _mm512_max_ps, whose GCC 12 definition starts from _mm512_undefined_ps and
+   warns (-Wmaybe-uninitialized) in every C++ file that includes ban.h */
+BAN__AVX512 __m512 ban__relu512(__m512 x) { return _mm512_mask_max_ps(_mm512_setzero_ps(), (__mmask16)0xFFFF, x, _mm512_setzero_ps()); }
 
 /* AVX-512: up to 10 rows x 32 columns, 20 accumulators */
 BAN__AVX512 void ban__tile512(int mr, const ban__tile *t)
@@ -486,7 +631,7 @@ BAN__AVX512 void ban__tile512(int mr, const ban__tile *t)
             c##r##1 = _mm512_add_ps(c##r##1, _mm512_maskz_loadu_ps(m1, cr + 16));    \
         }                                                                            \
         c##r##0 = _mm512_add_ps(c##r##0, bb0), c##r##1 = _mm512_add_ps(c##r##1, bb1); \
-        if (relu) c##r##0 = _mm512_max_ps(c##r##0, zero), c##r##1 = _mm512_max_ps(c##r##1, zero); \
+        if (relu) c##r##0 = ban__relu512(c##r##0), c##r##1 = ban__relu512(c##r##1);          \
         _mm512_mask_storeu_ps(cr, m0, c##r##0);                                      \
         _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                                 \
     }
@@ -573,23 +718,91 @@ __attribute__((target("avx2,fma"))) static void ban__tile256_part(const ban__til
     default: ban__tile256(5, t); break;
     }
 }
-#endif
 
-/* the best kernel this processor runs, capped by the environment variable BAN_SIMD
-   ("avx2" or "none"; for comparing them) */
-static int ban__isa(void)
+static int ban__runs_avx512(void)
 {
-    int isa = BAN__ISA_C;
-#if BAN__X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = BAN__ISA_AVX2;
-    if (isa == BAN__ISA_AVX2 && __builtin_cpu_supports("avx512f")) isa = BAN__ISA_AVX512;
-#endif
-    const char *cap = getenv("BAN_SIMD");
-    if (cap && strcmp(cap, "none") == 0) isa = BAN__ISA_C;
-    if (cap && strcmp(cap, "avx2") == 0 && isa > BAN__ISA_AVX2) isa = BAN__ISA_AVX2;
-    return isa;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 }
+static int ban__runs_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+static int ban__runs_always(void) { return 1; }
+
+/* The kernels, best first. level: what BAN_SIMD must allow (2 avx512, 1 avx2, 0 none); a
+   context takes, for each dtype, the first row this processor runs within that cap. */
+typedef struct ban__kernel {
+    const char *name;
+    int dtype;                            /* the weights (B) it reads; A and C are f32 */
+    int level;
+    int mr, nr;                           /* a full tile: rows, and columns of a panel per call */
+    int (*runs)(void);
+    void (*full)(const ban__tile *t);     /* a tile of mr rows */
+    void (*part)(const ban__tile *t);     /* fewer rows (t->mr < mr) */
+} ban__kernel;
+
+static const ban__kernel ban__kernels[] = {
+#if BAN__X86
+    {"avx512", BAN__F32, 2, 10, 32, ban__runs_avx512, ban__tile512_full, ban__tile512_part},
+    {"avx2", BAN__F32, 1, 6, 16, ban__runs_avx2, ban__tile256_full, ban__tile256_part},
+#endif
+    {"c", BAN__F32, 0, BAN__MC, 32, ban__runs_always, ban__tile_c, ban__tile_c},
+};
+#define BAN__N_KERNELS ((int)(sizeof ban__kernels / sizeof ban__kernels[0]))
+
+/* BAN_SIMD's cap on the kernels' level (2: none), and whether its value was understood */
+static int ban__simd_cap(int *understood)
+{
+    static const char *const names[] = {"none", "avx2", "avx512"};
+    const char *cap = getenv("BAN_SIMD");
+    *understood = 1;
+    if (!cap || !*cap) return 2;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(cap, names[i]) == 0) return i;
+    *understood = 0;
+    return 2;
+}
+
+/* the best kernel for weights of dtype d on this processor, within BAN_SIMD's cap */
+static const ban__kernel *ban__pick_kernel(int d)
+{
+    int understood;
+    const int cap = ban__simd_cap(&understood);
+    for (int i = 0; i < BAN__N_KERNELS; i++)
+        if (ban__kernels[i].dtype == d && ban__kernels[i].level <= cap && ban__kernels[i].runs())
+            return &ban__kernels[i];
+    return NULL;
+}
+
+BANDEF const char *ban_kernels_available(void)
+{
+#if BAN__X86
+    if (ban__runs_avx512()) return "avx512 avx2 c";
+    if (ban__runs_avx2()) return "avx2 c";
+#endif
+    return "c";
+}
+
+BANDEF const char *ban_simd_warning(void)
+{
+    int understood;
+    ban__simd_cap(&understood);
+    return understood ? NULL : "BAN_SIMD is not one of avx512, avx2, none: ignored (the best kernel runs)";
+}
+
+/* one product: y (M, N) = x (M, K) W^T (+ bias, relu) with W in panels as above */
+typedef struct ban__pgemm {
+    int M, N, K, ldx, ldy, relu;
+    const ban__kernel *kernel;
+    const float *x;
+    const float *B;       /* W in panels */
+    size_t ldb, pstride;
+    const float *bias;    /* (N) or NULL */
+    float *y;
+} ban__pgemm;
 
 /* the product's work items: slices of rows times chunks of panels */
 static int ban__pgemm_items(const ban__pgemm *g)
@@ -598,61 +811,38 @@ static int ban__pgemm_items(const ban__pgemm *g)
     return (g->M + BAN__MC - 1) / BAN__MC * C;
 }
 
-/* work item t: rows [i0, i0 + BAN__MC) of slice t / C, panels [p0, p0 + BAN__CHUNK) of chunk t % C */
+/* work item t: rows [i0, i0 + BAN__MC) of slice t / C, panels [p0, p0 + BAN__CHUNK) of chunk
+   t % C, cut into the kernel's tiles: nr columns of a panel by mr rows at a time */
 static void ban__pgemm_item(const ban__pgemm *g, int t)
 {
+    const ban__kernel *kr = g->kernel;
     const int P = (g->N + BAN__NR - 1) / BAN__NR, C = (P + BAN__CHUNK - 1) / BAN__CHUNK;
     const int i0 = t / C * BAN__MC, p0 = t % C * BAN__CHUNK, p1 = p0 + BAN__CHUNK < P ? p0 + BAN__CHUNK : P;
     const int mc = g->M - i0 < BAN__MC ? g->M - i0 : BAN__MC;
     for (int p = p0; p < p1; p++) {
+        const int np = g->N - p * BAN__NR < BAN__NR ? g->N - p * BAN__NR : BAN__NR; /* columns of this panel */
         ban__tile tl;
-        tl.nc = g->N - p * BAN__NR < BAN__NR ? g->N - p * BAN__NR : BAN__NR;
         tl.relu = g->relu, tl.lda = (size_t)g->ldx, tl.ldb = g->ldb, tl.ldc = (size_t)g->ldy;
         for (int k0 = 0; k0 < g->K; k0 += BAN__KC) {
             tl.kc = g->K - k0 < BAN__KC ? g->K - k0 : BAN__KC;
             tl.first = k0 == 0, tl.last = k0 + tl.kc == g->K;
-            tl.B = g->B + (size_t)p * g->pstride + (size_t)k0 * g->ldb;
-            tl.bias = g->bias ? g->bias + (size_t)p * BAN__NR : NULL;
-            switch (g->isa) {
-#if BAN__X86
-            case BAN__ISA_AVX512:
-                for (int i = 0; i < mc; i += 10) {
-                    tl.mr = mc - i < 10 ? mc - i : 10;
+            for (int h = 0; h < np; h += kr->nr) {
+                tl.nc = np - h < kr->nr ? np - h : kr->nr;
+                tl.B = g->B + (size_t)p * g->pstride + (size_t)k0 * g->ldb + h;
+                tl.bias = g->bias ? g->bias + (size_t)p * BAN__NR + h : NULL;
+                for (int i = 0; i < mc; i += kr->mr) {
+                    tl.mr = mc - i < kr->mr ? mc - i : kr->mr;
                     tl.A = g->x + (size_t)(i0 + i) * g->ldx + k0;
-                    tl.C = g->y + (size_t)(i0 + i) * g->ldy + (size_t)p * BAN__NR;
-                    if (tl.mr == 10) ban__tile512_full(&tl);
-                    else ban__tile512_part(&tl);
+                    tl.C = g->y + (size_t)(i0 + i) * g->ldy + (size_t)p * BAN__NR + h;
+                    if (tl.mr == kr->mr) kr->full(&tl);
+                    else kr->part(&tl);
                 }
-                break;
-            case BAN__ISA_AVX2: {
-                const int nc = tl.nc;
-                const float *B = tl.B, *bias = tl.bias;
-                for (int h = 0; h < 2 && nc > 16 * h; h++) {
-                    tl.nc = nc - 16 * h < 16 ? nc - 16 * h : 16;
-                    tl.B = B + 16 * h, tl.bias = bias ? bias + 16 * h : NULL;
-                    for (int i = 0; i < mc; i += 6) {
-                        tl.mr = mc - i < 6 ? mc - i : 6;
-                        tl.A = g->x + (size_t)(i0 + i) * g->ldx + k0;
-                        tl.C = g->y + (size_t)(i0 + i) * g->ldy + (size_t)p * BAN__NR + 16 * h;
-                        if (tl.mr == 6) ban__tile256_full(&tl);
-                        else ban__tile256_part(&tl);
-                    }
-                }
-                tl.nc = nc, tl.B = B, tl.bias = bias;
-                break;
-            }
-#endif
-            default:
-                tl.mr = mc;
-                tl.A = g->x + (size_t)i0 * g->ldx + k0;
-                tl.C = g->y + (size_t)i0 * g->ldy + (size_t)p * BAN__NR;
-                ban__tile_c(&tl);
             }
         }
     }
 }
 
-/* ---- a context's threads: they take work items of ban.h's own product ------- */
+/* a context's threads: they take work items of ban.h's own product */
 #if BAN__THREADS
 typedef struct ban__worker {
     struct ban__pool *pool;
@@ -755,6 +945,7 @@ static int ban__processors(void) { return 1; }
    waking them (8 MFLOP, or 1 MB of weights to stream) */
 static void ban__pgemm_run(ban__pool *pl, const ban__pgemm *g)
 {
+    BAN_ASSERT(g->kernel && g->M >= 1 && g->N >= 1 && g->K >= 1);
 #if BAN__THREADS
     if (pl && pl->n && (2.0 * g->M * g->N * g->K >= (double)(1 << 23) || (double)g->N * g->K >= (double)(1 << 18))) {
         pthread_mutex_lock(&pl->mu);
@@ -776,7 +967,13 @@ static void ban__pgemm_run(ban__pool *pl, const ban__pgemm *g)
     for (int t = 0, n = ban__pgemm_items(g); t < n; t++) ban__pgemm_item(g, t);
 }
 
-/* ---- model and context ---------------------------------------------------- */
+/* ---- file reader -------------------------------------------------------------
+   The .ban file (docs/FORMAT.md): a 48-byte header, typed metadata entries, a tensor
+   directory, then the aligned data section. Every size, count and offset is checked against
+   the file before it is used. */
+
+enum { BAN__T_INT64 = 1, BAN__T_FLOAT64 = 2, BAN__T_STRING = 3, BAN__T_STRING_ARRAY = 4, BAN__T_INT64_ARRAY = 5 };
+#define BAN__HEADER 48
 
 typedef struct {
     const char *key;
@@ -790,47 +987,332 @@ typedef struct {
     uint32_t dtype, ndim;
     uint64_t dims[4];
     uint64_t offset, nbytes;
-    const unsigned char *data;
-    int bound; /* claimed by the model */
+    const unsigned char *data; /* as stored */
+    const float *f32;          /* the elements as floats: data itself, or its widened copy */
+    const ban_weight_spec *spec; /* the row of the weight table that claims it, */
+    int is_bias;               /* as its weight or as its bias */
+    int bound;                 /* claimed by the model */
 } ban__tensor;
 
-struct ban_model {
-    ban_config config;
+/* what a file holds, and what the model reads from it: ban_model below */
+typedef struct ban__file {
     char path[256];
-    const unsigned char *file;
-    size_t file_size;
-    int mapped; /* file came from mmap */
-    unsigned char *owned; /* file read into memory (BAN_NO_MMAP) */
+    const unsigned char *bytes;
+    size_t size;
     ban__meta *meta;
     size_t n_meta;
     ban__tensor *tensors;
     size_t n_tensors;
-    float *converted; /* float16 tensors widened to float32 */
-    size_t n_params;
+} ban__file;
 
-    /* weights (pointing into the file or `converted`) */
-    const float *emb, *emb2;                     /* (V+1, Ew) each */
-    const float *gru_wih, *gru_whh;              /* (3D, Ein), (3D, D) */
-    const float *gru_bih, *gru_bhh;              /* (3D) */
-    const float *vis_w, *vis_b;                  /* ((k+G)D, Dv'): attention rows, then glimpse rows */
-    unsigned panels;                             /* BAN__PW_* bits: that weight is in panels */
-    size_t panel_padding;                        /* zeros past the last row of those panels */
-    const float *att_qw, *att_qb;                /* (kD, D), (kD) */
-    const float *att_hmat, *att_hbias;           /* (G, kD), (G) */
-    const float *gq_w, *gq_b;                    /* (G, D, D), (G, D) */
-    const float *gp_w, *gp_b;                    /* (G, D, D), (G, D) */
-    const float *gc_w, *gc_b;                    /* (G, D, O+1), (G, D) */
-    const float *cls1_w, *cls1_b;                /* (H, D), (H) */
-    const float *cls2_w, *cls2_b;                /* (A, H), (A) */
+static uint32_t ban__u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t ban__u64(const unsigned char *p) { return ban__u32(p) | (uint64_t)ban__u32(p + 4) << 32; }
+
+typedef struct {
+    const unsigned char *base;
+    uint64_t pos, end; /* absolute offsets into the file */
+} ban__cursor;
+
+static int ban__take(ban__cursor *c, uint64_t n, const unsigned char **out)
+{
+    if (n > c->end - c->pos) return 0;
+    *out = c->base + c->pos;
+    c->pos += n;
+    return 1;
+}
+
+/* a string: u32 length, the bytes, a NUL; no NUL inside */
+static int ban__string(const ban__file *f, char *err, ban__cursor *c, const char *what, const char **out,
+                       uint32_t *len_out)
+{
+    const unsigned char *p;
+    uint64_t at = c->pos;
+    if (!ban__take(c, 4, &p))
+        return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: %s: length runs past its section", f->path,
+                         (unsigned long long)at, what);
+    uint32_t len = ban__u32(p);
+    if (len > BAN_MAX_STRING)
+        return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: %s: length %u exceeds %d", f->path,
+                         (unsigned long long)at, what, len, BAN_MAX_STRING);
+    if (!ban__take(c, (uint64_t)len + 1, &p))
+        return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: %s: %u bytes run past its section", f->path,
+                         (unsigned long long)at, what, len);
+    if (p[len] != 0)
+        return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: %s is not NUL-terminated", f->path,
+                         (unsigned long long)at, what);
+    if (memchr(p, 0, len))
+        return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: %s holds a NUL byte", f->path,
+                         (unsigned long long)at, what);
+    *out = (const char *)p;
+    if (len_out) *len_out = len;
+    return BAN_OK;
+}
+
+static int ban__cmp_offset(const void *a, const void *b)
+{
+    const ban__tensor *x = *(const ban__tensor *const *)a, *y = *(const ban__tensor *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* the one message of a file cut short, wherever the cut falls */
+static int ban__truncated(const ban__file *f, char *err, uint64_t need)
+{
+    return ban__fail(err, BAN_ERR_FORMAT, "%s: %llu bytes, but the file needs %llu: truncated? (an interrupted "
+                     "download or copy; export or copy it again)", f->path, (unsigned long long)f->size,
+                     (unsigned long long)need);
+}
+
+/* what a file that is not a .ban file probably is, for the message that refuses it */
+static const char *ban__not_ban_hint(const unsigned char *b, size_t n)
+{
+    if (n >= 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4)
+        return ": a zip archive, like a PyTorch checkpoint (.pth/.pkl): convert it with tools/ban_export.py";
+    if (n >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5)
+        return ": a pickle, like a legacy PyTorch checkpoint (.pth/.pkl): convert it with tools/ban_export.py";
+    if (n >= 6 && memcmp(b, "\x93NUMPY", 6) == 0) return ": a NumPy .npy array, not a model";
+    return "";
+}
+
+/* header, metadata and tensor directory */
+static int ban__parse_file(ban__file *fl, char *err)
+{
+    const unsigned char *f = fl->bytes, *p;
+    uint64_t size = fl->size;
+    if (size >= 4 && memcmp(f, "BANM", 4) != 0)
+        return ban__fail(err, BAN_ERR_FORMAT, "%s: not a ban.h model file (magic %02x %02x %02x %02x)%s", fl->path,
+                         f[0], f[1], f[2], f[3], ban__not_ban_hint(f, fl->size));
+    if (size < BAN__HEADER) return ban__truncated(fl, err, BAN__HEADER);
+    uint32_t version = ban__u32(f + 4), align = ban__u32(f + 8);
+    uint64_t n_meta = ban__u64(f + 16), n_tensors = ban__u64(f + 24);
+    uint64_t data_off = ban__u64(f + 32), data_size = ban__u64(f + 40);
+    if (version != BAN_FILE_VERSION)
+        return ban__fail(err, BAN_ERR_UNSUPPORTED, "%s: format version %u; this build reads version %d", fl->path,
+                         version, BAN_FILE_VERSION);
+    if (align < 8 || align > 4096 || (align & (align - 1)))
+        return ban__fail(err, BAN_ERR_FORMAT, "%s: offset 8: alignment %u is not a power of two in 8..4096",
+                         fl->path, align);
+    if (data_off < BAN__HEADER || data_off % align || data_off > BAN_MAX_FILE_SIZE)
+        return ban__fail(err, BAN_ERR_FORMAT, "%s: offset 32: data section offset %llu (file of %llu bytes, "
+                         "alignment %u)", fl->path, (unsigned long long)data_off, (unsigned long long)size, align);
+    if (data_size > BAN_MAX_FILE_SIZE)
+        return ban__fail(err, BAN_ERR_FORMAT, "%s: offset 40: a data section of %llu bytes exceeds "
+                         "BAN_MAX_FILE_SIZE", fl->path, (unsigned long long)data_size);
+    if (data_off > size || data_size > size - data_off) return ban__truncated(fl, err, data_off + data_size);
+    /* every entry takes at least 14 (metadata) or 22 (tensor) bytes of the directory */
+    if (n_meta > (data_off - BAN__HEADER) / 14 || n_tensors > (data_off - BAN__HEADER) / 22)
+        return ban__fail(err, BAN_ERR_FORMAT, "%s: offset 16: %llu metadata entries and %llu tensors cannot "
+                         "fit in a %llu-byte directory", fl->path, (unsigned long long)n_meta,
+                         (unsigned long long)n_tensors, (unsigned long long)(data_off - BAN__HEADER));
+    /* keys and names are checked for duplicates pair by pair: bound the pairs */
+    if (n_meta > BAN_MAX_ENTRIES || n_tensors > BAN_MAX_ENTRIES)
+        return ban__fail(err, BAN_ERR_FORMAT, "%s: offset 16: %llu metadata entries or %llu tensors exceed "
+                         "BAN_MAX_ENTRIES (%d)", fl->path, (unsigned long long)n_meta, (unsigned long long)n_tensors,
+                         BAN_MAX_ENTRIES);
+    fl->meta = (ban__meta *)BAN_MALLOC((size_t)(n_meta ? n_meta : 1) * sizeof *fl->meta);
+    fl->tensors = (ban__tensor *)BAN_MALLOC((size_t)(n_tensors ? n_tensors : 1) * sizeof *fl->tensors);
+    if (!fl->meta || !fl->tensors) return ban__fail(err, BAN_ERR_NOMEM, "%s: out of memory", fl->path);
+    memset(fl->tensors, 0, (size_t)(n_tensors ? n_tensors : 1) * sizeof *fl->tensors);
+
+    ban__cursor cur = {f, BAN__HEADER, data_off};
+    int rc;
+    for (uint64_t i = 0; i < n_meta; i++) {
+        ban__meta *e = &fl->meta[i];
+        char what[64];
+        snprintf(what, sizeof what, "metadata entry %llu key", (unsigned long long)i);
+        if ((rc = ban__string(fl, err, &cur, what, &e->key, NULL))) return rc;
+        uint64_t at = cur.pos;
+        if (!ban__take(&cur, 12, &p))
+            return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: metadata '%s' is truncated", fl->path,
+                             (unsigned long long)at, e->key);
+        e->type = ban__u32(p);
+        e->size = ban__u64(p + 4);
+        if (!ban__take(&cur, e->size, &e->value))
+            return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: metadata '%s' value of %llu bytes runs "
+                             "past the directory", fl->path, (unsigned long long)at, e->key,
+                             (unsigned long long)e->size);
+        for (uint64_t j = 0; j < i; j++)
+            if (strcmp(fl->meta[j].key, e->key) == 0)
+                return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: metadata '%s' appears twice", fl->path,
+                                 (unsigned long long)at, e->key);
+        fl->n_meta = (size_t)i + 1;
+        int ok = 1;
+        switch (e->type) {
+        case BAN__T_INT64: case BAN__T_FLOAT64: ok = e->size == 8; break;
+        case BAN__T_STRING:
+            ok = e->size >= 1 && e->size <= BAN_MAX_STRING + 1u && e->value[e->size - 1] == 0 &&
+                 !memchr(e->value, 0, e->size - 1);
+            break;
+        case BAN__T_STRING_ARRAY: case BAN__T_INT64_ARRAY: ok = e->size >= 8; break;
+        default: break; /* unknown types are skipped: newer writers may add some */
+        }
+        if (!ok)
+            return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: metadata '%s' (type %u) has a malformed "
+                             "value of %llu bytes", fl->path, (unsigned long long)at, e->key, e->type,
+                             (unsigned long long)e->size);
+    }
+    for (uint64_t i = 0; i < n_tensors; i++) {
+        ban__tensor *t = &fl->tensors[i];
+        char what[64];
+        snprintf(what, sizeof what, "tensor %llu name", (unsigned long long)i);
+        if ((rc = ban__string(fl, err, &cur, what, &t->name, NULL))) return rc;
+        uint64_t at = cur.pos;
+        fl->n_tensors = (size_t)i + 1;
+        if (!ban__take(&cur, 8, &p))
+            return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' is truncated", fl->path,
+                             (unsigned long long)at, t->name);
+        t->dtype = ban__u32(p);
+        t->ndim = ban__u32(p + 4);
+        if (t->dtype >= BAN__N_DTYPES)
+            return ban__fail(err, BAN_ERR_UNSUPPORTED, "%s: offset %llu: tensor '%s' has dtype %u (known: 0 = "
+                             "f32, 1 = f16)", fl->path, (unsigned long long)at, t->name, t->dtype);
+        if (t->ndim < 1 || t->ndim > 4)
+            return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' has %u dimensions (1..4)",
+                             fl->path, (unsigned long long)at + 4, t->name, t->ndim);
+        if (!ban__take(&cur, 8ull * t->ndim + 8, &p))
+            return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' is truncated", fl->path,
+                             (unsigned long long)at, t->name);
+        uint64_t count = 1;
+        for (uint32_t d = 0; d < t->ndim; d++) {
+            t->dims[d] = ban__u64(p + 8 * d);
+            /* at most 2^60 elements, so that the byte count cannot wrap around */
+            if (t->dims[d] < 1 || t->dims[d] > ((uint64_t)1 << 40) || count > (((uint64_t)1 << 60) / t->dims[d]))
+                return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' dimension %u is %llu", fl->path,
+                                 (unsigned long long)at + 8 + 8 * d, t->name, d, (unsigned long long)t->dims[d]);
+            count *= t->dims[d];
+        }
+        t->nbytes = count * (uint64_t)ban__dtypes[t->dtype].bytes;
+        t->offset = ban__u64(p + 8 * t->ndim);
+        if (t->offset % align)
+            return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' at data offset %llu is "
+                             "misaligned (alignment %u)", fl->path, (unsigned long long)at + 8 + 8 * t->ndim,
+                             t->name, (unsigned long long)t->offset, align);
+        if (t->offset > data_size || t->nbytes > data_size - t->offset)
+            return ban__fail(err, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' (%llu bytes at data offset %llu) "
+                             "runs outside the %llu-byte data section", fl->path,
+                             (unsigned long long)at + 8 + 8 * t->ndim, t->name, (unsigned long long)t->nbytes,
+                             (unsigned long long)t->offset, (unsigned long long)data_size);
+        t->data = f + data_off + t->offset;
+        for (uint64_t j = 0; j < i; j++)
+            if (strcmp(fl->tensors[j].name, t->name) == 0)
+                return ban__fail(err, BAN_ERR_FORMAT, "%s: tensor '%s' appears twice", fl->path, t->name);
+    }
+    /* no two tensors share bytes */
+    if (n_tensors > 1) {
+        ban__tensor **order = (ban__tensor **)BAN_MALLOC((size_t)n_tensors * sizeof *order);
+        if (!order) return ban__fail(err, BAN_ERR_NOMEM, "%s: out of memory", fl->path);
+        for (uint64_t i = 0; i < n_tensors; i++) order[i] = &fl->tensors[i];
+        qsort(order, (size_t)n_tensors, sizeof *order, ban__cmp_offset);
+        rc = BAN_OK;
+        for (uint64_t i = 1; i < n_tensors && !rc; i++)
+            if (order[i - 1]->offset + order[i - 1]->nbytes > order[i]->offset)
+                rc = ban__fail(err, BAN_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap in the data section",
+                               fl->path, order[i - 1]->name, order[i]->name);
+        BAN_FREE(order);
+        if (rc) return rc;
+    }
+    return BAN_OK;
+}
+
+static const ban__meta *ban__find_meta(const ban__file *f, const char *key)
+{
+    for (size_t i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta[i].key, key) == 0) return &f->meta[i];
+    return NULL;
+}
+
+/* the one tensor lookup */
+static ban__tensor *ban__find_tensor(const ban__file *f, const char *name)
+{
+    for (size_t i = 0; i < f->n_tensors; i++)
+        if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+    return NULL;
+}
+
+/* ---- model ------------------------------------------------------------------
+   A model is its configuration (metadata keys), its weights (handles into the file, or
+   into the widened copy of a dtype the kernels do not read), and its strings. */
+
+/* a weight the model reads: one, or a stack of `stack`, (rows, cols) matrices and their biases */
+typedef struct ban__weight {
+    const float *data;    /* in rows (stack, rows, cols), or panels (stack, ceil(rows/32), cols, 32) */
+    const float *bias;    /* (stack, rows), or NULL */
+    int rows, cols, stack;
+    int panels;           /* 1: stored in panels (ban.h's own product); 0: in rows (CBLAS) */
+    int dtype;            /* what data holds for the kernels (a widened dtype's is f32) */
+    size_t stride;        /* elements from one of the stack to the next */
+    ban__tensor *tensor, *bias_tensor;
+} ban__weight;
+
+/* The model's weights, a row each: X(field, file name, bias name, stack, rows, cols, when,
+   linear). One weight is (rows, cols) = (out, in) as PyTorch's Linear stores it (cols 0: a
+   vector of rows values), `stack` of them are (stack, rows, cols) (0: one); a Linear weight
+   (linear 1) may instead be stored in panels of 32 rows, as NAME_panels (docs/FORMAT.md).
+   `when`: the configurations that hold it. The letters are the configuration's, computed in
+   ban__letters: V words, Vr embedding rows, Ew embedding size, Ein = Ew x tables, D hidden,
+   kD the attention's width (rank k), Dg a glimpse's width, G glimpses, Dvis what the visual
+   projections read (Dv, + 6 with op 's'), O counter objects, H classifier hidden, A
+   answers, vqa (1 for the VQA task). tools/banfile.py mirrors this table (WEIGHTS), and
+   tests/test_tables.py holds the two equal. */
+#define BAN__WEIGHTS(X)                                                                                          \
+    X(emb, "word_embedding.weight", NULL, 0, Vr, Ew, 1, 0)                                                        \
+    X(emb2, "word_embedding_extra.weight", NULL, 0, Vr, Ew, tables == 2, 0)                                       \
+    X(gru_ih, "gru.weight_ih", "gru.bias_ih", 0, 3 * D, Ein, 1, 1)                                                \
+    X(gru_hh, "gru.weight_hh", "gru.bias_hh", 0, 3 * D, D, 1, 1)                                                  \
+    X(visual, "visual.weight", "visual.bias", 0, kD + vqa * G * Dg, Dvis, 1, 1)                                   \
+    X(att_q, "attention.q_net.weight", "attention.q_net.bias", 0, kD, D, 1, 1)                                    \
+    X(att_h, "attention.h_mat", NULL, 0, G, kD, 1, 0)                                                             \
+    X(att_hb, "attention.h_bias", NULL, 0, G, 0, 1, 0)                                                            \
+    X(glimpse_q, "glimpse.q_net.weight", "glimpse.q_net.bias", G, Dg, D, vqa, 1)                                  \
+    X(glimpse_p, "glimpse.q_prj.weight", "glimpse.q_prj.bias", G, D, D, vqa, 1)                                   \
+    X(glimpse_c, "glimpse.c_prj.weight", "glimpse.c_prj.bias", G, D, O + 1, vqa * (O > 0), 1)                     \
+    X(cls1, "classifier.0.weight", "classifier.0.bias", 0, H, D, vqa, 1)                                          \
+    X(cls2, "classifier.1.weight", "classifier.1.bias", 0, A, H, vqa, 1)
+
+#define BAN__WEIGHT_FIELD(field, name, bias, stack, rows, cols, when, linear) ban__weight field;
+typedef struct ban__weights {
+    BAN__WEIGHTS(BAN__WEIGHT_FIELD)
+    ban__weight counter;                         /* counter.functions (F >= 8, S + 1) */
+    ban__weight *enc;                            /* encoder_layers of them: encoder.convN.weight (O, C, k, k)
+                                                    as (O, C k k) and its bias, for the conv layers */
+    ban__weight enc_affine;                      /* encoder.input_affine (2, 3) */
+} ban__weights;
+#undef BAN__WEIGHT_FIELD
+
+/* the table as ban_weight_specs hands it out, with the rows whose shapes are not fixed by
+   the configuration alone last */
+#define BAN__WEIGHT_SPEC(field, name, bias, stack, rows, cols, when, linear) {name, bias, #stack, #rows, #cols, #when, linear},
+static const ban_weight_spec ban__weight_specs[] = {
+    BAN__WEIGHTS(BAN__WEIGHT_SPEC)
+    {"counter.functions", NULL, "0", "F", "S + 1", "vqa * (O > 0)", 0},
+    {"encoder.input_affine", NULL, "0", "2", "3", "encoder", 0},
+    {"encoder.convN.weight", "encoder.convN.bias", "0", "O_n", "C_n * k_n * k_n", "encoder", 0},
+};
+#define BAN__N_SPECS ((int)(sizeof ban__weight_specs / sizeof ban__weight_specs[0]))
+#define BAN__SPEC_COUNTER (&ban__weight_specs[BAN__N_SPECS - 3])
+#define BAN__SPEC_AFFINE (&ban__weight_specs[BAN__N_SPECS - 2])
+#define BAN__SPEC_CONV (&ban__weight_specs[BAN__N_SPECS - 1])
+#undef BAN__WEIGHT_SPEC
+
+enum { BAN__CONV = 1, BAN__RELU = 2, BAN__MAXPOOL = 3 };
+
+struct ban_model {
+    ban_config config;
+    ban__file file;
+    int status;           /* not BAN_OK: the load failed, and only error and free may be called */
+    int mapped;           /* file.bytes came from mmap */
+    unsigned char *owned; /* the file read into memory (BAN_NO_MMAP) */
+    float *widened;       /* the tensors of a widened dtype, as f32 */
+    size_t n_params;
+    size_t panel_padding; /* zeros past the last row of weights in panels */
+    ban__weights w;
     float *counter_w, *counter_csum;             /* (F, S+1): normalised |w| and its cumsum */
     int counter_segments;                        /* S */
     /* image encoder: layer l is kind, out channels, kernel, stride, padding */
     int enc[BAN_MAX_ENCODER_LAYERS][5];
-    const float *enc_w[BAN_MAX_ENCODER_LAYERS];  /* conv (O, C, k, k) */
-    const float *enc_b[BAN_MAX_ENCODER_LAYERS];  /* conv (O) */
-    const float *enc_affine;                     /* (2, 3): pixel byte * scale[c] + shift[c] */
     size_t enc_act, enc_col;                     /* floats per image: largest activation, im2col */
-
     const char **words, **answers;               /* strings inside the file */
     uint32_t *word_len;
     int32_t *word_hash;                          /* open addressing: word id or -1 */
@@ -839,95 +1321,1128 @@ struct ban_model {
     char error[BAN__ERR];
 };
 
-struct ban_ctx {
-    const ban_model *model;
-    ban_limits lim;
-    int max_pos;            /* Pm: question positions the buffers hold */
-    unsigned char *block;   /* every buffer below lives in this one allocation */
-    float *emb;             /* (Bm*Pm, Ein) */
-    float *gates_x;         /* (Bm*Pm, 3D) input halves of the GRU gates */
-    float *gates_h;         /* (Bm, 3D) */
-    float *hidden;          /* (Bm, D) */
-    float *q;               /* (Bm*Pm, D) question channels: GRU states, then residual sums */
-    float *q_ent;           /* (Bm*Em, D) grounding: the states at the entities */
-    float *q_att;           /* (Bm*max(Pm,Em), kD) */
-    float *q_scaled;        /* (G*max(Pm,Em), kD) */
-    float *vpack;           /* (Bm*Km, Dv') real boxes, packed */
-    float *vproj;           /* (Bm*Km, (k+G)D) projections of the boxes */
-    float *att_tmp;         /* (Km, G*max(Pm,Em)) */
-    float *att;             /* (Bm, G, Km, Pm) attention logits, then probabilities, packed rows */
-    float *box_score;       /* (Bm, G, Km) logits maxed over positions (counter) */
-    float *q_glimpse;       /* (Bm*Pm, D) */
-    float *chain;           /* (Pm, D) */
-    float *att_t;           /* (Pm, Km) one attention map transposed */
-    float *joint;           /* (Bm, D) */
-    float *proj;            /* (Bm, max(D, H)) */
-    float *count_feat;      /* (Bm, O+1) */
-    float *counter_tmp;     /* counter scratch */
-    int32_t *tok;           /* (Bm, Pm) the tokens as run */
-    int *n_tok;             /* (Bm) positions that count (classifier sum, attention) */
-    int *n_box;             /* (Bm) */
-    int *n_rows;            /* (Bm) packed rows */
-    int *row0;              /* (Bm) first packed row */
-    int *box_row;           /* (Bm*Km) packed row of each box, or -1 when masked */
-    float *enc_a, *enc_b;   /* (Bm * act) encoder activations, ping-pong, layout (C, N, H, W) */
-    float *enc_col;         /* (Bm * col) im2col of one conv layer over the batch */
-    float *enc_feat;        /* (Bm, K, C) the encoder's grid as box features */
-    float *enc_spat;        /* (Bm, K, 6) the cells' boxes */
-    char *word;             /* tokenizer word buffer */
-    size_t word_cap;
-    int isa;                /* the kernel of ban.h's own product (BAN__ISA_*) */
-    ban__pool *pool;        /* its threads besides the caller's; NULL: none */
-    char error[BAN__ERR];
-};
+/* a model that may be used: not NULL, loaded */
+#define BAN__USABLE(m) ((m) && (m)->status == BAN_OK)
 
-/* y (M, N) = x (M, K) W^T + b (then max(0, .) if relu), W either in rows (N, K), for CBLAS,
-   or in panels (ceil(N/32), K, 32) for ban.h's own product; the first N rows of W only,
-   when fewer than all of them are needed (fewer glimpses) */
-static void ban__linear(ban_ctx *c, int M, int N, int K, const float *x, int ldx, const float *W, int panels,
-                        const float *b, float *y, int ldy, int relu)
+BANDEF const char *ban_model_meta_string(const ban_model *m, const char *key)
 {
-    if (!panels) {
-        ban__linear_rows(M, N, K, x, ldx, W, b, y, ldy, relu);
-        return;
+    const ban__meta *e = BAN__USABLE(m) && key ? ban__find_meta(&m->file, key) : NULL;
+    return e && e->type == BAN__T_STRING ? (const char *)e->value : NULL;
+}
+
+BANDEF int ban_model_meta_int(const ban_model *m, const char *key, int64_t *value)
+{
+    const ban__meta *e = BAN__USABLE(m) && key && value ? ban__find_meta(&m->file, key) : NULL;
+    if (!e || e->type != BAN__T_INT64) return 0;
+    *value = (int64_t)ban__u64(e->value);
+    return 1;
+}
+
+/* an INT64 entry within [lo, hi]; absent: *out = def, or an error when def < lo */
+static int ban__cfg_int(ban_model *m, const char *key, int64_t lo, int64_t hi, int64_t def, int *out)
+{
+    const ban__meta *e = ban__find_meta(&m->file, key);
+    if (!e) {
+        if (def < lo) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' is missing", m->file.path, key);
+        *out = (int)def;
+        return BAN_OK;
     }
-    const ban__pgemm g = {M, N, K, ldx, ldy, relu, c->isa, x, W, BAN__NR, (size_t)K * BAN__NR, b, y};
-    ban__pgemm_run(c->pool, &g);
+    if (e->type != BAN__T_INT64)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has type %u, expected an integer",
+                         m->file.path, key, e->type);
+    int64_t v = (int64_t)ban__u64(e->value);
+    if (v < lo || v > hi)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' = %lld, expected %lld..%lld", m->file.path, key,
+                         (long long)v, (long long)lo, (long long)hi);
+    *out = (int)v;
+    return BAN_OK;
 }
 
-/* the g-th of a stack of (rows, cols) weights, in rows or in panels */
-static const float *ban__stacked(const float *W, int g, int rows, int cols, int panels)
+/* a STRING entry that must be one of the choices (index into them) */
+static int ban__cfg_choice(ban_model *m, const char *key, const char *const *choices, int n, int def, int *out)
 {
-    const size_t r = panels ? (size_t)(rows + BAN__NR - 1) / BAN__NR * BAN__NR : (size_t)rows;
-    return W + (size_t)g * r * (size_t)cols;
+    const ban__meta *e = ban__find_meta(&m->file, key);
+    if (!e) {
+        if (def < 0) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' is missing", m->file.path, key);
+        *out = def;
+        return BAN_OK;
+    }
+    if (e->type != BAN__T_STRING)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has type %u, expected a string", m->file.path,
+                         key, e->type);
+    for (int i = 0; i < n; i++)
+        if (strcmp((const char *)e->value, choices[i]) == 0) return *out = i, BAN_OK;
+    return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: metadata '%s' = '%.64s' is not one this build knows",
+                     m->file.path, key, (const char *)e->value);
 }
 
-BANDEF const char *ban_model_error(const ban_model *m) { return m ? m->error : "no model"; }
-BANDEF const ban_config *ban_model_config(const ban_model *m) { return &m->config; }
-BANDEF size_t ban_model_parameter_count(const ban_model *m) { return m->n_params; }
-BANDEF const char *ban_ctx_error(const ban_ctx *c) { return c ? c->error : "no context"; }
-BANDEF const ban_limits *ban_ctx_limits(const ban_ctx *c) { return &c->lim; }
+/* an INT64_ARRAY entry: its count and a pointer to the values (checked against its size) */
+static int ban__int_array(ban_model *m, const ban__meta *e, uint64_t *count, const unsigned char **values)
+{
+    if (e->type != BAN__T_INT64_ARRAY)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has type %u, expected an integer array",
+                         m->file.path, e->key, e->type);
+    *count = ban__u64(e->value);
+    if (*count > (e->size - 8) / 8 || e->size != 8 + *count * 8)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' holds %llu integers in %llu bytes",
+                         m->file.path, e->key, (unsigned long long)*count, (unsigned long long)e->size);
+    *values = e->value + 8;
+    return BAN_OK;
+}
+
+/* The image encoder, when the file has one: its input size and layers, checked layer by
+   layer so that every size stays positive and every buffer is known before any forward. */
+static int ban__parse_encoder(ban_model *m)
+{
+    ban_config *c = &m->config;
+    const ban__meta *size = ban__find_meta(&m->file, "encoder.input_size");
+    const ban__meta *layers = ban__find_meta(&m->file, "encoder.layers");
+    uint64_t n_size = 0, n_layers = 0;
+    const unsigned char *v_size = NULL, *v_layers = NULL;
+    int rc;
+    if (!size && !layers) return BAN_OK;
+    if (!size || !layers)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: an image encoder needs both encoder.input_size and "
+                         "encoder.layers", m->file.path);
+    if ((rc = ban__int_array(m, size, &n_size, &v_size)) || (rc = ban__int_array(m, layers, &n_layers, &v_layers)))
+        return rc;
+    if (n_size != 2 || n_layers == 0 || n_layers % 5 || n_layers / 5 > BAN_MAX_ENCODER_LAYERS)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: encoder.input_size must hold 2 integers and encoder.layers "
+                         "1..%d groups of 5", m->file.path, BAN_MAX_ENCODER_LAYERS);
+    int64_t h = (int64_t)ban__u64(v_size), w = (int64_t)ban__u64(v_size + 8), ch = 3;
+    if (h < 1 || w < 1 || h > BAN_MAX_IMAGE_SIDE || w > BAN_MAX_IMAGE_SIDE)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: encoder.input_size %lld x %lld outside 1..%d", m->file.path,
+                         (long long)h, (long long)w, BAN_MAX_IMAGE_SIDE);
+    c->image_height = (int)h, c->image_width = (int)w;
+    m->enc_act = (size_t)(3 * h * w);
+    c->encoder_layers = (int)(n_layers / 5);
+    for (int l = 0; l < c->encoder_layers; l++) {
+        int64_t f[5];
+        for (int j = 0; j < 5; j++) f[j] = (int64_t)ban__u64(v_layers + 8 * (5 * l + j));
+        int ok = 1;
+        if (f[0] == BAN__CONV) {
+            ok = f[1] >= 1 && f[1] <= 4096 && f[2] >= 1 && f[2] <= 15 && f[3] >= 1 && f[3] <= 8 && f[4] >= 0 &&
+                 f[4] < f[2] && h + 2 * f[4] >= f[2] && w + 2 * f[4] >= f[2];
+            if (ok) {
+                int64_t oh = (h + 2 * f[4] - f[2]) / f[3] + 1, ow = (w + 2 * f[4] - f[2]) / f[3] + 1;
+                size_t col = (size_t)(ch * f[2] * f[2] * oh * ow);
+                if (col > m->enc_col) m->enc_col = col;
+                h = oh, w = ow, ch = f[1];
+            }
+        } else if (f[0] == BAN__MAXPOOL) {
+            ok = f[2] >= 1 && f[2] <= 8 && f[3] >= 1 && f[3] <= 8 && h >= f[2] && w >= f[2];
+            if (ok) h = (h - f[2]) / f[3] + 1, w = (w - f[2]) / f[3] + 1;
+        } else {
+            ok = f[0] == BAN__RELU;
+        }
+        if (!ok)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: encoder layer %d (%lld, %lld, %lld, %lld, %lld) is not a "
+                             "valid conv, ReLU or max-pool for a %lld x %lld input", m->file.path, l, (long long)f[0],
+                             (long long)f[1], (long long)f[2], (long long)f[3], (long long)f[4], (long long)h,
+                             (long long)w);
+        for (int j = 0; j < 5; j++) m->enc[l][j] = (int)f[j];
+        if ((size_t)(ch * h * w) > m->enc_act) m->enc_act = (size_t)(ch * h * w);
+    }
+    if (ch != c->feature_dim)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: the encoder ends with %lld channels, ban.feature_dim is %d",
+                         m->file.path, (long long)ch, c->feature_dim);
+    /* the image size is not backed by any weight: bound the context it would need */
+    if (m->enc_act + m->enc_col > BAN_MAX_ENCODER_FLOATS)
+        return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: the encoder needs %zu floats of buffers per image "
+                         "(largest activation and im2col), above BAN_MAX_ENCODER_FLOATS (%d)", m->file.path,
+                         m->enc_act + m->enc_col, BAN_MAX_ENCODER_FLOATS);
+    if (h * w > BAN_MAX_BOXES || c->spatial_concat)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: an encoder grid of %lld x %lld cells (at most %d, and no "
+                         "spatial_concat)", m->file.path, (long long)h, (long long)w, BAN_MAX_BOXES);
+    c->grid_height = (int)h, c->grid_width = (int)w;
+    return BAN_OK;
+}
+
+static int ban__parse_config(ban_model *m)
+{
+    ban_config *c = &m->config;
+    static const char *const tasks[] = {"vqa", "grounding"};
+    static const char *const qpad[] = {"unmasked", "masked"};
+    static const char *const bpad[] = {"counts", "zero_rows"};
+    int rc;
+    memset(c, 0, sizeof *c);
+    if ((rc = ban__cfg_choice(m, "ban.task", tasks, 2, -1, &c->task)) ||
+        (rc = ban__cfg_int(m, "ban.vocab_size", 1, BAN_MAX_VOCAB, -1, &c->vocab_size)) ||
+        (rc = ban__cfg_int(m, "ban.embedding_dim", 1, BAN_MAX_DIM, -1, &c->embedding_dim)) ||
+        (rc = ban__cfg_int(m, "ban.embedding_tables", 1, 2, -1, &c->embedding_tables)) ||
+        (rc = ban__cfg_int(m, "ban.feature_dim", 1, BAN_MAX_DIM, -1, &c->feature_dim)) ||
+        (rc = ban__cfg_int(m, "ban.spatial_concat", 0, 1, 0, &c->spatial_concat)) ||
+        (rc = ban__cfg_int(m, "ban.hidden_dim", 1, BAN_MAX_DIM, -1, &c->hidden_dim)) ||
+        (rc = ban__cfg_int(m, "ban.attention_rank", 1, 64, -1, &c->attention_rank)) ||
+        (rc = ban__cfg_int(m, "ban.glimpses", 1, BAN_MAX_GLIMPSES, -1, &c->num_glimpses)) ||
+        (rc = ban__cfg_int(m, "ban.question_length", 1, BAN_MAX_TOKENS, -1, &c->question_length)) ||
+        (rc = ban__cfg_choice(m, "ban.question_padding", qpad, 2, -1, &c->question_masking)) ||
+        (rc = ban__cfg_choice(m, "ban.box_padding", bpad, 2, -1, &c->zero_row_padding)))
+        return rc;
+    if (c->task == BAN_TASK_VQA) {
+        if ((rc = ban__cfg_int(m, "ban.answer_count", 1, BAN_MAX_ANSWERS, -1, &c->num_answers)) ||
+            (rc = ban__cfg_int(m, "ban.classifier_hidden", 1, BAN_MAX_DIM, -1, &c->classifier_hidden)) ||
+            (rc = ban__cfg_int(m, "ban.counter_objects", 0, BAN_MAX_COUNTER_OBJECTS, -1, &c->counter_objects)))
+            return rc;
+        if (c->spatial_concat)
+            return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: spatial_concat is a grounding option", m->file.path);
+    }
+    if ((size_t)c->attention_rank * c->hidden_dim > BAN_MAX_DIM * 4u ||
+        (size_t)c->embedding_dim * c->embedding_tables > BAN_MAX_DIM)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: attention width or embedding width too large", m->file.path);
+    c->padding_id = c->vocab_size;
+    c->unknown_id = c->vocab_size - 1;
+    if ((rc = ban__cfg_int(m, "tokenizer.unknown_id", 0, c->vocab_size - 1, c->vocab_size - 1, &c->unknown_id)))
+        return rc;
+    return ban__parse_encoder(m);
+}
+
+/* the configuration's letters, as the weight table and the context's buffers use them */
+typedef struct ban__letters {
+    int V, Vr, Ew, tables, Ein, D, kD, Dg, G, Dvis, O, H, A, vqa;
+} ban__letters;
+
+static ban__letters ban__letters_of(const ban_config *c)
+{
+    ban__letters l;
+    l.V = c->vocab_size, l.Vr = c->vocab_size + 1; /* the padding id V has a row of its own */
+    l.Ew = c->embedding_dim, l.tables = c->embedding_tables, l.Ein = l.Ew * l.tables;
+    l.D = c->hidden_dim, l.kD = c->attention_rank * l.D, l.Dg = l.D, l.G = c->num_glimpses;
+    l.Dvis = c->feature_dim + 6 * c->spatial_concat;
+    l.O = c->counter_objects, l.H = c->classifier_hidden, l.A = c->num_answers;
+    l.vqa = c->task == BAN_TASK_VQA;
+    return l;
+}
+
+/* the shape a tensor must have: its dims as text for messages */
+static void ban__dims_text(char *buf, size_t n, int nd, const uint64_t *dims)
+{
+    buf[0] = 0;
+    for (int d = 0; d < nd; d++)
+        snprintf(buf + strlen(buf), n - strlen(buf), "%s%llu", d ? ", " : "", (unsigned long long)dims[d]);
+}
+
+/* claim the tensor `name`, which must have exactly the shape (dims); *out: it */
+static int ban__claim(ban_model *m, const char *name, int nd, const uint64_t *dims, const ban_weight_spec *spec,
+                      int is_bias, ban__tensor **out)
+{
+    ban__tensor *t = ban__find_tensor(&m->file, name);
+    if (!t) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' is missing", m->file.path, name);
+    int same = (int)t->ndim == nd;
+    for (int d = 0; same && d < nd; d++) same = t->dims[d] == dims[d];
+    if (!same) {
+        char got[96], exp[96];
+        ban__dims_text(got, sizeof got, (int)t->ndim, t->dims);
+        ban__dims_text(exp, sizeof exp, nd, dims);
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' has shape (%s), the configuration needs (%s)",
+                         m->file.path, name, got, exp);
+    }
+    if (t->dtype == BAN__F32 && (uintptr_t)t->data % 4)
+        return ban__fail(m->error, BAN_ERR_ARG, "%s: tensor '%s' is not 4-byte aligned in memory (load from "
+                         "an aligned buffer)", m->file.path, name);
+    t->bound = 1;
+    t->spec = spec, t->is_bias = is_bias;
+    m->n_params += (size_t)(t->nbytes / (uint64_t)ban__dtypes[t->dtype].bytes);
+    *out = t;
+    return BAN_OK;
+}
+
+/* bind one row of the weight table, in this configuration's shape: the weight (in rows under
+   its name, or in panels under NAME_panels when it is a Linear weight stored so) and its bias */
+static int ban__bind_weight(ban_model *m, ban__weight *w, const ban_weight_spec *spec, int stack, int rows, int cols)
+{
+    char paneled[96];
+    uint64_t dims[4];
+    int nd = 0, rc;
+    snprintf(paneled, sizeof paneled, "%s_panels", spec->name);
+    w->rows = rows, w->cols = cols ? cols : 1, w->stack = stack ? stack : 1, w->dtype = BAN__F32;
+    w->panels = spec->linear && ban__find_tensor(&m->file, paneled) != NULL;
+    if (stack) dims[nd++] = (uint64_t)stack;
+    if (w->panels) {
+        const uint64_t p = ((uint64_t)rows + BAN__NR - 1) / BAN__NR;
+        dims[nd++] = p, dims[nd++] = (uint64_t)cols, dims[nd++] = BAN__NR;
+        w->stride = (size_t)(p * BAN__NR) * (size_t)cols;
+        m->config.panel_weights++;
+        m->panel_padding += (size_t)w->stack * (size_t)(p * BAN__NR - (uint64_t)rows) * (size_t)cols;
+    } else {
+        dims[nd++] = (uint64_t)rows;
+        if (cols) dims[nd++] = (uint64_t)cols;
+        w->stride = (size_t)rows * (size_t)w->cols;
+    }
+    m->config.linear_weights += spec->linear;
+    if ((rc = ban__claim(m, w->panels ? paneled : spec->name, nd, dims, spec, 0, &w->tensor))) return rc;
+    if (spec->bias) {
+        uint64_t bd[2];
+        int bn = 0;
+        if (stack) bd[bn++] = (uint64_t)stack;
+        bd[bn++] = (uint64_t)rows;
+        if ((rc = ban__claim(m, spec->bias, bn, bd, spec, 1, &w->bias_tensor))) return rc;
+    }
+    return BAN_OK;
+}
+
+/* the counter's piecewise-linear functions, (F >= 8, S + 1): the file sets F and S */
+static int ban__bind_counter(ban_model *m)
+{
+    ban__tensor *t = ban__find_tensor(&m->file, "counter.functions");
+    if (!t) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor 'counter.functions' is missing", m->file.path);
+    if (t->ndim != 2 || t->dims[0] < 8 || t->dims[0] > 64 || t->dims[1] < 2 || t->dims[1] > 4097)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor 'counter.functions' must be (8..64, 2..4097)",
+                         m->file.path);
+    m->counter_segments = (int)t->dims[1] - 1;
+    return ban__bind_weight(m, &m->w.counter, BAN__SPEC_COUNTER, 0, (int)t->dims[0], (int)t->dims[1]);
+}
+
+/* the image encoder's weights: the input's affine map, and each conv layer's (O, C, k, k) */
+static int ban__bind_encoder(ban_model *m)
+{
+    const ban_config *c = &m->config;
+    int ch = 3, conv = 0, rc;
+    if ((rc = ban__bind_weight(m, &m->w.enc_affine, BAN__SPEC_AFFINE, 0, 2, 3))) return rc;
+    /* a handle per layer, allocated (not in the model) so that a model without an encoder stays small */
+    m->w.enc = (ban__weight *)BAN_MALLOC((size_t)c->encoder_layers * sizeof *m->w.enc);
+    if (!m->w.enc) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->file.path);
+    memset(m->w.enc, 0, (size_t)c->encoder_layers * sizeof *m->w.enc);
+    for (int l = 0; l < c->encoder_layers; l++) {
+        if (m->enc[l][0] != BAN__CONV) continue;
+        const int k = m->enc[l][2], out = m->enc[l][1];
+        char name[32], bias[32];
+        const uint64_t dims[4] = {(uint64_t)out, (uint64_t)ch, (uint64_t)k, (uint64_t)k}, bd[1] = {(uint64_t)out};
+        ban__weight *w = &m->w.enc[l];
+        snprintf(name, sizeof name, "encoder.conv%d.weight", conv);
+        snprintf(bias, sizeof bias, "encoder.conv%d.bias", conv++);
+        w->rows = out, w->cols = ch * k * k, w->stack = 1, w->dtype = BAN__F32, w->stride = 0;
+        if ((rc = ban__claim(m, name, 4, dims, BAN__SPEC_CONV, 0, &w->tensor)) ||
+            (rc = ban__claim(m, bias, 1, bd, BAN__SPEC_CONV, 1, &w->bias_tensor)))
+            return rc;
+        ch = out;
+    }
+    return BAN_OK;
+}
+
+/* every tensor as floats: in place for f32, widened once into memory the model owns for
+   the others (after every shape is known, so a malformed file is refused first) */
+static int ban__widen(ban_model *m)
+{
+    size_t wide = 0, table_n = 0;
+    for (size_t i = 0; i < m->file.n_tensors; i++) {
+        const ban__tensor *t = &m->file.tensors[i];
+        if (ban__dtypes[t->dtype].widen) wide += (size_t)(t->nbytes / (uint64_t)ban__dtypes[t->dtype].bytes);
+        if (t->dtype == BAN__F16) table_n += (size_t)(t->nbytes / 2);
+    }
+    float *table = NULL, *out = NULL;
+    if (wide) {
+        m->widened = out = (float *)BAN_MALLOC(ban__mul(wide, sizeof(float)) ? wide * sizeof(float) : (size_t)-1);
+        if (!out) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory widening to float32", m->file.path);
+    }
+    /* f16 through a table of all 65,536 values, built only when the file holds at least as many */
+    if (table_n >= 65536) {
+        table = (float *)BAN_MALLOC(65536 * sizeof(float));
+        if (!table) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory widening float16", m->file.path);
+        for (uint32_t h = 0; h < 65536; h++) table[h] = ban__half((uint16_t)h);
+    }
+    for (size_t i = 0; i < m->file.n_tensors; i++) {
+        ban__tensor *t = &m->file.tensors[i];
+        const ban__dtype *d = &ban__dtypes[t->dtype];
+        if (!d->widen) {
+            t->f32 = (const float *)(const void *)t->data;
+            continue;
+        }
+        const size_t n = (size_t)(t->nbytes / (uint64_t)d->bytes);
+        d->widen(t->data, n, out, t->dtype == BAN__F16 ? table : NULL);
+        t->f32 = out;
+        out += n;
+    }
+    BAN_FREE(table);
+    return BAN_OK;
+}
+
+/* a handle's pointers, once its tensors are floats */
+static void ban__resolve(ban__weight *w)
+{
+    if (w->tensor) w->data = w->tensor->f32;
+    if (w->bias_tensor) w->bias = w->bias_tensor->f32;
+}
+
+static int ban__bind_weights(ban_model *m)
+{
+    const ban_config *c = &m->config;
+    const ban__letters L = ban__letters_of(c);
+    const int V = L.V, Vr = L.Vr, Ew = L.Ew, tables = L.tables, Ein = L.Ein, D = L.D, kD = L.kD, Dg = L.Dg;
+    const int G = L.G, Dvis = L.Dvis, O = L.O, H = L.H, A = L.A, vqa = L.vqa;
+    int rc = BAN_OK, row = 0;
+    (void)V;
+    /* each row of the table that this configuration holds, in the table's order */
+#define BAN__BIND(field, name, bias, stack, rows, cols, when, linear) \
+    if (!rc && (when) != 0) rc = ban__bind_weight(m, &m->w.field, &ban__weight_specs[row], stack, rows, cols); \
+    row++;
+    BAN__WEIGHTS(BAN__BIND)
+#undef BAN__BIND
+    if (rc) return rc;
+    if (vqa && O && (rc = ban__bind_counter(m))) return rc;
+    if (c->encoder_layers && (rc = ban__bind_encoder(m))) return rc;
+    m->n_params -= m->panel_padding; /* parameters, not floats stored */
+    for (size_t i = 0; i < m->file.n_tensors; i++)
+        if (!m->file.tensors[i].bound)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' is not part of this configuration",
+                             m->file.path, m->file.tensors[i].name);
+    if ((rc = ban__widen(m))) return rc;
+#define BAN__RESOLVE(field, name, bias, stack, rows, cols, when, linear) ban__resolve(&m->w.field);
+    BAN__WEIGHTS(BAN__RESOLVE)
+#undef BAN__RESOLVE
+    ban__resolve(&m->w.counter);
+    ban__resolve(&m->w.enc_affine);
+    for (int l = 0; l < c->encoder_layers; l++) ban__resolve(&m->w.enc[l]);
+
+    /* the counter reads |w| / sum |w| and its running sum */
+    if (m->w.counter.data) {
+        const size_t F = (size_t)m->w.counter.rows, W1 = (size_t)m->w.counter.cols;
+        const float *cw = m->w.counter.data;
+        m->counter_w = (float *)BAN_MALLOC(2 * F * W1 * sizeof(float));
+        if (!m->counter_w) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->file.path);
+        m->counter_csum = m->counter_w + F * W1;
+        for (size_t f = 0; f < F; f++) {
+            float sum = 0.0f, run = 0.0f, *w = m->counter_w + f * W1, *cs = m->counter_csum + f * W1;
+            for (size_t j = 0; j < W1; j++) sum += fabsf(cw[f * W1 + j]);
+            for (size_t j = 0; j < W1; j++) {
+                w[j] = fabsf(cw[f * W1 + j]) / sum;
+                cs[j] = run += w[j];
+            }
+        }
+    }
+    return BAN_OK;
+}
+
+static uint64_t ban__hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+/* a STRING_ARRAY entry of exactly `count` strings; pointers into the file */
+static int ban__string_array(ban_model *m, const ban__meta *e, uint64_t count, const char ***out, uint32_t **lens)
+{
+    const unsigned char *p;
+    uint64_t base = (uint64_t)(e->value - m->file.bytes);
+    ban__cursor cur = {m->file.bytes, base, base + e->size};
+    if (e->type != BAN__T_STRING_ARRAY)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has type %u, expected a string array",
+                         m->file.path, e->key, e->type);
+    if (!ban__take(&cur, 8, &p))
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' is too short for a string array",
+                         m->file.path, e->key);
+    uint64_t n = ban__u64(p);
+    if (n != count)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' holds %llu strings, the configuration needs "
+                         "%llu", m->file.path, e->key, (unsigned long long)n, (unsigned long long)count);
+    if (n > (e->size - 8) / 5) /* each string takes 5 bytes or more: believe no count its bytes cannot hold */
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' claims %llu strings in %llu bytes",
+                         m->file.path, e->key, (unsigned long long)n, (unsigned long long)e->size);
+    *out = (const char **)BAN_MALLOC((size_t)(count ? count : 1) * sizeof **out);
+    if (lens) *lens = (uint32_t *)BAN_MALLOC((size_t)(count ? count : 1) * sizeof **lens);
+    if (!*out || (lens && !*lens)) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->file.path);
+    for (uint64_t i = 0; i < n; i++) {
+        char what[96];
+        int rc;
+        snprintf(what, sizeof what, "'%s' string %llu", e->key, (unsigned long long)i);
+        if ((rc = ban__string(&m->file, m->error, &cur, what, &(*out)[i], lens ? &(*lens)[i] : NULL))) return rc;
+    }
+    if (cur.pos != cur.end)
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has %llu stray bytes after its strings",
+                         m->file.path, e->key, (unsigned long long)(cur.end - cur.pos));
+    return BAN_OK;
+}
+
+static int ban__parse_strings(ban_model *m)
+{
+    ban_config *c = &m->config;
+    const ban__meta *e;
+    int rc;
+    if ((e = ban__find_meta(&m->file, "tokenizer.words"))) {
+        if ((rc = ban__string_array(m, e, (uint64_t)c->vocab_size, &m->words, &m->word_len))) return rc;
+        size_t cap = 2;
+        while (cap < 2 * (size_t)c->vocab_size) cap <<= 1;
+        m->word_hash = (int32_t *)BAN_MALLOC(cap * sizeof *m->word_hash);
+        if (!m->word_hash) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->file.path);
+        memset(m->word_hash, 0xff, cap * sizeof *m->word_hash);
+        m->hash_mask = cap - 1;
+        for (int id = 0; id < c->vocab_size; id++) {
+            size_t h = (size_t)ban__hash(m->words[id], m->word_len[id]) & m->hash_mask;
+            while (m->word_hash[h] >= 0) {
+                int other = m->word_hash[h];
+                if (m->word_len[other] == m->word_len[id] && !memcmp(m->words[other], m->words[id], m->word_len[id]))
+                    return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tokenizer.words: '%.64s' is both word %d and %d",
+                                     m->file.path, m->words[id], other, id);
+                h = (h + 1) & m->hash_mask;
+            }
+            m->word_hash[h] = id;
+            if ((int)m->word_len[id] > m->max_word_bytes) m->max_word_bytes = (int)m->word_len[id];
+        }
+        c->has_vocabulary = 1;
+    }
+    if ((e = ban__find_meta(&m->file, "answers.labels"))) {
+        if (c->task != BAN_TASK_VQA)
+            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: a grounding model has no answers", m->file.path);
+        if ((rc = ban__string_array(m, e, (uint64_t)c->num_answers, &m->answers, NULL))) return rc;
+        c->has_answers = 1;
+    }
+    return BAN_OK;
+}
+
+static int ban__load(ban_model *m)
+{
+    const uint16_t probe = 1;
+    int rc;
+    if (*(const unsigned char *)&probe != 1)
+        rc = ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: ban.h maps little-endian files and needs a "
+                       "little-endian machine", m->file.path);
+    else if (!(rc = ban__parse_file(&m->file, m->error)) && !(rc = ban__parse_config(m)) &&
+             !(rc = ban__bind_weights(m)))
+        rc = ban__parse_strings(m);
+    return m->status = rc;
+}
+
+static ban_model *ban__new_model(const char *path)
+{
+    ban_model *m = (ban_model *)BAN_MALLOC(sizeof *m);
+    if (!m) return NULL;
+    memset(m, 0, sizeof *m);
+    snprintf(m->file.path, sizeof m->file.path, "%s", path);
+    return m;
+}
+
+BANDEF int ban_model_load_memory(const void *data, size_t size, ban_model **out)
+{
+    if (!out) return BAN_ERR_ARG;
+    ban_model *m = *out = ban__new_model("<memory>");
+    if (!m) return BAN_ERR_NOMEM;
+    if (!data) return m->status = ban__fail(m->error, BAN_ERR_ARG, "<memory>: NULL buffer");
+    if ((uint64_t)size > BAN_MAX_FILE_SIZE)
+        return m->status = ban__fail(m->error, BAN_ERR_FORMAT, "<memory>: %zu bytes exceed BAN_MAX_FILE_SIZE", size);
+    m->file.bytes = (const unsigned char *)data;
+    m->file.size = size;
+    return ban__load(m);
+}
+
+/* the file's bytes: mapped, or read into memory with BAN_NO_MMAP */
+static int ban__open_file(ban_model *m, const char *path)
+{
+#ifndef BAN_NO_MMAP
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return ban__fail(m->error, BAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ban__fail(m->error, BAN_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > BAN_MAX_FILE_SIZE) {
+        close(fd);
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: %lld bytes exceed BAN_MAX_FILE_SIZE", path,
+                         (long long)st.st_size);
+    }
+    void *map = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    close(fd);
+    if (map == MAP_FAILED) return ban__fail(m->error, BAN_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    m->file.bytes = (const unsigned char *)map;
+    m->file.size = (size_t)st.st_size;
+    m->mapped = map != NULL;
+#else
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return ban__fail(m->error, BAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    long n = (fseek(fp, 0, SEEK_END) == 0) ? ftell(fp) : -1;
+    if (n < 0 || (uint64_t)n > BAN_MAX_FILE_SIZE || fseek(fp, 0, SEEK_SET) != 0) {
+        fclose(fp);
+        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: unreadable size or %ld bytes out of range", path, n);
+    }
+    m->owned = (unsigned char *)BAN_MALLOC(n ? (size_t)n : 1);
+    if (!m->owned) { fclose(fp); return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", path); }
+    size_t got = fread(m->owned, 1, (size_t)n, fp);
+    fclose(fp);
+    if (got != (size_t)n) return ban__fail(m->error, BAN_ERR_IO, "%s: short read", path);
+    m->file.bytes = m->owned;
+    m->file.size = (size_t)n;
+#endif
+    return BAN_OK;
+}
+
+BANDEF int ban_model_load(const char *path, ban_model **out)
+{
+    if (!out) return BAN_ERR_ARG;
+    ban_model *m = *out = ban__new_model(path ? path : "(null)");
+    if (!m) return BAN_ERR_NOMEM;
+    if (!path) return m->status = ban__fail(m->error, BAN_ERR_ARG, "NULL path");
+    int rc = ban__open_file(m, path);
+    if (rc) return m->status = rc;
+    static const unsigned char none[1] = {0};
+    if (!m->file.bytes) m->file.bytes = none; /* an empty file: refused by the reader as truncated */
+    return ban__load(m);
+}
+
+BANDEF void ban_model_free(ban_model *m)
+{
+    if (!m) return;
+#ifndef BAN_NO_MMAP
+    if (m->mapped) munmap((void *)(uintptr_t)m->file.bytes, m->file.size);
+#endif
+    BAN_FREE(m->owned);
+    BAN_FREE(m->file.meta);
+    BAN_FREE(m->file.tensors);
+    BAN_FREE(m->widened);
+    BAN_FREE(m->w.enc);
+    BAN_FREE(m->counter_w);
+    BAN_FREE((void *)m->words);
+    BAN_FREE(m->word_len);
+    BAN_FREE(m->word_hash);
+    BAN_FREE((void *)m->answers);
+    BAN_FREE(m);
+}
+
+BANDEF const char *ban_model_error(const ban_model *m) { return m ? m->error : "no model (out of memory?)"; }
+BANDEF const ban_config *ban_model_config(const ban_model *m) { return BAN__USABLE(m) ? &m->config : NULL; }
+BANDEF size_t ban_model_parameter_count(const ban_model *m) { return BAN__USABLE(m) ? m->n_params : 0; }
 
 BANDEF const char *ban_model_answer(const ban_model *m, int i)
 {
-    return (m->answers && i >= 0 && i < m->config.num_answers) ? m->answers[i] : NULL;
+    return (BAN__USABLE(m) && m->answers && i >= 0 && i < m->config.num_answers) ? m->answers[i] : NULL;
 }
 
 BANDEF const char *ban_model_word(const ban_model *m, int id)
 {
-    return (m->words && id >= 0 && id < m->config.vocab_size) ? m->words[id] : NULL;
+    return (BAN__USABLE(m) && m->words && id >= 0 && id < m->config.vocab_size) ? m->words[id] : NULL;
 }
 
 BANDEF int ban_question_positions(const ban_model *m, int tokens_len)
 {
+    if (!BAN__USABLE(m)) return 0;
     const ban_config *c = &m->config;
     if (c->task == BAN_TASK_VQA && !c->question_masking) return c->question_length;
     return tokens_len;
 }
 
-/* ---- counting module (Zhang, Hare, Pruegel-Bennett, ICLR 2018) ------------ */
+BANDEF int ban_model_tensor_count(const ban_model *m) { return BAN__USABLE(m) ? (int)m->file.n_tensors : 0; }
 
-/* PiecewiseLin f_i(x): the cumulative sum of |w| / sum |w| read at 16x, linear in between */
+BANDEF int ban_model_tensor(const ban_model *m, int i, ban_tensor_info *info)
+{
+    if (!BAN__USABLE(m) || !info || i < 0 || (size_t)i >= m->file.n_tensors) return BAN_ERR_ARG;
+    const ban__tensor *t = &m->file.tensors[i];
+    const size_t n = strlen(t->name);
+    memset(info, 0, sizeof *info);
+    info->name = t->name;
+    info->dtype = ban__dtypes[t->dtype].name;
+    info->layout = !t->spec || !t->spec->linear || t->is_bias ? ""
+                   : n > 7 && strcmp(t->name + n - 7, "_panels") == 0 ? "panels" : "rows";
+    info->spec = t->spec;
+    info->is_bias = t->is_bias;
+    info->ndim = (int)t->ndim;
+    for (uint32_t d = 0; d < t->ndim; d++) info->dims[d] = t->dims[d];
+    info->offset = t->offset, info->bytes = t->nbytes;
+    return BAN_OK;
+}
+
+BANDEF const ban_weight_spec *ban_weight_specs(int *count)
+{
+    if (count) *count = (int)(sizeof ban__weight_specs / sizeof ban__weight_specs[0]);
+    return ban__weight_specs;
+}
+
+/* the g-th of a weight's stack */
+static const float *ban__weight_at(const ban__weight *w, int g)
+{
+    BAN_ASSERT(w->data && g >= 0 && g < w->stack);
+    return w->data + (size_t)g * w->stride;
+}
+
+/* ---- context --------------------------------------------------------------------
+   A context: the buffers of one forward pass at its limits, allocated once, and the threads
+   and kernels of its products. */
+
+/* Its buffers: X(type, field, n1, n2, n3), n1 * n2 * n3 elements, in the letters of
+   ban_ctx_create: Bm batch, Km boxes, Pm question positions, Em entities, Q the question rows
+   an attention map has (Pm, or Em for grounding), and the model's letters (ban__letters);
+   vis = kD + G Dg the visual projections' width (VQA), enc 1 for an image encoder. */
+#define BAN__BUFFERS(X)                                                                                          \
+    X(float, emb, Bm * Pm, Ein, 1)          /* word embeddings of every position */                              \
+    X(float, gates_x, Bm * Pm, 3 * D, 1)    /* input halves of the GRU gates */                                  \
+    X(float, gates_h, Bm, 3 * D, 1)         /* hidden halves, one step */                                        \
+    X(float, hidden, Bm, D, 1)              /* the GRU state */                                                  \
+    X(float, q, Bm * Pm, D, 1)              /* question channels: GRU states, then residual sums */              \
+    X(float, q_ent, vqa ? 1 : Bm * Em, D, 1) /* grounding: the states at the entities */                         \
+    X(float, q_att, Bm * Q, kD, 1)          /* the question's attention projection */                            \
+    X(float, q_scaled, (G * Q + BAN__NR - 1) / BAN__NR * BAN__NR, kD, 1) /* scaled by h_mat, maybe in panels */  \
+    X(float, vpack, Bm * Km, Dvis, 1)       /* the real boxes, packed */                                         \
+    X(float, vproj, Bm * Km, vis, 1)        /* the boxes' projections */                                         \
+    X(float, att_tmp, Km, G * Q, 1)         /* one example's attention logits, every glimpse */                  \
+    X(float, att, Bm * G, Km, vqa ? Pm : 1) /* attention logits, then probabilities, packed rows */              \
+    X(float, box_score, Bm * G, Km, 1)      /* logits maxed over positions (the counter's) */                    \
+    X(float, q_glimpse, vqa ? Bm * Pm : 1, Dg, 1) /* a glimpse's question projection */                          \
+    X(float, chain, Pm, Dg, 1)              /* A^T V' of one example */                                          \
+    X(float, att_t, Pm, Km, 1)              /* one attention map transposed */                                   \
+    X(float, joint, Bm, Dg, 1)              /* joint representations, then the classifier's input */             \
+    X(float, proj, Bm, D > H ? D : H, 1)    /* a projection of them */                                           \
+    X(float, count_feat, Bm, O + 1, 1)      /* count features */                                                 \
+    X(float, counter_tmp, 5 * O * O + 7 * O + 1, 1, 1) /* the counter's scratch (ban__count) */                  \
+    X(int32_t, tok, Bm, Pm, 1)              /* the tokens as run */                                              \
+    X(int, n_tok, Bm, 1, 1)                 /* positions that count (classifier sum, attention) */               \
+    X(int, n_box, Bm, 1, 1)                 /* real boxes of each image */                                       \
+    X(int, n_rows, Bm, 1, 1)                /* its packed rows */                                                \
+    X(int, row0, Bm, 1, 1)                  /* its first packed row */                                           \
+    X(int, box_row, Bm, Km, 1)              /* the packed row of each box, or -1 when masked */                  \
+    X(float, enc_a, enc ? Bm : 0, m->enc_act, 1) /* encoder activations, ping-pong, layout (C, N, H, W) */       \
+    X(float, enc_b, enc ? Bm : 0, m->enc_act, 1)                                                                 \
+    X(float, enc_col, enc ? Bm : 0, m->enc_col, 1) /* im2col of one conv layer over the batch */                 \
+    X(float, enc_feat, enc ? Bm : 0, grid, Dv) /* the encoder's grid as box features */                          \
+    X(float, enc_spat, enc ? Bm : 0, grid, 6) /* the cells' boxes */                                             \
+    X(char, word, (size_t)m->max_word_bytes + 8, 1, 1) /* the tokenizer's word */
+
+struct ban_ctx {
+    const ban_model *model;
+    ban_limits lim;
+    int status;             /* not BAN_OK: creation failed; only error and free may be called */
+    int max_pos;            /* Pm: question positions the buffers hold */
+    unsigned char *block;   /* every buffer below lives in this one allocation */
+#define BAN__BUFFER_FIELD(type, name, n1, n2, n3) type *name;
+    BAN__BUFFERS(BAN__BUFFER_FIELD)
+#undef BAN__BUFFER_FIELD
+    const ban__kernel *kernel[BAN__N_DTYPES]; /* the product's kernel for weights of each dtype */
+    ban__pool *pool;        /* its threads besides the caller's; NULL: none */
+    char error[BAN__ERR];
+};
+
+#define BAN__CTX_USABLE(c) ((c) && (c)->status == BAN_OK)
+
+typedef struct {
+    size_t size;
+    int overflow;
+} ban__plan;
+
+/* reserve n1*n2*n3 elements of `elem` bytes, 64-byte aligned; returns the offset */
+static size_t ban__reserve(ban__plan *p, size_t elem, size_t n1, size_t n2, size_t n3)
+{
+    size_t bytes = ban__mul(ban__mul(ban__mul(elem, n1), n2), n3);
+    size_t at = (p->size + BAN__ALIGN - 1) & ~(size_t)(BAN__ALIGN - 1);
+    if ((elem && n1 && n2 && n3 && !bytes) || at < p->size || bytes > (size_t)-1 - at - BAN__ALIGN) p->overflow = 1;
+    else p->size = at + bytes;
+    return at;
+}
+
+/* a context's limits: the caller's, zeros replaced by the defaults, checked */
+static int ban__limits(ban_ctx *c, const ban_limits *limits)
+{
+    const ban_config *cf = &c->model->config;
+    ban_limits lim = {0, 0, 0, 0, 0};
+    if (limits) lim = *limits;
+    if (!lim.max_batch) lim.max_batch = 1;
+    const int grid = cf->grid_height * cf->grid_width;
+    if (!lim.max_boxes) lim.max_boxes = grid ? grid : 100;
+    if (!lim.max_tokens) lim.max_tokens = cf->question_length;
+    if (!lim.max_entities) lim.max_entities = cf->task == BAN_TASK_GROUNDING ? 16 : 1;
+    if (!lim.threads) lim.threads = ban__processors();
+    c->lim = lim;
+    if (lim.max_batch < 1 || lim.max_batch > BAN_MAX_BATCH || lim.max_boxes < 1 || lim.max_boxes > BAN_MAX_BOXES ||
+        lim.max_tokens < 1 || lim.max_tokens > BAN_MAX_TOKENS || lim.max_entities < 1 ||
+        lim.max_entities > BAN_MAX_ENTITIES)
+        return ban__fail(c->error, BAN_ERR_ARG, "limits (batch %d, boxes %d, tokens %d, entities %d) outside "
+                         "1..(%d, %d, %d, %d)", lim.max_batch, lim.max_boxes, lim.max_tokens, lim.max_entities,
+                         BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES);
+    if (lim.threads < 1 || lim.threads > BAN_MAX_THREADS)
+        return ban__fail(c->error, BAN_ERR_ARG, "limits: %d threads outside 1..%d", lim.threads, BAN_MAX_THREADS);
+    if (grid && lim.max_boxes < grid)
+        return ban__fail(c->error, BAN_ERR_ARG, "limits: %d boxes, but the image encoder makes %d", lim.max_boxes,
+                         grid);
+    return BAN_OK;
+}
+
+/* the buffers, in one allocation */
+static int ban__allocate(ban_ctx *c)
+{
+    const ban_model *m = c->model;
+    const ban_config *cf = &m->config;
+    const ban__letters L = ban__letters_of(cf);
+    const int vqa = L.vqa, enc = cf->encoder_layers != 0;
+    const size_t Bm = (size_t)c->lim.max_batch, Km = (size_t)c->lim.max_boxes, Em = (size_t)c->lim.max_entities;
+    size_t Pm = (size_t)c->lim.max_tokens;
+    if (vqa && !cf->question_masking) Pm = (size_t)cf->question_length; /* questions run at exactly that length */
+    c->max_pos = (int)Pm;
+    const size_t D = (size_t)L.D, kD = (size_t)L.kD, Dg = (size_t)L.Dg, G = (size_t)L.G, Ein = (size_t)L.Ein;
+    const size_t Dvis = (size_t)L.Dvis, O = (size_t)L.O, H = (size_t)L.H, Dv = (size_t)cf->feature_dim;
+    const size_t vis = kD + (vqa ? G * Dg : 0), Q = vqa ? Pm : (Pm > Em ? Pm : Em);
+    const size_t grid = (size_t)cf->grid_height * (size_t)cf->grid_width;
+    ban__plan p = {0, 0};
+#define BAN__BUFFER_RESERVE(type, name, n1, n2, n3) \
+    const size_t o_##name = ban__reserve(&p, sizeof(type), (size_t)(n1), (size_t)(n2), (size_t)(n3));
+    BAN__BUFFERS(BAN__BUFFER_RESERVE)
+#undef BAN__BUFFER_RESERVE
+    if (p.overflow || p.size > ((size_t)1 << 40))
+        return ban__fail(c->error, BAN_ERR_ARG, "limits (batch %d, boxes %d, tokens %d, entities %d) need more "
+                         "memory than a context may take", c->lim.max_batch, c->lim.max_boxes, c->lim.max_tokens,
+                         c->lim.max_entities);
+    c->block = (unsigned char *)BAN_MALLOC(p.size + BAN__ALIGN);
+    if (!c->block)
+        return ban__fail(c->error, BAN_ERR_NOMEM, "out of memory: a context for these limits takes %zu MB",
+                         p.size >> 20);
+    unsigned char *base = c->block + ((BAN__ALIGN - (uintptr_t)c->block % BAN__ALIGN) % BAN__ALIGN);
+#define BAN__BUFFER_POINT(type, name, n1, n2, n3) c->name = (type *)(void *)(base + o_##name);
+    BAN__BUFFERS(BAN__BUFFER_POINT)
+#undef BAN__BUFFER_POINT
+    return BAN_OK;
+}
+
+static int ban__ctx_create(ban_ctx *c, const ban_model *m, const ban_limits *limits)
+{
+    int rc;
+    if (!m) return ban__fail(c->error, BAN_ERR_ARG, "ban_ctx_create: NULL model");
+    if (m->status != BAN_OK)
+        return ban__fail(c->error, BAN_ERR_ARG, "ban_ctx_create: the model did not load (%.400s)", m->error);
+    c->model = m;
+    if ((rc = ban__limits(c, limits)) || (rc = ban__allocate(c))) return rc;
+    for (int d = 0; d < BAN__N_DTYPES; d++) c->kernel[d] = ban__pick_kernel(d);
+#if BAN__THREADS
+    if (m->config.panel_weights && c->lim.threads > 1 && !(c->pool = ban__pool_new(c->lim.threads - 1)))
+        return ban__fail(c->error, BAN_ERR_NOMEM, "out of memory for %d threads", c->lim.threads);
+#endif
+    return BAN_OK;
+}
+
+BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx **out)
+{
+    if (!out) return BAN_ERR_ARG;
+    ban_ctx *c = *out = (ban_ctx *)BAN_MALLOC(sizeof *c);
+    if (!c) return BAN_ERR_NOMEM;
+    memset(c, 0, sizeof *c);
+    return c->status = ban__ctx_create(c, m, limits);
+}
+
+BANDEF void ban_ctx_free(ban_ctx *c)
+{
+    if (!c) return;
+    ban__pool_free(c->pool);
+    BAN_FREE(c->block);
+    BAN_FREE(c);
+}
+
+BANDEF const char *ban_ctx_error(const ban_ctx *c) { return c ? c->error : "no context (out of memory?)"; }
+BANDEF const ban_limits *ban_ctx_limits(const ban_ctx *c) { return BAN__CTX_USABLE(c) ? &c->lim : NULL; }
+BANDEF const char *ban_ctx_kernel(const ban_ctx *c)
+{
+    return BAN__CTX_USABLE(c) && c->kernel[BAN__F32] ? c->kernel[BAN__F32]->name : NULL;
+}
+
+/* a NULL or failed context: refused by every call but error and free, its message (why its
+   creation failed) kept */
+#define BAN__REFUSE_CTX(c) \
+    do { if (!BAN__CTX_USABLE(c)) return BAN_ERR_ARG; } while (0)
+
+/* ---- layers ------------------------------------------------------------------------
+   The paper's building blocks, one function each, in the order of the forward pass (the
+   equations are those of Kim, Jun, Zhang 2018). Letters: B examples, P question positions,
+   R the packed (real) rows of an image, D hidden, kD the attention's width, Dg a glimpse's
+   width, G glimpses, O counter objects, H classifier hidden, A answers; X the box features,
+   Y the question channels, sigma ReLU. */
+
+/* whether the model's products run through ban.h's own kernels: any weight in panels says
+   so, and then no CBLAS call is made in its forward pass at all (OpenBLAS's idle threads
+   spin for a while after each call, and would take the cores from ban.h's own) */
+static int ban__own_product(const ban_model *m) { return m->config.panel_weights > 0; }
+
+/* Linear layer: y (M, N) = act(x (M, K) W_g^T + b_g), the first N = y.cols rows of the g-th
+   weight of w; act is ReLU when relu. */
+static void ban__linear(ban_ctx *c, ban__mat y, ban__mat x, const ban__weight *w, int g, int relu)
+{
+    BAN_ASSERT(x.cols == w->cols && x.rows == y.rows && y.cols <= w->rows && w->bias);
+    const float *W = ban__weight_at(w, g), *b = w->bias + (size_t)g * w->rows;
+    if (w->panels) {
+        const ban__pgemm pg = {y.rows, y.cols, x.cols, x.ld, y.ld, relu, c->kernel[w->dtype], x.p, W, BAN__NR,
+                               (size_t)x.cols * BAN__NR, b, y.p};
+        ban__pgemm_run(c->pool, &pg);
+        return;
+    }
+    if (y.rows == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, y.cols, x.cols, 1.0f, W, x.cols, x.p, 1, 0.0f, y.p, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, y.rows, y.cols, x.cols, 1.0f, x.p, x.ld, W, x.cols,
+                    0.0f, y.p, y.ld);
+    for (int i = 0; i < y.rows; i++) {
+        float *row = y.p + (size_t)i * y.ld;
+        if (relu) ban__add_relu(row, b, y.cols);
+        else ban__add(row, b, y.cols);
+    }
+}
+
+/* Question encoder, Y: the word embeddings (one table, or two concatenated) and a GRU
+   (PyTorch's gates r, z, n) over all P positions: c->q (B*P, D) = every hidden state */
+static void ban__question_encoder(ban_ctx *c, int B, int P)
+{
+    const ban_model *m = c->model;
+    const ban_config *cf = &m->config;
+    const int Ew = cf->embedding_dim, Ein = Ew * cf->embedding_tables, D = cf->hidden_dim;
+    for (int i = 0; i < B * P; i++) {
+        const int32_t id = c->tok[i];
+        memcpy(c->emb + (size_t)i * Ein, m->w.emb.data + (size_t)id * Ew, (size_t)Ew * sizeof(float));
+        if (m->w.emb2.data)
+            memcpy(c->emb + (size_t)i * Ein + Ew, m->w.emb2.data + (size_t)id * Ew, (size_t)Ew * sizeof(float));
+    }
+    /* input halves of the gates for every position at once: (B*P, 3D) */
+    ban__linear(c, ban__mat_of(c->gates_x, B * P, 3 * D, 3 * D), ban__mat_of(c->emb, B * P, Ein, Ein), &m->w.gru_ih, 0,
+                0);
+    memset(c->hidden, 0, (size_t)B * D * sizeof(float));
+    for (int t = 0; t < P; t++) {
+        if (t == 0) /* h0 = 0: the hidden halves are the bias */
+            for (int b = 0; b < B; b++)
+                memcpy(c->gates_h + (size_t)b * 3 * D, m->w.gru_hh.bias, 3 * (size_t)D * sizeof(float));
+        else
+            ban__linear(c, ban__mat_of(c->gates_h, B, 3 * D, 3 * D), ban__mat_of(c->hidden, B, D, D), &m->w.gru_hh,
+                        0, 0);
+        for (int b = 0; b < B; b++) {
+            const float *gx = c->gates_x + ((size_t)b * P + t) * 3 * D, *gh = c->gates_h + (size_t)b * 3 * D;
+            float *h = c->hidden + (size_t)b * D;
+            for (int d = 0; d < D; d++) {
+                float r = ban__sigmoid(gh[d] + gx[d]);
+                float z = ban__sigmoid(gh[D + d] + gx[D + d]);
+                float n = tanhf(gx[2 * D + d] + gh[2 * D + d] * r);
+                h[d] = (h[d] - n) * z + n;
+            }
+            memcpy(c->q + ((size_t)b * P + t) * D, h, (size_t)D * sizeof(float));
+        }
+    }
+}
+
+/* Image encoder (a model that reads pixels): pixels (N, H, W, 3) -> c->enc_feat (N, K, C)
+   and c->enc_spat (N, K, 6), the model's convs (im2col, then one product per layer for the
+   whole batch), ReLUs and max-pools, activations laid out (C, N, H, W); cell k = y * W + x
+   of the final grid is box k, its spatial feature the cell's box. */
+static void ban__image_encoder(ban_ctx *c, const unsigned char *pixels, int N)
+{
+    const ban_model *m = c->model;
+    const ban_config *cf = &m->config;
+    int C = 3, H = cf->image_height, W = cf->image_width;
+    float *x = c->enc_a, *y = c->enc_b;
+    const float *affine = m->w.enc_affine.data; /* pixel byte * scale[c] + shift[c] */
+    for (int ch = 0; ch < 3; ch++) {
+        const float scale = affine[ch], shift = affine[3 + ch];
+        float *dst = x + (size_t)ch * N * H * W;
+        for (size_t i = 0; i < (size_t)N * H * W; i++) dst[i] = (float)pixels[i * 3 + ch] * scale + shift;
+    }
+    for (int l = 0; l < cf->encoder_layers; l++) {
+        const int kind = m->enc[l][0], O = m->enc[l][1], k = m->enc[l][2], st = m->enc[l][3], pad = m->enc[l][4];
+        if (kind == BAN__RELU) {
+            for (size_t i = 0; i < (size_t)C * N * H * W; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+            continue;
+        }
+        const int OH = (H + 2 * (kind == BAN__CONV ? pad : 0) - k) / st + 1;
+        const int OW = (W + 2 * (kind == BAN__CONV ? pad : 0) - k) / st + 1;
+        const size_t plane = (size_t)N * OH * OW; /* one channel of the output, every image */
+        if (kind == BAN__MAXPOOL) {
+            for (int ch = 0; ch < C; ch++)
+                for (int n = 0; n < N; n++)
+                    for (int oy = 0; oy < OH; oy++)
+                        for (int ox = 0; ox < OW; ox++) {
+                            const float *src = x + (((size_t)ch * N + n) * H + oy * st) * W + ox * st;
+                            float best = src[0];
+                            for (int i = 0; i < k; i++)
+                                for (int j = 0; j < k; j++)
+                                    if (src[(size_t)i * W + j] > best) best = src[(size_t)i * W + j];
+                            y[(((size_t)ch * N + n) * OH + oy) * OW + ox] = best;
+                        }
+        } else { /* conv: col (C*k*k, N*OH*OW), then out (O, N*OH*OW) = W (O, C*k*k) . col + b */
+            float *col = c->enc_col;
+            for (int ch = 0; ch < C; ch++)
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++) {
+                        float *row = col + (((size_t)ch * k + i) * k + j) * plane;
+                        for (int n = 0; n < N; n++)
+                            for (int oy = 0; oy < OH; oy++) {
+                                const int iy = oy * st - pad + i;
+                                float *dst = row + ((size_t)n * OH + oy) * OW;
+                                /* a padding row has no source row: not even its address may be formed */
+                                const float *src = iy >= 0 && iy < H ? x + (((size_t)ch * N + n) * H + iy) * W : NULL;
+                                for (int ox = 0; ox < OW; ox++) {
+                                    const int ix = ox * st - pad + j;
+                                    dst[ox] = (src && ix >= 0 && ix < W) ? src[ix] : 0.0f;
+                                }
+                            }
+                    }
+            const ban__weight *w = &m->w.enc[l];
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, (int)plane, C * k * k, 1.0f, w->data,
+                        C * k * k, col, (int)plane, 0.0f, y, (int)plane);
+            for (int o = 0; o < O; o++)
+                for (size_t i = 0; i < plane; i++) y[(size_t)o * plane + i] += w->bias[o];
+            C = O;
+        }
+        H = OH, W = OW;
+        float *t = x;
+        x = y, y = t;
+    }
+    const int K = H * W;
+    for (int n = 0; n < N; n++)
+        for (int kk = 0; kk < K; kk++) {
+            float *f = c->enc_feat + ((size_t)n * K + kk) * C, *sp = c->enc_spat + ((size_t)n * K + kk) * 6;
+            for (int ch = 0; ch < C; ch++) f[ch] = x[((size_t)ch * N + n) * K + kk];
+            const float gx = (float)(kk % W), gy = (float)(kk / W);
+            sp[0] = gx / (float)W, sp[1] = gy / (float)H, sp[2] = (gx + 1.0f) / (float)W, sp[3] = (gy + 1.0f) / (float)H;
+            sp[4] = 1.0f / (float)W, sp[5] = 1.0f / (float)H;
+        }
+}
+
+/* Bilinear attention logits of one example, every glimpse at once (eq. 10:
+   A_g = ((1 p_g^T) o sigma(X U)) sigma(Y V)^T): c->att_tmp (R, G*Q) = vatt (R, kD), the boxes'
+   attention projection, times the question rows qatt (Q, kD) scaled by h_mat[g] (p_g); the
+   bias h_bias[g] is added later. */
+static void ban__attention_logits(ban_ctx *c, const float *vatt, int ldv, int R, const float *qatt, int Q)
+{
+    const ban_model *m = c->model;
+    const int kD = m->config.attention_rank * m->config.hidden_dim, G = m->config.num_glimpses;
+    const float *hmat = m->w.att_h.data;
+    if (!ban__own_product(m)) {
+        for (int g = 0; g < G; g++)
+            for (int l = 0; l < Q; l++) {
+                const float *src = qatt + (size_t)l * kD, *h = hmat + (size_t)g * kD;
+                float *dst = c->q_scaled + ((size_t)g * Q + l) * kD;
+                for (int j = 0; j < kD; j++) dst[j] = src[j] * h[j];
+            }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, G * Q, kD, 1.0f, vatt, ldv, c->q_scaled, kD, 0.0f,
+                    c->att_tmp, G * Q);
+        return;
+    }
+    /* the scaled question rows go straight into panels, the last one padded with zeros */
+    const int rows = G * Q, padded = (rows + BAN__NR - 1) / BAN__NR * BAN__NR;
+    for (int r = 0; r < padded; r++) {
+        float *dst = c->q_scaled + (size_t)(r / BAN__NR) * kD * BAN__NR + r % BAN__NR;
+        if (r >= rows) {
+            for (int j = 0; j < kD; j++) dst[(size_t)j * BAN__NR] = 0.0f;
+            continue;
+        }
+        const float *src = qatt + (size_t)(r % Q) * kD, *h = hmat + (size_t)(r / Q) * kD;
+        for (int j = 0; j < kD; j++) dst[(size_t)j * BAN__NR] = src[j] * h[j];
+    }
+    const ban__pgemm g = {R, rows, kD, ldv, rows, 0, c->kernel[BAN__F32], vatt, c->q_scaled, BAN__NR,
+                          (size_t)kD * BAN__NR, NULL, c->att_tmp};
+    ban__pgemm_run(c->pool, &g);
+}
+
+/* Softmax over every (box, position) pair of one map (R, P), in place: positions l >= valid
+   take no mass; top is the map's largest logit. Returns the map's entropy (nats). */
+static float ban__softmax_pairs(float *map, int R, int P, int valid, float top)
+{
+    float sum = 0.0f, entropy = 0.0f;
+    for (int r = 0; r < R; r++)
+        for (int l = 0; l < P; l++) {
+            float *v = &map[(size_t)r * P + l];
+            *v = l < valid ? expf(*v - top) : 0.0f;
+            sum += *v;
+        }
+    const float inv = 1.0f / sum;
+    for (int r = 0; r < R; r++)
+        for (int l = 0; l < P; l++) {
+            float *v = &map[(size_t)r * P + l];
+            *v *= inv;
+            if (*v > 0.0f) entropy -= *v * logf(*v);
+        }
+    return entropy;
+}
+
+/* the image of example b */
+static int ban__image_of(const ban_input *in, int b) { return in->image_index ? in->image_index[b] : b; }
+
+/* Bilinear attention maps of example b (its logits in c->att_tmp): for each glimpse g, the
+   logits plus h_bias[g] over the packed rows -> c->att (b, g) (R, P); the counter's box
+   scores (the logits maxed over the positions that count; -inf on masked boxes); the softmax
+   over all pairs; its entropy and, when asked, the map over the caller's K boxes (0 on
+   masked ones) into the output. */
+static void ban__attention_maps(ban_ctx *c, const ban_input *in, ban_output *out, int b, int P)
+{
+    const ban_model *m = c->model;
+    const int G = m->config.num_glimpses, K = in->boxes, Km = c->lim.max_boxes;
+    const int i = ban__image_of(in, b), R = c->n_rows[i], valid = c->n_tok[b];
+    const size_t plane = (size_t)Km * c->max_pos; /* one (b, g) map */
+    for (int g = 0; g < G; g++) {
+        float *map = c->att + (size_t)(b * G + g) * plane, *score = c->box_score + (size_t)(b * G + g) * Km;
+        const float bias = m->w.att_hb.data[g];
+        float top = -INFINITY;
+        for (int k = 0; k < K; k++) {
+            const int r = c->box_row[(size_t)i * Km + k];
+            float best = -INFINITY;
+            if (r >= 0)
+                for (int l = 0; l < P; l++) {
+                    float v = map[(size_t)r * P + l] = c->att_tmp[(size_t)r * G * P + (size_t)g * P + l] + bias;
+                    if (l < valid && v > best) best = v;
+                }
+            score[k] = best;
+            if (best > top) top = best;
+        }
+        const float entropy = ban__softmax_pairs(map, R, P, valid, top);
+        if (out->entropy) out->entropy[b * G + g] = entropy;
+        if (out->attention) {
+            float *dst = out->attention + (size_t)(b * G + g) * K * P;
+            for (int k = 0; k < K; k++) {
+                const int r = c->box_row[(size_t)i * Km + k];
+                if (r < 0) memset(dst + (size_t)k * P, 0, (size_t)P * sizeof(float));
+                else memcpy(dst + (size_t)k * P, map + (size_t)r * P, (size_t)P * sizeof(float));
+            }
+        }
+    }
+}
+
+/* Joint representation of glimpse g (eq. 12-13), for every example:
+   f'_d = sum_k sum_l A_kl sigma(X U'_g)_kd sigma(Y V'_g)_ld, computed as the matrix chain
+   (A^T V'_g) (P, Dg) o Q'_g summed over the positions that count (never the (R, P, Dg)
+   tensor), then f = P^T f', the sum pooling of windows of Dg / D channels (the glimpse's
+   rank; 1 in the reference, so f = f') -> c->joint (B, D). vcols: the row stride of the
+   boxes' projections, whose glimpse g columns start at kD + g Dg. */
+static void ban__joint_representation(ban_ctx *c, const ban_input *in, int g, int B, int P, int vcols)
+{
+    const ban_model *m = c->model;
+    const ban_config *cf = &m->config;
+    const int D = cf->hidden_dim, kD = cf->attention_rank * D, G = cf->num_glimpses, Dg = m->w.glimpse_q.rows;
+    const size_t plane = (size_t)c->lim.max_boxes * c->max_pos;
+    /* Q'_g (B*P, Dg) = sigma(Y V'_g) */
+    ban__linear(c, ban__mat_of(c->q_glimpse, B * P, Dg, Dg), ban__mat_of(c->q, B * P, D, D), &m->w.glimpse_q, g, 1);
+    for (int b = 0; b < B; b++) {
+        const int i = ban__image_of(in, b), R = c->n_rows[i], valid = c->n_tok[b];
+        /* chain (P, Dg) = A^T (P, R) . V'_g (R, Dg) */
+        const float *att = c->att + (size_t)(b * G + g) * plane;
+        const float *vg = c->vproj + (size_t)c->row0[i] * vcols + kD + (size_t)g * Dg;
+        if (!ban__own_product(m)) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, Dg, R, 1.0f, att, P, vg, vcols, 0.0f, c->chain,
+                        Dg);
+        } else { /* V'_g in rows is V'_g^T in panels of stride 32 */
+            for (int r = 0; r < R; r++)
+                for (int l = 0; l < P; l++) c->att_t[(size_t)l * R + r] = att[(size_t)r * P + l];
+            const ban__pgemm pg = {P, Dg, R, R, Dg, 0, c->kernel[BAN__F32], c->att_t, vg, (size_t)vcols, BAN__NR,
+                                   NULL, c->chain};
+            ban__pgemm_run(c->pool, &pg);
+        }
+        float *joint = c->joint + (size_t)b * Dg;
+        const float *qg = c->q_glimpse + (size_t)b * P * Dg;
+        for (int d = 0; d < Dg; d++) joint[d] = 0.0f;
+        for (int l = 0; l < valid; l++)
+            for (int d = 0; d < Dg; d++) joint[d] += c->chain[(size_t)l * Dg + d] * qg[(size_t)l * Dg + d];
+    }
+    const int rank = Dg / D;
+    if (rank > 1) /* as PyTorch pools them: AvgPool1d(rank) * rank, in place (row b reads row b and beyond) */
+        for (int b = 0; b < B; b++)
+            for (int d = 0; d < D; d++) {
+                const float *src = c->joint + (size_t)b * Dg + (size_t)d * rank;
+                float s = 0.0f;
+                for (int j = 0; j < rank; j++) s += src[j];
+                c->joint[(size_t)b * D + d] = s / (float)rank * (float)rank;
+            }
+}
+
+/* Residual learning of attention (eq. 14): Y_{i+1} = act(W_g x + b_g) 1^T + Y_i, a projection
+   of x (B, cols) -- a glimpse's joint vector, or its count feature -- added to every question
+   channel of c->q (B, P, D) */
+static void ban__residual_update(ban_ctx *c, const ban__weight *w, int g, ban__mat x, int P, int relu)
+{
+    const int B = x.rows, D = c->model->config.hidden_dim;
+    ban__linear(c, ban__mat_of(c->proj, B, D, D), x, w, g, relu);
+    for (int b = 0; b < B; b++)
+        for (int l = 0; l < P; l++)
+            for (int d = 0; d < D; d++) c->q[((size_t)b * P + l) * D + d] += c->proj[(size_t)b * D + d];
+}
+
+/* PiecewiseLin f_i(x) of the counting module: the cumulative sum of |w| / sum |w| read at
+   S x, linear in between */
 static float ban__plin(const ban_model *m, int f, float x)
 {
     const int n = m->counter_segments;
@@ -941,17 +2456,18 @@ static float ban__plin(const ban_model *m, int f, float x)
     return csum[idx] + frac * w[next];
 }
 
-/* The count feature (O+1) of one example for one glimpse. score (K): the glimpse's
-   attention logits maxed over positions (-inf on masked boxes); xyxy: box k's corners
-   at xyxy + k*6, used for k < n_real; boxes beyond hold zeros, as padded rows do in
-   the reference, and so do the virtual boxes when K < O. tmp: 7*O*O + 4*O floats. */
-static void ban__count(const ban_model *m, const float *score, const float *xyxy, int K, int n_real,
-                       float *out, float *tmp)
+/* Counting module (Zhang, Hare, Pruegel-Bennett, ICLR 2018): the count feature (O+1) of one
+   example for one glimpse. score (K): the glimpse's attention logits maxed over positions
+   (-inf on masked boxes); xyxy: box k's corners at xyxy + k*6, used for k < n_real; boxes
+   beyond hold zeros, as padded rows do in the reference, and so do the virtual boxes when
+   K < O. tmp: 5*O*O + 7*O floats. */
+static void ban__count(const ban_model *m, const float *score, const float *xyxy, int K, int n_real, float *out,
+                       float *tmp)
 {
     const int O = m->config.counter_objects;
-    float *a = tmp, *box = a + O, *row_sims = box + 4 * O;    /* O, 4*O ... */
+    float *a = tmp, *box = a + O, *row_sims = box + 4 * O;    /* O, 4*O, O */
     float *rel = tmp + 6 * O, *dist = rel + O * O, *score_m = dist + O * O, *dedup = score_m + O * O;
-    float *sim = dedup + O * O, *dconf = sim + O * O;
+    float *sim = dedup + O * O, *dconf = sim + O * O;          /* O*O each, then O */
     int chosen[BAN_MAX_COUNTER_OBJECTS];
     int n_cand = K > O ? K : O;
 
@@ -1038,1215 +2554,56 @@ static void ban__count(const ban_model *m, const float *score, const float *xyxy
     out[hi] += frac * conf;
 }
 
-/* ---- loader ---------------------------------------------------------------- */
-
-enum { BAN__T_INT64 = 1, BAN__T_FLOAT64 = 2, BAN__T_STRING = 3, BAN__T_STRING_ARRAY = 4, BAN__T_INT64_ARRAY = 5 };
-enum { BAN__F32 = 0, BAN__F16 = 1 };
-#define BAN__HEADER 48
-
-static uint32_t ban__u32(const unsigned char *p)
+/* The count features of glimpse g, one per example, from its box scores and the image's
+   boxes -> c->count_feat (B, O+1) */
+static void ban__count_features(ban_ctx *c, const ban_input *in, int g, int B)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t ban__u64(const unsigned char *p) { return ban__u32(p) | (uint64_t)ban__u32(p + 4) << 32; }
-
-typedef struct {
-    const unsigned char *base;
-    uint64_t pos, end; /* absolute offsets into the file */
-} ban__cursor;
-
-static int ban__take(ban__cursor *c, uint64_t n, const unsigned char **out)
-{
-    if (n > c->end - c->pos) return 0;
-    *out = c->base + c->pos;
-    c->pos += n;
-    return 1;
-}
-
-/* a string: u32 length, the bytes, a NUL; no NUL inside */
-static int ban__string(ban_model *m, ban__cursor *c, const char *what, const char **out, uint32_t *len_out)
-{
-    const unsigned char *p;
-    uint64_t at = c->pos;
-    if (!ban__take(c, 4, &p))
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: %s: length runs past its section", m->path,
-                         (unsigned long long)at, what);
-    uint32_t len = ban__u32(p);
-    if (len > BAN_MAX_STRING)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: %s: length %u exceeds %d", m->path,
-                         (unsigned long long)at, what, len, BAN_MAX_STRING);
-    if (!ban__take(c, (uint64_t)len + 1, &p))
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: %s: %u bytes run past its section", m->path,
-                         (unsigned long long)at, what, len);
-    if (p[len] != 0)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: %s is not NUL-terminated", m->path,
-                         (unsigned long long)at, what);
-    if (memchr(p, 0, len))
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: %s holds a NUL byte", m->path,
-                         (unsigned long long)at, what);
-    *out = (const char *)p;
-    if (len_out) *len_out = len;
-    return BAN_OK;
-}
-
-static const ban__meta *ban__find_meta(const ban_model *m, const char *key)
-{
-    for (size_t i = 0; i < m->n_meta; i++)
-        if (strcmp(m->meta[i].key, key) == 0) return &m->meta[i];
-    return NULL;
-}
-
-BANDEF const char *ban_model_meta_string(const ban_model *m, const char *key)
-{
-    const ban__meta *e = ban__find_meta(m, key);
-    return e && e->type == BAN__T_STRING ? (const char *)e->value : NULL;
-}
-
-BANDEF int ban_model_meta_int(const ban_model *m, const char *key, int64_t *value)
-{
-    const ban__meta *e = ban__find_meta(m, key);
-    if (!e || e->type != BAN__T_INT64) return 0;
-    *value = (int64_t)ban__u64(e->value);
-    return 1;
-}
-
-/* an INT64 entry within [lo, hi]; absent: *out = def, or an error when def < lo */
-static int ban__cfg_int(ban_model *m, const char *key, int64_t lo, int64_t hi, int64_t def, int *out)
-{
-    const ban__meta *e = ban__find_meta(m, key);
-    if (!e) {
-        if (def < lo) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' is missing", m->path, key);
-        *out = (int)def;
-        return BAN_OK;
+    const ban_model *m = c->model;
+    const int O = m->config.counter_objects, G = m->config.num_glimpses, K = in->boxes, Km = c->lim.max_boxes;
+    for (int b = 0; b < B; b++) {
+        const int i = ban__image_of(in, b);
+        ban__count(m, c->box_score + (size_t)(b * G + g) * Km, in->spatials + (size_t)i * K * 6, K, c->n_box[i],
+                   c->count_feat + (size_t)b * (O + 1), c->counter_tmp);
     }
-    if (e->type != BAN__T_INT64)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has type %u, expected an integer", m->path,
-                         key, e->type);
-    int64_t v = (int64_t)ban__u64(e->value);
-    if (v < lo || v > hi)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' = %lld, expected %lld..%lld", m->path, key,
-                         (long long)v, (long long)lo, (long long)hi);
-    *out = (int)v;
-    return BAN_OK;
 }
 
-/* a STRING entry that must be one of the choices (index into them) */
-static int ban__cfg_choice(ban_model *m, const char *key, const char *const *choices, int n, int def, int *out)
+/* Classifier (a 2-layer MLP): logits (B, A) = W2 sigma(W1 s + b1) + b2, s the sum of the
+   question channels that count */
+static void ban__classifier(ban_ctx *c, int B, int P, float *logits)
 {
-    const ban__meta *e = ban__find_meta(m, key);
-    if (!e) {
-        if (def < 0) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' is missing", m->path, key);
-        *out = def;
-        return BAN_OK;
+    const ban_model *m = c->model;
+    const int D = m->config.hidden_dim, H = m->config.classifier_hidden, A = m->config.num_answers;
+    for (int b = 0; b < B; b++) {
+        float *s = c->joint + (size_t)b * D;
+        for (int d = 0; d < D; d++) s[d] = 0.0f;
+        for (int l = 0; l < c->n_tok[b]; l++)
+            for (int d = 0; d < D; d++) s[d] += c->q[((size_t)b * P + l) * D + d];
     }
-    if (e->type != BAN__T_STRING)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has type %u, expected a string", m->path, key,
-                         e->type);
-    for (int i = 0; i < n; i++)
-        if (strcmp((const char *)e->value, choices[i]) == 0) return *out = i, BAN_OK;
-    return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: metadata '%s' = '%.64s' is not one this build knows",
-                     m->path, key, (const char *)e->value);
+    ban__linear(c, ban__mat_of(c->proj, B, H, H), ban__mat_of(c->joint, B, D, D), &m->w.cls1, 0, 1);
+    ban__linear(c, ban__mat_of(logits, B, A, A), ban__mat_of(c->proj, B, H, H), &m->w.cls2, 0, 0);
 }
 
-enum { BAN__CONV = 1, BAN__RELU = 2, BAN__MAXPOOL = 3 };
-
-/* an INT64_ARRAY entry: its count and a pointer to the values (checked against its size) */
-static int ban__int_array(ban_model *m, const ban__meta *e, uint64_t *count, const unsigned char **values)
+/* Grounding (Flickr30k Entities): logits (B, G, K, E) are the bilinear attention logits
+   between every box and the GRU state at every entity (one map for all entities of a
+   sentence), with h_bias; padding is -99 as the reference masks it: masked boxes, slots past
+   the entity count, or (the reference's rule) a slot other than the first that holds
+   position 0 */
+static void ban__grounding_logits(ban_ctx *c, const ban_input *in, ban_output *out, int b)
 {
-    if (e->type != BAN__T_INT64_ARRAY)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has type %u, expected an integer array",
-                         m->path, e->key, e->type);
-    *count = ban__u64(e->value);
-    if (*count > (e->size - 8) / 8 || e->size != 8 + *count * 8)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' holds %llu integers in %llu bytes", m->path,
-                         e->key, (unsigned long long)*count, (unsigned long long)e->size);
-    *values = e->value + 8;
-    return BAN_OK;
-}
-
-/* The image encoder, when the file has one: its input size and layers, checked layer by
-   layer so that every size stays positive and every buffer is known before any forward. */
-static int ban__parse_encoder(ban_model *m)
-{
-    ban_config *c = &m->config;
-    const ban__meta *size = ban__find_meta(m, "encoder.input_size"), *layers = ban__find_meta(m, "encoder.layers");
-    uint64_t n_size, n_layers;
-    const unsigned char *v_size, *v_layers;
-    int rc;
-    if (!size && !layers) return BAN_OK;
-    if (!size || !layers)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: an image encoder needs both encoder.input_size and "
-                         "encoder.layers", m->path);
-    if ((rc = ban__int_array(m, size, &n_size, &v_size)) || (rc = ban__int_array(m, layers, &n_layers, &v_layers)))
-        return rc;
-    if (n_size != 2 || n_layers == 0 || n_layers % 5 || n_layers / 5 > BAN_MAX_ENCODER_LAYERS)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: encoder.input_size must hold 2 integers and encoder.layers "
-                         "1..%d groups of 5", m->path, BAN_MAX_ENCODER_LAYERS);
-    int64_t h = (int64_t)ban__u64(v_size), w = (int64_t)ban__u64(v_size + 8), ch = 3;
-    if (h < 1 || w < 1 || h > BAN_MAX_IMAGE_SIDE || w > BAN_MAX_IMAGE_SIDE)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: encoder.input_size %lld x %lld outside 1..%d", m->path,
-                         (long long)h, (long long)w, BAN_MAX_IMAGE_SIDE);
-    c->image_height = (int)h, c->image_width = (int)w;
-    m->enc_act = (size_t)(3 * h * w);
-    c->encoder_layers = (int)(n_layers / 5);
-    for (int l = 0; l < c->encoder_layers; l++) {
-        int64_t f[5];
-        for (int j = 0; j < 5; j++) f[j] = (int64_t)ban__u64(v_layers + 8 * (5 * l + j));
-        int ok = 1;
-        if (f[0] == BAN__CONV) {
-            ok = f[1] >= 1 && f[1] <= 4096 && f[2] >= 1 && f[2] <= 15 && f[3] >= 1 && f[3] <= 8 && f[4] >= 0 &&
-                 f[4] < f[2] && h + 2 * f[4] >= f[2] && w + 2 * f[4] >= f[2];
-            if (ok) {
-                int64_t oh = (h + 2 * f[4] - f[2]) / f[3] + 1, ow = (w + 2 * f[4] - f[2]) / f[3] + 1;
-                size_t col = (size_t)(ch * f[2] * f[2] * oh * ow);
-                if (col > m->enc_col) m->enc_col = col;
-                h = oh, w = ow, ch = f[1];
-            }
-        } else if (f[0] == BAN__MAXPOOL) {
-            ok = f[2] >= 1 && f[2] <= 8 && f[3] >= 1 && f[3] <= 8 && h >= f[2] && w >= f[2];
-            if (ok) h = (h - f[2]) / f[3] + 1, w = (w - f[2]) / f[3] + 1;
-        } else {
-            ok = f[0] == BAN__RELU;
-        }
-        if (!ok)
-            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: encoder layer %d (%lld, %lld, %lld, %lld, %lld) is not a "
-                             "valid conv, ReLU or max-pool for a %lld x %lld input", m->path, l, (long long)f[0],
-                             (long long)f[1], (long long)f[2], (long long)f[3], (long long)f[4], (long long)h,
-                             (long long)w);
-        for (int j = 0; j < 5; j++) m->enc[l][j] = (int)f[j];
-        if ((size_t)(ch * h * w) > m->enc_act) m->enc_act = (size_t)(ch * h * w);
-    }
-    if (ch != c->feature_dim)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: the encoder ends with %lld channels, ban.feature_dim is %d",
-                         m->path, (long long)ch, c->feature_dim);
-    /* the image size is not backed by any weight: bound the context it would need */
-    if (m->enc_act + m->enc_col > BAN_MAX_ENCODER_FLOATS)
-        return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: the encoder needs %zu floats of buffers per image "
-                         "(largest activation and im2col), above BAN_MAX_ENCODER_FLOATS (%d)", m->path,
-                         m->enc_act + m->enc_col, BAN_MAX_ENCODER_FLOATS);
-    if (h * w > BAN_MAX_BOXES || c->spatial_concat)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: an encoder grid of %lld x %lld cells (at most %d, and no "
-                         "spatial_concat)", m->path, (long long)h, (long long)w, BAN_MAX_BOXES);
-    c->grid_height = (int)h, c->grid_width = (int)w;
-    return BAN_OK;
-}
-
-static int ban__parse_config(ban_model *m)
-{
-    ban_config *c = &m->config;
-    static const char *const tasks[] = {"vqa", "grounding"};
-    static const char *const qpad[] = {"unmasked", "masked"};
-    static const char *const bpad[] = {"counts", "zero_rows"};
-    int rc;
-    memset(c, 0, sizeof *c);
-    if ((rc = ban__cfg_choice(m, "ban.task", tasks, 2, -1, &c->task)) ||
-        (rc = ban__cfg_int(m, "ban.vocab_size", 1, BAN_MAX_VOCAB, -1, &c->vocab_size)) ||
-        (rc = ban__cfg_int(m, "ban.embedding_dim", 1, BAN_MAX_DIM, -1, &c->embedding_dim)) ||
-        (rc = ban__cfg_int(m, "ban.embedding_tables", 1, 2, -1, &c->embedding_tables)) ||
-        (rc = ban__cfg_int(m, "ban.feature_dim", 1, BAN_MAX_DIM, -1, &c->feature_dim)) ||
-        (rc = ban__cfg_int(m, "ban.spatial_concat", 0, 1, 0, &c->spatial_concat)) ||
-        (rc = ban__cfg_int(m, "ban.hidden_dim", 1, BAN_MAX_DIM, -1, &c->hidden_dim)) ||
-        (rc = ban__cfg_int(m, "ban.attention_rank", 1, 64, -1, &c->attention_rank)) ||
-        (rc = ban__cfg_int(m, "ban.glimpses", 1, BAN_MAX_GLIMPSES, -1, &c->num_glimpses)) ||
-        (rc = ban__cfg_int(m, "ban.question_length", 1, BAN_MAX_TOKENS, -1, &c->question_length)) ||
-        (rc = ban__cfg_choice(m, "ban.question_padding", qpad, 2, -1, &c->question_masking)) ||
-        (rc = ban__cfg_choice(m, "ban.box_padding", bpad, 2, -1, &c->zero_row_padding)))
-        return rc;
-    if (c->task == BAN_TASK_VQA) {
-        if ((rc = ban__cfg_int(m, "ban.answer_count", 1, BAN_MAX_ANSWERS, -1, &c->num_answers)) ||
-            (rc = ban__cfg_int(m, "ban.classifier_hidden", 1, BAN_MAX_DIM, -1, &c->classifier_hidden)) ||
-            (rc = ban__cfg_int(m, "ban.counter_objects", 0, BAN_MAX_COUNTER_OBJECTS, -1, &c->counter_objects)))
-            return rc;
-        if (c->spatial_concat)
-            return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: spatial_concat is a grounding option", m->path);
-    }
-    if ((size_t)c->attention_rank * c->hidden_dim > BAN_MAX_DIM * 4u ||
-        (size_t)c->embedding_dim * c->embedding_tables > BAN_MAX_DIM)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: attention width or embedding width too large", m->path);
-    c->padding_id = c->vocab_size;
-    c->unknown_id = c->vocab_size - 1;
-    if ((rc = ban__cfg_int(m, "tokenizer.unknown_id", 0, c->vocab_size - 1, c->vocab_size - 1, &c->unknown_id)))
-        return rc;
-    return ban__parse_encoder(m);
-}
-
-static float ban__half(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
-    if (exp == 0) {
-        if (man == 0) bits = sign;
-        else { /* subnormal: renormalise */
-            int e = -1;
-            do { e++; man <<= 1; } while (!(man & 1024));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 1023) << 13;
-        }
-    } else if (exp == 31) bits = sign | 0x7F800000u | man << 13;
-    else bits = sign | (exp + 127 - 15) << 23 | man << 13;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static int ban__cmp_offset(const void *a, const void *b)
-{
-    const ban__tensor *x = *(const ban__tensor *const *)a, *y = *(const ban__tensor *const *)b;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
-/* header, metadata and tensor directory */
-static int ban__parse_file(ban_model *m)
-{
-    const unsigned char *f = m->file, *p;
-    uint64_t size = m->file_size;
-    if (size < BAN__HEADER)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: %llu bytes, too short for the %d-byte header", m->path,
-                         (unsigned long long)size, BAN__HEADER);
-    if (memcmp(f, "BANM", 4) != 0)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: not a ban.h model file (magic %02x %02x %02x %02x)", m->path,
-                         f[0], f[1], f[2], f[3]);
-    uint32_t version = ban__u32(f + 4), align = ban__u32(f + 8);
-    uint64_t n_meta = ban__u64(f + 16), n_tensors = ban__u64(f + 24);
-    uint64_t data_off = ban__u64(f + 32), data_size = ban__u64(f + 40);
-    if (version != BAN_FILE_VERSION)
-        return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: format version %u; this build reads version %d",
-                         m->path, version, BAN_FILE_VERSION);
-    if (align < 8 || align > 4096 || (align & (align - 1)))
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset 8: alignment %u is not a power of two in 8..4096",
-                         m->path, align);
-    if (data_off < BAN__HEADER || data_off > size || data_off % align)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset 32: data section offset %llu (file of %llu bytes, "
-                         "alignment %u)", m->path, (unsigned long long)data_off, (unsigned long long)size, align);
-    if (data_size > size - data_off)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset 40: data section of %llu bytes at %llu runs past "
-                         "the end of the file (%llu bytes): truncated?", m->path, (unsigned long long)data_size,
-                         (unsigned long long)data_off, (unsigned long long)size);
-    /* every entry takes at least 14 (metadata) or 22 (tensor) bytes of the directory */
-    if (n_meta > (data_off - BAN__HEADER) / 14 || n_tensors > (data_off - BAN__HEADER) / 22)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset 16: %llu metadata entries and %llu tensors cannot "
-                         "fit in a %llu-byte directory", m->path, (unsigned long long)n_meta,
-                         (unsigned long long)n_tensors, (unsigned long long)(data_off - BAN__HEADER));
-    /* keys and names are checked for duplicates pair by pair: bound the pairs */
-    if (n_meta > BAN_MAX_ENTRIES || n_tensors > BAN_MAX_ENTRIES)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset 16: %llu metadata entries or %llu tensors exceed "
-                         "BAN_MAX_ENTRIES (%d)", m->path, (unsigned long long)n_meta, (unsigned long long)n_tensors,
-                         BAN_MAX_ENTRIES);
-    m->meta = (ban__meta *)BAN_MALLOC((n_meta ? n_meta : 1) * sizeof *m->meta);
-    m->tensors = (ban__tensor *)BAN_MALLOC((n_tensors ? n_tensors : 1) * sizeof *m->tensors);
-    if (!m->meta || !m->tensors) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->path);
-    memset(m->tensors, 0, (n_tensors ? n_tensors : 1) * sizeof *m->tensors);
-
-    ban__cursor cur = {f, BAN__HEADER, data_off};
-    int rc;
-    for (uint64_t i = 0; i < n_meta; i++) {
-        ban__meta *e = &m->meta[i];
-        char what[64];
-        snprintf(what, sizeof what, "metadata entry %llu key", (unsigned long long)i);
-        if ((rc = ban__string(m, &cur, what, &e->key, NULL))) return rc;
-        uint64_t at = cur.pos;
-        if (!ban__take(&cur, 12, &p))
-            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: metadata '%s' is truncated", m->path,
-                             (unsigned long long)at, e->key);
-        e->type = ban__u32(p);
-        e->size = ban__u64(p + 4);
-        if (!ban__take(&cur, e->size, &e->value))
-            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: metadata '%s' value of %llu bytes runs "
-                             "past the directory", m->path, (unsigned long long)at, e->key,
-                             (unsigned long long)e->size);
-        for (uint64_t j = 0; j < i; j++)
-            if (strcmp(m->meta[j].key, e->key) == 0)
-                return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: metadata '%s' appears twice", m->path,
-                                 (unsigned long long)at, e->key);
-        m->n_meta = i + 1;
-        int ok = 1;
-        switch (e->type) {
-        case BAN__T_INT64: case BAN__T_FLOAT64: ok = e->size == 8; break;
-        case BAN__T_STRING:
-            ok = e->size >= 1 && e->size <= BAN_MAX_STRING + 1u && e->value[e->size - 1] == 0 &&
-                 !memchr(e->value, 0, e->size - 1);
-            break;
-        case BAN__T_STRING_ARRAY: case BAN__T_INT64_ARRAY: ok = e->size >= 8; break;
-        default: break; /* unknown types are skipped: newer writers may add some */
-        }
-        if (!ok)
-            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: metadata '%s' (type %u) has a malformed "
-                             "value of %llu bytes", m->path, (unsigned long long)at, e->key, e->type,
-                             (unsigned long long)e->size);
-    }
-    for (uint64_t i = 0; i < n_tensors; i++) {
-        ban__tensor *t = &m->tensors[i];
-        char what[64];
-        snprintf(what, sizeof what, "tensor %llu name", (unsigned long long)i);
-        if ((rc = ban__string(m, &cur, what, &t->name, NULL))) return rc;
-        uint64_t at = cur.pos;
-        m->n_tensors = i + 1;
-        if (!ban__take(&cur, 8, &p))
-            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' is truncated", m->path,
-                             (unsigned long long)at, t->name);
-        t->dtype = ban__u32(p);
-        t->ndim = ban__u32(p + 4);
-        if (t->dtype != BAN__F32 && t->dtype != BAN__F16)
-            return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: offset %llu: tensor '%s' has dtype %u (known: 0 = "
-                             "f32, 1 = f16)", m->path, (unsigned long long)at, t->name, t->dtype);
-        if (t->ndim < 1 || t->ndim > 4)
-            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' has %u dimensions (1..4)",
-                             m->path, (unsigned long long)at + 4, t->name, t->ndim);
-        if (!ban__take(&cur, 8ull * t->ndim + 8, &p))
-            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' is truncated", m->path,
-                             (unsigned long long)at, t->name);
-        uint64_t count = 1;
-        for (uint32_t d = 0; d < t->ndim; d++) {
-            t->dims[d] = ban__u64(p + 8 * d);
-            /* at most 2^60 elements, so that the byte count (4 each) cannot wrap around */
-            if (t->dims[d] < 1 || t->dims[d] > ((uint64_t)1 << 40) || count > (((uint64_t)1 << 60) / t->dims[d]))
-                return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' dimension %u is %llu", m->path,
-                                 (unsigned long long)at + 8 + 8 * d, t->name, d, (unsigned long long)t->dims[d]);
-            count *= t->dims[d];
-        }
-        t->nbytes = count * (t->dtype == BAN__F32 ? 4 : 2);
-        t->offset = ban__u64(p + 8 * t->ndim);
-        if (t->offset % align)
-            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' at data offset %llu is "
-                             "misaligned (alignment %u)", m->path, (unsigned long long)at + 8 + 8 * t->ndim, t->name,
-                             (unsigned long long)t->offset, align);
-        if (t->offset > data_size || t->nbytes > data_size - t->offset)
-            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: offset %llu: tensor '%s' (%llu bytes at data offset %llu) "
-                             "runs outside the %llu-byte data section", m->path,
-                             (unsigned long long)at + 8 + 8 * t->ndim, t->name, (unsigned long long)t->nbytes,
-                             (unsigned long long)t->offset, (unsigned long long)data_size);
-        t->data = f + data_off + t->offset;
-        for (uint64_t j = 0; j < i; j++)
-            if (strcmp(m->tensors[j].name, t->name) == 0)
-                return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' appears twice", m->path, t->name);
-    }
-    /* no two tensors share bytes */
-    if (n_tensors > 1) {
-        ban__tensor **order = (ban__tensor **)BAN_MALLOC(n_tensors * sizeof *order);
-        if (!order) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->path);
-        for (uint64_t i = 0; i < n_tensors; i++) order[i] = &m->tensors[i];
-        qsort(order, n_tensors, sizeof *order, ban__cmp_offset);
-        rc = BAN_OK;
-        for (uint64_t i = 1; i < n_tensors && !rc; i++)
-            if (order[i - 1]->offset + order[i - 1]->nbytes > order[i]->offset)
-                rc = ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap in the data section",
-                               m->path, order[i - 1]->name, order[i]->name);
-        BAN_FREE(order);
-        if (rc) return rc;
-    }
-    return BAN_OK;
-}
-
-/* a tensor the configuration needs: its name, where its data goes, its exact shape */
-typedef struct {
-    const char *name;
-    const float **dst;
-    int nd, dims[4];
-} ban__spec;
-
-static int ban__bind(ban_model *m, const ban__spec *sp)
-{
-    ban__tensor *t = NULL;
-    for (size_t i = 0; i < m->n_tensors; i++)
-        if (strcmp(m->tensors[i].name, sp->name) == 0) t = &m->tensors[i];
-    if (!t) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' is missing", m->path, sp->name);
-    int same = (int)t->ndim == sp->nd;
-    for (int d = 0; same && d < sp->nd; d++) same = t->dims[d] == (uint64_t)sp->dims[d];
-    if (!same) {
-        char got[96] = "", exp[96] = "";
-        for (uint32_t d = 0; d < t->ndim; d++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", d ? ", " : "", (unsigned long long)t->dims[d]);
-        for (int d = 0; d < sp->nd; d++)
-            snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%d", d ? ", " : "", sp->dims[d]);
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' has shape (%s), the configuration needs (%s)",
-                         m->path, sp->name, got, exp);
-    }
-    t->bound = 1;
-    if (t->dtype == BAN__F32) {
-        if ((uintptr_t)t->data % 4)
-            return ban__fail(m->error, BAN_ERR_ARG, "%s: tensor '%s' is not 4-byte aligned in memory (load from "
-                             "an aligned buffer)", m->path, sp->name);
-        *sp->dst = (const float *)(const void *)t->data;
-    } else {
-        *sp->dst = NULL; /* widened below, once every shape is known */
-    }
-    m->n_params += (size_t)(t->nbytes / (t->dtype == BAN__F32 ? 4 : 2));
-    return BAN_OK;
-}
-
-static int ban__has_tensor(const ban_model *m, const char *name)
-{
-    for (size_t i = 0; i < m->n_tensors; i++)
-        if (strcmp(m->tensors[i].name, name) == 0) return 1;
-    return 0;
-}
-
-/* a weight of a Linear layer (a stack of them when stack > 0), in rows (rows, cols) under its
-   own name, or in panels (ceil(rows/32), cols, 32) under paneled, which sets its bit */
-static ban__spec ban__weight_spec(ban_model *m, const char *name, const char *paneled, const float **dst,
-                                  unsigned bit, int stack, int rows, int cols)
-{
-    ban__spec sp;
-    m->config.linear_weights++;
-    if (ban__has_tensor(m, paneled)) {
-        const int p = (int)(((int64_t)rows + BAN__NR - 1) / BAN__NR);
-        m->panels |= bit;
-        m->config.panel_weights++;
-        m->panel_padding += (size_t)(stack ? stack : 1) * (size_t)(p * BAN__NR - rows) * (size_t)cols;
-        sp = stack ? (ban__spec){paneled, dst, 4, {stack, p, cols, BAN__NR}}
-                   : (ban__spec){paneled, dst, 3, {p, cols, BAN__NR, 0}};
-    } else {
-        sp = stack ? (ban__spec){name, dst, 3, {stack, rows, cols, 0}} : (ban__spec){name, dst, 2, {rows, cols, 0, 0}};
-    }
-    return sp;
-}
-
-static int ban__bind_weights(ban_model *m)
-{
-    const ban_config *c = &m->config;
-    const int V1 = c->vocab_size + 1, Ew = c->embedding_dim, Ein = Ew * c->embedding_tables, D = c->hidden_dim;
-    const int kD = c->attention_rank * D, G = c->num_glimpses;
-    const int Dvin = c->feature_dim + 6 * c->spatial_concat, vis = kD + (c->task == BAN_TASK_VQA ? G * D : 0);
-    ban__spec spec[33 + 2 * BAN_MAX_ENCODER_LAYERS];
-    char names[BAN_MAX_ENCODER_LAYERS][2][32];
-    int n = 0;
-#define BAN__SPEC(nm, p, a, b, cc) \
-    (spec[n] = (ban__spec){nm, &m->p, (cc) ? 3 : (b) ? 2 : 1, {a, b, cc, 0}}, n++)
-#define BAN__WSPEC(nm, p, bit, stack, rows, cols) \
-    (spec[n] = ban__weight_spec(m, nm, nm "_panels", &m->p, bit, stack, rows, cols), n++)
-    BAN__SPEC("word_embedding.weight", emb, V1, Ew, 0);
-    if (c->embedding_tables == 2) BAN__SPEC("word_embedding_extra.weight", emb2, V1, Ew, 0);
-    BAN__WSPEC("gru.weight_ih", gru_wih, BAN__PW_GRU_IH, 0, 3 * D, Ein);
-    BAN__WSPEC("gru.weight_hh", gru_whh, BAN__PW_GRU_HH, 0, 3 * D, D);
-    BAN__SPEC("gru.bias_ih", gru_bih, 3 * D, 0, 0);
-    BAN__SPEC("gru.bias_hh", gru_bhh, 3 * D, 0, 0);
-    BAN__WSPEC("visual.weight", vis_w, BAN__PW_VIS, 0, vis, Dvin);
-    BAN__SPEC("visual.bias", vis_b, vis, 0, 0);
-    BAN__WSPEC("attention.q_net.weight", att_qw, BAN__PW_ATT_Q, 0, kD, D);
-    BAN__SPEC("attention.q_net.bias", att_qb, kD, 0, 0);
-    BAN__SPEC("attention.h_mat", att_hmat, G, kD, 0);
-    BAN__SPEC("attention.h_bias", att_hbias, G, 0, 0);
-    if (c->task == BAN_TASK_VQA) {
-        BAN__WSPEC("glimpse.q_net.weight", gq_w, BAN__PW_GQ, G, D, D);
-        BAN__SPEC("glimpse.q_net.bias", gq_b, G, D, 0);
-        BAN__WSPEC("glimpse.q_prj.weight", gp_w, BAN__PW_GP, G, D, D);
-        BAN__SPEC("glimpse.q_prj.bias", gp_b, G, D, 0);
-        if (c->counter_objects) {
-            BAN__WSPEC("glimpse.c_prj.weight", gc_w, BAN__PW_GC, G, D, c->counter_objects + 1);
-            BAN__SPEC("glimpse.c_prj.bias", gc_b, G, D, 0);
-        }
-        BAN__WSPEC("classifier.0.weight", cls1_w, BAN__PW_CLS1, 0, c->classifier_hidden, D);
-        BAN__SPEC("classifier.0.bias", cls1_b, c->classifier_hidden, 0, 0);
-        BAN__WSPEC("classifier.1.weight", cls2_w, BAN__PW_CLS2, 0, c->num_answers, c->classifier_hidden);
-        BAN__SPEC("classifier.1.bias", cls2_b, c->num_answers, 0, 0);
-    }
-    if (c->encoder_layers) {
-        int ch = 3, conv = 0;
-        BAN__SPEC("encoder.input_affine", enc_affine, 2, 3, 0);
-        for (int l = 0; l < c->encoder_layers; l++) {
-            if (m->enc[l][0] != BAN__CONV) continue;
-            const int k = m->enc[l][2], out = m->enc[l][1];
-            snprintf(names[l][0], sizeof names[l][0], "encoder.conv%d.weight", conv);
-            snprintf(names[l][1], sizeof names[l][1], "encoder.conv%d.bias", conv++);
-            spec[n++] = (ban__spec){names[l][0], &m->enc_w[l], 4, {out, ch, k, k}};
-            spec[n++] = (ban__spec){names[l][1], &m->enc_b[l], 1, {out, 0, 0, 0}};
-            ch = out;
-        }
-    }
-#undef BAN__SPEC
-#undef BAN__WSPEC
-    int rc;
-    for (int i = 0; i < n; i++)
-        if ((rc = ban__bind(m, &spec[i]))) return rc;
-    m->n_params -= m->panel_padding; /* parameters, not floats stored */
-
-    /* the counter's piecewise-linear functions: (F >= 8, S + 1) */
-    const float *cw = NULL;
-    ban__tensor *ct = NULL;
-    if (c->task == BAN_TASK_VQA && c->counter_objects) {
-        for (size_t i = 0; i < m->n_tensors; i++)
-            if (strcmp(m->tensors[i].name, "counter.functions") == 0) ct = &m->tensors[i];
-        if (!ct) return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor 'counter.functions' is missing", m->path);
-        if (ct->ndim != 2 || ct->dims[0] < 8 || ct->dims[0] > 64 || ct->dims[1] < 2 || ct->dims[1] > 4097)
-            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor 'counter.functions' must be (8..64, 2..4097)",
-                             m->path);
-        ban__spec cs = {"counter.functions", &cw, 2, {(int)ct->dims[0], (int)ct->dims[1], 0, 0}};
-        if ((rc = ban__bind(m, &cs))) return rc;
-        m->counter_segments = (int)ct->dims[1] - 1;
-    }
-    for (size_t i = 0; i < m->n_tensors; i++)
-        if (!m->tensors[i].bound)
-            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tensor '%s' is not part of this configuration", m->path,
-                             m->tensors[i].name);
-
-    /* float16 tensors are widened once, into memory the model owns */
-    size_t wide = 0;
-    for (size_t i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].dtype == BAN__F16) wide += (size_t)m->tensors[i].nbytes / 2;
-    if (wide) {
-        m->converted = (float *)BAN_MALLOC(ban__mul(wide, sizeof(float)) ? wide * sizeof(float) : (size_t)-1);
-        if (!m->converted) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory widening float16", m->path);
-        /* many half values go through a table of all 65,536 (a few times faster than decoding
-           each; built only when the file holds at least as many values as the table) */
-        float *table = wide >= 65536 ? (float *)BAN_MALLOC(65536 * sizeof(float)) : NULL, *out = m->converted;
-        if (wide >= 65536 && !table)
-            return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory widening float16", m->path);
-        for (uint32_t h = 0; table && h < 65536; h++) table[h] = ban__half((uint16_t)h);
-        for (size_t i = 0; i < m->n_tensors; i++) {
-            ban__tensor *t = &m->tensors[i];
-            if (t->dtype != BAN__F16) continue;
-            size_t cnt = (size_t)t->nbytes / 2;
-            for (size_t j = 0; j < cnt; j++) {
-                const uint16_t h = (uint16_t)(t->data[2 * j] | t->data[2 * j + 1] << 8);
-                out[j] = table ? table[h] : ban__half(h);
-            }
-            for (int s = 0; s < n; s++)
-                if (strcmp(spec[s].name, t->name) == 0) *spec[s].dst = out;
-            if (t == ct) cw = out;
-            out += cnt;
-        }
-        BAN_FREE(table);
-    }
-    if (ct) {
-        size_t cnt = (size_t)ct->dims[0] * ct->dims[1];
-        m->counter_w = (float *)BAN_MALLOC(2 * cnt * sizeof(float));
-        if (!m->counter_w) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->path);
-        m->counter_csum = m->counter_w + cnt;
-        for (size_t f = 0; f < ct->dims[0]; f++) {
-            const size_t w1 = ct->dims[1];
-            float sum = 0.0f, run = 0.0f, *w = m->counter_w + f * w1, *cs = m->counter_csum + f * w1;
-            for (size_t j = 0; j < w1; j++) sum += fabsf(cw[f * w1 + j]);
-            for (size_t j = 0; j < w1; j++) {
-                w[j] = fabsf(cw[f * w1 + j]) / sum;
-                cs[j] = run += w[j];
+    const ban_model *m = c->model;
+    const int G = m->config.num_glimpses, K = in->boxes, Km = c->lim.max_boxes, E = in->entities_len;
+    const int i = ban__image_of(in, b);
+    for (int g = 0; g < G; g++)
+        for (int k = 0; k < K; k++) {
+            const int r = c->box_row[(size_t)i * Km + k];
+            float *dst = out->logits + (((size_t)b * G + g) * K + k) * E;
+            for (int j = 0; j < E; j++) {
+                int pad = r < 0 || (in->entity_counts ? j >= in->entity_counts[b]
+                                                      : (j > 0 && in->entities[(size_t)b * E + j] == 0));
+                dst[j] = pad ? BAN__MASKED_GROUNDING
+                             : c->att_tmp[(size_t)r * G * E + (size_t)g * E + j] + m->w.att_hb.data[g];
             }
         }
-    }
-    return BAN_OK;
-}
-
-static uint64_t ban__hash(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
-/* a STRING_ARRAY entry of exactly `count` strings; pointers into the file */
-static int ban__string_array(ban_model *m, const ban__meta *e, uint64_t count, const char ***out, uint32_t **lens)
-{
-    const unsigned char *p;
-    uint64_t base = (uint64_t)(e->value - m->file);
-    ban__cursor cur = {m->file, base, base + e->size};
-    if (e->type != BAN__T_STRING_ARRAY)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has type %u, expected a string array", m->path,
-                         e->key, e->type);
-    if (!ban__take(&cur, 8, &p))
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' is too short for a string array", m->path,
-                         e->key);
-    uint64_t n = ban__u64(p);
-    if (n != count)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' holds %llu strings, the configuration needs "
-                         "%llu", m->path, e->key, (unsigned long long)n, (unsigned long long)count);
-    if (n > (e->size - 8) / 5) /* each string takes 5 bytes or more: believe no count its bytes cannot hold */
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' claims %llu strings in %llu bytes", m->path,
-                         e->key, (unsigned long long)n, (unsigned long long)e->size);
-    *out = (const char **)BAN_MALLOC((size_t)(count ? count : 1) * sizeof **out);
-    if (lens) *lens = (uint32_t *)BAN_MALLOC((size_t)(count ? count : 1) * sizeof **lens);
-    if (!*out || (lens && !*lens)) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->path);
-    for (uint64_t i = 0; i < n; i++) {
-        char what[96];
-        int rc;
-        snprintf(what, sizeof what, "'%s' string %llu", e->key, (unsigned long long)i);
-        if ((rc = ban__string(m, &cur, what, &(*out)[i], lens ? &(*lens)[i] : NULL))) return rc;
-    }
-    if (cur.pos != cur.end)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: metadata '%s' has %llu stray bytes after its strings",
-                         m->path, e->key, (unsigned long long)(cur.end - cur.pos));
-    return BAN_OK;
-}
-
-static int ban__parse_strings(ban_model *m)
-{
-    ban_config *c = &m->config;
-    const ban__meta *e;
-    int rc;
-    if ((e = ban__find_meta(m, "tokenizer.words"))) {
-        if ((rc = ban__string_array(m, e, (uint64_t)c->vocab_size, &m->words, &m->word_len))) return rc;
-        size_t cap = 2;
-        while (cap < 2 * (size_t)c->vocab_size) cap <<= 1;
-        m->word_hash = (int32_t *)BAN_MALLOC(cap * sizeof *m->word_hash);
-        if (!m->word_hash) return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", m->path);
-        memset(m->word_hash, 0xff, cap * sizeof *m->word_hash);
-        m->hash_mask = cap - 1;
-        for (int id = 0; id < c->vocab_size; id++) {
-            size_t h = (size_t)ban__hash(m->words[id], m->word_len[id]) & m->hash_mask;
-            while (m->word_hash[h] >= 0) {
-                int other = m->word_hash[h];
-                if (m->word_len[other] == m->word_len[id] && !memcmp(m->words[other], m->words[id], m->word_len[id]))
-                    return ban__fail(m->error, BAN_ERR_FORMAT, "%s: tokenizer.words: '%.64s' is both word %d and %d",
-                                     m->path, m->words[id], other, id);
-                h = (h + 1) & m->hash_mask;
-            }
-            m->word_hash[h] = id;
-            if ((int)m->word_len[id] > m->max_word_bytes) m->max_word_bytes = (int)m->word_len[id];
-        }
-        c->has_vocabulary = 1;
-    }
-    if ((e = ban__find_meta(m, "answers.labels"))) {
-        if (c->task != BAN_TASK_VQA)
-            return ban__fail(m->error, BAN_ERR_FORMAT, "%s: a grounding model has no answers", m->path);
-        if ((rc = ban__string_array(m, e, (uint64_t)c->num_answers, &m->answers, NULL))) return rc;
-        c->has_answers = 1;
-    }
-    return BAN_OK;
-}
-
-static int ban__load(ban_model *m)
-{
-    const uint16_t probe = 1;
-    int rc;
-    if (*(const unsigned char *)&probe != 1)
-        return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: ban.h maps little-endian files and needs a "
-                         "little-endian machine", m->path);
-    if ((rc = ban__parse_file(m)) || (rc = ban__parse_config(m)) || (rc = ban__bind_weights(m)) ||
-        (rc = ban__parse_strings(m)))
-        return rc;
-    return BAN_OK;
-}
-
-static ban_model *ban__new_model(const char *path)
-{
-    ban_model *m = (ban_model *)BAN_MALLOC(sizeof *m);
-    if (!m) return NULL;
-    memset(m, 0, sizeof *m);
-    snprintf(m->path, sizeof m->path, "%s", path);
-    return m;
-}
-
-BANDEF int ban_model_load_memory(const void *data, size_t size, ban_model **out)
-{
-    if (!out) return BAN_ERR_ARG;
-    ban_model *m = *out = ban__new_model("<memory>");
-    if (!m) return BAN_ERR_NOMEM;
-    if (!data) return ban__fail(m->error, BAN_ERR_ARG, "<memory>: NULL buffer");
-    if ((uint64_t)size > BAN_MAX_FILE_SIZE)
-        return ban__fail(m->error, BAN_ERR_FORMAT, "<memory>: %zu bytes exceed BAN_MAX_FILE_SIZE", size);
-    m->file = (const unsigned char *)data;
-    m->file_size = size;
-    return ban__load(m);
-}
-
-BANDEF int ban_model_load(const char *path, ban_model **out)
-{
-    if (!out) return BAN_ERR_ARG;
-    ban_model *m = *out = ban__new_model(path ? path : "(null)");
-    if (!m) return BAN_ERR_NOMEM;
-    if (!path) return ban__fail(m->error, BAN_ERR_ARG, "NULL path");
-#ifndef BAN_NO_MMAP
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ban__fail(m->error, BAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return ban__fail(m->error, BAN_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > BAN_MAX_FILE_SIZE || st.st_size < BAN__HEADER) {
-        close(fd);
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: %lld bytes: %s", path, (long long)st.st_size,
-                         st.st_size < BAN__HEADER ? "too short for the header" : "exceeds BAN_MAX_FILE_SIZE");
-    }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return ban__fail(m->error, BAN_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
-    m->file = (const unsigned char *)map;
-    m->file_size = (size_t)st.st_size;
-    m->mapped = 1;
-#else
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return ban__fail(m->error, BAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    long n = (fseek(fp, 0, SEEK_END) == 0) ? ftell(fp) : -1;
-    if (n < BAN__HEADER || (uint64_t)n > BAN_MAX_FILE_SIZE || fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return ban__fail(m->error, BAN_ERR_FORMAT, "%s: unreadable size or %ld bytes out of range", path, n);
-    }
-    m->owned = (unsigned char *)BAN_MALLOC((size_t)n);
-    if (!m->owned) { fclose(fp); return ban__fail(m->error, BAN_ERR_NOMEM, "%s: out of memory", path); }
-    size_t got = fread(m->owned, 1, (size_t)n, fp);
-    fclose(fp);
-    if (got != (size_t)n) return ban__fail(m->error, BAN_ERR_IO, "%s: short read", path);
-    m->file = m->owned;
-    m->file_size = (size_t)n;
-#endif
-    return ban__load(m);
-}
-
-BANDEF void ban_model_free(ban_model *m)
-{
-    if (!m) return;
-#ifndef BAN_NO_MMAP
-    if (m->mapped) munmap((void *)(uintptr_t)m->file, m->file_size);
-#endif
-    BAN_FREE(m->owned);
-    BAN_FREE(m->meta);
-    BAN_FREE(m->tensors);
-    BAN_FREE(m->converted);
-    BAN_FREE(m->counter_w);
-    BAN_FREE((void *)m->words);
-    BAN_FREE(m->word_len);
-    BAN_FREE(m->word_hash);
-    BAN_FREE((void *)m->answers);
-    BAN_FREE(m);
-}
-
-/* ---- context ------------------------------------------------------------------ */
-
-typedef struct {
-    size_t size;
-    int overflow;
-} ban__plan;
-
-/* reserve n1*n2*n3 elements of `elem` bytes, 64-byte aligned; returns the offset */
-static size_t ban__reserve(ban__plan *p, size_t elem, size_t n1, size_t n2, size_t n3)
-{
-    size_t bytes = ban__mul(ban__mul(ban__mul(elem, n1), n2), n3);
-    size_t at = (p->size + BAN__ALIGN - 1) & ~(size_t)(BAN__ALIGN - 1);
-    if ((elem && n1 && n2 && n3 && !bytes) || at < p->size || bytes > (size_t)-1 - at - BAN__ALIGN) p->overflow = 1;
-    else p->size = at + bytes;
-    return at;
-}
-
-BANDEF int ban_ctx_create(const ban_model *m, const ban_limits *limits, ban_ctx **out)
-{
-    if (!out) return BAN_ERR_ARG;
-    *out = NULL;
-    ban_ctx *c = (ban_ctx *)BAN_MALLOC(sizeof *c);
-    if (!c) return BAN_ERR_NOMEM;
-    memset(c, 0, sizeof *c);
-    *out = c;
-    if (!m) return ban__fail(c->error, BAN_ERR_ARG, "NULL model");
-    const ban_config *cf = &m->config;
-    c->model = m;
-    ban_limits lim = {0, 0, 0, 0, 0};
-    if (limits) lim = *limits;
-    if (!lim.max_batch) lim.max_batch = 1;
-    const int grid = cf->grid_height * cf->grid_width;
-    if (!lim.max_boxes) lim.max_boxes = grid ? grid : 100;
-    if (!lim.max_tokens) lim.max_tokens = cf->question_length;
-    if (!lim.max_entities) lim.max_entities = cf->task == BAN_TASK_GROUNDING ? 16 : 1;
-    if (!lim.threads) lim.threads = ban__processors();
-    c->lim = lim;
-    if (lim.max_batch < 1 || lim.max_batch > BAN_MAX_BATCH || lim.max_boxes < 1 || lim.max_boxes > BAN_MAX_BOXES ||
-        lim.max_tokens < 1 || lim.max_tokens > BAN_MAX_TOKENS || lim.max_entities < 1 ||
-        lim.max_entities > BAN_MAX_ENTITIES)
-        return ban__fail(c->error, BAN_ERR_ARG, "limits (batch %d, boxes %d, tokens %d, entities %d) outside "
-                         "1..(%d, %d, %d, %d)", lim.max_batch, lim.max_boxes, lim.max_tokens, lim.max_entities,
-                         BAN_MAX_BATCH, BAN_MAX_BOXES, BAN_MAX_TOKENS, BAN_MAX_ENTITIES);
-    if (lim.threads < 1 || lim.threads > BAN_MAX_THREADS)
-        return ban__fail(c->error, BAN_ERR_ARG, "limits: %d threads outside 1..%d", lim.threads, BAN_MAX_THREADS);
-    if (grid && lim.max_boxes < grid)
-        return ban__fail(c->error, BAN_ERR_ARG, "limits: %d boxes, but the image encoder makes %d", lim.max_boxes, grid);
-    const size_t Bm = (size_t)lim.max_batch, Km = (size_t)lim.max_boxes, Em = (size_t)lim.max_entities;
-    const int vqa = cf->task == BAN_TASK_VQA;
-    size_t Pm = (size_t)lim.max_tokens;
-    if (vqa && !cf->question_masking && Pm < (size_t)cf->question_length) Pm = (size_t)cf->question_length;
-    c->max_pos = (int)Pm;
-    const size_t D = (size_t)cf->hidden_dim, kD = (size_t)cf->attention_rank * D, G = (size_t)cf->num_glimpses;
-    const size_t Ein = (size_t)cf->embedding_dim * cf->embedding_tables, O = (size_t)cf->counter_objects;
-    const size_t Dvin = (size_t)cf->feature_dim + 6 * (size_t)cf->spatial_concat;
-    const size_t vis = kD + (vqa ? G * D : 0), Q = vqa ? Pm : (Pm > Em ? Pm : Em), H = (size_t)cf->classifier_hidden;
-    const size_t F = sizeof(float);
-    ban__plan p = {0, 0};
-    size_t o_emb = ban__reserve(&p, F, Bm * Pm, Ein, 1);
-    size_t o_gx = ban__reserve(&p, F, Bm * Pm, 3 * D, 1);
-    size_t o_gh = ban__reserve(&p, F, Bm, 3 * D, 1);
-    size_t o_hid = ban__reserve(&p, F, Bm, D, 1);
-    size_t o_q = ban__reserve(&p, F, Bm * Pm, D, 1);
-    size_t o_qe = ban__reserve(&p, F, vqa ? 1 : Bm * Em, D, 1);
-    size_t o_qa = ban__reserve(&p, F, Bm * Q, kD, 1);
-    size_t o_qs = ban__reserve(&p, F, (G * Q + BAN__NR - 1) / BAN__NR * BAN__NR, kD, 1); /* panels, maybe */
-    size_t o_vp = ban__reserve(&p, F, Bm * Km, Dvin, 1);
-    size_t o_vj = ban__reserve(&p, F, Bm * Km, vis, 1);
-    size_t o_at = ban__reserve(&p, F, Km, G * Q, 1);
-    size_t o_att = ban__reserve(&p, F, Bm * G, Km, vqa ? Pm : 1);
-    size_t o_bs = ban__reserve(&p, F, Bm * G, Km, 1);
-    size_t o_qg = ban__reserve(&p, F, vqa ? Bm * Pm : 1, D, 1);
-    size_t o_ch = ban__reserve(&p, F, Pm, D, 1);
-    size_t o_att_t = ban__reserve(&p, F, Pm, Km, 1);
-    size_t o_jo = ban__reserve(&p, F, Bm, D, 1);
-    size_t o_pr = ban__reserve(&p, F, Bm, D > H ? D : H, 1);
-    size_t o_cf = ban__reserve(&p, F, Bm, O + 1, 1);
-    size_t o_ct = ban__reserve(&p, F, 7 * O * O + 4 * O + 1, 1, 1);
-    size_t o_tok = ban__reserve(&p, sizeof(int32_t), Bm, Pm, 1);
-    size_t o_nt = ban__reserve(&p, sizeof(int), Bm, 4, 1);
-    size_t o_br = ban__reserve(&p, sizeof(int), Bm, Km, 1);
-    const int enc = cf->encoder_layers != 0;
-    size_t o_ea = ban__reserve(&p, F, enc ? Bm : 0, m->enc_act, 1);
-    size_t o_eb = ban__reserve(&p, F, enc ? Bm : 0, m->enc_act, 1);
-    size_t o_ec = ban__reserve(&p, F, enc ? Bm : 0, m->enc_col, 1);
-    size_t o_ef = ban__reserve(&p, F, enc ? Bm : 0, (size_t)grid, (size_t)cf->feature_dim);
-    size_t o_es = ban__reserve(&p, F, enc ? Bm : 0, (size_t)grid, 6);
-    c->word_cap = (size_t)m->max_word_bytes + 8;
-    size_t o_w = ban__reserve(&p, 1, c->word_cap, 1, 1);
-    if (p.overflow || p.size > ((size_t)1 << 40))
-        return ban__fail(c->error, BAN_ERR_ARG, "limits (batch %d, boxes %d, tokens %d, entities %d) need more "
-                         "memory than a context may take", lim.max_batch, lim.max_boxes, lim.max_tokens,
-                         lim.max_entities);
-    c->block = (unsigned char *)BAN_MALLOC(p.size + BAN__ALIGN);
-    if (!c->block)
-        return ban__fail(c->error, BAN_ERR_NOMEM, "out of memory: a context for these limits takes %zu MB",
-                         p.size >> 20);
-    unsigned char *base = c->block + ((BAN__ALIGN - (uintptr_t)c->block % BAN__ALIGN) % BAN__ALIGN);
-    c->emb = (float *)(void *)(base + o_emb);
-    c->gates_x = (float *)(void *)(base + o_gx);
-    c->gates_h = (float *)(void *)(base + o_gh);
-    c->hidden = (float *)(void *)(base + o_hid);
-    c->q = (float *)(void *)(base + o_q);
-    c->q_ent = (float *)(void *)(base + o_qe);
-    c->q_att = (float *)(void *)(base + o_qa);
-    c->q_scaled = (float *)(void *)(base + o_qs);
-    c->vpack = (float *)(void *)(base + o_vp);
-    c->vproj = (float *)(void *)(base + o_vj);
-    c->att_tmp = (float *)(void *)(base + o_at);
-    c->att = (float *)(void *)(base + o_att);
-    c->box_score = (float *)(void *)(base + o_bs);
-    c->q_glimpse = (float *)(void *)(base + o_qg);
-    c->chain = (float *)(void *)(base + o_ch);
-    c->att_t = (float *)(void *)(base + o_att_t);
-    c->joint = (float *)(void *)(base + o_jo);
-    c->proj = (float *)(void *)(base + o_pr);
-    c->count_feat = (float *)(void *)(base + o_cf);
-    c->counter_tmp = (float *)(void *)(base + o_ct);
-    c->tok = (int32_t *)(void *)(base + o_tok);
-    c->n_tok = (int *)(void *)(base + o_nt);
-    c->n_box = c->n_tok + Bm;
-    c->n_rows = c->n_box + Bm;
-    c->row0 = c->n_rows + Bm;
-    c->box_row = (int *)(void *)(base + o_br);
-    c->word = (char *)(base + o_w);
-    c->enc_a = (float *)(void *)(base + o_ea);
-    c->enc_b = (float *)(void *)(base + o_eb);
-    c->enc_col = (float *)(void *)(base + o_ec);
-    c->enc_feat = (float *)(void *)(base + o_ef);
-    c->enc_spat = (float *)(void *)(base + o_es);
-    c->isa = ban__isa();
-#if BAN__THREADS
-    if (m->panels && lim.threads > 1 && !(c->pool = ban__pool_new(lim.threads - 1)))
-        return ban__fail(c->error, BAN_ERR_NOMEM, "out of memory for %d threads", lim.threads);
-#endif
-    return BAN_OK;
-}
-
-BANDEF void ban_ctx_free(ban_ctx *c)
-{
-    if (!c) return;
-    ban__pool_free(c->pool);
-    BAN_FREE(c->block);
-    BAN_FREE(c);
-}
-
-/* ---- tokenizer -------------------------------------------------------------------- */
-/* The reference's Dictionary.tokenize: str.lower(); delete ',' and '?'; "'s" -> " 's";
-   str.split(); unknown words -> unknown_id. Text is UTF-8; lower() and split() follow
-   Python 3's Unicode tables, final sigma included. */
-
-/* Generated by tools/gen_unicode_lower.py from Python 3.11.2 (Unicode 14.0.0): 181 lowercase runs, 427 case-ignorable and 149 cased ranges. */
-static const int32_t ban__lower_runs[][4] = {
-    {0x41,26,1,32}, {0xC0,23,1,32}, {0xD8,7,1,32}, {0x100,24,2,1},
-    {0x132,3,2,1}, {0x139,8,2,1}, {0x14A,23,2,1}, {0x178,1,1,-121},
-    {0x179,3,2,1}, {0x181,1,1,210}, {0x182,2,2,1}, {0x186,1,1,206},
-    {0x187,1,1,1}, {0x189,2,1,205}, {0x18B,1,1,1}, {0x18E,1,1,79},
-    {0x18F,1,1,202}, {0x190,1,1,203}, {0x191,1,1,1}, {0x193,1,1,205},
-    {0x194,1,1,207}, {0x196,1,1,211}, {0x197,1,1,209}, {0x198,1,1,1},
-    {0x19C,1,1,211}, {0x19D,1,1,213}, {0x19F,1,1,214}, {0x1A0,3,2,1},
-    {0x1A6,1,1,218}, {0x1A7,1,1,1}, {0x1A9,1,1,218}, {0x1AC,1,1,1},
-    {0x1AE,1,1,218}, {0x1AF,1,1,1}, {0x1B1,2,1,217}, {0x1B3,2,2,1},
-    {0x1B7,1,1,219}, {0x1B8,1,1,1}, {0x1BC,1,1,1}, {0x1C4,1,1,2},
-    {0x1C5,1,1,1}, {0x1C7,1,1,2}, {0x1C8,1,1,1}, {0x1CA,1,1,2},
-    {0x1CB,9,2,1}, {0x1DE,9,2,1}, {0x1F1,1,1,2}, {0x1F2,2,2,1},
-    {0x1F6,1,1,-97}, {0x1F7,1,1,-56}, {0x1F8,20,2,1}, {0x220,1,1,-130},
-    {0x222,9,2,1}, {0x23A,1,1,10795}, {0x23B,1,1,1}, {0x23D,1,1,-163},
-    {0x23E,1,1,10792}, {0x241,1,1,1}, {0x243,1,1,-195}, {0x244,1,1,69},
-    {0x245,1,1,71}, {0x246,5,2,1}, {0x370,2,2,1}, {0x376,1,1,1},
-    {0x37F,1,1,116}, {0x386,1,1,38}, {0x388,3,1,37}, {0x38C,1,1,64},
-    {0x38E,2,1,63}, {0x391,17,1,32}, {0x3A3,9,1,32}, {0x3CF,1,1,8},
-    {0x3D8,12,2,1}, {0x3F4,1,1,-60}, {0x3F7,1,1,1}, {0x3F9,1,1,-7},
-    {0x3FA,1,1,1}, {0x3FD,3,1,-130}, {0x400,16,1,80}, {0x410,32,1,32},
-    {0x460,17,2,1}, {0x48A,27,2,1}, {0x4C0,1,1,15}, {0x4C1,7,2,1},
-    {0x4D0,48,2,1}, {0x531,38,1,48}, {0x10A0,38,1,7264}, {0x10C7,1,1,7264},
-    {0x10CD,1,1,7264}, {0x13A0,80,1,38864}, {0x13F0,6,1,8}, {0x1C90,43,1,-3008},
-    {0x1CBD,3,1,-3008}, {0x1E00,75,2,1}, {0x1E9E,1,1,-7615}, {0x1EA0,48,2,1},
-    {0x1F08,8,1,-8}, {0x1F18,6,1,-8}, {0x1F28,8,1,-8}, {0x1F38,8,1,-8},
-    {0x1F48,6,1,-8}, {0x1F59,4,2,-8}, {0x1F68,8,1,-8}, {0x1F88,8,1,-8},
-    {0x1F98,8,1,-8}, {0x1FA8,8,1,-8}, {0x1FB8,2,1,-8}, {0x1FBA,2,1,-74},
-    {0x1FBC,1,1,-9}, {0x1FC8,4,1,-86}, {0x1FCC,1,1,-9}, {0x1FD8,2,1,-8},
-    {0x1FDA,2,1,-100}, {0x1FE8,2,1,-8}, {0x1FEA,2,1,-112}, {0x1FEC,1,1,-7},
-    {0x1FF8,2,1,-128}, {0x1FFA,2,1,-126}, {0x1FFC,1,1,-9}, {0x2126,1,1,-7517},
-    {0x212A,1,1,-8383}, {0x212B,1,1,-8262}, {0x2132,1,1,28}, {0x2160,16,1,16},
-    {0x2183,1,1,1}, {0x24B6,26,1,26}, {0x2C00,48,1,48}, {0x2C60,1,1,1},
-    {0x2C62,1,1,-10743}, {0x2C63,1,1,-3814}, {0x2C64,1,1,-10727}, {0x2C67,3,2,1},
-    {0x2C6D,1,1,-10780}, {0x2C6E,1,1,-10749}, {0x2C6F,1,1,-10783}, {0x2C70,1,1,-10782},
-    {0x2C72,1,1,1}, {0x2C75,1,1,1}, {0x2C7E,2,1,-10815}, {0x2C80,50,2,1},
-    {0x2CEB,2,2,1}, {0x2CF2,1,1,1}, {0xA640,23,2,1}, {0xA680,14,2,1},
-    {0xA722,7,2,1}, {0xA732,31,2,1}, {0xA779,2,2,1}, {0xA77D,1,1,-35332},
-    {0xA77E,5,2,1}, {0xA78B,1,1,1}, {0xA78D,1,1,-42280}, {0xA790,2,2,1},
-    {0xA796,10,2,1}, {0xA7AA,1,1,-42308}, {0xA7AB,1,1,-42319}, {0xA7AC,1,1,-42315},
-    {0xA7AD,1,1,-42305}, {0xA7AE,1,1,-42308}, {0xA7B0,1,1,-42258}, {0xA7B1,1,1,-42282},
-    {0xA7B2,1,1,-42261}, {0xA7B3,1,1,928}, {0xA7B4,8,2,1}, {0xA7C4,1,1,-48},
-    {0xA7C5,1,1,-42307}, {0xA7C6,1,1,-35384}, {0xA7C7,2,2,1}, {0xA7D0,1,1,1},
-    {0xA7D6,2,2,1}, {0xA7F5,1,1,1}, {0xFF21,26,1,32}, {0x10400,40,1,40},
-    {0x104B0,36,1,40}, {0x10570,11,1,39}, {0x1057C,15,1,39}, {0x1058C,7,1,39},
-    {0x10594,2,1,39}, {0x10C80,51,1,64}, {0x118A0,32,1,32}, {0x16E40,32,1,32},
-    {0x1E900,34,1,34},
-};
-static const int32_t ban__case_ignorable[][2] = {
-    {0x27,0x27}, {0x2E,0x2E}, {0x3A,0x3A}, {0x5E,0x5E}, {0x60,0x60}, {0xA8,0xA8},
-    {0xAD,0xAD}, {0xAF,0xAF}, {0xB4,0xB4}, {0xB7,0xB8}, {0x2B0,0x36F}, {0x374,0x375},
-    {0x37A,0x37A}, {0x384,0x385}, {0x387,0x387}, {0x483,0x489}, {0x559,0x559}, {0x55F,0x55F},
-    {0x591,0x5BD}, {0x5BF,0x5BF}, {0x5C1,0x5C2}, {0x5C4,0x5C5}, {0x5C7,0x5C7}, {0x5F4,0x5F4},
-    {0x600,0x605}, {0x610,0x61A}, {0x61C,0x61C}, {0x640,0x640}, {0x64B,0x65F}, {0x670,0x670},
-    {0x6D6,0x6DD}, {0x6DF,0x6E8}, {0x6EA,0x6ED}, {0x70F,0x70F}, {0x711,0x711}, {0x730,0x74A},
-    {0x7A6,0x7B0}, {0x7EB,0x7F5}, {0x7FA,0x7FA}, {0x7FD,0x7FD}, {0x816,0x82D}, {0x859,0x85B},
-    {0x888,0x888}, {0x890,0x891}, {0x898,0x89F}, {0x8C9,0x902}, {0x93A,0x93A}, {0x93C,0x93C},
-    {0x941,0x948}, {0x94D,0x94D}, {0x951,0x957}, {0x962,0x963}, {0x971,0x971}, {0x981,0x981},
-    {0x9BC,0x9BC}, {0x9C1,0x9C4}, {0x9CD,0x9CD}, {0x9E2,0x9E3}, {0x9FE,0x9FE}, {0xA01,0xA02},
-    {0xA3C,0xA3C}, {0xA41,0xA42}, {0xA47,0xA48}, {0xA4B,0xA4D}, {0xA51,0xA51}, {0xA70,0xA71},
-    {0xA75,0xA75}, {0xA81,0xA82}, {0xABC,0xABC}, {0xAC1,0xAC5}, {0xAC7,0xAC8}, {0xACD,0xACD},
-    {0xAE2,0xAE3}, {0xAFA,0xAFF}, {0xB01,0xB01}, {0xB3C,0xB3C}, {0xB3F,0xB3F}, {0xB41,0xB44},
-    {0xB4D,0xB4D}, {0xB55,0xB56}, {0xB62,0xB63}, {0xB82,0xB82}, {0xBC0,0xBC0}, {0xBCD,0xBCD},
-    {0xC00,0xC00}, {0xC04,0xC04}, {0xC3C,0xC3C}, {0xC3E,0xC40}, {0xC46,0xC48}, {0xC4A,0xC4D},
-    {0xC55,0xC56}, {0xC62,0xC63}, {0xC81,0xC81}, {0xCBC,0xCBC}, {0xCBF,0xCBF}, {0xCC6,0xCC6},
-    {0xCCC,0xCCD}, {0xCE2,0xCE3}, {0xD00,0xD01}, {0xD3B,0xD3C}, {0xD41,0xD44}, {0xD4D,0xD4D},
-    {0xD62,0xD63}, {0xD81,0xD81}, {0xDCA,0xDCA}, {0xDD2,0xDD4}, {0xDD6,0xDD6}, {0xE31,0xE31},
-    {0xE34,0xE3A}, {0xE46,0xE4E}, {0xEB1,0xEB1}, {0xEB4,0xEBC}, {0xEC6,0xEC6}, {0xEC8,0xECD},
-    {0xF18,0xF19}, {0xF35,0xF35}, {0xF37,0xF37}, {0xF39,0xF39}, {0xF71,0xF7E}, {0xF80,0xF84},
-    {0xF86,0xF87}, {0xF8D,0xF97}, {0xF99,0xFBC}, {0xFC6,0xFC6}, {0x102D,0x1030}, {0x1032,0x1037},
-    {0x1039,0x103A}, {0x103D,0x103E}, {0x1058,0x1059}, {0x105E,0x1060}, {0x1071,0x1074}, {0x1082,0x1082},
-    {0x1085,0x1086}, {0x108D,0x108D}, {0x109D,0x109D}, {0x10FC,0x10FC}, {0x135D,0x135F}, {0x1712,0x1714},
-    {0x1732,0x1733}, {0x1752,0x1753}, {0x1772,0x1773}, {0x17B4,0x17B5}, {0x17B7,0x17BD}, {0x17C6,0x17C6},
-    {0x17C9,0x17D3}, {0x17D7,0x17D7}, {0x17DD,0x17DD}, {0x180B,0x180F}, {0x1843,0x1843}, {0x1885,0x1886},
-    {0x18A9,0x18A9}, {0x1920,0x1922}, {0x1927,0x1928}, {0x1932,0x1932}, {0x1939,0x193B}, {0x1A17,0x1A18},
-    {0x1A1B,0x1A1B}, {0x1A56,0x1A56}, {0x1A58,0x1A5E}, {0x1A60,0x1A60}, {0x1A62,0x1A62}, {0x1A65,0x1A6C},
-    {0x1A73,0x1A7C}, {0x1A7F,0x1A7F}, {0x1AA7,0x1AA7}, {0x1AB0,0x1ACE}, {0x1B00,0x1B03}, {0x1B34,0x1B34},
-    {0x1B36,0x1B3A}, {0x1B3C,0x1B3C}, {0x1B42,0x1B42}, {0x1B6B,0x1B73}, {0x1B80,0x1B81}, {0x1BA2,0x1BA5},
-    {0x1BA8,0x1BA9}, {0x1BAB,0x1BAD}, {0x1BE6,0x1BE6}, {0x1BE8,0x1BE9}, {0x1BED,0x1BED}, {0x1BEF,0x1BF1},
-    {0x1C2C,0x1C33}, {0x1C36,0x1C37}, {0x1C78,0x1C7D}, {0x1CD0,0x1CD2}, {0x1CD4,0x1CE0}, {0x1CE2,0x1CE8},
-    {0x1CED,0x1CED}, {0x1CF4,0x1CF4}, {0x1CF8,0x1CF9}, {0x1D2C,0x1D6A}, {0x1D78,0x1D78}, {0x1D9B,0x1DFF},
-    {0x1FBD,0x1FBD}, {0x1FBF,0x1FC1}, {0x1FCD,0x1FCF}, {0x1FDD,0x1FDF}, {0x1FED,0x1FEF}, {0x1FFD,0x1FFE},
-    {0x200B,0x200F}, {0x2018,0x2019}, {0x2024,0x2024}, {0x2027,0x2027}, {0x202A,0x202E}, {0x2060,0x2064},
-    {0x2066,0x206F}, {0x2071,0x2071}, {0x207F,0x207F}, {0x2090,0x209C}, {0x20D0,0x20F0}, {0x2C7C,0x2C7D},
-    {0x2CEF,0x2CF1}, {0x2D6F,0x2D6F}, {0x2D7F,0x2D7F}, {0x2DE0,0x2DFF}, {0x2E2F,0x2E2F}, {0x3005,0x3005},
-    {0x302A,0x302D}, {0x3031,0x3035}, {0x303B,0x303B}, {0x3099,0x309E}, {0x30FC,0x30FE}, {0xA015,0xA015},
-    {0xA4F8,0xA4FD}, {0xA60C,0xA60C}, {0xA66F,0xA672}, {0xA674,0xA67D}, {0xA67F,0xA67F}, {0xA69C,0xA69F},
-    {0xA6F0,0xA6F1}, {0xA700,0xA721}, {0xA770,0xA770}, {0xA788,0xA78A}, {0xA7F2,0xA7F4}, {0xA7F8,0xA7F9},
-    {0xA802,0xA802}, {0xA806,0xA806}, {0xA80B,0xA80B}, {0xA825,0xA826}, {0xA82C,0xA82C}, {0xA8C4,0xA8C5},
-    {0xA8E0,0xA8F1}, {0xA8FF,0xA8FF}, {0xA926,0xA92D}, {0xA947,0xA951}, {0xA980,0xA982}, {0xA9B3,0xA9B3},
-    {0xA9B6,0xA9B9}, {0xA9BC,0xA9BD}, {0xA9CF,0xA9CF}, {0xA9E5,0xA9E6}, {0xAA29,0xAA2E}, {0xAA31,0xAA32},
-    {0xAA35,0xAA36}, {0xAA43,0xAA43}, {0xAA4C,0xAA4C}, {0xAA70,0xAA70}, {0xAA7C,0xAA7C}, {0xAAB0,0xAAB0},
-    {0xAAB2,0xAAB4}, {0xAAB7,0xAAB8}, {0xAABE,0xAABF}, {0xAAC1,0xAAC1}, {0xAADD,0xAADD}, {0xAAEC,0xAAED},
-    {0xAAF3,0xAAF4}, {0xAAF6,0xAAF6}, {0xAB5B,0xAB5F}, {0xAB69,0xAB6B}, {0xABE5,0xABE5}, {0xABE8,0xABE8},
-    {0xABED,0xABED}, {0xFB1E,0xFB1E}, {0xFBB2,0xFBC2}, {0xFE00,0xFE0F}, {0xFE13,0xFE13}, {0xFE20,0xFE2F},
-    {0xFE52,0xFE52}, {0xFE55,0xFE55}, {0xFEFF,0xFEFF}, {0xFF07,0xFF07}, {0xFF0E,0xFF0E}, {0xFF1A,0xFF1A},
-    {0xFF3E,0xFF3E}, {0xFF40,0xFF40}, {0xFF70,0xFF70}, {0xFF9E,0xFF9F}, {0xFFE3,0xFFE3}, {0xFFF9,0xFFFB},
-    {0x101FD,0x101FD}, {0x102E0,0x102E0}, {0x10376,0x1037A}, {0x10780,0x10785}, {0x10787,0x107B0}, {0x107B2,0x107BA},
-    {0x10A01,0x10A03}, {0x10A05,0x10A06}, {0x10A0C,0x10A0F}, {0x10A38,0x10A3A}, {0x10A3F,0x10A3F}, {0x10AE5,0x10AE6},
-    {0x10D24,0x10D27}, {0x10EAB,0x10EAC}, {0x10F46,0x10F50}, {0x10F82,0x10F85}, {0x11001,0x11001}, {0x11038,0x11046},
-    {0x11070,0x11070}, {0x11073,0x11074}, {0x1107F,0x11081}, {0x110B3,0x110B6}, {0x110B9,0x110BA}, {0x110BD,0x110BD},
-    {0x110C2,0x110C2}, {0x110CD,0x110CD}, {0x11100,0x11102}, {0x11127,0x1112B}, {0x1112D,0x11134}, {0x11173,0x11173},
-    {0x11180,0x11181}, {0x111B6,0x111BE}, {0x111C9,0x111CC}, {0x111CF,0x111CF}, {0x1122F,0x11231}, {0x11234,0x11234},
-    {0x11236,0x11237}, {0x1123E,0x1123E}, {0x112DF,0x112DF}, {0x112E3,0x112EA}, {0x11300,0x11301}, {0x1133B,0x1133C},
-    {0x11340,0x11340}, {0x11366,0x1136C}, {0x11370,0x11374}, {0x11438,0x1143F}, {0x11442,0x11444}, {0x11446,0x11446},
-    {0x1145E,0x1145E}, {0x114B3,0x114B8}, {0x114BA,0x114BA}, {0x114BF,0x114C0}, {0x114C2,0x114C3}, {0x115B2,0x115B5},
-    {0x115BC,0x115BD}, {0x115BF,0x115C0}, {0x115DC,0x115DD}, {0x11633,0x1163A}, {0x1163D,0x1163D}, {0x1163F,0x11640},
-    {0x116AB,0x116AB}, {0x116AD,0x116AD}, {0x116B0,0x116B5}, {0x116B7,0x116B7}, {0x1171D,0x1171F}, {0x11722,0x11725},
-    {0x11727,0x1172B}, {0x1182F,0x11837}, {0x11839,0x1183A}, {0x1193B,0x1193C}, {0x1193E,0x1193E}, {0x11943,0x11943},
-    {0x119D4,0x119D7}, {0x119DA,0x119DB}, {0x119E0,0x119E0}, {0x11A01,0x11A0A}, {0x11A33,0x11A38}, {0x11A3B,0x11A3E},
-    {0x11A47,0x11A47}, {0x11A51,0x11A56}, {0x11A59,0x11A5B}, {0x11A8A,0x11A96}, {0x11A98,0x11A99}, {0x11C30,0x11C36},
-    {0x11C38,0x11C3D}, {0x11C3F,0x11C3F}, {0x11C92,0x11CA7}, {0x11CAA,0x11CB0}, {0x11CB2,0x11CB3}, {0x11CB5,0x11CB6},
-    {0x11D31,0x11D36}, {0x11D3A,0x11D3A}, {0x11D3C,0x11D3D}, {0x11D3F,0x11D45}, {0x11D47,0x11D47}, {0x11D90,0x11D91},
-    {0x11D95,0x11D95}, {0x11D97,0x11D97}, {0x11EF3,0x11EF4}, {0x13430,0x13438}, {0x16AF0,0x16AF4}, {0x16B30,0x16B36},
-    {0x16B40,0x16B43}, {0x16F4F,0x16F4F}, {0x16F8F,0x16F9F}, {0x16FE0,0x16FE1}, {0x16FE3,0x16FE4}, {0x1AFF0,0x1AFF3},
-    {0x1AFF5,0x1AFFB}, {0x1AFFD,0x1AFFE}, {0x1BC9D,0x1BC9E}, {0x1BCA0,0x1BCA3}, {0x1CF00,0x1CF2D}, {0x1CF30,0x1CF46},
-    {0x1D167,0x1D169}, {0x1D173,0x1D182}, {0x1D185,0x1D18B}, {0x1D1AA,0x1D1AD}, {0x1D242,0x1D244}, {0x1DA00,0x1DA36},
-    {0x1DA3B,0x1DA6C}, {0x1DA75,0x1DA75}, {0x1DA84,0x1DA84}, {0x1DA9B,0x1DA9F}, {0x1DAA1,0x1DAAF}, {0x1E000,0x1E006},
-    {0x1E008,0x1E018}, {0x1E01B,0x1E021}, {0x1E023,0x1E024}, {0x1E026,0x1E02A}, {0x1E130,0x1E13D}, {0x1E2AE,0x1E2AE},
-    {0x1E2EC,0x1E2EF}, {0x1E8D0,0x1E8D6}, {0x1E944,0x1E94B}, {0x1F3FB,0x1F3FF}, {0xE0001,0xE0001}, {0xE0020,0xE007F},
-    {0xE0100,0xE01EF},
-};
-static const int32_t ban__cased[][2] = {
-    {0x41,0x5A}, {0x61,0x7A}, {0xAA,0xAA}, {0xB5,0xB5}, {0xBA,0xBA}, {0xC0,0xD6},
-    {0xD8,0xF6}, {0xF8,0x1BA}, {0x1BC,0x1BF}, {0x1C4,0x293}, {0x295,0x2AF}, {0x370,0x373},
-    {0x376,0x377}, {0x37B,0x37D}, {0x37F,0x37F}, {0x386,0x386}, {0x388,0x38A}, {0x38C,0x38C},
-    {0x38E,0x3A1}, {0x3A3,0x3F5}, {0x3F7,0x481}, {0x48A,0x52F}, {0x531,0x556}, {0x560,0x588},
-    {0x10A0,0x10C5}, {0x10C7,0x10C7}, {0x10CD,0x10CD}, {0x10D0,0x10FA}, {0x10FD,0x10FF}, {0x13A0,0x13F5},
-    {0x13F8,0x13FD}, {0x1C80,0x1C88}, {0x1C90,0x1CBA}, {0x1CBD,0x1CBF}, {0x1D00,0x1D2B}, {0x1D6B,0x1D77},
-    {0x1D79,0x1D9A}, {0x1E00,0x1F15}, {0x1F18,0x1F1D}, {0x1F20,0x1F45}, {0x1F48,0x1F4D}, {0x1F50,0x1F57},
-    {0x1F59,0x1F59}, {0x1F5B,0x1F5B}, {0x1F5D,0x1F5D}, {0x1F5F,0x1F7D}, {0x1F80,0x1FB4}, {0x1FB6,0x1FBC},
-    {0x1FBE,0x1FBE}, {0x1FC2,0x1FC4}, {0x1FC6,0x1FCC}, {0x1FD0,0x1FD3}, {0x1FD6,0x1FDB}, {0x1FE0,0x1FEC},
-    {0x1FF2,0x1FF4}, {0x1FF6,0x1FFC}, {0x2102,0x2102}, {0x2107,0x2107}, {0x210A,0x2113}, {0x2115,0x2115},
-    {0x2119,0x211D}, {0x2124,0x2124}, {0x2126,0x2126}, {0x2128,0x2128}, {0x212A,0x212D}, {0x212F,0x2134},
-    {0x2139,0x2139}, {0x213C,0x213F}, {0x2145,0x2149}, {0x214E,0x214E}, {0x2160,0x217F}, {0x2183,0x2184},
-    {0x24B6,0x24E9}, {0x2C00,0x2C7B}, {0x2C7E,0x2CE4}, {0x2CEB,0x2CEE}, {0x2CF2,0x2CF3}, {0x2D00,0x2D25},
-    {0x2D27,0x2D27}, {0x2D2D,0x2D2D}, {0xA640,0xA66D}, {0xA680,0xA69B}, {0xA722,0xA76F}, {0xA771,0xA787},
-    {0xA78B,0xA78E}, {0xA790,0xA7CA}, {0xA7D0,0xA7D1}, {0xA7D3,0xA7D3}, {0xA7D5,0xA7D9}, {0xA7F5,0xA7F6},
-    {0xA7FA,0xA7FA}, {0xAB30,0xAB5A}, {0xAB60,0xAB68}, {0xAB70,0xABBF}, {0xFB00,0xFB06}, {0xFB13,0xFB17},
-    {0xFF21,0xFF3A}, {0xFF41,0xFF5A}, {0x10400,0x1044F}, {0x104B0,0x104D3}, {0x104D8,0x104FB}, {0x10570,0x1057A},
-    {0x1057C,0x1058A}, {0x1058C,0x10592}, {0x10594,0x10595}, {0x10597,0x105A1}, {0x105A3,0x105B1}, {0x105B3,0x105B9},
-    {0x105BB,0x105BC}, {0x10C80,0x10CB2}, {0x10CC0,0x10CF2}, {0x118A0,0x118DF}, {0x16E40,0x16E7F}, {0x1D400,0x1D454},
-    {0x1D456,0x1D49C}, {0x1D49E,0x1D49F}, {0x1D4A2,0x1D4A2}, {0x1D4A5,0x1D4A6}, {0x1D4A9,0x1D4AC}, {0x1D4AE,0x1D4B9},
-    {0x1D4BB,0x1D4BB}, {0x1D4BD,0x1D4C3}, {0x1D4C5,0x1D505}, {0x1D507,0x1D50A}, {0x1D50D,0x1D514}, {0x1D516,0x1D51C},
-    {0x1D51E,0x1D539}, {0x1D53B,0x1D53E}, {0x1D540,0x1D544}, {0x1D546,0x1D546}, {0x1D54A,0x1D550}, {0x1D552,0x1D6A5},
-    {0x1D6A8,0x1D6C0}, {0x1D6C2,0x1D6DA}, {0x1D6DC,0x1D6FA}, {0x1D6FC,0x1D714}, {0x1D716,0x1D734}, {0x1D736,0x1D74E},
-    {0x1D750,0x1D76E}, {0x1D770,0x1D788}, {0x1D78A,0x1D7A8}, {0x1D7AA,0x1D7C2}, {0x1D7C4,0x1D7CB}, {0x1DF00,0x1DF09},
-    {0x1DF0B,0x1DF1E}, {0x1E900,0x1E943}, {0x1F130,0x1F149}, {0x1F150,0x1F169}, {0x1F170,0x1F189},
-};
-
-static uint32_t ban__lower(uint32_t cp)
-{
-    int lo = 0, hi = (int)(sizeof ban__lower_runs / sizeof ban__lower_runs[0]) - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        const int32_t *r = ban__lower_runs[mid];
-        if ((int64_t)cp < r[0]) hi = mid - 1;
-        else if ((int64_t)cp >= (int64_t)r[0] + (int64_t)(r[1] - 1) * r[2] + 1) lo = mid + 1;
-        else return ((cp - (uint32_t)r[0]) % (uint32_t)r[2]) ? cp : (uint32_t)((int32_t)cp + r[3]);
-    }
-    return cp;
-}
-
-static int ban__in_ranges(const int32_t (*r)[2], int n, uint32_t cp)
-{
-    int lo = 0, hi = n - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if ((int64_t)cp < r[mid][0]) hi = mid - 1;
-        else if ((int64_t)cp > r[mid][1]) lo = mid + 1;
-        else return 1;
-    }
-    return 0;
-}
-#define BAN__IGNORABLE(cp) ban__in_ranges(ban__case_ignorable, (int)(sizeof ban__case_ignorable / sizeof ban__case_ignorable[0]), cp)
-#define BAN__CASED(cp) ban__in_ranges(ban__cased, (int)(sizeof ban__cased / sizeof ban__cased[0]), cp)
-
-static int ban__isspace(uint32_t cp)
-{
-    return (cp >= 9 && cp <= 13) || (cp >= 0x1c && cp <= 0x20) || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
-           (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
-           cp == 0x3000;
-}
-
-/* decode one code point; 0 bytes on invalid UTF-8 (overlong, surrogate, truncated) */
-static int ban__utf8(const unsigned char *s, uint32_t *cp)
-{
-    if (s[0] < 0x80) return *cp = s[0], 1;
-    int n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-    if (!n || s[0] > 0xf4) return 0;
-    uint32_t v = s[0] & (0x7f >> n);
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10ffff)) || (v >= 0xd800 && v <= 0xdfff)) return 0;
-    return *cp = v, n;
-}
-
-typedef struct {
-    ban_ctx *ctx;
-    int32_t *ids;
-    int max_ids, count;
-    size_t len;
-    int overflow, pending_apostrophe;
-} ban__tokenizer;
-
-static void ban__word_end(ban__tokenizer *t)
-{
-    const ban_model *m = t->ctx->model;
-    if (t->len == 0 && !t->overflow) return;
-    int id = m->config.unknown_id;
-    if (!t->overflow) {
-        size_t h = (size_t)ban__hash(t->ctx->word, t->len) & m->hash_mask;
-        for (; m->word_hash[h] >= 0; h = (h + 1) & m->hash_mask) {
-            int w = m->word_hash[h];
-            if (m->word_len[w] == t->len && !memcmp(m->words[w], t->ctx->word, t->len)) { id = w; break; }
-        }
-    }
-    if (t->count < t->max_ids) t->ids[t->count] = id;
-    t->count++;
-    t->len = 0;
-    t->overflow = 0;
-}
-
-static void ban__word_add(ban__tokenizer *t, uint32_t cp)
-{
-    unsigned char b[4];
-    int n = cp < 0x80 ? (b[0] = (unsigned char)cp, 1)
-          : cp < 0x800 ? (b[0] = (unsigned char)(0xc0 | cp >> 6), b[1] = (unsigned char)(0x80 | (cp & 0x3f)), 2)
-          : cp < 0x10000 ? (b[0] = (unsigned char)(0xe0 | cp >> 12), b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
-                            b[2] = (unsigned char)(0x80 | (cp & 0x3f)), 3)
-          : (b[0] = (unsigned char)(0xf0 | cp >> 18), b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f)),
-             b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (unsigned char)(0x80 | (cp & 0x3f)), 4);
-    /* a word longer than every vocabulary word can only be unknown */
-    if (t->len + (size_t)n > (size_t)t->ctx->model->max_word_bytes) t->overflow = 1;
-    else memcpy(t->ctx->word + t->len, b, (size_t)n), t->len += (size_t)n;
-}
-
-/* one lowered code point after ',' and '?' are gone */
-static void ban__token_char(ban__tokenizer *t, uint32_t cp)
-{
-    if (t->pending_apostrophe) {
-        t->pending_apostrophe = 0;
-        if (cp == 's') ban__word_end(t); /* "'s" -> " 's" */
-        ban__word_add(t, '\'');
-    }
-    if (ban__isspace(cp)) ban__word_end(t);
-    else if (cp == '\'') t->pending_apostrophe = 1;
-    else ban__word_add(t, cp);
-}
-
-BANDEF int ban_tokenize(ban_ctx *ctx, const char *text, int32_t *ids, int max_ids, int *n_tokens)
-{
-    if (!ctx) return BAN_ERR_ARG;
-    if (!text || !n_tokens || max_ids < 0 || (max_ids > 0 && !ids))
-        return ban__fail(ctx->error, BAN_ERR_ARG, "ban_tokenize: NULL text, ids or count");
-    *n_tokens = 0;
-    if (!ctx->model->config.has_vocabulary)
-        return ban__fail(ctx->error, BAN_ERR_UNSUPPORTED, "%s: the model file carries no vocabulary (export it "
-                         "with --dictionary)", ctx->model->path);
-    ban__tokenizer t = {ctx, ids, max_ids, 0, 0, 0, 0};
-    const unsigned char *s = (const unsigned char *)text;
-    size_t at = 0;
-    int prev_cased = 0; /* the last code point that is not case-ignorable is cased */
-    while (s[at]) {
-        uint32_t cp, orig;
-        int n = ban__utf8(s + at, &cp);
-        if (!n) return ban__fail(ctx->error, BAN_ERR_INPUT, "byte %zu of the question is not valid UTF-8", at);
-        at += (size_t)n;
-        orig = cp;
-        if (cp == 0x130) { /* the one code point whose lowercase is two: i + combining dot */
-            ban__token_char(&t, 'i');
-            ban__token_char(&t, 0x307);
-            prev_cased = 1;
-            continue;
-        }
-        if (cp == 0x3a3) { /* capital sigma: final form after a cased letter not followed by one */
-            int next_cased = 0;
-            uint32_t nx;
-            for (size_t p = at; s[p];) {
-                int k = ban__utf8(s + p, &nx);
-                if (!k) break;
-                p += (size_t)k;
-                if (!BAN__IGNORABLE(nx)) { next_cased = BAN__CASED(nx); break; }
-            }
-            cp = prev_cased && !next_cased ? 0x3c2 : 0x3c3;
-        } else {
-            cp = ban__lower(cp);
-        }
-        if (!BAN__IGNORABLE(orig)) prev_cased = BAN__CASED(orig);
-        if (cp == ',' || cp == '?') continue;
-        ban__token_char(&t, cp);
-    }
-    if (t.pending_apostrophe) t.pending_apostrophe = 0, ban__word_add(&t, '\'');
-    ban__word_end(&t);
-    *n_tokens = t.count;
-    return BAN_OK;
 }
 
 /* ---- forward pass ------------------------------------------------------------------ */
@@ -2322,7 +2679,8 @@ static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin
     return BAN_OK;
 }
 
-/* Tokens as the model runs them: (B, P) into c->tok, real positions into c->n_tok. */
+/* Tokens as the model runs them: (B, P) into c->tok (the first P of a longer question),
+   real positions into c->n_tok. */
 static int ban__prepare_tokens(ban_ctx *c, const ban_input *in, int P)
 {
     const ban_config *cf = &c->model->config;
@@ -2349,295 +2707,56 @@ static int ban__prepare_tokens(ban_ctx *c, const ban_input *in, int P)
     return BAN_OK;
 }
 
-/* Word embeddings and the GRU: c->q (B*P, D) = every hidden state (PyTorch's gates) */
-static void ban__encode_question(ban_ctx *c, int B, int P)
-{
-    const ban_model *m = c->model;
-    const ban_config *cf = &m->config;
-    const int Ew = cf->embedding_dim, Ein = Ew * cf->embedding_tables, D = cf->hidden_dim;
-    for (int i = 0; i < B * P; i++) {
-        const int32_t id = c->tok[i];
-        memcpy(c->emb + (size_t)i * Ein, m->emb + (size_t)id * Ew, (size_t)Ew * sizeof(float));
-        if (m->emb2) memcpy(c->emb + (size_t)i * Ein + Ew, m->emb2 + (size_t)id * Ew, (size_t)Ew * sizeof(float));
-    }
-    /* input halves of the gates for every position at once: (B*P, 3D) */
-    ban__linear(c, B * P, 3 * D, Ein, c->emb, Ein, m->gru_wih, m->panels & BAN__PW_GRU_IH, m->gru_bih, c->gates_x,
-                3 * D, 0);
-    memset(c->hidden, 0, (size_t)B * D * sizeof(float));
-    for (int t = 0; t < P; t++) {
-        if (t == 0) /* h0 = 0: the hidden halves are the bias */
-            for (int b = 0; b < B; b++) memcpy(c->gates_h + (size_t)b * 3 * D, m->gru_bhh, 3 * (size_t)D * sizeof(float));
-        else
-            ban__linear(c, B, 3 * D, D, c->hidden, D, m->gru_whh, m->panels & BAN__PW_GRU_HH, m->gru_bhh, c->gates_h,
-                        3 * D, 0);
-        for (int b = 0; b < B; b++) {
-            const float *gx = c->gates_x + ((size_t)b * P + t) * 3 * D, *gh = c->gates_h + (size_t)b * 3 * D;
-            float *h = c->hidden + (size_t)b * D;
-            for (int d = 0; d < D; d++) {
-                float r = ban__sigmoid(gh[d] + gx[d]);
-                float z = ban__sigmoid(gh[D + d] + gx[D + d]);
-                float n = tanhf(gx[2 * D + d] + gh[2 * D + d] * r);
-                h[d] = (h[d] - n) * z + n;
-            }
-            memcpy(c->q + ((size_t)b * P + t) * D, h, (size_t)D * sizeof(float));
-        }
-    }
-}
-
-/* ---- image encoder ---------------------------------------------------------------------- */
-
-/* Pixels (N, H, W, 3) -> c->enc_feat (N, K, C) and c->enc_spat (N, K, 6): the model's convs
-   (im2col, then one product per layer for the whole batch), ReLUs and max-pools, with
-   activations laid out (C, N, H, W); cell k = y * W + x of the final grid is box k. */
-static void ban__encode_images(ban_ctx *c, const unsigned char *pixels, int N)
-{
-    const ban_model *m = c->model;
-    const ban_config *cf = &m->config;
-    int C = 3, H = cf->image_height, W = cf->image_width;
-    float *x = c->enc_a, *y = c->enc_b;
-    for (int ch = 0; ch < 3; ch++) {
-        const float scale = m->enc_affine[ch], shift = m->enc_affine[3 + ch];
-        float *dst = x + (size_t)ch * N * H * W;
-        for (size_t i = 0; i < (size_t)N * H * W; i++) dst[i] = (float)pixels[i * 3 + ch] * scale + shift;
-    }
-    for (int l = 0; l < cf->encoder_layers; l++) {
-        const int kind = m->enc[l][0], O = m->enc[l][1], k = m->enc[l][2], st = m->enc[l][3], pad = m->enc[l][4];
-        if (kind == BAN__RELU) {
-            for (size_t i = 0; i < (size_t)C * N * H * W; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
-            continue;
-        }
-        const int OH = (H + 2 * (kind == BAN__CONV ? pad : 0) - k) / st + 1;
-        const int OW = (W + 2 * (kind == BAN__CONV ? pad : 0) - k) / st + 1;
-        const size_t plane = (size_t)N * OH * OW; /* one channel of the output, every image */
-        if (kind == BAN__MAXPOOL) {
-            for (int ch = 0; ch < C; ch++)
-                for (int n = 0; n < N; n++)
-                    for (int oy = 0; oy < OH; oy++)
-                        for (int ox = 0; ox < OW; ox++) {
-                            const float *src = x + (((size_t)ch * N + n) * H + oy * st) * W + ox * st;
-                            float best = src[0];
-                            for (int i = 0; i < k; i++)
-                                for (int j = 0; j < k; j++)
-                                    if (src[(size_t)i * W + j] > best) best = src[(size_t)i * W + j];
-                            y[(((size_t)ch * N + n) * OH + oy) * OW + ox] = best;
-                        }
-        } else { /* conv: col (C*k*k, N*OH*OW), then out (O, N*OH*OW) = W (O, C*k*k) . col + b */
-            float *col = c->enc_col;
-            for (int ch = 0; ch < C; ch++)
-                for (int i = 0; i < k; i++)
-                    for (int j = 0; j < k; j++) {
-                        float *row = col + (((size_t)ch * k + i) * k + j) * plane;
-                        for (int n = 0; n < N; n++)
-                            for (int oy = 0; oy < OH; oy++) {
-                                const int iy = oy * st - pad + i;
-                                float *dst = row + ((size_t)n * OH + oy) * OW;
-                                /* a padding row has no source row: not even its address may be formed */
-                                const float *src = iy >= 0 && iy < H ? x + (((size_t)ch * N + n) * H + iy) * W : NULL;
-                                for (int ox = 0; ox < OW; ox++) {
-                                    const int ix = ox * st - pad + j;
-                                    dst[ox] = (src && ix >= 0 && ix < W) ? src[ix] : 0.0f;
-                                }
-                            }
-                    }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, (int)plane, C * k * k, 1.0f, m->enc_w[l],
-                        C * k * k, col, (int)plane, 0.0f, y, (int)plane);
-            for (int o = 0; o < O; o++)
-                for (size_t i = 0; i < plane; i++) y[(size_t)o * plane + i] += m->enc_b[l][o];
-            C = O;
-        }
-        H = OH, W = OW;
-        float *t = x;
-        x = y, y = t;
-    }
-    const int K = H * W;
-    for (int n = 0; n < N; n++)
-        for (int kk = 0; kk < K; kk++) {
-            float *f = c->enc_feat + ((size_t)n * K + kk) * C, *sp = c->enc_spat + ((size_t)n * K + kk) * 6;
-            for (int ch = 0; ch < C; ch++) f[ch] = x[((size_t)ch * N + n) * K + kk];
-            const float gx = (float)(kk % W), gy = (float)(kk / W);
-            sp[0] = gx / (float)W, sp[1] = gy / (float)H, sp[2] = (gx + 1.0f) / (float)W, sp[3] = (gy + 1.0f) / (float)H;
-            sp[4] = 1.0f / (float)W, sp[5] = 1.0f / (float)H;
-        }
-}
-
-/* Bilinear attention logits of one example, every glimpse at once:
-   tmp (R, G*Q) = Vatt (R, kD) . (Qatt (Q, kD) scaled by h_mat[g])^T; add h_bias[g] later. */
-static void ban__attention_logits(ban_ctx *c, const float *vatt, int ldv, int R, const float *qatt, int Q)
-{
-    const ban_model *m = c->model;
-    const int kD = m->config.attention_rank * m->config.hidden_dim, G = m->config.num_glimpses;
-    if (!m->panels) {
-        for (int g = 0; g < G; g++)
-            for (int l = 0; l < Q; l++) {
-                const float *src = qatt + (size_t)l * kD, *h = m->att_hmat + (size_t)g * kD;
-                float *dst = c->q_scaled + ((size_t)g * Q + l) * kD;
-                for (int j = 0; j < kD; j++) dst[j] = src[j] * h[j];
-            }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, G * Q, kD, 1.0f, vatt, ldv, c->q_scaled, kD, 0.0f,
-                    c->att_tmp, G * Q);
-        return;
-    }
-    /* a model in panels: no CBLAS in the forward pass at all (OpenBLAS's idle threads spin
-       for a while after each call, and would take the cores from ban.h's own); the scaled
-       question rows go straight into panels, the last one padded with zeros */
-    const int rows = G * Q, padded = (rows + BAN__NR - 1) / BAN__NR * BAN__NR;
-    for (int r = 0; r < padded; r++) {
-        float *dst = c->q_scaled + (size_t)(r / BAN__NR) * kD * BAN__NR + r % BAN__NR;
-        if (r >= rows) {
-            for (int j = 0; j < kD; j++) dst[(size_t)j * BAN__NR] = 0.0f;
-            continue;
-        }
-        const float *src = qatt + (size_t)(r % Q) * kD, *h = m->att_hmat + (size_t)(r / Q) * kD;
-        for (int j = 0; j < kD; j++) dst[(size_t)j * BAN__NR] = src[j] * h[j];
-    }
-    const ban__pgemm g = {R, rows, kD, ldv, rows, 0, c->isa, vatt, c->q_scaled, BAN__NR, (size_t)kD * BAN__NR,
-                          NULL, c->att_tmp};
-    ban__pgemm_run(c->pool, &g);
-}
-
-/* the image of example b */
-static int ban__image_of(const ban_input *in, int b) { return in->image_index ? in->image_index[b] : b; }
-
-/* q (B, P, D) += v (B, D) at every position: a glimpse's or the counter's vector joins every
-   question channel (residual learning of attention) */
-static void ban__add_to_positions(float *q, const float *v, int B, int P, int D)
-{
-    for (int b = 0; b < B; b++)
-        for (int l = 0; l < P; l++)
-            for (int d = 0; d < D; d++) q[((size_t)b * P + l) * D + d] += v[(size_t)b * D + d];
-}
-
+/* VQA, the paper's model: Y from the question, the boxes' projections, G bilinear attention
+   maps, then per glimpse the joint representation, its residual update of Y (and the count
+   feature's), and the classifier over Y */
 static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, const float *vin)
 {
     const ban_model *m = c->model;
     const ban_config *cf = &m->config;
-    const int B = in->batch, K = in->boxes, Km = c->lim.max_boxes, D = cf->hidden_dim, G = cf->num_glimpses;
-    const int kD = cf->attention_rank * D, P = ban_question_positions(m, in->tokens_len);
-    const int Gr = in->glimpses ? in->glimpses : G, cols = kD + Gr * D, O = cf->counter_objects;
-    const int Dvin = cf->feature_dim, H = cf->classifier_hidden, A = cf->num_answers;
-    const size_t plane = (size_t)Km * c->max_pos; /* one (b, g) attention map */
+    const int B = in->batch, D = cf->hidden_dim, kD = cf->attention_rank * D, Dg = m->w.glimpse_q.rows;
+    const int P = ban_question_positions(m, in->tokens_len), O = cf->counter_objects;
+    const int Gr = in->glimpses ? in->glimpses : cf->num_glimpses, cols = kD + Gr * Dg;
     const int N = in->images ? in->images : B;
-    int total_rows = 0, rc;
-    for (int i = 0; i < N; i++) total_rows += c->n_rows[i];
+    int rows = 0, rc;
+    for (int i = 0; i < N; i++) rows += c->n_rows[i];
     if ((rc = ban__prepare_tokens(c, in, P))) return rc;
 
-    /* 1. question: embeddings, GRU -> q (B*P, D) */
-    ban__encode_question(c, B, P);
-
-    /* 2. every projection of the boxes in one product, once per image: attention (kD), then
-       each glimpse (D) */
-    ban__linear(c, total_rows, cols, Dvin, vin, Dvin, m->vis_w, m->panels & BAN__PW_VIS, m->vis_b, c->vproj, cols, 1);
-
-    /* 3. bilinear attention maps of all G glimpses, from the GRU states */
-    ban__linear(c, B * P, kD, D, c->q, D, m->att_qw, m->panels & BAN__PW_ATT_Q, m->att_qb, c->q_att, kD, 1);
+    ban__question_encoder(c, B, P);
+    /* sigma(X U) for the attention (kD) and each glimpse run (Dg): one product, once per image */
+    ban__linear(c, ban__mat_of(c->vproj, rows, cols, cols), ban__mat_in(vin, rows, cf->feature_dim, cf->feature_dim),
+                &m->w.visual, 0, 1);
+    /* sigma(Y V) for the attention, then every glimpse's map of every example */
+    ban__linear(c, ban__mat_of(c->q_att, B * P, kD, kD), ban__mat_of(c->q, B * P, D, D), &m->w.att_q, 0, 1);
     for (int b = 0; b < B; b++) {
-        const int i = ban__image_of(in, b), R = c->n_rows[i], valid = c->n_tok[b];
-        ban__attention_logits(c, c->vproj + (size_t)c->row0[i] * cols, cols, R, c->q_att + (size_t)b * P * kD, P);
-        for (int g = 0; g < G; g++) {
-            float *map = c->att + (size_t)(b * G + g) * plane, *score = c->box_score + (size_t)(b * G + g) * Km;
-            const float bias = m->att_hbias[g];
-            float top = -INFINITY;
-            for (int k = 0; k < K; k++) {
-                const int r = c->box_row[(size_t)i * Km + k];
-                float best = -INFINITY;
-                if (r >= 0)
-                    for (int l = 0; l < P; l++) {
-                        float v = map[(size_t)r * P + l] = c->att_tmp[(size_t)r * G * P + (size_t)g * P + l] + bias;
-                        if (l < valid && v > best) best = v;
-                    }
-                score[k] = best; /* the counter's box score: logits maxed over positions */
-                if (best > top) top = best;
-            }
-            /* softmax over every (box, position) pair of the map */
-            float sum = 0.0f, entropy = 0.0f;
-            for (int r = 0; r < R; r++)
-                for (int l = 0; l < P; l++) {
-                    float *v = &map[(size_t)r * P + l];
-                    *v = l < valid ? expf(*v - top) : 0.0f;
-                    sum += *v;
-                }
-            const float inv = 1.0f / sum;
-            for (int r = 0; r < R; r++)
-                for (int l = 0; l < P; l++) {
-                    float *v = &map[(size_t)r * P + l];
-                    *v *= inv;
-                    if (*v > 0.0f) entropy -= *v * logf(*v);
-                }
-            if (out->entropy) out->entropy[b * G + g] = entropy;
-            if (out->attention) {
-                float *dst = out->attention + (size_t)(b * G + g) * K * P;
-                for (int k = 0; k < K; k++) {
-                    const int r = c->box_row[(size_t)i * Km + k];
-                    if (r < 0) memset(dst + (size_t)k * P, 0, (size_t)P * sizeof(float));
-                    else memcpy(dst + (size_t)k * P, map + (size_t)r * P, (size_t)P * sizeof(float));
-                }
-            }
-        }
+        const int i = ban__image_of(in, b);
+        ban__attention_logits(c, c->vproj + (size_t)c->row0[i] * cols, cols, c->n_rows[i],
+                              c->q_att + (size_t)b * P * kD, P);
+        ban__attention_maps(c, in, out, b, P);
     }
-
-    /* 4. glimpses: joint vector f_g = sum_kl V'_k A_kl Q'_l, projected and added to every
-       question channel (residual learning of attention), then the count feature */
     for (int g = 0; g < Gr; g++) {
-        const unsigned pq = m->panels & BAN__PW_GQ, pp = m->panels & BAN__PW_GP, pc = m->panels & BAN__PW_GC;
-        ban__linear(c, B * P, D, D, c->q, D, ban__stacked(m->gq_w, g, D, D, pq), pq, m->gq_b + (size_t)g * D,
-                    c->q_glimpse, D, 1);
-        for (int b = 0; b < B; b++) {
-            const int i = ban__image_of(in, b), R = c->n_rows[i], valid = c->n_tok[b];
-            /* chain (P, D) = A^T (P, R) . V'_g (R, D) */
-            const float *att = c->att + (size_t)(b * G + g) * plane;
-            const float *vg = c->vproj + (size_t)c->row0[i] * cols + kD + (size_t)g * D;
-            if (!m->panels) {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, D, R, 1.0f, att, P, vg, cols, 0.0f, c->chain,
-                            D);
-            } else { /* V'_g in rows is V'_g^T in panels of stride 32 */
-                for (int r = 0; r < R; r++)
-                    for (int l = 0; l < P; l++) c->att_t[(size_t)l * R + r] = att[(size_t)r * P + l];
-                const ban__pgemm pg = {P, D, R, R, D, 0, c->isa, c->att_t, vg, (size_t)cols, BAN__NR, NULL, c->chain};
-                ban__pgemm_run(c->pool, &pg);
-            }
-            float *joint = c->joint + (size_t)b * D;
-            const float *qg = c->q_glimpse + (size_t)b * P * D;
-            for (int d = 0; d < D; d++) joint[d] = 0.0f;
-            for (int l = 0; l < valid; l++)
-                for (int d = 0; d < D; d++) joint[d] += c->chain[(size_t)l * D + d] * qg[(size_t)l * D + d];
-        }
-        ban__linear(c, B, D, D, c->joint, D, ban__stacked(m->gp_w, g, D, D, pp), pp, m->gp_b + (size_t)g * D, c->proj,
-                    D, 0);
-        ban__add_to_positions(c->q, c->proj, B, P, D);
+        ban__joint_representation(c, in, g, B, P, cols);
+        ban__residual_update(c, &m->w.glimpse_p, g, ban__mat_of(c->joint, B, D, D), P, 0);
         if (O) {
-            for (int b = 0; b < B; b++) {
-                const int i = ban__image_of(in, b);
-                ban__count(m, c->box_score + (size_t)(b * G + g) * Km, in->spatials + (size_t)i * K * 6, K,
-                           c->n_box[i], c->count_feat + (size_t)b * (O + 1), c->counter_tmp);
-            }
-            ban__linear(c, B, D, O + 1, c->count_feat, O + 1, ban__stacked(m->gc_w, g, D, O + 1, pc), pc,
-                        m->gc_b + (size_t)g * D, c->proj, D, 1);
-            ban__add_to_positions(c->q, c->proj, B, P, D);
+            ban__count_features(c, in, g, B);
+            ban__residual_update(c, &m->w.glimpse_c, g, ban__mat_of(c->count_feat, B, O + 1, O + 1), P, 1);
         }
     }
-
-    /* 5. classifier over the sum of the question channels */
-    for (int b = 0; b < B; b++) {
-        float *s = c->joint + (size_t)b * D;
-        for (int d = 0; d < D; d++) s[d] = 0.0f;
-        for (int l = 0; l < c->n_tok[b]; l++)
-            for (int d = 0; d < D; d++) s[d] += c->q[((size_t)b * P + l) * D + d];
-    }
-    ban__linear(c, B, H, D, c->joint, D, m->cls1_w, m->panels & BAN__PW_CLS1, m->cls1_b, c->proj, H, 1);
-    ban__linear(c, B, A, H, c->proj, H, m->cls2_w, m->panels & BAN__PW_CLS2, m->cls2_b, out->logits, A, 0);
+    ban__classifier(c, B, P, out->logits);
     return BAN_OK;
 }
 
+/* Grounding: the GRU states at the entities against the boxes, one attention map per
+   sentence; its logits are the output */
 static int ban__forward_grounding(ban_ctx *c, const ban_input *in, ban_output *out, const float *vin)
 {
     const ban_model *m = c->model;
     const ban_config *cf = &m->config;
-    const int B = in->batch, K = in->boxes, Km = c->lim.max_boxes, D = cf->hidden_dim, G = cf->num_glimpses;
-    const int kD = cf->attention_rank * D, E = in->entities_len, L = in->tokens_len;
-    const int Dvin = cf->feature_dim + 6 * cf->spatial_concat;
+    const int B = in->batch, D = cf->hidden_dim, kD = cf->attention_rank * D, E = in->entities_len;
+    const int L = in->tokens_len, Dvin = cf->feature_dim + 6 * cf->spatial_concat;
     const int N = in->images ? in->images : B;
-    int P = 1, total_rows = 0, rc;
-    for (int i = 0; i < N; i++) total_rows += c->n_rows[i];
+    int P = 1, rows = 0, rc;
+    for (int i = 0; i < N; i++) rows += c->n_rows[i];
     for (int b = 0; b < B; b++) {
         if (in->entity_counts && (in->entity_counts[b] < 0 || in->entity_counts[b] > E))
             return ban__fail(c->error, BAN_ERR_INPUT, "example %d: entity count %d outside 0..%d", b,
@@ -2651,37 +2770,30 @@ static int ban__forward_grounding(ban_ctx *c, const ban_input *in, ban_output *o
         }
     }
     if ((rc = ban__prepare_tokens(c, in, P))) return rc;
-    ban__encode_question(c, B, P);
+    ban__question_encoder(c, B, P);
     for (int b = 0; b < B; b++)
         for (int j = 0; j < E; j++)
             memcpy(c->q_ent + ((size_t)b * E + j) * D, c->q + ((size_t)b * P + in->entities[(size_t)b * E + j]) * D,
                    (size_t)D * sizeof(float));
-    ban__linear(c, total_rows, kD, Dvin, vin, Dvin, m->vis_w, m->panels & BAN__PW_VIS, m->vis_b, c->vproj, kD, 1);
-    ban__linear(c, B * E, kD, D, c->q_ent, D, m->att_qw, m->panels & BAN__PW_ATT_Q, m->att_qb, c->q_att, kD, 1);
+    ban__linear(c, ban__mat_of(c->vproj, rows, kD, kD), ban__mat_in(vin, rows, Dvin, Dvin), &m->w.visual, 0, 1);
+    ban__linear(c, ban__mat_of(c->q_att, B * E, kD, kD), ban__mat_of(c->q_ent, B * E, D, D), &m->w.att_q, 0, 1);
     for (int b = 0; b < B; b++) {
         const int i = ban__image_of(in, b);
-        ban__attention_logits(c, c->vproj + (size_t)c->row0[i] * kD, kD, c->n_rows[i], c->q_att + (size_t)b * E * kD, E);
-        for (int g = 0; g < G; g++)
-            for (int k = 0; k < K; k++) {
-                const int r = c->box_row[(size_t)i * Km + k];
-                float *dst = out->logits + (((size_t)b * G + g) * K + k) * E;
-                for (int j = 0; j < E; j++) {
-                    /* padding: masked boxes; slots past the count, or (the reference's rule) a slot
-                       other than the first that holds position 0 */
-                    int pad = r < 0 || (in->entity_counts ? j >= in->entity_counts[b]
-                                                          : (j > 0 && in->entities[(size_t)b * E + j] == 0));
-                    dst[j] = pad ? BAN__MASKED_GROUNDING
-                                 : c->att_tmp[(size_t)r * G * E + (size_t)g * E + j] + m->att_hbias[g];
-                }
-            }
+        ban__attention_logits(c, c->vproj + (size_t)c->row0[i] * kD, kD, c->n_rows[i], c->q_att + (size_t)b * E * kD,
+                              E);
+        ban__grounding_logits(c, in, out, b);
     }
     return BAN_OK;
 }
 
-static int ban__forward_boxes(ban_ctx *c, const ban_input *in, ban_output *out)
+/* the input's sizes and pointers against the context and the model */
+static int ban__check_input(ban_ctx *c, const ban_input *in, const ban_output *out)
 {
     const ban_config *cf = &c->model->config;
     const int vqa = cf->task == BAN_TASK_VQA;
+    /* a model that pads questions to a fixed length reads the first question_length tokens of
+       a longer one (the reference's tokenizer truncates so): any length up to BAN_MAX_TOKENS */
+    const int fixed = vqa && !cf->question_masking, max_tokens = fixed ? c->lim.max_tokens : c->lim.max_tokens;
     if (in->batch < 1 || in->batch > c->lim.max_batch)
         return ban__fail(c->error, BAN_ERR_ARG, "batch %d outside the context's 1..%d", in->batch, c->lim.max_batch);
     if (in->images < 0 || in->images > in->batch || (in->images && !in->image_index) ||
@@ -2690,9 +2802,10 @@ static int ban__forward_boxes(ban_ctx *c, const ban_input *in, ban_output *out)
                          in->batch);
     if (in->boxes < 1 || in->boxes > c->lim.max_boxes)
         return ban__fail(c->error, BAN_ERR_ARG, "%d boxes outside the context's 1..%d", in->boxes, c->lim.max_boxes);
-    if (in->tokens_len < 1 || in->tokens_len > c->lim.max_tokens)
-        return ban__fail(c->error, BAN_ERR_ARG, "%d tokens outside the context's 1..%d", in->tokens_len,
-                         c->lim.max_tokens);
+    if (in->tokens_len < 1)
+        return ban__fail(c->error, BAN_ERR_ARG, "%d tokens: a question needs at least one", in->tokens_len);
+    if (in->tokens_len > max_tokens)
+        return ban__fail(c->error, BAN_ERR_ARG, "%d tokens outside the context's 1..%d", in->tokens_len, max_tokens);
     if (!in->features || !in->tokens)
         return ban__fail(c->error, BAN_ERR_ARG, "ban_forward: NULL features or tokens");
     if (!in->spatials && (cf->spatial_concat || (vqa && cf->counter_objects)))
@@ -2709,10 +2822,16 @@ static int ban__forward_boxes(ban_ctx *c, const ban_input *in, ban_output *out)
             return ban__fail(c->error, BAN_ERR_ARG, "attention maps and entropy are VQA outputs; a grounding "
                              "model's logits are its attention");
     }
+    return BAN_OK;
+}
+
+static int ban__forward_boxes(ban_ctx *c, const ban_input *in, ban_output *out)
+{
     const float *vin = NULL;
-    int rc = ban__prepare_boxes(c, in, &vin);
-    if (rc) return rc;
-    return vqa ? ban__forward_vqa(c, in, out, vin) : ban__forward_grounding(c, in, out, vin);
+    int rc;
+    if ((rc = ban__check_input(c, in, out)) || (rc = ban__prepare_boxes(c, in, &vin))) return rc;
+    return c->model->config.task == BAN_TASK_VQA ? ban__forward_vqa(c, in, out, vin)
+                                                 : ban__forward_grounding(c, in, out, vin);
 }
 
 /* An encoder model: the image encoder's grid stands in for the box features. */
@@ -2727,7 +2846,7 @@ static int ban__forward_pixels(ban_ctx *c, const ban_input *in, ban_output *out)
     if (in->batch < 1 || in->batch > c->lim.max_batch || in->images < 0 || in->images > in->batch)
         return ban__fail(c->error, BAN_ERR_ARG, "batch %d (images %d) outside the context's 1..%d", in->batch,
                          in->images, c->lim.max_batch);
-    ban__encode_images(c, in->pixels, N);
+    ban__image_encoder(c, in->pixels, N);
     ban_input grid = *in;
     grid.pixels = NULL, grid.boxes = K, grid.features = c->enc_feat, grid.spatials = c->enc_spat;
     return ban__forward_boxes(c, &grid, out);
@@ -2735,14 +2854,14 @@ static int ban__forward_pixels(ban_ctx *c, const ban_input *in, ban_output *out)
 
 BANDEF int ban_encode(ban_ctx *c, const unsigned char *pixels, int n, float *features, float *spatials)
 {
-    if (!c) return BAN_ERR_ARG;
+    BAN__REFUSE_CTX(c);
     const ban_config *cf = &c->model->config;
     const size_t K = (size_t)cf->grid_height * cf->grid_width;
     if (!cf->encoder_layers) return ban__fail(c->error, BAN_ERR_UNSUPPORTED, "this model has no image encoder");
     if (!pixels || !features || n < 1 || n > c->lim.max_batch)
         return ban__fail(c->error, BAN_ERR_ARG, "ban_encode: NULL pixels or features, or %d images outside 1..%d",
                          n, c->lim.max_batch);
-    ban__encode_images(c, pixels, n);
+    ban__image_encoder(c, pixels, n);
     memcpy(features, c->enc_feat, (size_t)n * K * cf->feature_dim * sizeof(float));
     if (spatials) memcpy(spatials, c->enc_spat, (size_t)n * K * 6 * sizeof(float));
     return BAN_OK;
@@ -2750,12 +2869,371 @@ BANDEF int ban_encode(ban_ctx *c, const unsigned char *pixels, int n, float *fea
 
 BANDEF int ban_forward(ban_ctx *c, const ban_input *in, ban_output *out)
 {
-    if (!c) return BAN_ERR_ARG;
+    BAN__REFUSE_CTX(c);
     if (!in || !out || !out->logits)
         return ban__fail(c->error, BAN_ERR_ARG, "ban_forward: NULL input, output or output logits");
     if (c->model->config.encoder_layers) return ban__forward_pixels(c, in, out);
     if (in->pixels) return ban__fail(c->error, BAN_ERR_ARG, "this model reads box features, not pixels");
     return ban__forward_boxes(c, in, out);
+}
+
+/* ---- tokenizer -------------------------------------------------------------------- */
+/* The reference's Dictionary.tokenize: str.lower(); delete ',' and '?'; "'s" -> " 's";
+   str.split(); unknown words -> unknown_id. Text is UTF-8; lower() and split() follow
+   Python 3's Unicode tables (the generated tables at the end), final sigma included. */
+
+static uint32_t ban__lower(uint32_t cp);
+static int ban__case_ignorable(uint32_t cp);
+static int ban__cased(uint32_t cp);
+
+static int ban__isspace(uint32_t cp)
+{
+    return (cp >= 9 && cp <= 13) || (cp >= 0x1c && cp <= 0x20) || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
+           cp == 0x3000;
+}
+
+/* decode one code point; 0 bytes on invalid UTF-8 (overlong, surrogate, truncated) */
+static int ban__utf8(const unsigned char *s, uint32_t *cp)
+{
+    if (s[0] < 0x80) return *cp = s[0], 1;
+    int n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (!n || s[0] > 0xf4) return 0;
+    uint32_t v = s[0] & (0x7f >> n);
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        v = v << 6 | (s[i] & 0x3f);
+    }
+    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10ffff)) || (v >= 0xd800 && v <= 0xdfff)) return 0;
+    return *cp = v, n;
+}
+
+typedef struct {
+    ban_ctx *ctx;
+    int32_t *ids;
+    ban_token_info *info;     /* or NULL */
+    int max_ids, count, known;
+    size_t len;
+    int overflow, started;    /* the word outgrew every vocabulary word; it has begun */
+    int start, end;           /* the bytes of the text it was read from */
+    int pending_apostrophe, apostrophe_at;
+} ban__tokenizer;
+
+static void ban__word_end(ban__tokenizer *t)
+{
+    const ban_model *m = t->ctx->model;
+    if (!t->started) return;
+    int id = m->config.unknown_id, known = 0;
+    if (!t->overflow) {
+        size_t h = (size_t)ban__hash(t->ctx->word, t->len) & m->hash_mask;
+        for (; m->word_hash[h] >= 0; h = (h + 1) & m->hash_mask) {
+            int w = m->word_hash[h];
+            if (m->word_len[w] == t->len && !memcmp(m->words[w], t->ctx->word, t->len)) { id = w, known = 1; break; }
+        }
+    }
+    if (t->count < t->max_ids) {
+        t->ids[t->count] = id;
+        if (t->info) t->info[t->count].start = t->start, t->info[t->count].end = t->end, t->info[t->count].known = known;
+    }
+    t->count++;
+    t->known += known;
+    t->len = 0;
+    t->overflow = t->started = 0;
+}
+
+/* a code point of the word, read from the text's bytes [start, end) */
+static void ban__word_add(ban__tokenizer *t, uint32_t cp, int start, int end)
+{
+    unsigned char b[4];
+    int n = cp < 0x80 ? (b[0] = (unsigned char)cp, 1)
+          : cp < 0x800 ? (b[0] = (unsigned char)(0xc0 | cp >> 6), b[1] = (unsigned char)(0x80 | (cp & 0x3f)), 2)
+          : cp < 0x10000 ? (b[0] = (unsigned char)(0xe0 | cp >> 12), b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
+                            b[2] = (unsigned char)(0x80 | (cp & 0x3f)), 3)
+          : (b[0] = (unsigned char)(0xf0 | cp >> 18), b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f)),
+             b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (unsigned char)(0x80 | (cp & 0x3f)), 4);
+    if (!t->started) t->started = 1, t->start = start;
+    t->end = end;
+    /* a word longer than every vocabulary word can only be unknown */
+    if (t->len + (size_t)n > (size_t)t->ctx->model->max_word_bytes) t->overflow = 1;
+    else memcpy(t->ctx->word + t->len, b, (size_t)n), t->len += (size_t)n;
+}
+
+/* one lowered code point, read from bytes [start, end), after ',' and '?' are gone */
+static void ban__token_char(ban__tokenizer *t, uint32_t cp, int start, int end)
+{
+    if (t->pending_apostrophe) {
+        t->pending_apostrophe = 0;
+        if (cp == 's') ban__word_end(t); /* "'s" -> " 's" */
+        ban__word_add(t, '\'', t->apostrophe_at, t->apostrophe_at + 1);
+    }
+    if (ban__isspace(cp)) ban__word_end(t);
+    else if (cp == '\'') t->pending_apostrophe = 1, t->apostrophe_at = start;
+    else ban__word_add(t, cp, start, end);
+}
+
+static int ban__tokenize(ban_ctx *ctx, const char *text, int32_t *ids, ban_token_info *info, int max_ids,
+                         int *n_tokens, int *n_known)
+{
+    if (n_tokens) *n_tokens = 0;
+    BAN__REFUSE_CTX(ctx);
+    if (!text || !n_tokens || max_ids < 0 || (max_ids > 0 && !ids))
+        return ban__fail(ctx->error, BAN_ERR_ARG, "ban_tokenize: NULL text, ids or count");
+    if (!ctx->model->config.has_vocabulary)
+        return ban__fail(ctx->error, BAN_ERR_UNSUPPORTED, "%s: the model file carries no vocabulary (export it "
+                         "with --dictionary)", ctx->model->file.path);
+    const size_t size = strlen(text);
+    if (size > (size_t)1 << 30)
+        return ban__fail(ctx->error, BAN_ERR_INPUT, "a question of %zu bytes (at most 1 GB)", size);
+    ban__tokenizer t;
+    memset(&t, 0, sizeof t);
+    t.ctx = ctx, t.ids = ids, t.info = info, t.max_ids = max_ids;
+    const unsigned char *s = (const unsigned char *)text;
+    size_t at = 0;
+    int prev_cased = 0; /* the last code point that is not case-ignorable is cased */
+    while (s[at]) {
+        uint32_t cp, orig;
+        const int from = (int)at, n = ban__utf8(s + at, &cp);
+        if (!n) return ban__fail(ctx->error, BAN_ERR_INPUT, "byte %zu of the question is not valid UTF-8", at);
+        at += (size_t)n;
+        orig = cp;
+        if (cp == 0x130) { /* the one code point whose lowercase is two: i + combining dot */
+            ban__token_char(&t, 'i', from, (int)at);
+            ban__token_char(&t, 0x307, from, (int)at);
+            prev_cased = 1;
+            continue;
+        }
+        if (cp == 0x3a3) { /* capital sigma: final form after a cased letter not followed by one */
+            int next_cased = 0;
+            uint32_t nx;
+            for (size_t p = at; s[p];) {
+                int k = ban__utf8(s + p, &nx);
+                if (!k) break;
+                p += (size_t)k;
+                if (!ban__case_ignorable(nx)) { next_cased = ban__cased(nx); break; }
+            }
+            cp = prev_cased && !next_cased ? 0x3c2 : 0x3c3;
+        } else {
+            cp = ban__lower(cp);
+        }
+        if (!ban__case_ignorable(orig)) prev_cased = ban__cased(orig);
+        if (cp == ',' || cp == '?') continue;
+        ban__token_char(&t, cp, from, (int)at);
+    }
+    if (t.pending_apostrophe) t.pending_apostrophe = 0, ban__word_add(&t, '\'', t.apostrophe_at, t.apostrophe_at + 1);
+    ban__word_end(&t);
+    *n_tokens = t.count;
+    if (n_known) *n_known = t.known;
+    return BAN_OK;
+}
+
+BANDEF int ban_tokenize(ban_ctx *ctx, const char *text, int32_t *ids, int max_ids, int *n_tokens)
+{
+    return ban__tokenize(ctx, text, ids, NULL, max_ids, n_tokens, NULL);
+}
+
+BANDEF int ban_tokenize_info(ban_ctx *ctx, const char *text, int32_t *ids, ban_token_info *info, int max_ids,
+                             int *n_tokens)
+{
+    int known = 0, rc;
+    BAN__REFUSE_CTX(ctx);
+    if (max_ids > 0 && !info) return ban__fail(ctx->error, BAN_ERR_ARG, "ban_tokenize_info: NULL info");
+    if ((rc = ban__tokenize(ctx, text, ids, info, max_ids, n_tokens, &known))) return rc;
+    if (*n_tokens == 0) return ban__fail(ctx->error, BAN_ERR_INPUT, "the question is empty");
+    if (known == 0)
+        return ban__fail(ctx->error, BAN_ERR_INPUT, "no word of the question is in the model's vocabulary (%d "
+                         "unknown)", *n_tokens);
+    return BAN_OK;
+}
+
+/* ---- generated tables ------------------------------------------------------------
+   Python 3's lowercase mapping and the case classes its final-sigma rule reads, as
+   tools/gen_unicode_lower.py prints them (paste its output over these tables). */
+
+/* Generated by tools/gen_unicode_lower.py from Python 3.11.2 (Unicode 14.0.0): 181 lowercase runs, 427 case-ignorable and 149 cased ranges. */
+static const int32_t ban__lower_runs[][4] = {
+    {0x41,26,1,32}, {0xC0,23,1,32}, {0xD8,7,1,32}, {0x100,24,2,1},
+    {0x132,3,2,1}, {0x139,8,2,1}, {0x14A,23,2,1}, {0x178,1,1,-121},
+    {0x179,3,2,1}, {0x181,1,1,210}, {0x182,2,2,1}, {0x186,1,1,206},
+    {0x187,1,1,1}, {0x189,2,1,205}, {0x18B,1,1,1}, {0x18E,1,1,79},
+    {0x18F,1,1,202}, {0x190,1,1,203}, {0x191,1,1,1}, {0x193,1,1,205},
+    {0x194,1,1,207}, {0x196,1,1,211}, {0x197,1,1,209}, {0x198,1,1,1},
+    {0x19C,1,1,211}, {0x19D,1,1,213}, {0x19F,1,1,214}, {0x1A0,3,2,1},
+    {0x1A6,1,1,218}, {0x1A7,1,1,1}, {0x1A9,1,1,218}, {0x1AC,1,1,1},
+    {0x1AE,1,1,218}, {0x1AF,1,1,1}, {0x1B1,2,1,217}, {0x1B3,2,2,1},
+    {0x1B7,1,1,219}, {0x1B8,1,1,1}, {0x1BC,1,1,1}, {0x1C4,1,1,2},
+    {0x1C5,1,1,1}, {0x1C7,1,1,2}, {0x1C8,1,1,1}, {0x1CA,1,1,2},
+    {0x1CB,9,2,1}, {0x1DE,9,2,1}, {0x1F1,1,1,2}, {0x1F2,2,2,1},
+    {0x1F6,1,1,-97}, {0x1F7,1,1,-56}, {0x1F8,20,2,1}, {0x220,1,1,-130},
+    {0x222,9,2,1}, {0x23A,1,1,10795}, {0x23B,1,1,1}, {0x23D,1,1,-163},
+    {0x23E,1,1,10792}, {0x241,1,1,1}, {0x243,1,1,-195}, {0x244,1,1,69},
+    {0x245,1,1,71}, {0x246,5,2,1}, {0x370,2,2,1}, {0x376,1,1,1},
+    {0x37F,1,1,116}, {0x386,1,1,38}, {0x388,3,1,37}, {0x38C,1,1,64},
+    {0x38E,2,1,63}, {0x391,17,1,32}, {0x3A3,9,1,32}, {0x3CF,1,1,8},
+    {0x3D8,12,2,1}, {0x3F4,1,1,-60}, {0x3F7,1,1,1}, {0x3F9,1,1,-7},
+    {0x3FA,1,1,1}, {0x3FD,3,1,-130}, {0x400,16,1,80}, {0x410,32,1,32},
+    {0x460,17,2,1}, {0x48A,27,2,1}, {0x4C0,1,1,15}, {0x4C1,7,2,1},
+    {0x4D0,48,2,1}, {0x531,38,1,48}, {0x10A0,38,1,7264}, {0x10C7,1,1,7264},
+    {0x10CD,1,1,7264}, {0x13A0,80,1,38864}, {0x13F0,6,1,8}, {0x1C90,43,1,-3008},
+    {0x1CBD,3,1,-3008}, {0x1E00,75,2,1}, {0x1E9E,1,1,-7615}, {0x1EA0,48,2,1},
+    {0x1F08,8,1,-8}, {0x1F18,6,1,-8}, {0x1F28,8,1,-8}, {0x1F38,8,1,-8},
+    {0x1F48,6,1,-8}, {0x1F59,4,2,-8}, {0x1F68,8,1,-8}, {0x1F88,8,1,-8},
+    {0x1F98,8,1,-8}, {0x1FA8,8,1,-8}, {0x1FB8,2,1,-8}, {0x1FBA,2,1,-74},
+    {0x1FBC,1,1,-9}, {0x1FC8,4,1,-86}, {0x1FCC,1,1,-9}, {0x1FD8,2,1,-8},
+    {0x1FDA,2,1,-100}, {0x1FE8,2,1,-8}, {0x1FEA,2,1,-112}, {0x1FEC,1,1,-7},
+    {0x1FF8,2,1,-128}, {0x1FFA,2,1,-126}, {0x1FFC,1,1,-9}, {0x2126,1,1,-7517},
+    {0x212A,1,1,-8383}, {0x212B,1,1,-8262}, {0x2132,1,1,28}, {0x2160,16,1,16},
+    {0x2183,1,1,1}, {0x24B6,26,1,26}, {0x2C00,48,1,48}, {0x2C60,1,1,1},
+    {0x2C62,1,1,-10743}, {0x2C63,1,1,-3814}, {0x2C64,1,1,-10727}, {0x2C67,3,2,1},
+    {0x2C6D,1,1,-10780}, {0x2C6E,1,1,-10749}, {0x2C6F,1,1,-10783}, {0x2C70,1,1,-10782},
+    {0x2C72,1,1,1}, {0x2C75,1,1,1}, {0x2C7E,2,1,-10815}, {0x2C80,50,2,1},
+    {0x2CEB,2,2,1}, {0x2CF2,1,1,1}, {0xA640,23,2,1}, {0xA680,14,2,1},
+    {0xA722,7,2,1}, {0xA732,31,2,1}, {0xA779,2,2,1}, {0xA77D,1,1,-35332},
+    {0xA77E,5,2,1}, {0xA78B,1,1,1}, {0xA78D,1,1,-42280}, {0xA790,2,2,1},
+    {0xA796,10,2,1}, {0xA7AA,1,1,-42308}, {0xA7AB,1,1,-42319}, {0xA7AC,1,1,-42315},
+    {0xA7AD,1,1,-42305}, {0xA7AE,1,1,-42308}, {0xA7B0,1,1,-42258}, {0xA7B1,1,1,-42282},
+    {0xA7B2,1,1,-42261}, {0xA7B3,1,1,928}, {0xA7B4,8,2,1}, {0xA7C4,1,1,-48},
+    {0xA7C5,1,1,-42307}, {0xA7C6,1,1,-35384}, {0xA7C7,2,2,1}, {0xA7D0,1,1,1},
+    {0xA7D6,2,2,1}, {0xA7F5,1,1,1}, {0xFF21,26,1,32}, {0x10400,40,1,40},
+    {0x104B0,36,1,40}, {0x10570,11,1,39}, {0x1057C,15,1,39}, {0x1058C,7,1,39},
+    {0x10594,2,1,39}, {0x10C80,51,1,64}, {0x118A0,32,1,32}, {0x16E40,32,1,32},
+    {0x1E900,34,1,34},
+};
+static const int32_t ban__case_ignorable_ranges[][2] = {
+    {0x27,0x27}, {0x2E,0x2E}, {0x3A,0x3A}, {0x5E,0x5E}, {0x60,0x60}, {0xA8,0xA8},
+    {0xAD,0xAD}, {0xAF,0xAF}, {0xB4,0xB4}, {0xB7,0xB8}, {0x2B0,0x36F}, {0x374,0x375},
+    {0x37A,0x37A}, {0x384,0x385}, {0x387,0x387}, {0x483,0x489}, {0x559,0x559}, {0x55F,0x55F},
+    {0x591,0x5BD}, {0x5BF,0x5BF}, {0x5C1,0x5C2}, {0x5C4,0x5C5}, {0x5C7,0x5C7}, {0x5F4,0x5F4},
+    {0x600,0x605}, {0x610,0x61A}, {0x61C,0x61C}, {0x640,0x640}, {0x64B,0x65F}, {0x670,0x670},
+    {0x6D6,0x6DD}, {0x6DF,0x6E8}, {0x6EA,0x6ED}, {0x70F,0x70F}, {0x711,0x711}, {0x730,0x74A},
+    {0x7A6,0x7B0}, {0x7EB,0x7F5}, {0x7FA,0x7FA}, {0x7FD,0x7FD}, {0x816,0x82D}, {0x859,0x85B},
+    {0x888,0x888}, {0x890,0x891}, {0x898,0x89F}, {0x8C9,0x902}, {0x93A,0x93A}, {0x93C,0x93C},
+    {0x941,0x948}, {0x94D,0x94D}, {0x951,0x957}, {0x962,0x963}, {0x971,0x971}, {0x981,0x981},
+    {0x9BC,0x9BC}, {0x9C1,0x9C4}, {0x9CD,0x9CD}, {0x9E2,0x9E3}, {0x9FE,0x9FE}, {0xA01,0xA02},
+    {0xA3C,0xA3C}, {0xA41,0xA42}, {0xA47,0xA48}, {0xA4B,0xA4D}, {0xA51,0xA51}, {0xA70,0xA71},
+    {0xA75,0xA75}, {0xA81,0xA82}, {0xABC,0xABC}, {0xAC1,0xAC5}, {0xAC7,0xAC8}, {0xACD,0xACD},
+    {0xAE2,0xAE3}, {0xAFA,0xAFF}, {0xB01,0xB01}, {0xB3C,0xB3C}, {0xB3F,0xB3F}, {0xB41,0xB44},
+    {0xB4D,0xB4D}, {0xB55,0xB56}, {0xB62,0xB63}, {0xB82,0xB82}, {0xBC0,0xBC0}, {0xBCD,0xBCD},
+    {0xC00,0xC00}, {0xC04,0xC04}, {0xC3C,0xC3C}, {0xC3E,0xC40}, {0xC46,0xC48}, {0xC4A,0xC4D},
+    {0xC55,0xC56}, {0xC62,0xC63}, {0xC81,0xC81}, {0xCBC,0xCBC}, {0xCBF,0xCBF}, {0xCC6,0xCC6},
+    {0xCCC,0xCCD}, {0xCE2,0xCE3}, {0xD00,0xD01}, {0xD3B,0xD3C}, {0xD41,0xD44}, {0xD4D,0xD4D},
+    {0xD62,0xD63}, {0xD81,0xD81}, {0xDCA,0xDCA}, {0xDD2,0xDD4}, {0xDD6,0xDD6}, {0xE31,0xE31},
+    {0xE34,0xE3A}, {0xE46,0xE4E}, {0xEB1,0xEB1}, {0xEB4,0xEBC}, {0xEC6,0xEC6}, {0xEC8,0xECD},
+    {0xF18,0xF19}, {0xF35,0xF35}, {0xF37,0xF37}, {0xF39,0xF39}, {0xF71,0xF7E}, {0xF80,0xF84},
+    {0xF86,0xF87}, {0xF8D,0xF97}, {0xF99,0xFBC}, {0xFC6,0xFC6}, {0x102D,0x1030}, {0x1032,0x1037},
+    {0x1039,0x103A}, {0x103D,0x103E}, {0x1058,0x1059}, {0x105E,0x1060}, {0x1071,0x1074}, {0x1082,0x1082},
+    {0x1085,0x1086}, {0x108D,0x108D}, {0x109D,0x109D}, {0x10FC,0x10FC}, {0x135D,0x135F}, {0x1712,0x1714},
+    {0x1732,0x1733}, {0x1752,0x1753}, {0x1772,0x1773}, {0x17B4,0x17B5}, {0x17B7,0x17BD}, {0x17C6,0x17C6},
+    {0x17C9,0x17D3}, {0x17D7,0x17D7}, {0x17DD,0x17DD}, {0x180B,0x180F}, {0x1843,0x1843}, {0x1885,0x1886},
+    {0x18A9,0x18A9}, {0x1920,0x1922}, {0x1927,0x1928}, {0x1932,0x1932}, {0x1939,0x193B}, {0x1A17,0x1A18},
+    {0x1A1B,0x1A1B}, {0x1A56,0x1A56}, {0x1A58,0x1A5E}, {0x1A60,0x1A60}, {0x1A62,0x1A62}, {0x1A65,0x1A6C},
+    {0x1A73,0x1A7C}, {0x1A7F,0x1A7F}, {0x1AA7,0x1AA7}, {0x1AB0,0x1ACE}, {0x1B00,0x1B03}, {0x1B34,0x1B34},
+    {0x1B36,0x1B3A}, {0x1B3C,0x1B3C}, {0x1B42,0x1B42}, {0x1B6B,0x1B73}, {0x1B80,0x1B81}, {0x1BA2,0x1BA5},
+    {0x1BA8,0x1BA9}, {0x1BAB,0x1BAD}, {0x1BE6,0x1BE6}, {0x1BE8,0x1BE9}, {0x1BED,0x1BED}, {0x1BEF,0x1BF1},
+    {0x1C2C,0x1C33}, {0x1C36,0x1C37}, {0x1C78,0x1C7D}, {0x1CD0,0x1CD2}, {0x1CD4,0x1CE0}, {0x1CE2,0x1CE8},
+    {0x1CED,0x1CED}, {0x1CF4,0x1CF4}, {0x1CF8,0x1CF9}, {0x1D2C,0x1D6A}, {0x1D78,0x1D78}, {0x1D9B,0x1DFF},
+    {0x1FBD,0x1FBD}, {0x1FBF,0x1FC1}, {0x1FCD,0x1FCF}, {0x1FDD,0x1FDF}, {0x1FED,0x1FEF}, {0x1FFD,0x1FFE},
+    {0x200B,0x200F}, {0x2018,0x2019}, {0x2024,0x2024}, {0x2027,0x2027}, {0x202A,0x202E}, {0x2060,0x2064},
+    {0x2066,0x206F}, {0x2071,0x2071}, {0x207F,0x207F}, {0x2090,0x209C}, {0x20D0,0x20F0}, {0x2C7C,0x2C7D},
+    {0x2CEF,0x2CF1}, {0x2D6F,0x2D6F}, {0x2D7F,0x2D7F}, {0x2DE0,0x2DFF}, {0x2E2F,0x2E2F}, {0x3005,0x3005},
+    {0x302A,0x302D}, {0x3031,0x3035}, {0x303B,0x303B}, {0x3099,0x309E}, {0x30FC,0x30FE}, {0xA015,0xA015},
+    {0xA4F8,0xA4FD}, {0xA60C,0xA60C}, {0xA66F,0xA672}, {0xA674,0xA67D}, {0xA67F,0xA67F}, {0xA69C,0xA69F},
+    {0xA6F0,0xA6F1}, {0xA700,0xA721}, {0xA770,0xA770}, {0xA788,0xA78A}, {0xA7F2,0xA7F4}, {0xA7F8,0xA7F9},
+    {0xA802,0xA802}, {0xA806,0xA806}, {0xA80B,0xA80B}, {0xA825,0xA826}, {0xA82C,0xA82C}, {0xA8C4,0xA8C5},
+    {0xA8E0,0xA8F1}, {0xA8FF,0xA8FF}, {0xA926,0xA92D}, {0xA947,0xA951}, {0xA980,0xA982}, {0xA9B3,0xA9B3},
+    {0xA9B6,0xA9B9}, {0xA9BC,0xA9BD}, {0xA9CF,0xA9CF}, {0xA9E5,0xA9E6}, {0xAA29,0xAA2E}, {0xAA31,0xAA32},
+    {0xAA35,0xAA36}, {0xAA43,0xAA43}, {0xAA4C,0xAA4C}, {0xAA70,0xAA70}, {0xAA7C,0xAA7C}, {0xAAB0,0xAAB0},
+    {0xAAB2,0xAAB4}, {0xAAB7,0xAAB8}, {0xAABE,0xAABF}, {0xAAC1,0xAAC1}, {0xAADD,0xAADD}, {0xAAEC,0xAAED},
+    {0xAAF3,0xAAF4}, {0xAAF6,0xAAF6}, {0xAB5B,0xAB5F}, {0xAB69,0xAB6B}, {0xABE5,0xABE5}, {0xABE8,0xABE8},
+    {0xABED,0xABED}, {0xFB1E,0xFB1E}, {0xFBB2,0xFBC2}, {0xFE00,0xFE0F}, {0xFE13,0xFE13}, {0xFE20,0xFE2F},
+    {0xFE52,0xFE52}, {0xFE55,0xFE55}, {0xFEFF,0xFEFF}, {0xFF07,0xFF07}, {0xFF0E,0xFF0E}, {0xFF1A,0xFF1A},
+    {0xFF3E,0xFF3E}, {0xFF40,0xFF40}, {0xFF70,0xFF70}, {0xFF9E,0xFF9F}, {0xFFE3,0xFFE3}, {0xFFF9,0xFFFB},
+    {0x101FD,0x101FD}, {0x102E0,0x102E0}, {0x10376,0x1037A}, {0x10780,0x10785}, {0x10787,0x107B0}, {0x107B2,0x107BA},
+    {0x10A01,0x10A03}, {0x10A05,0x10A06}, {0x10A0C,0x10A0F}, {0x10A38,0x10A3A}, {0x10A3F,0x10A3F}, {0x10AE5,0x10AE6},
+    {0x10D24,0x10D27}, {0x10EAB,0x10EAC}, {0x10F46,0x10F50}, {0x10F82,0x10F85}, {0x11001,0x11001}, {0x11038,0x11046},
+    {0x11070,0x11070}, {0x11073,0x11074}, {0x1107F,0x11081}, {0x110B3,0x110B6}, {0x110B9,0x110BA}, {0x110BD,0x110BD},
+    {0x110C2,0x110C2}, {0x110CD,0x110CD}, {0x11100,0x11102}, {0x11127,0x1112B}, {0x1112D,0x11134}, {0x11173,0x11173},
+    {0x11180,0x11181}, {0x111B6,0x111BE}, {0x111C9,0x111CC}, {0x111CF,0x111CF}, {0x1122F,0x11231}, {0x11234,0x11234},
+    {0x11236,0x11237}, {0x1123E,0x1123E}, {0x112DF,0x112DF}, {0x112E3,0x112EA}, {0x11300,0x11301}, {0x1133B,0x1133C},
+    {0x11340,0x11340}, {0x11366,0x1136C}, {0x11370,0x11374}, {0x11438,0x1143F}, {0x11442,0x11444}, {0x11446,0x11446},
+    {0x1145E,0x1145E}, {0x114B3,0x114B8}, {0x114BA,0x114BA}, {0x114BF,0x114C0}, {0x114C2,0x114C3}, {0x115B2,0x115B5},
+    {0x115BC,0x115BD}, {0x115BF,0x115C0}, {0x115DC,0x115DD}, {0x11633,0x1163A}, {0x1163D,0x1163D}, {0x1163F,0x11640},
+    {0x116AB,0x116AB}, {0x116AD,0x116AD}, {0x116B0,0x116B5}, {0x116B7,0x116B7}, {0x1171D,0x1171F}, {0x11722,0x11725},
+    {0x11727,0x1172B}, {0x1182F,0x11837}, {0x11839,0x1183A}, {0x1193B,0x1193C}, {0x1193E,0x1193E}, {0x11943,0x11943},
+    {0x119D4,0x119D7}, {0x119DA,0x119DB}, {0x119E0,0x119E0}, {0x11A01,0x11A0A}, {0x11A33,0x11A38}, {0x11A3B,0x11A3E},
+    {0x11A47,0x11A47}, {0x11A51,0x11A56}, {0x11A59,0x11A5B}, {0x11A8A,0x11A96}, {0x11A98,0x11A99}, {0x11C30,0x11C36},
+    {0x11C38,0x11C3D}, {0x11C3F,0x11C3F}, {0x11C92,0x11CA7}, {0x11CAA,0x11CB0}, {0x11CB2,0x11CB3}, {0x11CB5,0x11CB6},
+    {0x11D31,0x11D36}, {0x11D3A,0x11D3A}, {0x11D3C,0x11D3D}, {0x11D3F,0x11D45}, {0x11D47,0x11D47}, {0x11D90,0x11D91},
+    {0x11D95,0x11D95}, {0x11D97,0x11D97}, {0x11EF3,0x11EF4}, {0x13430,0x13438}, {0x16AF0,0x16AF4}, {0x16B30,0x16B36},
+    {0x16B40,0x16B43}, {0x16F4F,0x16F4F}, {0x16F8F,0x16F9F}, {0x16FE0,0x16FE1}, {0x16FE3,0x16FE4}, {0x1AFF0,0x1AFF3},
+    {0x1AFF5,0x1AFFB}, {0x1AFFD,0x1AFFE}, {0x1BC9D,0x1BC9E}, {0x1BCA0,0x1BCA3}, {0x1CF00,0x1CF2D}, {0x1CF30,0x1CF46},
+    {0x1D167,0x1D169}, {0x1D173,0x1D182}, {0x1D185,0x1D18B}, {0x1D1AA,0x1D1AD}, {0x1D242,0x1D244}, {0x1DA00,0x1DA36},
+    {0x1DA3B,0x1DA6C}, {0x1DA75,0x1DA75}, {0x1DA84,0x1DA84}, {0x1DA9B,0x1DA9F}, {0x1DAA1,0x1DAAF}, {0x1E000,0x1E006},
+    {0x1E008,0x1E018}, {0x1E01B,0x1E021}, {0x1E023,0x1E024}, {0x1E026,0x1E02A}, {0x1E130,0x1E13D}, {0x1E2AE,0x1E2AE},
+    {0x1E2EC,0x1E2EF}, {0x1E8D0,0x1E8D6}, {0x1E944,0x1E94B}, {0x1F3FB,0x1F3FF}, {0xE0001,0xE0001}, {0xE0020,0xE007F},
+    {0xE0100,0xE01EF},
+};
+static const int32_t ban__cased_ranges[][2] = {
+    {0x41,0x5A}, {0x61,0x7A}, {0xAA,0xAA}, {0xB5,0xB5}, {0xBA,0xBA}, {0xC0,0xD6},
+    {0xD8,0xF6}, {0xF8,0x1BA}, {0x1BC,0x1BF}, {0x1C4,0x293}, {0x295,0x2AF}, {0x370,0x373},
+    {0x376,0x377}, {0x37B,0x37D}, {0x37F,0x37F}, {0x386,0x386}, {0x388,0x38A}, {0x38C,0x38C},
+    {0x38E,0x3A1}, {0x3A3,0x3F5}, {0x3F7,0x481}, {0x48A,0x52F}, {0x531,0x556}, {0x560,0x588},
+    {0x10A0,0x10C5}, {0x10C7,0x10C7}, {0x10CD,0x10CD}, {0x10D0,0x10FA}, {0x10FD,0x10FF}, {0x13A0,0x13F5},
+    {0x13F8,0x13FD}, {0x1C80,0x1C88}, {0x1C90,0x1CBA}, {0x1CBD,0x1CBF}, {0x1D00,0x1D2B}, {0x1D6B,0x1D77},
+    {0x1D79,0x1D9A}, {0x1E00,0x1F15}, {0x1F18,0x1F1D}, {0x1F20,0x1F45}, {0x1F48,0x1F4D}, {0x1F50,0x1F57},
+    {0x1F59,0x1F59}, {0x1F5B,0x1F5B}, {0x1F5D,0x1F5D}, {0x1F5F,0x1F7D}, {0x1F80,0x1FB4}, {0x1FB6,0x1FBC},
+    {0x1FBE,0x1FBE}, {0x1FC2,0x1FC4}, {0x1FC6,0x1FCC}, {0x1FD0,0x1FD3}, {0x1FD6,0x1FDB}, {0x1FE0,0x1FEC},
+    {0x1FF2,0x1FF4}, {0x1FF6,0x1FFC}, {0x2102,0x2102}, {0x2107,0x2107}, {0x210A,0x2113}, {0x2115,0x2115},
+    {0x2119,0x211D}, {0x2124,0x2124}, {0x2126,0x2126}, {0x2128,0x2128}, {0x212A,0x212D}, {0x212F,0x2134},
+    {0x2139,0x2139}, {0x213C,0x213F}, {0x2145,0x2149}, {0x214E,0x214E}, {0x2160,0x217F}, {0x2183,0x2184},
+    {0x24B6,0x24E9}, {0x2C00,0x2C7B}, {0x2C7E,0x2CE4}, {0x2CEB,0x2CEE}, {0x2CF2,0x2CF3}, {0x2D00,0x2D25},
+    {0x2D27,0x2D27}, {0x2D2D,0x2D2D}, {0xA640,0xA66D}, {0xA680,0xA69B}, {0xA722,0xA76F}, {0xA771,0xA787},
+    {0xA78B,0xA78E}, {0xA790,0xA7CA}, {0xA7D0,0xA7D1}, {0xA7D3,0xA7D3}, {0xA7D5,0xA7D9}, {0xA7F5,0xA7F6},
+    {0xA7FA,0xA7FA}, {0xAB30,0xAB5A}, {0xAB60,0xAB68}, {0xAB70,0xABBF}, {0xFB00,0xFB06}, {0xFB13,0xFB17},
+    {0xFF21,0xFF3A}, {0xFF41,0xFF5A}, {0x10400,0x1044F}, {0x104B0,0x104D3}, {0x104D8,0x104FB}, {0x10570,0x1057A},
+    {0x1057C,0x1058A}, {0x1058C,0x10592}, {0x10594,0x10595}, {0x10597,0x105A1}, {0x105A3,0x105B1}, {0x105B3,0x105B9},
+    {0x105BB,0x105BC}, {0x10C80,0x10CB2}, {0x10CC0,0x10CF2}, {0x118A0,0x118DF}, {0x16E40,0x16E7F}, {0x1D400,0x1D454},
+    {0x1D456,0x1D49C}, {0x1D49E,0x1D49F}, {0x1D4A2,0x1D4A2}, {0x1D4A5,0x1D4A6}, {0x1D4A9,0x1D4AC}, {0x1D4AE,0x1D4B9},
+    {0x1D4BB,0x1D4BB}, {0x1D4BD,0x1D4C3}, {0x1D4C5,0x1D505}, {0x1D507,0x1D50A}, {0x1D50D,0x1D514}, {0x1D516,0x1D51C},
+    {0x1D51E,0x1D539}, {0x1D53B,0x1D53E}, {0x1D540,0x1D544}, {0x1D546,0x1D546}, {0x1D54A,0x1D550}, {0x1D552,0x1D6A5},
+    {0x1D6A8,0x1D6C0}, {0x1D6C2,0x1D6DA}, {0x1D6DC,0x1D6FA}, {0x1D6FC,0x1D714}, {0x1D716,0x1D734}, {0x1D736,0x1D74E},
+    {0x1D750,0x1D76E}, {0x1D770,0x1D788}, {0x1D78A,0x1D7A8}, {0x1D7AA,0x1D7C2}, {0x1D7C4,0x1D7CB}, {0x1DF00,0x1DF09},
+    {0x1DF0B,0x1DF1E}, {0x1E900,0x1E943}, {0x1F130,0x1F149}, {0x1F150,0x1F169}, {0x1F170,0x1F189},
+};
+
+static uint32_t ban__lower(uint32_t cp)
+{
+    int lo = 0, hi = (int)(sizeof ban__lower_runs / sizeof ban__lower_runs[0]) - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        const int32_t *r = ban__lower_runs[mid];
+        if ((int64_t)cp < r[0]) hi = mid - 1;
+        else if ((int64_t)cp >= (int64_t)r[0] + (int64_t)(r[1] - 1) * r[2] + 1) lo = mid + 1;
+        else return ((cp - (uint32_t)r[0]) % (uint32_t)r[2]) ? cp : (uint32_t)((int32_t)cp + r[3]);
+    }
+    return cp;
+}
+
+static int ban__in_ranges(const int32_t (*r)[2], int n, uint32_t cp)
+{
+    int lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if ((int64_t)cp < r[mid][0]) hi = mid - 1;
+        else if ((int64_t)cp > r[mid][1]) lo = mid + 1;
+        else return 1;
+    }
+    return 0;
+}
+
+static int ban__case_ignorable(uint32_t cp)
+{
+    return ban__in_ranges(ban__case_ignorable_ranges,
+                          (int)(sizeof ban__case_ignorable_ranges / sizeof ban__case_ignorable_ranges[0]), cp);
+}
+
+static int ban__cased(uint32_t cp)
+{
+    return ban__in_ranges(ban__cased_ranges, (int)(sizeof ban__cased_ranges / sizeof ban__cased_ranges[0]), cp);
 }
 
 #endif /* BAN_IMPLEMENTATION */

@@ -52,9 +52,9 @@ int main(int argc, char **argv)
 #if BAN__THREADS
     if (T > 1) pool = ban__pool_new(T - 1);
 #endif
-    const int isa = ban__isa();
+    const ban__kernel *kernel = ban__pick_kernel(BAN__F32);
     printf("ban.h's kernel: %s, %d threads; OpenBLAS sgemm, %d threads; median of %d runs (%d of one row)\n\n",
-           isa == BAN__ISA_AVX512 ? "AVX-512" : isa == BAN__ISA_AVX2 ? "AVX2" : "C", T, T, runs, 10 * runs);
+           kernel->name, T, T, runs, 10 * runs);
     printf("| product | M x N x K | ban.h ms | ban.h GFLOP/s | sgemm ms | sgemm GFLOP/s | ratio | max diff |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
     unsigned seed = 1;
@@ -69,7 +69,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < (size_t)N * K; i++) W[i] = (float)((seed = seed * 1103515245u + 12345u) >> 9) / 8388608.0f - 1.0f;
         for (int n = 0; n < N; n++)
             for (int k = 0; k < K; k++) Wp[((size_t)(n / 32) * K + k) * 32 + n % 32] = W[(size_t)n * K + k];
-        const ban__pgemm g = {M, N, K, K, N, 0, isa, x, Wp, 32, (size_t)K * 32, NULL, y1};
+        const ban__pgemm g = {M, N, K, K, N, 0, kernel, x, Wp, 32, (size_t)K * 32, NULL, y1};
         const int n_runs = M == 1 ? 10 * runs : runs; /* the short ones vary more */
         for (int r = -2; r < n_runs; r++) {
             const double t = now_ms();

@@ -85,8 +85,8 @@ def main():
           "case-ignorable and %d cased ranges. */" % (sys.version.split()[0], unicodedata.unidata_version,
                                                        len(runs), len(ign_r), len(cased_r)))
     emit("ban__lower_runs", runs, "{0x%X,%d,%d,%d}", 4)
-    emit("ban__case_ignorable", ign_r, "{0x%X,0x%X}", 6)
-    emit("ban__cased", cased_r, "{0x%X,0x%X}", 6)
+    emit("ban__case_ignorable_ranges", ign_r, "{0x%X,0x%X}", 6)
+    emit("ban__cased_ranges", cased_r, "{0x%X,0x%X}", 6)
 
 
 if __name__ == "__main__":
