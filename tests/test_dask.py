@@ -150,12 +150,20 @@ def test_scheduler_address_with_weights_in_rows(job):
     ("missing", "has no features in"),
     ("grounding", "is a grounding model, not a VQA model"),
     ("top_k", "--top-k 61: the model has 60 answers"),
+    ("unknown", "questions.json: question 9: no word of the question is in the model's vocabulary (2 unknown)"),
+    ("duplicate", "question_id 9 appears twice (questions[0] and questions[1])"),
 ])
 def test_errors_before_any_work(job, exported, case, message):
     out = job["tmp"] / ("err_%s.json" % case)
-    extra = {"missing": [], "grounding": [], "top_k": ["--top-k", 61, "--skip-missing"]}[case]
+    questions = job["questions"]
+    if case in ("unknown", "duplicate"):
+        text = "zebra quokka?" if case == "unknown" else "what is it?"
+        (job["tmp"] / case).mkdir()
+        questions = write_json(job["tmp"] / case / "questions.json",
+                               questions_json([(9, 1, text), (9 if case == "duplicate" else 10, 1, "what is it?")]))
+    extra = {"top_k": ["--top-k", 61, "--skip-missing"]}.get(case, [])
     args = [sys.executable, SCRIPT, "--model", exported["flickr"] if case == "grounding" else job["models"]["panels"],
-            "--features", job["store"], "--questions", job["questions"], "--output", str(out), *map(str, extra)]
+            "--features", job["store"], "--questions", questions, "--output", str(out), *map(str, extra)]
     proc = subprocess.run(args, capture_output=True, text=True, env=env(), timeout=120)
     assert proc.returncode == 1 and message in proc.stderr, proc.stderr
     assert not out.exists()

@@ -81,6 +81,14 @@ def test_question_strings_give_the_fixture_tokens_and_answers(models):
     assert np.array_equal(by_text.logits, by_tokens.logits) and np.array_equal(by_text.attention, by_tokens.attention)
     assert by_text.answers == G2_JSON["predicted_answers"]
     assert m.tokenize(G2_JSON["questions"][0].encode()) == m.tokenize(G2_JSON["questions"][0])
+    # where each token comes from, and whether the vocabulary knows it (else: the unknown id)
+    question = G2_JSON["questions"][0] + " Quokka's dog?"
+    info = m.tokenize(question, info=True)
+    assert [i for i, _, _ in info] == m.tokenize(question)
+    assert info[-3:] == [(m.config["unknown_id"], "Quokka", False), (m.config["unknown_id"], "'s", False),
+                         (m.words.index("dog"), "dog", True)]
+    for i, text, known in info:
+        assert known == (text.lower() in m.words) and (known or i == m.config["unknown_id"])
 
 
 @pytest.mark.parametrize("name", ["flickr", "flickr_rows"])
@@ -284,7 +292,7 @@ def test_shape_and_dtype_errors_name_the_argument(models):
            pixels=PARITY["pixels"][:, :32], questions=["what shape?"] * 4)
     raises(ValueError, r"^pixels: values must lie in 0\.\.255, got 1\.\.256$", e.encode,
            PARITY["pixels"].astype(np.int32) + 1)
-    raises(ValueError, r"^features: this model reads images: give pixels=", e.vqa, v, questions=["x"])
+    raises(ValueError, r"^features: this model reads images: give pixels=", e.vqa, v, questions=["what shape?"])
 
 
 def test_library_errors_carry_its_message(models, exported, tmp_path):
@@ -310,8 +318,17 @@ def test_library_errors_carry_its_message(models, exported, tmp_path):
     raises(ban.Error, r"has no image encoder", m.encode, PARITY["pixels"])
     raises(ban.Error, r"^example 0, entity 0: position 30 outside the sentence's 30 tokens$", models["flickr"].ground,
            FL["v"], tokens=FL["q"], entities=np.maximum(FL["e"], 30))
-    raises(ban.Error, r"^example 0 has no tokens$", ban.Model(EASYVQA).vqa, pixels=PARITY["pixels"][:1],
-           questions=["?"])
+    easy = ban.Model(EASYVQA)
+    raises(ban.Error, r"^example 0 has no tokens$", easy.vqa, pixels=PARITY["pixels"][:1], tokens=[[1, 2]],
+           token_counts=[0])
+    for question in ("?", "  ,? ", ""):
+        raises(ban.Error, r"^the question is empty$", m.tokenize, question)
+        raises(ban.Error, r"^the question is empty$", m.vqa, G2["v"], b, questions=[question])
+    raises(ban.Error, r"^the question is empty$", easy.vqa, pixels=PARITY["pixels"][:1], questions=["?"])
+    raises(ban.Error, r"^no word of the question is in the model's vocabulary \(2 unknown\)$", m.vqa, G2["v"], b,
+           questions=["what is the bus", "zebra quokka?"], image_index=[0, 1])
+    raises(ban.Error, r"^no word of the question is in the model's vocabulary", models["flickr"].ground,
+           FL["v"][:1], sentences=["[/EN#1/people zebra] quokka"])
     raises(ban.Error, r"^limits \(batch 4097, ", m.vqa, G2["v"][:1], b[:1], tokens=np.zeros((4097, 1), np.int32))
     raises(ban.Error, r"nowhere\.ban: cannot open: No such file or directory$", ban.Model, tmp_path / "nowhere.ban")
     raw = bytearray(open(exported["g2"], "rb").read())
@@ -370,7 +387,7 @@ def test_structures_match_ban_h():
     import ban._native as n
     header = open(os.path.join(ROOT, "ban.h")).read()
     for struct, cls in [("ban_config", n.Config), ("ban_limits", n.Limits), ("ban_input", n.Input),
-                        ("ban_output", n.Output)]:
+                        ("ban_output", n.Output), ("ban_token_info", n.TokenInfo)]:
         body = re.search(r"typedef struct %s \{(.*?)\} %s;" % (struct, struct), header, re.S).group(1)
         body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
         fields = []

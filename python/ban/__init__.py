@@ -179,7 +179,8 @@ class _Handle:
 
 class _Context:
     """One ban_ctx of one thread (ban.h: a context per thread): buffers for up to `limits`
-    (batch, boxes, tokens, entities), allocated once, and the token scratch of tokenize."""
+    (batch, boxes, tokens, entities), allocated once, and the token scratch of tokenize (ids and
+    ban_token_info)."""
 
     def __init__(self, handle, limits, threads):
         self.ptr = None
@@ -192,7 +193,7 @@ class _Context:
         self.handle, self.ptr, self.pid = handle, ptr, os.getpid()
         got = _n.lib.ban_ctx_limits(ptr).contents
         self.limits = (got.max_batch, got.max_boxes, got.max_tokens, got.max_entities)
-        self.ids = np.empty(64, np.int32)
+        self.ids, self.info = np.empty(64, np.int32), np.empty((64, 3), np.int32)  # ban_token_info: 3 ints
 
     def error(self, status):
         return Error(status, _n.text(_n.lib.ban_ctx_error(self.ptr)))
@@ -382,8 +383,10 @@ class Model:
     # -- tokens --
 
     def _tokenize(self, ctx, question):
-        """The ids of one question (ban_tokenize), as an int32 array: the one place a question
-        becomes tokens, for tokenize() and for questions= / sentences= alike."""
+        """(ids, info) of one question by ban_tokenize_info, as int32 arrays (info: start, end,
+        known of each token): the one place a question becomes tokens, for tokenize() and for
+        questions= / sentences= alike, and so the one policy of the project's front ends: a
+        question with no word the vocabulary knows (an empty one too) is refused."""
         if isinstance(question, str):
             data = question.encode("utf-8", "surrogatepass")  # lone surrogates: refused by the library
         elif isinstance(question, (bytes, bytearray)):
@@ -394,20 +397,31 @@ class Model:
             raise ValueError("question %r holds a NUL character (byte %d)" % (question, data.index(b"\0")))
         n = _n.ctypes.c_int()
         while True:
-            status = _n.lib.ban_tokenize(ctx.ptr, data, ctx.ids.ctypes.data, len(ctx.ids), _n.ctypes.byref(n))
+            status = _n.lib.ban_tokenize_info(ctx.ptr, data, ctx.ids.ctypes.data, ctx.info.ctypes.data, len(ctx.ids),
+                                              _n.ctypes.byref(n))
             if status != _n.OK:
                 raise ctx.error(status)
             if n.value <= len(ctx.ids):
-                return ctx.ids[:n.value].copy()
-            ctx.ids = np.empty(2 * n.value, np.int32)
+                return ctx.ids[:n.value].copy(), ctx.info[:n.value].copy()
+            ctx.ids, ctx.info = np.empty(2 * n.value, np.int32), np.empty((2 * n.value, 3), np.int32)
 
-    def tokenize(self, question):
+    def tokenize(self, question, info=False):
         """The token ids of a question (str or UTF-8 bytes) as the reference's tokenizer gives
         them: Python's str.lower(), ',' and '?' deleted, "'s" split off, str.split(), words
         outside the vocabulary -> config["unknown_id"]. All of them (the models truncate to
-        config["question_length"] themselves), unpadded, as a list of int. Raises ban.Error for
-        text that is not UTF-8 or a model file without a vocabulary."""
-        return self._tokenize(self._context(), question).tolist()
+        config["question_length"] themselves), unpadded, as a list of int; with info=True, a
+        list of (id, text, known) instead: the text each token was read from, and whether the
+        vocabulary knows it (False: answered as the unknown id).
+
+        As every front end of ban.h (ban_tokenize_info), raises ban.Error for a question
+        without a word the vocabulary knows (an empty one too), text that is not UTF-8, or a
+        model file without a vocabulary; vqa(questions=...) and ground(sentences=...) read
+        their text through here."""
+        ids, where = self._tokenize(self._context(), question)
+        if not info:
+            return ids.tolist()
+        data = question.encode("utf-8", "surrogatepass") if isinstance(question, str) else bytes(question)
+        return [(int(i), data[a:b].decode("utf-8"), bool(k)) for i, (a, b, k) in zip(ids, where)]
 
     def _question_tokens(self, questions):
         """questions -> tokens (B, L) padded with padding_id, and their counts (B), kept to the
@@ -420,7 +434,7 @@ class Model:
         c = self._cfg
         keep = _n.MAX_TOKENS if c["question_masking"] else c["question_length"]
         ctx = self._context()
-        ids = [self._tokenize(ctx, q)[:keep] for q in questions]
+        ids = [self._tokenize(ctx, q)[0][:keep] for q in questions]
         return self._pad(ids, max([1] + [len(t) for t in ids]))
 
     def _pad(self, ids, L):
@@ -634,7 +648,7 @@ class Model:
                 if e["position"] >= L:
                     raise ValueError("sentences[%d]: entity '%s' is at position %d, past the %d positions the "
                                      "model reads (the reference asserts here)" % (i, e["phrase"], e["position"], L))
-            ids.append(self._tokenize(ctx, sentence))
+            ids.append(self._tokenize(ctx, sentence)[0])
             found.append(ents)
         tokens, _ = self._pad(ids, L)
         ent = np.zeros((len(found), max(len(e) for e in found)), np.int32)

@@ -39,6 +39,10 @@ class Input(ctypes.Structure):
                 ("entities", ctypes.c_void_p), ("entity_counts", ctypes.c_void_p), ("glimpses", ctypes.c_int)]
 
 
+class TokenInfo(ctypes.Structure):  # the binding reads an (n, 3) int32 array of these
+    _fields_ = [("start", ctypes.c_int), ("end", ctypes.c_int), ("known", ctypes.c_int)]
+
+
 class Output(ctypes.Structure):
     _fields_ = [("logits", ctypes.c_void_p), ("attention", ctypes.c_void_p), ("entropy", ctypes.c_void_p)]
 
@@ -74,7 +78,7 @@ def _load():
             ("ban_model_answer", P, [P, I]), ("ban_model_word", P, [P, I]),
             ("ban_ctx_create", I, [P, ctypes.POINTER(Limits), PP]), ("ban_ctx_free", V, [P]),
             ("ban_ctx_error", S, [P]), ("ban_ctx_limits", ctypes.POINTER(Limits), [P]),
-            ("ban_tokenize", I, [P, S, P, I, ctypes.POINTER(I)]), ("ban_question_positions", I, [P, I]),
+            ("ban_tokenize_info", I, [P, S, P, P, I, ctypes.POINTER(I)]), ("ban_question_positions", I, [P, I]),
             ("ban_forward", I, [P, ctypes.POINTER(Input), ctypes.POINTER(Output)]),
             ("ban_encode", I, [P, P, I, P, P]), ("ban_argmax", I, [P, I]), ("ban_status_string", S, [I])]:
         fn = getattr(lib, name)
