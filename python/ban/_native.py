@@ -54,12 +54,12 @@ def library_path():
     env = os.environ.get("BAN_LIBRARY")
     if env:
         return env
-    here = os.path.dirname(os.path.abspath(__file__))
-    site, python = os.path.split(os.path.dirname(here))[1], os.path.basename(os.path.dirname(os.path.dirname(here)))
-    if site == "dist-packages" and python == "python3":
-        candidate = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(here))), SONAME)
+    package = os.path.dirname(os.path.abspath(__file__))
+    site = os.path.dirname(package)
+    if os.path.basename(site) == "dist-packages" and os.path.basename(os.path.dirname(site)) == "python3":
+        candidate = os.path.join(os.path.dirname(os.path.dirname(site)), SONAME)
     else:
-        candidate = os.path.join(os.path.dirname(os.path.dirname(here)), "build", "libban.so")
+        candidate = os.path.join(os.path.dirname(os.path.dirname(package)), "build", "libban.so")
     return candidate if os.path.exists(candidate) else SONAME
 
 
@@ -73,14 +73,14 @@ def _load():
     P, I, S, V = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, None
     PP = ctypes.POINTER(ctypes.c_void_p)
     for name, res, args in [
-            ("ban_model_load", I, [S, PP]), ("ban_model_free", V, [P]), ("ban_model_error", S, [P]),
+            ("ban_model_load", I, [S, PP]), ("ban_model_free", V, [P]), ("ban_model_error", P, [P]),
             ("ban_model_config", ctypes.POINTER(Config), [P]), ("ban_model_parameter_count", ctypes.c_size_t, [P]),
             ("ban_model_answer", P, [P, I]), ("ban_model_word", P, [P, I]),
             ("ban_ctx_create", I, [P, ctypes.POINTER(Limits), PP]), ("ban_ctx_free", V, [P]),
-            ("ban_ctx_error", S, [P]), ("ban_ctx_limits", ctypes.POINTER(Limits), [P]),
+            ("ban_ctx_error", P, [P]), ("ban_ctx_limits", ctypes.POINTER(Limits), [P]),
             ("ban_tokenize_info", I, [P, S, P, P, I, ctypes.POINTER(I)]), ("ban_question_positions", I, [P, I]),
             ("ban_forward", I, [P, ctypes.POINTER(Input), ctypes.POINTER(Output)]),
-            ("ban_encode", I, [P, P, I, P, P]), ("ban_argmax", I, [P, I]), ("ban_status_string", S, [I])]:
+            ("ban_encode", I, [P, P, I, P, P]), ("ban_argmax", I, [P, I]), ("ban_status_string", P, [I])]:
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
     return lib, path
@@ -96,6 +96,6 @@ expf.restype, expf.argtypes = ctypes.c_float, [ctypes.c_float]
 
 
 def text(ptr):
-    """A NUL-terminated UTF-8 string of the library as str (bytes that are not UTF-8 kept as
-    surrogates: str.encode('utf-8', 'surrogateescape') gives them back), None for NULL."""
+    """A NUL-terminated UTF-8 string of the library (an address) as str (bytes that are not UTF-8
+    kept as surrogates: str.encode('utf-8', 'surrogateescape') gives them back), None for NULL."""
     return None if not ptr else ctypes.string_at(ptr).decode("utf-8", "surrogateescape")
