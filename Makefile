@@ -11,9 +11,10 @@ DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev python3-numpy pytho
        python3-dask python3-distributed
 
 HEADERS = ban.h $(wildcard examples/*.h)
-# build/ban: the dispatcher and model commands in examples/ban.c, one file per further
-# subcommand (examples/cmd_*.c, registered in the table of examples/ban.c)
-CLI_SRC = examples/ban.c $(wildcard examples/cmd_*.c)
+# build/ban: the dispatcher (examples/ban.c), the shared helpers (examples/cli.c), the one
+# file that compiles the single-header libraries (examples/impl.c), and a file per command
+# or group of commands (examples/cmd_*.c, listed in examples/cli.h's CLI_COMMANDS)
+CLI_SRC = examples/ban.c examples/cli.c examples/impl.c $(wildcard examples/cmd_*.c)
 CLI_LIBS = -lcjson -lexpat
 # every tests/test_*.c is a TAP-speaking program build/test_*, run by make test
 C_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
@@ -32,10 +33,16 @@ FUZZ_DEFS = -DFUZZ_DIR='"$(CURDIR)/tests/fuzz"'
 SAN_CFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TSAN_CFLAGS = -O1 -g -fsanitize=thread
 
-.PHONY: all test demo demo-golden deps check-deps clean bench asan valgrind tsan fuzz install uninstall
+.PHONY: all help test demo demo-golden deps check-deps clean bench asan valgrind tsan fuzz install uninstall
+## all: build/ban (the command-line tool), build/simple (the README's C example), build/libban.so
 all: check-deps $(BUILD)/ban $(BUILD)/simple $(BUILD)/libban.so
 
 # say in one line what to install when something is missing
+## help: this list
+help:
+	@sed -n 's/^## \([a-z-]*\): /\1\t/p' $(firstword $(MAKEFILE_LIST)) | expand -t 14 | sed 's/^/make /'
+
+## check-deps: say in one line which Debian packages the build needs
 check-deps:
 	@missing=""; \
 	echo '#include <cblas.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libopenblas-dev"; \
@@ -45,6 +52,7 @@ check-deps:
 	if [ -n "$$missing" ]; then echo "ban.h needs:$$missing  (install them: make deps, or apt-get install -y $(DEPS))"; exit 1; fi
 
 # everything the tests and examples use, from Debian's packages (run as root)
+## deps: install those packages (as root)
 deps:
 	apt-get update && apt-get install -y --no-install-recommends make gcc clang $(DEPS)
 
@@ -75,6 +83,7 @@ $(FIXTURES): tests/prepare_fixtures.py tools/ban_export.py tools/banfile.py tool
 	@$(PYTHON) -c 'import numpy, pytest' 2>/dev/null || { echo "the tests need: apt-get install -y $(DEPS) (or make deps)"; exit 1; }
 	$(PYTHON) tests/prepare_fixtures.py $(BUILD)/fixtures
 
+## test: every test; the last line reads "N passed, N failed"
 test: all $(C_TESTS) $(FIXTURES) $(FUZZ_BINS)
 	FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) $(PYTHON) tests/run_tests.py --build $(BUILD)
 
@@ -100,15 +109,18 @@ $(BUILD)/test_fuzz: | $(BUILD)
 
 # every test with AddressSanitizer and UndefinedBehaviorSanitizer, in build-asan (the
 # fuzz binaries have them already: their replay runs here, their fuzzing in make test)
+## asan: every test with AddressSanitizer and UBSan, in build-asan
 asan:
 	$(MAKE) test BUILD=build-asan CFLAGS="$(SAN_CFLAGS)" FUZZ_TEST_SECONDS=0
 
 # the C tests, the fuzz replays and build/ban's main paths under valgrind
+## valgrind: the C tests, the fuzz replays and build/ban under valgrind
 valgrind: all $(C_TESTS) $(FIXTURES) $(FUZZ_BINS)
 	$(PYTHON) tests/run_valgrind.py --build $(BUILD)
 
 # the thread tests under ThreadSanitizer (contexts on many threads; a context's own threads in
 # the packed product); OpenBLAS's own threads are off (README, "Safety")
+## tsan: the thread tests under ThreadSanitizer
 tsan: $(FIXTURES)
 	@mkdir -p build-tsan
 	$(CC) $(WARN) $(TSAN_CFLAGS) -o build-tsan/test_threads tests/test_threads.c $(LDLIBS)
@@ -117,14 +129,17 @@ tsan: $(FIXTURES)
 	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 build-tsan/test_ban $(BUILD)/fixtures
 
 # libFuzzer on every target, FUZZ_SECONDS each; FUZZ_TARGETS="model npy" for some
+## fuzz: libFuzzer on every target, FUZZ_SECONDS each (FUZZ_TARGETS="model npy" for some)
 fuzz: $(FUZZ_BINS)
 	$(PYTHON) tests/fuzz/run.py fuzz --build $(BUILD) --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # the README's first command: shapes drawn by ban demo, answered by the committed easy-VQA model
+## demo: draw shapes and answer questions about them with the committed easy-VQA model
 demo: all
 	@$(BUILD)/ban demo --model examples/models/easyvqa.ban --out $(BUILD)/demo
 
 # the reference's golden model: export it, then answer its six questions
+## demo-golden: export the reference's golden model and answer its six questions
 demo-golden: all $(FIXTURES)
 	@echo "== the reference's golden VQA model (tests/fixtures/ban_ref_g2.pth), exported to $(BUILD)/fixtures/g2.ban"
 	@$(BUILD)/ban info $(BUILD)/fixtures/g2.ban | sed -n '2,3p;5,6p;9,10p'
@@ -135,6 +150,7 @@ demo-golden: all $(FIXTURES)
 	@echo "== the reference predicted: $$(tr '\n' ' ' < $(BUILD)/fixtures/g2_answers.txt)"
 
 # speed against PyTorch and against the machine's sgemm (benchmarks/README.md)
+## bench: speed against PyTorch and against the machine's sgemm (benchmarks/README.md)
 bench: all $(BUILD)/bench_products
 	$(PYTHON) benchmarks/run.py --build $(BUILD) --threads 2 --batches 1,32
 	@echo
@@ -152,6 +168,7 @@ INSTALL_BIN = $(DESTDIR)$(PREFIX)/bin
 INSTALL_PY = $(INSTALL_LIB)/python3/dist-packages/ban
 PY_MODULES = $(notdir $(wildcard python/ban/*.py))
 
+## install: ban.h, libban.so, ban.pc, build/ban and the Python package under PREFIX (/usr/local)
 install: $(BUILD)/ban $(BUILD)/libban.so
 	install -d $(INSTALL_INCLUDE) $(INSTALL_LIB)/pkgconfig $(INSTALL_BIN) $(INSTALL_PY)
 	install -m 644 ban.h $(INSTALL_INCLUDE)/ban.h
@@ -165,6 +182,7 @@ install: $(BUILD)/ban $(BUILD)/libban.so
 
 # exactly what install wrote (and the bytecode Python caches beside the package), then the
 # package's folder if nothing else is in it; shared folders (bin, lib, ...) stay
+## uninstall: remove exactly what make install wrote (the same PREFIX and DESTDIR)
 uninstall:
 	rm -f $(INSTALL_INCLUDE)/ban.h $(INSTALL_LIB)/libban.so.$(VERSION) $(INSTALL_LIB)/$(SONAME) \
 	  $(INSTALL_LIB)/libban.so $(INSTALL_LIB)/pkgconfig/ban.pc $(INSTALL_BIN)/ban \
@@ -172,5 +190,6 @@ uninstall:
 	  $(foreach m,$(PY_MODULES:.py=),$(wildcard $(INSTALL_PY)/__pycache__/$(m).*.pyc))
 	-rmdir $(INSTALL_PY)/__pycache__ $(INSTALL_PY) 2>/dev/null || true
 
+## clean: remove build/ and build-*/
 clean:
 	rm -rf $(BUILD) build-*

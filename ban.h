@@ -68,10 +68,14 @@
      ban_model_answer(m, i), ban_model_word(m, id), ban_model_meta_string/int(m, key)
      ban_model_tensor_count, ban_model_tensor(m, i, &info)   the file's tensors
      ban_weight_specs(&n)                ban.h's table of the weights a model may hold
+     ban_config_tensor(cfg, panels, i, &info)  tensor i of a model of that configuration,
+                                         as a writer of .ban files lays it out
      ban_ctx_create(model, &limits, &ctx) buffers for up to limits (batch, boxes,
                                          tokens, entities), allocated once; threads; on
                                          failure *ctx still holds ban_ctx_error() (free it)
      ban_ctx_free, ban_ctx_error, ban_ctx_limits, ban_ctx_kernel
+     ban_ctx_record(ctx, log, max, &n)   the matrix products of the next forward passes
+                                         (shapes, for FLOP counts and benchmarks)
      ban_tokenize(ctx, text, ids, max, &n) the model's tokenizer; n may exceed max
      ban_tokenize_info(ctx, text, ids, info, max, &n)  the same, with where each token is
                                          and whether it is known; refuses a question with
@@ -219,8 +223,8 @@ typedef struct ban_config {
     int question_length;   /* positions questions were padded to in training (14) */
     int question_masking;  /* 0: the reference (padding not masked); 1: masked */
     int zero_row_padding;  /* 1: all-zero feature rows are padded boxes (the reference) */
-    int padding_id;        /* = vocab_size */
-    int unknown_id;        /* id of words outside the vocabulary (the reference: V-1) */
+    int padding_id;        /* the reference: V (an id of its own); OpenVQA: 0 (its word PAD) */
+    int unknown_id;        /* id of words outside the vocabulary (the reference: V-1; OpenVQA: 1, UNK) */
     int has_vocabulary;    /* the file carries the words (ban_tokenize works) */
     int has_answers;       /* the file carries the answer strings */
     int image_height;      /* an image encoder's input size; 0: the model takes box features */
@@ -230,7 +234,17 @@ typedef struct ban_config {
     int encoder_layers;    /* layers of the encoder (conv, ReLU, max-pool) */
     int linear_weights;    /* the model's Linear weights that may be stored in panels, */
     int panel_weights;     /* and those that are (ban.h's own product makes theirs) */
+    /* OpenVQA's BAN (MILVLG/openvqa) differs from the reference in these; the reference's are 1, 0, 0, 0, 0 */
+    int glimpse_rank;      /* k_g: a glimpse's projections are k_g*D wide, sum-pooled to D (OpenVQA: K_TIMES) */
+    int pad_boxes;         /* > 0: every image's boxes are padded with zero rows to this many (or cut to it),
+                              and none is masked (OpenVQA's GQA models, whose padding takes part in attention) */
+    int adapter_dim;       /* > 0: box features first go through OpenVQA's GQA adapter, to this width */
+    int adapter_box_dim;   /* the adapter's embedding of each box's 5 values (0: the adapter reads no boxes) */
+    int tokenizer;         /* BAN_TOKENIZER_REFERENCE or BAN_TOKENIZER_OPENVQA */
+    int num_ids;           /* token ids are 0..num_ids-1: vocab_size + 1 when the padding id is V, else V */
 } ban_config;
+
+enum { BAN_TOKENIZER_REFERENCE = 0, BAN_TOKENIZER_OPENVQA = 1 };
 
 typedef struct ban_limits {   /* a context's capacity; 0 takes the default in brackets */
     int max_batch;            /* [1] */
@@ -247,12 +261,12 @@ typedef struct ban_input {
     int images;                /* N images in features/spatials/box_counts; 0: one per example */
     const int *image_index;    /* (B) the image of each example, 0..N-1; NULL: example b, image b */
     const float *features;     /* (N, K, Dv) */
-    const float *spatials;     /* (N, K, 6); needed by the counter and by op 's' */
+    const float *spatials;     /* (N, K, 6); needed by the counter, op 's' and OpenVQA's GQA adapter */
     const int *box_counts;     /* (N) real boxes first; NULL: K each (zero rows still pad) */
     const unsigned char *pixels; /* (N, H, W, 3) RGB bytes, for a model with an image encoder,
                                     instead of features, spatials, boxes and box_counts */
     int tokens_len;            /* L */
-    const int32_t *tokens;     /* (B, L) ids in 0..V (V = padding) */
+    const int32_t *tokens;     /* (B, L) ids in 0..num_ids-1 (padding_id pads) */
     const int *token_counts;   /* (B) real tokens first; NULL: up to the first padding id */
     int entities_len;          /* E (grounding) */
     const int32_t *entities;   /* (B, E) token positions of the entities (their last word) */
@@ -292,6 +306,12 @@ typedef struct ban_tensor_info {
     uint64_t offset, bytes;    /* in the file's data section */
 } ban_tensor_info;
 
+typedef struct ban_product {   /* one matrix product a forward pass made: y (m, n) = x (m, k) w (k, n) */
+    int m, n, k;
+    int trans_x, trans_w;      /* as CBLAS would take its operands: x stored (k, m); w stored (n, k) */
+    int count;                 /* how many products of this shape came one after the other */
+} ban_product;
+
 typedef struct ban_model ban_model;
 typedef struct ban_ctx ban_ctx;
 
@@ -313,12 +333,21 @@ BANDEF int ban_model_tensor_count(const ban_model *model);
 BANDEF int ban_model_tensor(const ban_model *model, int index, ban_tensor_info *info);
 /* the weights table: what a model may hold, in the letters ban.h's comments define */
 BANDEF const ban_weight_spec *ban_weight_specs(int *count);
+/* tensor i (0, 1, ...) of a model of configuration cfg (the fields ban.h reads from a file's
+   metadata; an image encoder's tensors are not listed), with the Linear weights in panels
+   when panels: its name and dims; the counter's functions are (16, 17) as the reference's.
+   BAN_ERR_ARG past the last one. For writers of .ban files. */
+BANDEF int ban_config_tensor(const ban_config *cfg, int panels, int index, ban_tensor_info *info);
 
 BANDEF int ban_ctx_create(const ban_model *model, const ban_limits *limits, ban_ctx **ctx);
 BANDEF void ban_ctx_free(ban_ctx *ctx);
 BANDEF const char *ban_ctx_error(const ban_ctx *ctx);
 BANDEF const ban_limits *ban_ctx_limits(const ban_ctx *ctx);
 BANDEF const char *ban_ctx_kernel(const ban_ctx *ctx);   /* "avx512", "avx2" or "c" */
+/* from now on, log the matrix products of forward passes into log[0..max) (consecutive ones of
+   one shape as one entry with a count), *n their number (past max: counted, not stored);
+   log NULL stops. The caller's arrays must outlive the recording. */
+BANDEF int ban_ctx_record(ban_ctx *ctx, ban_product *log, int max, int *n);
 
 BANDEF int ban_tokenize(ban_ctx *ctx, const char *text, int32_t *ids, int max_ids, int *n_tokens);
 BANDEF int ban_tokenize_info(ban_ctx *ctx, const char *text, int32_t *ids, ban_token_info *info, int max_ids,
@@ -1252,15 +1281,18 @@ typedef struct ban__weight {
    (linear 1) may instead be stored in panels of 32 rows, as NAME_panels (docs/FORMAT.md).
    `when`: the configurations that hold it. The letters are the configuration's, computed in
    ban__letters: V words, Vr embedding rows, Ew embedding size, Ein = Ew x tables, D hidden,
-   kD the attention's width (rank k), Dg a glimpse's width, G glimpses, Dvis what the visual
-   projections read (Dv, + 6 with op 's'), O counter objects, H classifier hidden, A
-   answers, vqa (1 for the VQA task). tools/banfile.py mirrors this table (WEIGHTS), and
+   kD the attention's width (rank k), Dg a glimpse's width (rank k_g), G glimpses, Dv the box
+   features' size, Eb the GQA adapter's box embedding, Dvis what the visual projections read
+   (Dv, + 6 with op 's', or the adapter's width), O counter objects, H classifier hidden, A
+   answers, vqa (1 for the VQA task), adapter (1 with OpenVQA's GQA adapter). tools/banfile.py mirrors this table (WEIGHTS), and
    tests/test_tables.py holds the two equal. */
 #define BAN__WEIGHTS(X)                                                                                          \
     X(emb, "word_embedding.weight", NULL, 0, Vr, Ew, 1, 0)                                                        \
     X(emb2, "word_embedding_extra.weight", NULL, 0, Vr, Ew, tables == 2, 0)                                       \
     X(gru_ih, "gru.weight_ih", "gru.bias_ih", 0, 3 * D, Ein, 1, 1)                                                \
     X(gru_hh, "gru.weight_hh", "gru.bias_hh", 0, 3 * D, D, 1, 1)                                                  \
+    X(adapter_box, "adapter.bbox_linear.weight", "adapter.bbox_linear.bias", 0, Eb, 5, adapter * (Eb > 0), 1)     \
+    X(adapter_vis, "adapter.frcn_linear.weight", "adapter.frcn_linear.bias", 0, Dvis, Dv + Eb, adapter, 1)        \
     X(visual, "visual.weight", "visual.bias", 0, kD + vqa * G * Dg, Dvis, 1, 1)                                   \
     X(att_q, "attention.q_net.weight", "attention.q_net.bias", 0, kD, D, 1, 1)                                    \
     X(att_h, "attention.h_mat", NULL, 0, G, kD, 1, 0)                                                             \
@@ -1291,6 +1323,9 @@ static const ban_weight_spec ban__weight_specs[] = {
     {"encoder.convN.weight", "encoder.convN.bias", "0", "O_n", "C_n * k_n * k_n", "encoder", 0},
 };
 #define BAN__N_SPECS ((int)(sizeof ban__weight_specs / sizeof ban__weight_specs[0]))
+#define BAN__PANEL_NAME(field, name, bias, stack, rows, cols, when, linear) name "_panels",
+static const char *const ban__panel_names[] = {BAN__WEIGHTS(BAN__PANEL_NAME)};
+#undef BAN__PANEL_NAME
 #define BAN__SPEC_COUNTER (&ban__weight_specs[BAN__N_SPECS - 3])
 #define BAN__SPEC_AFFINE (&ban__weight_specs[BAN__N_SPECS - 2])
 #define BAN__SPEC_CONV (&ban__weight_specs[BAN__N_SPECS - 1])
@@ -1463,8 +1498,10 @@ static int ban__parse_config(ban_model *m)
     ban_config *c = &m->config;
     static const char *const tasks[] = {"vqa", "grounding"};
     static const char *const qpad[] = {"unmasked", "masked"};
-    static const char *const bpad[] = {"counts", "zero_rows"};
-    int rc;
+    static const char *const bpad[] = {"counts", "zero_rows", "fixed"};
+    static const char *const adapters[] = {"none", "box_embedding"};
+    static const char *const tokenizers[] = {"reference", "openvqa"};
+    int rc, box_padding = 0, adapter = 0;
     memset(c, 0, sizeof *c);
     if ((rc = ban__cfg_choice(m, "ban.task", tasks, 2, -1, &c->task)) ||
         (rc = ban__cfg_int(m, "ban.vocab_size", 1, BAN_MAX_VOCAB, -1, &c->vocab_size)) ||
@@ -1477,8 +1514,19 @@ static int ban__parse_config(ban_model *m)
         (rc = ban__cfg_int(m, "ban.glimpses", 1, BAN_MAX_GLIMPSES, -1, &c->num_glimpses)) ||
         (rc = ban__cfg_int(m, "ban.question_length", 1, BAN_MAX_TOKENS, -1, &c->question_length)) ||
         (rc = ban__cfg_choice(m, "ban.question_padding", qpad, 2, -1, &c->question_masking)) ||
-        (rc = ban__cfg_choice(m, "ban.box_padding", bpad, 2, -1, &c->zero_row_padding)))
+        (rc = ban__cfg_choice(m, "ban.box_padding", bpad, 3, -1, &box_padding)) ||
+        (rc = ban__cfg_int(m, "ban.glimpse_rank", 1, 64, 1, &c->glimpse_rank)) ||
+        (rc = ban__cfg_choice(m, "ban.adapter", adapters, 2, 0, &adapter)) ||
+        (rc = ban__cfg_choice(m, "tokenizer.rules", tokenizers, 2, 0, &c->tokenizer)))
         return rc;
+    c->zero_row_padding = box_padding == 1;
+    if (box_padding == 2 && (rc = ban__cfg_int(m, "ban.pad_boxes", 1, BAN_MAX_BOXES, -1, &c->pad_boxes))) return rc;
+    if (adapter && ((rc = ban__cfg_int(m, "ban.adapter_dim", 1, BAN_MAX_DIM, -1, &c->adapter_dim)) ||
+                    (rc = ban__cfg_int(m, "ban.adapter_box_dim", 0, BAN_MAX_DIM, -1, &c->adapter_box_dim))))
+        return rc;
+    if ((c->pad_boxes || adapter) && c->task != BAN_TASK_VQA)
+        return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: padded boxes and the box adapter are VQA options",
+                         m->file.path);
     if (c->task == BAN_TASK_VQA) {
         if ((rc = ban__cfg_int(m, "ban.answer_count", 1, BAN_MAX_ANSWERS, -1, &c->num_answers)) ||
             (rc = ban__cfg_int(m, "ban.classifier_hidden", 1, BAN_MAX_DIM, -1, &c->classifier_hidden)) ||
@@ -1488,27 +1536,30 @@ static int ban__parse_config(ban_model *m)
             return ban__fail(m->error, BAN_ERR_UNSUPPORTED, "%s: spatial_concat is a grounding option", m->file.path);
     }
     if ((size_t)c->attention_rank * c->hidden_dim > BAN_MAX_DIM * 4u ||
+        (size_t)c->glimpse_rank * c->hidden_dim > BAN_MAX_DIM * 4u ||
+        (size_t)c->feature_dim + c->adapter_box_dim > BAN_MAX_DIM ||
         (size_t)c->embedding_dim * c->embedding_tables > BAN_MAX_DIM)
         return ban__fail(m->error, BAN_ERR_FORMAT, "%s: attention width or embedding width too large", m->file.path);
-    c->padding_id = c->vocab_size;
-    c->unknown_id = c->vocab_size - 1;
-    if ((rc = ban__cfg_int(m, "tokenizer.unknown_id", 0, c->vocab_size - 1, c->vocab_size - 1, &c->unknown_id)))
+    if ((rc = ban__cfg_int(m, "tokenizer.unknown_id", 0, c->vocab_size - 1, c->vocab_size - 1, &c->unknown_id)) ||
+        (rc = ban__cfg_int(m, "tokenizer.padding_id", 0, c->vocab_size, c->vocab_size, &c->padding_id)))
         return rc;
+    c->num_ids = c->vocab_size + (c->padding_id == c->vocab_size);
     return ban__parse_encoder(m);
 }
 
 /* the configuration's letters, as the weight table and the context's buffers use them */
 typedef struct ban__letters {
-    int V, Vr, Ew, tables, Ein, D, kD, Dg, G, Dvis, O, H, A, vqa;
+    int V, Vr, Ew, tables, Ein, D, kD, Dg, G, Dv, Eb, Dvis, O, H, A, vqa, adapter;
 } ban__letters;
 
 static ban__letters ban__letters_of(const ban_config *c)
 {
     ban__letters l;
-    l.V = c->vocab_size, l.Vr = c->vocab_size + 1; /* the padding id V has a row of its own */
+    l.V = c->vocab_size, l.Vr = c->num_ids ? c->num_ids : c->vocab_size + 1; /* + 1: the padding id V's row */
     l.Ew = c->embedding_dim, l.tables = c->embedding_tables, l.Ein = l.Ew * l.tables;
-    l.D = c->hidden_dim, l.kD = c->attention_rank * l.D, l.Dg = l.D, l.G = c->num_glimpses;
-    l.Dvis = c->feature_dim + 6 * c->spatial_concat;
+    l.D = c->hidden_dim, l.kD = c->attention_rank * l.D, l.Dg = (c->glimpse_rank ? c->glimpse_rank : 1) * l.D, l.G = c->num_glimpses;
+    l.Dv = c->feature_dim, l.Eb = c->adapter_box_dim, l.adapter = c->adapter_dim > 0;
+    l.Dvis = l.adapter ? c->adapter_dim : c->feature_dim + 6 * c->spatial_concat;
     l.O = c->counter_objects, l.H = c->classifier_hidden, l.A = c->num_answers;
     l.vqa = c->task == BAN_TASK_VQA;
     return l;
@@ -1669,7 +1720,7 @@ static int ban__bind_weights(ban_model *m)
     const ban_config *c = &m->config;
     const ban__letters L = ban__letters_of(c);
     const int V = L.V, Vr = L.Vr, Ew = L.Ew, tables = L.tables, Ein = L.Ein, D = L.D, kD = L.kD, Dg = L.Dg;
-    const int G = L.G, Dvis = L.Dvis, O = L.O, H = L.H, A = L.A, vqa = L.vqa;
+    const int G = L.G, Dv = L.Dv, Eb = L.Eb, Dvis = L.Dvis, O = L.O, H = L.H, A = L.A, vqa = L.vqa, adapter = L.adapter;
     int rc = BAN_OK, row = 0;
     (void)V;
     /* each row of the table that this configuration holds, in the table's order */
@@ -1946,6 +1997,50 @@ BANDEF const ban_weight_spec *ban_weight_specs(int *count)
     return ban__weight_specs;
 }
 
+/* a tensor of the list ban_config_tensor walks: its name and dims */
+static void ban__listed(ban_tensor_info *t, const ban_weight_spec *spec, const char *name, int is_bias, int nd,
+                        const uint64_t *dims, int panels)
+{
+    memset(t, 0, sizeof *t);
+    t->name = name, t->spec = spec, t->is_bias = is_bias, t->dtype = ban__dtypes[BAN__F32].name;
+    t->layout = spec->linear && !is_bias ? (panels ? "panels" : "rows") : "";
+    t->ndim = nd;
+    for (int d = 0; d < nd; d++) t->dims[d] = dims[d];
+}
+
+BANDEF int ban_config_tensor(const ban_config *cfg, int panels, int index, ban_tensor_info *info)
+{
+    if (!cfg || !info || index < 0) return BAN_ERR_ARG;
+    const ban__letters L = ban__letters_of(cfg);
+    const int V = L.V, Vr = L.Vr, Ew = L.Ew, tables = L.tables, Ein = L.Ein, D = L.D, kD = L.kD, Dg = L.Dg;
+    const int G = L.G, Dv = L.Dv, Eb = L.Eb, Dvis = L.Dvis, O = L.O, H = L.H, A = L.A, vqa = L.vqa, adapter = L.adapter;
+    int row = 0, n = 0;
+    (void)V;
+    /* the rows of the table this configuration holds, each weight then its bias, until the index-th */
+#define BAN__LIST(field, name, bias, stack, rows, cols, when, linear)                                             \
+    if ((when) != 0) {                                                                                           \
+        const int pn = linear && panels;                                                                         \
+        uint64_t d_[4], b_[2];                                                                                   \
+        int nd = 0, nb = 0;                                                                                      \
+        if (stack) d_[nd++] = (uint64_t)(stack), b_[nb++] = (uint64_t)(stack);                                    \
+        if (pn) d_[nd++] = ((uint64_t)(rows) + BAN__NR - 1) / BAN__NR, d_[nd++] = (uint64_t)(cols), d_[nd++] = BAN__NR; \
+        else { d_[nd++] = (uint64_t)(rows); if (cols) d_[nd++] = (uint64_t)(cols); }                             \
+        b_[nb++] = (uint64_t)(rows);                                                                             \
+        if (n++ == index)                                                                                        \
+            return ban__listed(info, &ban__weight_specs[row], pn ? ban__panel_names[row] : name, 0, nd, d_, pn), BAN_OK; \
+        if (bias && n++ == index)                                                                                \
+            return ban__listed(info, &ban__weight_specs[row], bias, 1, nb, b_, 0), BAN_OK;                       \
+    }                                                                                                            \
+    row++;
+    BAN__WEIGHTS(BAN__LIST)
+#undef BAN__LIST
+    if (vqa && O && n++ == index) {
+        const uint64_t d_[2] = {16, 17};
+        return ban__listed(info, BAN__SPEC_COUNTER, BAN__SPEC_COUNTER->name, 0, 2, d_, 0), BAN_OK;
+    }
+    return BAN_ERR_ARG;
+}
+
 /* the g-th of a weight's stack */
 static const float *ban__weight_at(const ban__weight *w, int g)
 {
@@ -1958,9 +2053,10 @@ static const float *ban__weight_at(const ban__weight *w, int g)
    and kernels of its products. */
 
 /* Its buffers: X(type, field, n1, n2, n3), n1 * n2 * n3 elements, in the letters of
-   ban_ctx_create: Bm batch, Km boxes, Pm question positions, Em entities, Q the question rows
-   an attention map has (Pm, or Em for grounding), and the model's letters (ban__letters);
-   vis = kD + G Dg the visual projections' width (VQA), enc 1 for an image encoder. */
+   ban_ctx_create: Bm batch, Km boxes, Rm the rows an image has once packed (Km, or the padded
+   count), Pm question positions, Em entities, Q the question rows an attention map has (Pm, or
+   Em for grounding), and the model's letters (ban__letters); vis = kD + G Dg the visual
+   projections' width (VQA), Dpack a packed row's width, enc 1 for an image encoder. */
 #define BAN__BUFFERS(X)                                                                                          \
     X(float, emb, Bm * Pm, Ein, 1)          /* word embeddings of every position */                              \
     X(float, gates_x, Bm * Pm, 3 * D, 1)    /* input halves of the GRU gates */                                  \
@@ -1970,21 +2066,23 @@ static const float *ban__weight_at(const ban__weight *w, int g)
     X(float, q_ent, vqa ? 1 : Bm * Em, D, 1) /* grounding: the states at the entities */                         \
     X(float, q_att, Bm * Q, kD, 1)          /* the question's attention projection */                            \
     X(float, q_scaled, (G * Q + BAN__NR - 1) / BAN__NR * BAN__NR, kD, 1) /* scaled by h_mat, maybe in panels */  \
-    X(float, vpack, Bm * Km, Dvis, 1)       /* the real boxes, packed */                                         \
-    X(float, vproj, Bm * Km, vis, 1)        /* the boxes' projections */                                         \
-    X(float, att_tmp, Km, G * Q, 1)         /* one example's attention logits, every glimpse */                  \
-    X(float, att, Bm * G, Km, vqa ? Pm : 1) /* attention logits, then probabilities, packed rows */              \
+    X(float, vpack, Bm * Rm, Dpack, 1)      /* the real boxes, packed */                                         \
+    X(float, box5, adapter ? Bm * Rm : 1, 5, 1) /* the GQA adapter's box values */                               \
+    X(float, vadapt, adapter ? Bm * Rm : 1, Dvis, 1) /* the adapter's output */                                  \
+    X(float, vproj, Bm * Rm, vis, 1)        /* the boxes' projections */                                         \
+    X(float, att_tmp, Rm, G * Q, 1)         /* one example's attention logits, every glimpse */                  \
+    X(float, att, Bm * G, Rm, vqa ? Pm : 1) /* attention logits, then probabilities, packed rows */              \
     X(float, box_score, Bm * G, Km, 1)      /* logits maxed over positions (the counter's) */                    \
     X(float, q_glimpse, vqa ? Bm * Pm : 1, Dg, 1) /* a glimpse's question projection */                          \
     X(float, chain, Pm, Dg, 1)              /* A^T V' of one example */                                          \
-    X(float, att_t, Pm, Km, 1)              /* one attention map transposed */                                   \
+    X(float, att_t, Pm, Rm, 1)              /* one attention map transposed */                                   \
     X(float, joint, Bm, Dg, 1)              /* joint representations, then the classifier's input */             \
     X(float, proj, Bm, D > H ? D : H, 1)    /* a projection of them */                                           \
     X(float, count_feat, Bm, O + 1, 1)      /* count features */                                                 \
     X(float, counter_tmp, 5 * O * O + 7 * O + 1, 1, 1) /* the counter's scratch (ban__count) */                  \
     X(int32_t, tok, Bm, Pm, 1)              /* the tokens as run */                                              \
     X(int, n_tok, Bm, 1, 1)                 /* positions that count (classifier sum, attention) */               \
-    X(int, n_box, Bm, 1, 1)                 /* real boxes of each image */                                       \
+    X(int, n_box, Bm, 1, 1)                 /* each image's box count (its rows past it are padding) */          \
     X(int, n_rows, Bm, 1, 1)                /* its packed rows */                                                \
     X(int, row0, Bm, 1, 1)                  /* its first packed row */                                           \
     X(int, box_row, Bm, Km, 1)              /* the packed row of each box, or -1 when masked */                  \
@@ -2000,12 +2098,15 @@ struct ban_ctx {
     ban_limits lim;
     int status;             /* not BAN_OK: creation failed; only error and free may be called */
     int max_pos;            /* Pm: question positions the buffers hold */
+    int max_rows;           /* Rm: packed rows of an image they hold */
     unsigned char *block;   /* every buffer below lives in this one allocation */
 #define BAN__BUFFER_FIELD(type, name, n1, n2, n3) type *name;
     BAN__BUFFERS(BAN__BUFFER_FIELD)
 #undef BAN__BUFFER_FIELD
     const ban__kernel *kernel[BAN__N_DTYPES]; /* the product's kernel for weights of each dtype */
     ban__pool *pool;        /* its threads besides the caller's; NULL: none */
+    ban_product *log;       /* ban_ctx_record's: the products made, when not NULL */
+    int log_max, *log_n;
     char error[BAN__ERR];
 };
 
@@ -2067,6 +2168,10 @@ static int ban__allocate(ban_ctx *c)
     const size_t D = (size_t)L.D, kD = (size_t)L.kD, Dg = (size_t)L.Dg, G = (size_t)L.G, Ein = (size_t)L.Ein;
     const size_t Dvis = (size_t)L.Dvis, O = (size_t)L.O, H = (size_t)L.H, Dv = (size_t)cf->feature_dim;
     const size_t vis = kD + (vqa ? G * Dg : 0), Q = vqa ? Pm : (Pm > Em ? Pm : Em);
+    const int adapter = L.adapter;
+    const size_t Rm = Km > (size_t)cf->pad_boxes ? Km : (size_t)cf->pad_boxes;
+    const size_t Dpack = adapter ? Dv + (size_t)L.Eb : Dvis;
+    c->max_rows = (int)Rm;
     const size_t grid = (size_t)cf->grid_height * (size_t)cf->grid_width;
     ban__plan p = {0, 0};
 #define BAN__BUFFER_RESERVE(type, name, n1, n2, n3) \
@@ -2133,6 +2238,31 @@ BANDEF const char *ban_ctx_kernel(const ban_ctx *c)
 #define BAN__REFUSE_CTX(c) \
     do { if (!BAN__CTX_USABLE(c)) return BAN_ERR_ARG; } while (0)
 
+BANDEF int ban_ctx_record(ban_ctx *c, ban_product *log, int max, int *n)
+{
+    BAN__REFUSE_CTX(c);
+    if (log && (max < 0 || !n)) return ban__fail(c->error, BAN_ERR_ARG, "ban_ctx_record: a log needs a count");
+    c->log = log, c->log_max = max, c->log_n = n;
+    if (n) *n = 0;
+    return BAN_OK;
+}
+
+/* log one product when recording: consecutive products of one shape are one entry */
+static void ban__record(ban_ctx *c, int m, int n, int k, int trans_x, int trans_w)
+{
+    if (!c->log) return;
+    ban_product *last = *c->log_n > 0 && *c->log_n <= c->log_max ? &c->log[*c->log_n - 1] : NULL;
+    if (last && last->m == m && last->n == n && last->k == k && last->trans_x == trans_x && last->trans_w == trans_w) {
+        last->count++;
+        return;
+    }
+    if (*c->log_n < c->log_max) {
+        ban_product *p = &c->log[*c->log_n];
+        p->m = m, p->n = n, p->k = k, p->trans_x = trans_x, p->trans_w = trans_w, p->count = 1;
+    }
+    (*c->log_n)++;
+}
+
 /* ---- layers ------------------------------------------------------------------------
    The paper's building blocks, one function each, in the order of the forward pass (the
    equations are those of Kim, Jun, Zhang 2018). Letters: B examples, P question positions,
@@ -2151,6 +2281,7 @@ static void ban__linear(ban_ctx *c, ban__mat y, ban__mat x, const ban__weight *w
 {
     BAN_ASSERT(x.cols == w->cols && x.rows == y.rows && y.cols <= w->rows && w->bias);
     const float *W = ban__weight_at(w, g), *b = w->bias + (size_t)g * w->rows;
+    ban__record(c, y.rows, y.cols, x.cols, 0, 1);
     if (w->panels) {
         const ban__pgemm pg = {y.rows, y.cols, x.cols, x.ld, y.ld, relu, c->kernel[w->dtype], x.p, W, BAN__NR,
                                (size_t)x.cols * BAN__NR, b, y.p};
@@ -2263,6 +2394,7 @@ static void ban__image_encoder(ban_ctx *c, const unsigned char *pixels, int N)
                             }
                     }
             const ban__weight *w = &m->w.enc[l];
+            ban__record(c, O, (int)plane, C * k * k, 0, 0);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, (int)plane, C * k * k, 1.0f, w->data,
                         C * k * k, col, (int)plane, 0.0f, y, (int)plane);
             for (int o = 0; o < O; o++)
@@ -2284,6 +2416,21 @@ static void ban__image_encoder(ban_ctx *c, const unsigned char *pixels, int N)
         }
 }
 
+/* OpenVQA's GQA adapter: each packed box row's feature x (Dv, in c->vpack) and its box
+   values b (c->box5) become frcn_linear([x; bbox_linear(b)]) (rows, Dvis), no activation:
+   what the visual projections read. The bbox embedding is written beside x in place. */
+static const float *ban__box_adapter(ban_ctx *c, int rows)
+{
+    const ban_model *m = c->model;
+    const int Dv = m->config.feature_dim, Eb = m->config.adapter_box_dim, Din = Dv + Eb, Dvis = m->w.adapter_vis.rows;
+    if (Eb)
+        ban__linear(c, ban__mat_of(c->vpack + Dv, rows, Eb, Din), ban__mat_of(c->box5, rows, 5, 5), &m->w.adapter_box,
+                    0, 0);
+    ban__linear(c, ban__mat_of(c->vadapt, rows, Dvis, Dvis), ban__mat_of(c->vpack, rows, Din, Din), &m->w.adapter_vis, 0,
+                0);
+    return c->vadapt;
+}
+
 /* Bilinear attention logits of one example, every glimpse at once (eq. 10:
    A_g = ((1 p_g^T) o sigma(X U)) sigma(Y V)^T): c->att_tmp (R, G*Q) = vatt (R, kD), the boxes'
    attention projection, times the question rows qatt (Q, kD) scaled by h_mat[g] (p_g); the
@@ -2293,6 +2440,7 @@ static void ban__attention_logits(ban_ctx *c, const float *vatt, int ldv, int R,
     const ban_model *m = c->model;
     const int kD = m->config.attention_rank * m->config.hidden_dim, G = m->config.num_glimpses;
     const float *hmat = m->w.att_h.data;
+    ban__record(c, R, G * Q, kD, 0, 1);
     if (!ban__own_product(m)) {
         for (int g = 0; g < G; g++)
             for (int l = 0; l < Q; l++) {
@@ -2348,27 +2496,28 @@ static int ban__image_of(const ban_input *in, int b) { return in->image_index ? 
    logits plus h_bias[g] over the packed rows -> c->att (b, g) (R, P); the counter's box
    scores (the logits maxed over the positions that count; -inf on masked boxes); the softmax
    over all pairs; its entropy and, when asked, the map over the caller's K boxes (0 on
-   masked ones) into the output. */
+   masked ones, and on those past a padded count) into the output. */
 static void ban__attention_maps(ban_ctx *c, const ban_input *in, ban_output *out, int b, int P)
 {
     const ban_model *m = c->model;
     const int G = m->config.num_glimpses, K = in->boxes, Km = c->lim.max_boxes;
     const int i = ban__image_of(in, b), R = c->n_rows[i], valid = c->n_tok[b];
-    const size_t plane = (size_t)Km * c->max_pos; /* one (b, g) map */
+    const size_t plane = (size_t)c->max_rows * c->max_pos; /* one (b, g) map */
     for (int g = 0; g < G; g++) {
         float *map = c->att + (size_t)(b * G + g) * plane, *score = c->box_score + (size_t)(b * G + g) * Km;
         const float bias = m->w.att_hb.data[g];
         float top = -INFINITY;
+        for (int r = 0; r < R; r++)
+            for (int l = 0; l < P; l++) {
+                const float v = map[(size_t)r * P + l] = c->att_tmp[(size_t)r * G * P + (size_t)g * P + l] + bias;
+                if (l < valid && v > top) top = v;
+            }
         for (int k = 0; k < K; k++) {
             const int r = c->box_row[(size_t)i * Km + k];
             float best = -INFINITY;
-            if (r >= 0)
-                for (int l = 0; l < P; l++) {
-                    float v = map[(size_t)r * P + l] = c->att_tmp[(size_t)r * G * P + (size_t)g * P + l] + bias;
-                    if (l < valid && v > best) best = v;
-                }
+            for (int l = 0; r >= 0 && l < valid; l++)
+                if (map[(size_t)r * P + l] > best) best = map[(size_t)r * P + l];
             score[k] = best;
-            if (best > top) top = best;
         }
         const float entropy = ban__softmax_pairs(map, R, P, valid, top);
         if (out->entropy) out->entropy[b * G + g] = entropy;
@@ -2394,7 +2543,7 @@ static void ban__joint_representation(ban_ctx *c, const ban_input *in, int g, in
     const ban_model *m = c->model;
     const ban_config *cf = &m->config;
     const int D = cf->hidden_dim, kD = cf->attention_rank * D, G = cf->num_glimpses, Dg = m->w.glimpse_q.rows;
-    const size_t plane = (size_t)c->lim.max_boxes * c->max_pos;
+    const size_t plane = (size_t)c->max_rows * c->max_pos;
     /* Q'_g (B*P, Dg) = sigma(Y V'_g) */
     ban__linear(c, ban__mat_of(c->q_glimpse, B * P, Dg, Dg), ban__mat_of(c->q, B * P, D, D), &m->w.glimpse_q, g, 1);
     for (int b = 0; b < B; b++) {
@@ -2402,6 +2551,7 @@ static void ban__joint_representation(ban_ctx *c, const ban_input *in, int g, in
         /* chain (P, Dg) = A^T (P, R) . V'_g (R, Dg) */
         const float *att = c->att + (size_t)(b * G + g) * plane;
         const float *vg = c->vproj + (size_t)c->row0[i] * vcols + kD + (size_t)g * Dg;
+        ban__record(c, P, Dg, R, 1, 0);
         if (!ban__own_product(m)) {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, Dg, R, 1.0f, att, P, vg, vcols, 0.0f, c->chain,
                         Dg);
@@ -2615,18 +2765,23 @@ static int ban__all_finite(const float *x, size_t n, size_t *bad)
     return 1;
 }
 
-/* Validate the input, decide which boxes of each image are real and pack them (with
-   the spatial features appended for op 's') when the caller's rows cannot be used as
-   they are. Sets n_box, n_rows, row0, box_row per image; *vin: the rows to project. */
+/* Validate the input, decide which boxes of each image are real and pack them (with the
+   spatial features appended for op 's', or the adapter's box values beside them) when the
+   caller's rows cannot be used as they are. A model with padded boxes (pad_boxes) takes the
+   first pad_boxes real boxes of an image followed by zero rows up to that count, all of
+   them rows of the attention, as OpenVQA's loader pads them (the caller's rows past the
+   count report the attention of the zero rows in their place). Sets n_box, n_rows, row0,
+   box_row per image; *vin: the rows to project (width Dvis, or the adapter's input). */
 static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin)
 {
     const ban_model *m = c->model;
     const ban_config *cf = &m->config;
-    const int N = in->images ? in->images : in->batch, K = in->boxes, Dv = cf->feature_dim;
-    const int Dvin = Dv + 6 * cf->spatial_concat;
-    const int need_spatials = cf->spatial_concat || (cf->task == BAN_TASK_VQA && cf->counter_objects);
+    const int N = in->images ? in->images : in->batch, K = in->boxes, Dv = cf->feature_dim, fixed = cf->pad_boxes;
+    const int adapter = cf->adapter_dim > 0, Dpack = adapter ? Dv + cf->adapter_box_dim : Dv + 6 * cf->spatial_concat;
+    const int boxes5 = adapter && cf->adapter_box_dim > 0; /* the adapter embeds each box's 5 values */
+    const int need_spatials = cf->spatial_concat || boxes5 || (cf->task == BAN_TASK_VQA && cf->counter_objects);
     const char *what = in->images ? "image" : "example";
-    int pack = cf->spatial_concat, rows = 0;
+    int pack = cf->spatial_concat || fixed || adapter, rows = 0;
     for (int b = 0; b < in->batch && in->image_index; b++)
         if (in->image_index[b] < 0 || in->image_index[b] >= N)
             return ban__fail(c->error, BAN_ERR_INPUT, "example %d: image index %d outside 0..%d", b,
@@ -2636,12 +2791,11 @@ static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin
         if (n < 0 || n > K)
             return ban__fail(c->error, BAN_ERR_INPUT, "%s %d: box count %d outside 0..%d", what, b, n, K);
         if (n < K) pack = 1;
-        c->n_box[b] = n;
         c->row0[b] = rows;
         for (int k = 0; k < K; k++) {
             int *slot = &c->box_row[(size_t)b * c->lim.max_boxes + k];
             *slot = -1;
-            if (k >= n) continue;
+            if (k >= n || (fixed && real == fixed)) continue; /* padding, or past the padded count */
             const float *f = in->features + ((size_t)b * K + k) * Dv;
             const float *s = need_spatials ? in->spatials + ((size_t)b * K + k) * 6 : NULL;
             size_t bad;
@@ -2660,21 +2814,34 @@ static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin
         }
         if (real == 0)
             return ban__fail(c->error, BAN_ERR_INPUT, "%s %d has no boxes (%d rows, all padding)", what, b, K);
-        c->n_rows[b] = real;
-        rows += real;
+        c->n_box[b] = n; /* the counter reads the corners of boxes below it */
+        c->n_rows[b] = fixed ? fixed : real;
+        rows += c->n_rows[b];
     }
     if (!pack) {
         *vin = in->features;
         return BAN_OK;
     }
-    for (int b = 0; b < N; b++)
+    for (int b = 0; b < N; b++) {
+        float *dst = c->vpack + (size_t)c->row0[b] * Dpack, *box = c->box5 + (size_t)c->row0[b] * 5;
+        if (fixed) memset(dst, 0, (size_t)fixed * Dpack * sizeof(float)); /* the zero rows past the real ones */
+        if (fixed && boxes5) memset(box, 0, (size_t)fixed * 5 * sizeof(float));
         for (int k = 0; k < K; k++) {
-            int r = c->box_row[(size_t)b * c->lim.max_boxes + k];
+            int *slot = &c->box_row[(size_t)b * c->lim.max_boxes + k];
+            const int r = *slot;
+            /* padded boxes are rows of the attention too: the caller's rows past the count are
+               the zero rows in their place (whatever they hold), up to the padded count */
+            if (fixed) *slot = k < fixed ? k : -1;
             if (r < 0) continue;
-            float *dst = c->vpack + (size_t)(c->row0[b] + r) * Dvin;
-            memcpy(dst, in->features + ((size_t)b * K + k) * Dv, (size_t)Dv * sizeof(float));
-            if (cf->spatial_concat) memcpy(dst + Dv, in->spatials + ((size_t)b * K + k) * 6, 6 * sizeof(float));
+            const float *sp = in->spatials ? in->spatials + ((size_t)b * K + k) * 6 : NULL;
+            memcpy(dst + (size_t)r * Dpack, in->features + ((size_t)b * K + k) * Dv, (size_t)Dv * sizeof(float));
+            if (cf->spatial_concat) memcpy(dst + (size_t)r * Dpack + Dv, sp, 6 * sizeof(float));
+            if (boxes5) { /* OpenVQA's 5 box values: x1/w, y1/h, x2/w, y2/h, (x2-x1)(y2-y1)/(w h) */
+                float *bx = box + (size_t)r * 5;
+                bx[0] = sp[0], bx[1] = sp[1], bx[2] = sp[2], bx[3] = sp[3], bx[4] = sp[4] * sp[5];
+            }
         }
+    }
     *vin = c->vpack;
     return BAN_OK;
 }
@@ -2684,7 +2851,7 @@ static int ban__prepare_boxes(ban_ctx *c, const ban_input *in, const float **vin
 static int ban__prepare_tokens(ban_ctx *c, const ban_input *in, int P)
 {
     const ban_config *cf = &c->model->config;
-    const int B = in->batch, L = in->tokens_len, pad = cf->padding_id;
+    const int B = in->batch, L = in->tokens_len, pad = cf->padding_id, ids = cf->num_ids;
     const int masked = cf->task == BAN_TASK_VQA && cf->question_masking;
     for (int b = 0; b < B; b++) {
         const int32_t *src = in->tokens + (size_t)b * L;
@@ -2697,9 +2864,9 @@ static int ban__prepare_tokens(ban_ctx *c, const ban_input *in, int P)
             for (n = 0; n < L && src[n] != pad; n++) {}
         }
         for (int t = 0; t < L; t++)
-            if (src[t] < 0 || src[t] > pad)
+            if (src[t] < 0 || src[t] >= ids)
                 return ban__fail(c->error, BAN_ERR_INPUT, "example %d, token %d: id %d outside the vocabulary "
-                                 "(0..%d, %d = padding)", b, t, src[t], pad, pad);
+                                 "(0..%d, %d = padding)", b, t, src[t], ids - 1, pad);
         if (masked && n == 0) return ban__fail(c->error, BAN_ERR_INPUT, "example %d has no tokens", b);
         for (int t = 0; t < P; t++) c->tok[(size_t)b * P + t] = (t < L && t < n) ? src[t] : pad;
         c->n_tok[b] = masked ? n : P;
@@ -2723,9 +2890,10 @@ static int ban__forward_vqa(ban_ctx *c, const ban_input *in, ban_output *out, co
     if ((rc = ban__prepare_tokens(c, in, P))) return rc;
 
     ban__question_encoder(c, B, P);
+    const int Dvis = m->w.visual.cols;
+    if (cf->adapter_dim) vin = ban__box_adapter(c, rows);
     /* sigma(X U) for the attention (kD) and each glimpse run (Dg): one product, once per image */
-    ban__linear(c, ban__mat_of(c->vproj, rows, cols, cols), ban__mat_in(vin, rows, cf->feature_dim, cf->feature_dim),
-                &m->w.visual, 0, 1);
+    ban__linear(c, ban__mat_of(c->vproj, rows, cols, cols), ban__mat_in(vin, rows, Dvis, Dvis), &m->w.visual, 0, 1);
     /* sigma(Y V) for the attention, then every glimpse's map of every example */
     ban__linear(c, ban__mat_of(c->q_att, B * P, kD, kD), ban__mat_of(c->q, B * P, D, D), &m->w.att_q, 0, 1);
     for (int b = 0; b < B; b++) {
@@ -2793,7 +2961,7 @@ static int ban__check_input(ban_ctx *c, const ban_input *in, const ban_output *o
     const int vqa = cf->task == BAN_TASK_VQA;
     /* a model that pads questions to a fixed length reads the first question_length tokens of
        a longer one (the reference's tokenizer truncates so): any length up to BAN_MAX_TOKENS */
-    const int fixed = vqa && !cf->question_masking, max_tokens = fixed ? c->lim.max_tokens : c->lim.max_tokens;
+    const int fixed = vqa && !cf->question_masking, max_tokens = fixed ? BAN_MAX_TOKENS : c->lim.max_tokens;
     if (in->batch < 1 || in->batch > c->lim.max_batch)
         return ban__fail(c->error, BAN_ERR_ARG, "batch %d outside the context's 1..%d", in->batch, c->lim.max_batch);
     if (in->images < 0 || in->images > in->batch || (in->images && !in->image_index) ||
@@ -2808,9 +2976,9 @@ static int ban__check_input(ban_ctx *c, const ban_input *in, const ban_output *o
         return ban__fail(c->error, BAN_ERR_ARG, "%d tokens outside the context's 1..%d", in->tokens_len, max_tokens);
     if (!in->features || !in->tokens)
         return ban__fail(c->error, BAN_ERR_ARG, "ban_forward: NULL features or tokens");
-    if (!in->spatials && (cf->spatial_concat || (vqa && cf->counter_objects)))
+    if (!in->spatials && (cf->spatial_concat || cf->adapter_box_dim || (vqa && cf->counter_objects)))
         return ban__fail(c->error, BAN_ERR_ARG, "this model needs spatial features (%s)",
-                         cf->spatial_concat ? "op 's'" : "the counting module");
+                         cf->spatial_concat ? "op 's'" : cf->adapter_box_dim ? "its box adapter" : "the counting module");
     if (vqa) {
         if (in->glimpses < 0 || in->glimpses > cf->num_glimpses)
             return ban__fail(c->error, BAN_ERR_ARG, "glimpses %d outside 0..%d", in->glimpses, cf->num_glimpses);
@@ -2879,8 +3047,10 @@ BANDEF int ban_forward(ban_ctx *c, const ban_input *in, ban_output *out)
 
 /* ---- tokenizer -------------------------------------------------------------------- */
 /* The reference's Dictionary.tokenize: str.lower(); delete ',' and '?'; "'s" -> " 's";
-   str.split(); unknown words -> unknown_id. Text is UTF-8; lower() and split() follow
-   Python 3's Unicode tables (the generated tables at the end), final sigma included. */
+   str.split(); unknown words -> unknown_id. OpenVQA's (tokenizer.rules openvqa): str.lower();
+   delete . , ' ! ? " ( ) * # : ; and turn - and / into spaces; str.split(); unknown words ->
+   UNK. Text is UTF-8; lower() and split() follow Python 3's Unicode tables (the generated
+   tables at the end), final sigma included. */
 
 static uint32_t ban__lower(uint32_t cp);
 static int ban__case_ignorable(uint32_t cp);
@@ -2984,6 +3154,7 @@ static int ban__tokenize(ban_ctx *ctx, const char *text, int32_t *ids, ban_token
     const size_t size = strlen(text);
     if (size > (size_t)1 << 30)
         return ban__fail(ctx->error, BAN_ERR_INPUT, "a question of %zu bytes (at most 1 GB)", size);
+    const int openvqa = ctx->model->config.tokenizer == BAN_TOKENIZER_OPENVQA;
     ban__tokenizer t;
     memset(&t, 0, sizeof t);
     t.ctx = ctx, t.ids = ids, t.info = info, t.max_ids = max_ids;
@@ -3016,7 +3187,12 @@ static int ban__tokenize(ban_ctx *ctx, const char *text, int32_t *ids, ban_token
             cp = ban__lower(cp);
         }
         if (!ban__case_ignorable(orig)) prev_cased = ban__cased(orig);
-        if (cp == ',' || cp == '?') continue;
+        if (openvqa) { /* re.sub(r"([.,'!?\"()*#:;])", '', q.lower()).replace('-', ' ').replace('/', ' ').split() */
+            if (cp < 128 && strchr(".,'!?\"()*#:;", (int)cp)) continue;
+            if (cp == '-' || cp == '/') cp = ' ';
+        } else if (cp == ',' || cp == '?') {
+            continue;
+        }
         ban__token_char(&t, cp, from, (int)at);
     }
     if (t.pending_apostrophe) t.pending_apostrophe = 0, ban__word_add(&t, '\'', t.apostrophe_at, t.apostrophe_at + 1);

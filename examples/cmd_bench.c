@@ -18,18 +18,10 @@
 #include <math.h>
 #include <stdint.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include <cblas.h>
-
-double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 float rand_uniform(void) /* xorshift64*, in [-1, 1) */
@@ -248,7 +240,7 @@ static int product_buffers_alloc(product_buffers *p, const gemm_shape *s, int n)
 /* one pass of the products alone, as ban.h calls them (sgemv for one row); milliseconds */
 static double time_products(const gemm_shape *s, int n, const product_buffers *p)
 {
-    double t0 = now_ms();
+    double t0 = 1e3 * util_now();
     for (int i = 0; i < n; i++)
         for (int k = 0; k < s[i].count; k++) {
             const gemm_shape *g = &s[i];
@@ -259,7 +251,7 @@ static double time_products(const gemm_shape *s, int n, const product_buffers *p
                             g->trans_b ? CblasTrans : CblasNoTrans, g->M, g->N, g->K, 1.0f, p->a,
                             g->trans_a ? g->M : g->K, p->b, g->trans_b ? g->K : g->N, 0.0f, p->c, g->N);
         }
-    return now_ms() - t0;
+    return 1e3 * util_now() - t0;
 }
 
 double median(double *x, int n)
@@ -293,17 +285,17 @@ static int bench_vqa(int B, int K, int threads, int runs, int as_json, const cha
     snprintf(path, sizeof path, "%s", model_path ? model_path : "/tmp/ban-bench-paper-ban8.ban");
     size_t file_size = 0;
     int rc;
-    double t0 = now_ms();
+    double t0 = 1e3 * util_now();
     if ((rc = write_random_model(path, &c, panels, &file_size))) return rc;
-    const double write_ms = now_ms() - t0;
+    const double write_ms = 1e3 * util_now() - t0;
     ban_model *m;
-    t0 = now_ms();
+    t0 = 1e3 * util_now();
     if (ban_model_load(path, &m) != BAN_OK) {
         rc = cli_error("%s", m ? ban_model_error(m) : "out of memory");
         ban_model_free(m);
         return rc;
     }
-    const double load_ms = now_ms() - t0;
+    const double load_ms = 1e3 * util_now() - t0;
     if (!model_path) unlink(path); /* the mapping stays valid */
     ban_limits lim = {B, K, P, 0, threads};
     ban_ctx *ctx;
@@ -337,12 +329,12 @@ static int bench_vqa(int B, int K, int threads, int runs, int as_json, const cha
        interleaved: OpenBLAS's idle threads spin for a while after each call, and a forward
        pass of a model in panels (which calls no CBLAS) would share the cores with them */
     for (int r = -2; r < runs && rc == CLI_OK; r++) {
-        double s0 = now_ms();
+        double s0 = 1e3 * util_now();
         if (ban_forward(ctx, &in, &out) != BAN_OK) {
             rc = cli_error("%s", ban_ctx_error(ctx));
             break;
         }
-        if (r >= 0) times[r] = now_ms() - s0;
+        if (r >= 0) times[r] = 1e3 * util_now() - s0;
     }
     for (int r = -2; r < runs && rc == CLI_OK; r++) {
         double g = time_products(shapes, ns, &pb);
@@ -375,37 +367,49 @@ static int bench_vqa(int B, int K, int threads, int runs, int as_json, const cha
     return rc;
 }
 
-int cmd_bench(int argc, char **argv)
+static int bench_main(const cli_args *a)
 {
-    cli_opt opts[] = {{"--preset", 1, NULL}, {"--batch", 1, NULL}, {"--threads", 1, NULL}, {"--boxes", 1, NULL},
-                      {"--runs", 1, NULL},   {"--json", 0, NULL},  {"--model-out", 1, NULL}, {"--layout", 1, NULL},
-                      {NULL, 0, NULL}};
-    const char *pos[1];
-    int n_pos;
     long B = 1, T = 2, K = 100, runs = 0;
-    if (cli_parse(argc, argv, 2, opts, pos, 0, &n_pos)) return CLI_USAGE;
-    const char *preset = cli_get(opts, "--preset");
-    if (!preset) return cli_usage("usage: ban bench --preset paper-ban8 [--batch B] [--threads T] [--boxes K] [--json]");
-    if ((cli_get(opts, "--batch") && !cli_int(cli_get(opts, "--batch"), "--batch", 1, 256, &B)) ||
-        (cli_get(opts, "--threads") && !cli_int(cli_get(opts, "--threads"), "--threads", 1, 64, &T)) ||
-        (cli_get(opts, "--boxes") && !cli_int(cli_get(opts, "--boxes"), "--boxes", 1, BAN_MAX_BOXES, &K)) ||
-        (cli_get(opts, "--runs") && !cli_int(cli_get(opts, "--runs"), "--runs", 1, 10000, &runs)))
+    const char *preset = cli_get(a, "--preset");
+    if (cli_long(a, "--batch", 1, 256, &B) || cli_long(a, "--threads", 1, 64, &T) ||
+        cli_long(a, "--boxes", 1, BAN_MAX_BOXES, &K) || cli_long(a, "--runs", 1, 10000, &runs))
         return CLI_USAGE;
-    const char *layout = cli_get(opts, "--layout") ? cli_get(opts, "--layout") : "panels";
+    const char *layout = cli_get(a, "--layout") ? cli_get(a, "--layout") : "panels";
     if (strcmp(layout, "panels") && strcmp(layout, "rows"))
-        return cli_usage("--layout is panels (ban.h's own product, the exporter's default) or rows (CBLAS)");
+        return cli_usage(a, "--layout is panels (ban.h's own product, the exporter's default) or rows (CBLAS)");
     const int panels = !strcmp(layout, "panels");
     openblas_set_num_threads((int)T);
     if (!strcmp(preset, "paper-ban8")) {
         if (!runs) runs = B >= 16 ? 5 : 15;
-        return bench_vqa((int)B, (int)K, (int)T, (int)runs, cli_get(opts, "--json") != NULL,
-                         cli_get(opts, "--model-out"), panels);
+        return bench_vqa((int)B, (int)K, (int)T, (int)runs, cli_flag(a, "--json"), cli_get(a, "--model-out"), panels);
     }
     if (!strcmp(preset, "paper-flickr")) {
-        if (cli_get(opts, "--batch") || cli_get(opts, "--boxes"))
-            return cli_usage("paper-flickr draws its own sentences (1-8 entities) and boxes (10-100); --runs is "
-                             "its number of sentences; --batch and --boxes do not apply");
-        return bench_flickr((int)T, (int)runs, cli_get(opts, "--json") != NULL, cli_get(opts, "--model-out"), panels);
+        if (cli_get(a, "--batch") || cli_get(a, "--boxes"))
+            return cli_usage(a, "paper-flickr draws its own sentences (1-8 entities) and boxes (10-100); --runs is "
+                                "its number of sentences; --batch and --boxes do not apply");
+        return bench_flickr((int)T, (int)runs, cli_flag(a, "--json"), cli_get(a, "--model-out"), panels);
     }
-    return cli_usage("unknown preset '%s' (paper-ban8, paper-flickr)", preset);
+    return cli_usage(a, "unknown preset '%s' (paper-ban8, paper-flickr)", preset);
 }
+
+static const cli_option bench_options[] = {
+    {"--preset", "NAME", 1, "paper-ban8: the paper's VQA model; paper-flickr: its Flickr30k grounding model"},
+    {"--batch", "B", 0, "paper-ban8: questions a forward pass (default 1)"},
+    {"--threads", "T", 0, "threads of the context and of OpenBLAS (default 2)"},
+    {"--boxes", "K", 0, "paper-ban8: boxes an image (default 100)"},
+    {"--runs", "N", 0, "paper-ban8: forward passes timed (default 15, 5 from batch 16);\n"
+                       "paper-flickr: sentences timed (default 200)"},
+    {"--json", NULL, 0, "the figures as one JSON object"},
+    {"--layout", "L", 0, "panels (ban.h's own product, the exporter's default) or rows (CBLAS does the products)"},
+    {"--model-out", "PATH", 0, "keep the random model there (default: a temporary file, removed once mapped)"},
+    {NULL, NULL, 0, NULL}};
+
+const cli_command cli_bench = {
+    "bench", bench_main, CLI_NO_MODEL, "--preset paper-ban8|paper-flickr [options]",
+    "speed on a random model of the paper's size, next to the machine's sgemm\n"
+    "paper-ban8: ms per question, GFLOP/s, the machine's sgemm on the same products, efficiency, model load\n"
+    "time, peak RSS. paper-flickr: ms per entity with all the entities of a sentence in one pass against one\n"
+    "entity at a time, and batched.",
+    bench_options, 0,
+    "ban bench --preset paper-ban8 --batch 32 --threads 2\n"
+    "ban bench --preset paper-flickr --json"};

@@ -78,16 +78,16 @@ int bench_flickr(int threads, int runs, int as_json, const char *model_path, int
         close(fd);
     }
     size_t file_size = 0;
-    double t0 = now_ms();
+    double t0 = 1e3 * util_now();
     if ((rc = write_random_model(path, &c, panels, &file_size))) {
         if (!model_path) unlink(path);
         return rc;
     }
-    const double write_ms = now_ms() - t0;
+    const double write_ms = 1e3 * util_now() - t0;
     ban_model *m;
-    t0 = now_ms();
+    t0 = 1e3 * util_now();
     const int loaded = ban_model_load(path, &m);
-    const double load_ms = now_ms() - t0;
+    const double load_ms = 1e3 * util_now() - t0;
     if (!model_path) unlink(path); /* the mapping stays valid */
     if (loaded != BAN_OK) {
         rc = cli_error("%s", m ? ban_model_error(m) : "out of memory");
@@ -159,15 +159,15 @@ int bench_flickr(int threads, int runs, int as_json, const char *model_path, int
         in.batch = 1, in.boxes = boxes[s->image], in.tokens_len = L, in.tokens = s->tokens;
         in.features = v + (size_t)s->image * FL_MAX_BOXES * Dv, in.spatials = b + (size_t)s->image * FL_MAX_BOXES * 6;
         in.entities_len = s->n_ent, in.entities = s->pos;
-        double a = now_ms();
+        double a = 1e3 * util_now();
         if (ban_forward(ctx, &in, &out) != BAN_OK) rc = cli_error("%s", ban_ctx_error(ctx));
-        double mid = now_ms();
+        double mid = 1e3 * util_now();
         in.entities_len = 1;
         for (int j = 0; j < s->n_ent && rc == CLI_OK; j++) {
             in.entities = s->pos + j;
             if (ban_forward(ctx, &in, &out) != BAN_OK) rc = cli_error("%s", ban_ctx_error(ctx));
         }
-        if (q >= 0) t_all += mid - a, t_one += now_ms() - mid;
+        if (q >= 0) t_all += mid - a, t_one += 1e3 * util_now() - mid;
     }
     /* batched: FL_BATCH sentences a call, each image's boxes once, entity slots padded with 0 */
     for (int q0 = 0; q0 < S && rc == CLI_OK; q0 += FL_BATCH) {
@@ -182,7 +182,7 @@ int bench_flickr(int threads, int runs, int as_json, const char *model_path, int
             if (boxes[s->image] > K) K = boxes[s->image];
             if (s->n_ent > E) E = s->n_ent;
         }
-        double a = now_ms(); /* the copy into the batch is part of the cost */
+        double a = 1e3 * util_now(); /* the copy into the batch is part of the cost */
         for (int i = 0; i < ni; i++) {
             memcpy(gv + (size_t)i * K * Dv, v + (size_t)chosen[i] * FL_MAX_BOXES * Dv, (size_t)K * Dv * sizeof(float));
             memcpy(gb + (size_t)i * K * 6, b + (size_t)chosen[i] * FL_MAX_BOXES * 6, (size_t)K * 6 * sizeof(float));
@@ -196,7 +196,7 @@ int bench_flickr(int threads, int runs, int as_json, const char *model_path, int
         in.batch = nb, in.boxes = K, in.images = ni, in.image_index = img_of, in.box_counts = counts;
         in.features = gv, in.spatials = gb, in.tokens_len = L, in.tokens = tok, in.entities_len = E, in.entities = ent;
         if (ban_forward(ctx, &in, &out) != BAN_OK) rc = cli_error("%s", ban_ctx_error(ctx));
-        t_batched += now_ms() - a;
+        t_batched += 1e3 * util_now() - a;
     }
     if (rc == CLI_OK) {
         const double n_e = (double)ent_total, all = t_all / n_e, one = t_one / n_e, batched = t_batched / n_e;

@@ -13,30 +13,13 @@
    the file and line, or with --skip-bad warnings, counted and listed at the end. The
    records and lines are read by examples/tsv.h (fuzzed: tests/fuzz/fuzz_tsv.c). */
 #define _POSIX_C_SOURCE 200809L
-#define STORE_IMPLEMENTATION
-#include "store.h"
-#define TSV_IMPLEMENTATION
-#include "tsv.h"
-
 #include <errno.h>
-#include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
+#include <sys/types.h>
 
 #include "cli.h"
-
-int cmd_features(int argc, char **argv);
-
-static double now_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "store.h"
+#include "tsv.h"
 
 /* ---- a set of image ids (--image-ids) ------------------------------------------------ */
 
@@ -128,15 +111,6 @@ static int read_id_list(const char *path, id_set *set)
 
 /* ---- ban features import ---------------------------------------------------------------- */
 
-static char temp_path[4096]; /* the writer's temporary file, for the signal handler */
-
-static void on_signal(int sig)
-{
-    if (temp_path[0]) unlink(temp_path);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
 #define MAX_LISTED 20 /* skipped lines named in the final report */
 
 typedef struct {
@@ -156,7 +130,7 @@ typedef struct {
 
 static void progress(importer *im, const char *file, int final)
 {
-    double t = now_seconds();
+    double t = util_now();
     if (!final && t - im->last_report < 2.0) return;
     im->last_report = t;
     double mb = (double)im->bytes / 1e6, dt = t - im->t0 > 1e-9 ? t - im->t0 : 1e-9;
@@ -174,7 +148,7 @@ static int bad_record(importer *im, const char *file, uint64_t line, const char 
 {
     const char *hint = cut ? " (the file ends in the middle of this line: truncated?)" : "";
     if (!im->skip_bad) return cli_error("%s:%llu: %s%s", file, (unsigned long long)line, why, hint);
-    fprintf(stderr, "ban: warning: %s:%llu: %s%s; record skipped\n", file, (unsigned long long)line, why, hint);
+    cli_warn("%s:%llu: %s%s; record skipped", file, (unsigned long long)line, why, hint);
     if (im->skipped < MAX_LISTED)
         snprintf(im->listed[im->skipped], sizeof im->listed[0], "%s:%llu", file, (unsigned long long)line);
     im->skipped++;
@@ -228,7 +202,6 @@ static int import_file(importer *im, int file_index)
         }
         if (!im->w) {
             if (store_writer_open(im->output, im->p.feature_dim, &im->w, err, sizeof err)) { rc = cli_error("%s", err); break; }
-            snprintf(temp_path, sizeof temp_path, "%s", store_writer_temp_path(im->w));
         }
         if (im->images + 1 > im->src_cap) {
             size_t cap = im->src_cap ? im->src_cap * 2 : 4096;
@@ -251,38 +224,25 @@ static int import_file(importer *im, int file_index)
     return rc;
 }
 
-static int features_import(int argc, char **argv)
+static int import_main(const cli_args *a)
 {
-    cli_opt opts[] = {{"--tsv", 1, NULL}, {"--output", 1, NULL}, {"--image-ids", 1, NULL},
-                      {"--feature-dim", 1, NULL}, {"--skip-bad", 0, NULL}, {NULL, 0, NULL}};
-    const char **pos = (const char **)malloc((size_t)argc * sizeof(char *));
-    int n_pos;
-    if (!pos) return cli_error("out of memory");
-    if (cli_parse(argc, argv, 3, opts, pos, argc, &n_pos)) return free(pos), CLI_USAGE;
-    const char *first = cli_get(opts, "--tsv"), *output = cli_get(opts, "--output");
-    const char *ids_path = cli_get(opts, "--image-ids"), *dim_text = cli_get(opts, "--feature-dim");
+    const char *ids_path = cli_get(a, "--image-ids"), *output = cli_get(a, "--output");
     long dim = 0;
-    if (!first || !output) {
-        free(pos);
-        return cli_usage("usage: ban features import --tsv FILE [FILE ...] --output STORE [--image-ids IDS.txt] "
-                         "[--feature-dim D] [--skip-bad]");
-    }
-    if (dim_text && !cli_int(dim_text, "--feature-dim", 1, STORE_MAX_DIM, &dim)) return free(pos), CLI_USAGE;
-    /* the files: --tsv's value, then the positional arguments */
-    const char **files = (const char **)malloc((size_t)(n_pos + 1) * sizeof(char *));
-    if (!files) return free(pos), cli_error("out of memory");
-    files[0] = first;
-    for (int i = 0; i < n_pos; i++) files[i + 1] = pos[i];
-    const int n_files = n_pos + 1;
-    free(pos);
+    if (cli_long(a, "--feature-dim", 1, STORE_MAX_DIM, &dim)) return CLI_USAGE;
+    /* the files: --tsv's value, then the arguments */
+    const char **files = (const char **)malloc((size_t)(a->n_args + 1) * sizeof(char *));
+    if (!files) return cli_error("out of memory");
+    files[0] = cli_get(a, "--tsv");
+    for (int i = 0; i < a->n_args; i++) files[i + 1] = a->arg[i];
+    const int n_files = a->n_args + 1;
 
     id_set select = {NULL, NULL, NULL, 0, 0};
     importer im;
     memset(&im, 0, sizeof im);
-    im.skip_bad = cli_get(opts, "--skip-bad") != NULL;
+    im.skip_bad = cli_flag(a, "--skip-bad");
     im.output = output;
     im.files = files;
-    im.t0 = im.last_report = now_seconds();
+    im.t0 = im.last_report = util_now();
     int rc = CLI_OK;
     char err[512];
     if (tsv_parser_init(&im.p, (int)dim)) rc = cli_error("out of memory");
@@ -292,11 +252,7 @@ static int features_import(int argc, char **argv)
             im.p.select = id_set_select, im.p.select_data = &select;
         }
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
     if (rc == CLI_OK && dim && store_writer_open(output, (int)dim, &im.w, err, sizeof err)) rc = cli_error("%s", err);
-    if (rc == CLI_OK && im.w) snprintf(temp_path, sizeof temp_path, "%s", store_writer_temp_path(im.w));
     for (int i = 0; rc == CLI_OK && i < n_files; i++) {
         fprintf(stderr, "ban: features: reading %s\n", files[i]);
         rc = import_file(&im, i);
@@ -311,10 +267,6 @@ static int features_import(int argc, char **argv)
         if (store_writer_commit(w, err, sizeof err)) rc = cli_error("%s", err);
     }
     if (im.w) store_writer_abort(im.w);
-    temp_path[0] = 0;
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
     if (rc == CLI_OK) {
         progress(&im, NULL, 1);
         if (im.skipped) {
@@ -348,16 +300,13 @@ static int features_import(int argc, char **argv)
 
 /* ---- ban features info ------------------------------------------------------------------ */
 
-static int features_info(int argc, char **argv)
+static int info_main(const cli_args *a)
 {
-    cli_opt opts[] = {{NULL, 0, NULL}};
-    const char *pos[1];
-    int n_pos;
-    if (cli_parse(argc, argv, 3, opts, pos, 1, &n_pos) || n_pos != 1)
-        return n_pos != 1 ? cli_usage("usage: ban features info STORE") : CLI_USAGE;
+    if (a->n_args != 1) return cli_usage(a, "the store is required: ban features info STORE");
+    const char *path = a->arg[0];
     store *s;
     char err[512];
-    if (store_open(pos[0], &s, err, sizeof err)) return cli_error("%s", err);
+    if (store_open(path, &s, err, sizeof err)) return cli_error("%s", err);
     const int64_t N = store_image_count(s);
     const int D = store_feature_dim(s), most = store_max_boxes(s);
     int least = most;
@@ -372,11 +321,11 @@ static int features_info(int argc, char **argv)
         if (rec.n_boxes < least) least = rec.n_boxes;
         hist[rec.n_boxes / 10]++;
     }
-    FILE *f = fopen(pos[0], "rb");
+    FILE *f = fopen(path, "rb");
     long long bytes = -1;
     if (f && fseek(f, 0, SEEK_END) == 0) bytes = (long long)ftell(f);
     if (f) fclose(f);
-    printf("store:            %s\n", pos[0]);
+    printf("store:            %s\n", path);
     printf("format:           feature store version %d, %lld bytes\n", STORE_VERSION, bytes);
     printf("images:           %lld\n", (long long)N);
     printf("boxes:            %lld (%d to %d an image, mean %.1f)\n", (long long)store_box_count(s), N ? least : 0,
@@ -407,10 +356,26 @@ static int features_info(int argc, char **argv)
     return CLI_OK;
 }
 
-int cmd_features(int argc, char **argv)
-{
-    if (argc >= 3 && !strcmp(argv[2], "import")) return features_import(argc, argv);
-    if (argc >= 3 && !strcmp(argv[2], "info")) return features_info(argc, argv);
-    return cli_usage("usage: ban features import --tsv FILE [FILE ...] --output STORE [--image-ids IDS.txt] "
-                     "[--feature-dim D] [--skip-bad] | ban features info STORE");
-}
+static const cli_option import_options[] = {
+    {"--tsv", "FILE", 1, "a bottom-up-attention TSV file (image_id, image_w, image_h, num_boxes, boxes, features;\n"
+                         "base64 float32); more files may follow as arguments"},
+    {"--output", "STORE", 1, "the feature store (docs/STORE.md), written atomically"},
+    {"--image-ids", "IDS.txt", 0, "keep the listed images only (one id a line; default: every image)"},
+    {"--feature-dim", "D", 0, "floats a box feature (default: the first record's)"},
+    {"--skip-bad", NULL, 0, "skip, count and list bad records (default: an error naming the file and line)"},
+    {NULL, NULL, 0, NULL}};
+
+const cli_command cli_features_import = {
+    "features import", import_main, CLI_NO_MODEL, "--tsv FILE [FILE ...] --output STORE [options]",
+    "bottom-up-attention TSV files -> one mmap-able feature store\n"
+    "The store keeps the pixel boxes, the image sizes and the reference's spatial features. Streamed (memory\n"
+    "holds one line and the index), written atomically; a bad record is an error naming its file and line.",
+    import_options, -1,
+    "ban features import --tsv trainval/karpathy_*_resnet101_faster_rcnn_genome.tsv* --image-ids val2014_ids.txt \\\n"
+    "    --output val2014.store"};
+
+const cli_command cli_features_info = {
+    "features info", info_main, CLI_NO_MODEL, "STORE",
+    "what a feature store holds: images, boxes, feature size, a histogram of boxes per image",
+    NULL, 1,
+    "ban features info val2014.store"};

@@ -10,25 +10,19 @@
    header is checked (size, dimensions, a BMP's rows all there) before any pixel is decoded,
    and they are resized to the model's input with stb_image_resize. */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "npy.h"
-
-#define IMAGE_IMPLEMENTATION
 #include "image.h"
-#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include "npy.h"
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include <stb/stb_image_write.h>
 #pragma GCC diagnostic pop
 
@@ -64,32 +58,33 @@ static int answer_batch(ban_ctx *ctx, const unsigned char *pixels, int n_img, co
     return ban_forward(ctx, &in, &out);
 }
 
-/* tokens of one question, padded to L with the padding id; its count (at least 1) */
-static int tokenize_question(ban_ctx *ctx, const ban_model *m, const char *text, int32_t *ids, int L, int *count)
+/* one question's tokens as every command reads them (cli_question), padded to L */
+static int tokenize_question(ban_ctx *ctx, const ban_model *m, const char *text, const char *where, int32_t *ids,
+                             int L, int *count, cli_words *words)
 {
-    int n;
-    if (ban_tokenize(ctx, text, ids, L, &n) != BAN_OK) return -1;
-    if (n > L) n = L;
-    for (int t = n; t < L; t++) ids[t] = ban_model_config(m)->padding_id;
-    if (n == 0) ids[0] = ban_model_config(m)->unknown_id, n = 1; /* an empty question: one unknown word */
-    *count = n;
-    return 0;
-}
-
-static const float *g_sort_scores; /* qsort has no context argument in C11; single-threaded CLI */
-
-static int cmp_desc(const void *a, const void *b)
-{
-    float x = g_sort_scores[*(const int *)a], y = g_sort_scores[*(const int *)b];
-    return (x < y) - (x > y);
+    char err[4400];
+    if (cli_question(ctx, text, where, ids, L, count, words, err, sizeof err)) return cli_error("%s", err);
+    cli_pad_tokens(ids, ids, *count, L, ban_model_config(m)->padding_id);
+    return CLI_OK;
 }
 
 static void write_to_file(void *f, void *data, int size) { fwrite(data, 1, (size_t)size, (FILE *)f); }
 
+/* rgb (h, w, 3) as a PNG into an open output, committed */
+static int write_png(util_out *o, const unsigned char *rgb, int w, int h)
+{
+    if (!stbi_write_png_to_func(write_to_file, o->f, w, h, 3, rgb, w * 3)) {
+        const int rc = cli_error("%s: cannot encode the PNG", o->path);
+        util_out_abort(o);
+        return rc;
+    }
+    return cli_commit_output(o);
+}
+
 /* The attended grid cells of each glimpse over the image, side by side: each panel is the
    image scaled up, darkened where the glimpse does not look (attention summed over the
    question's positions, relative to its largest cell). */
-static int write_attention_png(const char *path, const unsigned char *rgb, int W, int H, const ban_config *c,
+static int write_attention_png(util_out *o, const unsigned char *rgb, int W, int H, const ban_config *c,
                                const float *att, int P)
 {
     const int G = c->num_glimpses, GH = c->grid_height, GW = c->grid_width, scale = 4, pw = W * scale, ph = H * scale;
@@ -112,46 +107,43 @@ static int write_attention_png(const char *path, const unsigned char *rgb, int W
                 for (int ch = 0; ch < 3; ch++) dst[ch] = (unsigned char)(src[ch] * keep + 0.5f);
             }
     }
-    char tmp[4096];
-    FILE *f = cli_atomic_open(path, tmp, sizeof tmp);
-    if (!f) {
-        free(img);
-        return cli_error("%s: cannot create a temporary file beside it", path);
-    }
-    const int ok = stbi_write_png_to_func(write_to_file, f, total_w, ph, 3, img, total_w * 3);
+    const int rc = write_png(o, img, total_w, ph);
     free(img);
-    if (!ok) {
-        fclose(f);
-        unlink(tmp);
-        return cli_error("%s: cannot encode the PNG", path);
-    }
-    return cli_atomic_close(f, tmp, path);
+    return rc;
+}
+
+/* a name ending in .png (any case) */
+static int png_name(const char *path)
+{
+    const size_t n = strlen(path);
+    if (n < 4) return 0;
+    const char *e = path + n - 4;
+    return e[0] == '.' && tolower((unsigned char)e[1]) == 'p' && tolower((unsigned char)e[2]) == 'n' &&
+           tolower((unsigned char)e[3]) == 'g';
 }
 
 /* ---- ban ask ----------------------------------------------------------------------------- */
 
-int cmd_ask(int argc, char **argv)
+static int ask_main(const cli_args *a)
 {
-    cli_opt opts[] = {{"--model", 1, NULL}, {"--image", 1, NULL}, {"--question", 1, NULL}, {"--top-k", 1, NULL},
-                      {"--attention-png", 1, NULL}, {NULL, 0, NULL}};
-    const char *pos[1];
-    int n_pos;
+    const char *f_img = cli_get(a, "--image"), *question = cli_get(a, "--question");
+    const char *f_png = cli_get(a, "--attention-png");
     long top_k = 5;
-    if (cli_parse(argc, argv, 2, opts, pos, 0, &n_pos)) return CLI_USAGE;
-    const char *f_model = cli_get(opts, "--model"), *f_img = cli_get(opts, "--image");
-    const char *question = cli_get(opts, "--question"), *f_png = cli_get(opts, "--attention-png");
-    if (!f_model || !f_img || !question)
-        return cli_usage("usage: ban ask --model MODEL.ban --image IMG.png --question TEXT [--top-k N] "
-                         "[--attention-png OUT.png]");
-    if (cli_get(opts, "--top-k") && !cli_int(cli_get(opts, "--top-k"), "--top-k", 0, 1000, &top_k)) return CLI_USAGE;
-    ban_model *m = open_model(f_model);
-    if (!m) return CLI_FAIL;
+    if (cli_long(a, "--top-k", 0, 1000, &top_k)) return CLI_USAGE;
+    if (f_png && !png_name(f_png))
+        return cli_usage(a, "--attention-png %s: the picture is written as PNG, so its name must end in .png", f_png);
+    util_out png;
+    memset(&png, 0, sizeof png);
+    if (f_png && cli_open_output(&png, f_png)) return CLI_FAIL; /* its folder exists and is writable */
+    ban_model *m = open_model(a->model);
+    if (!m) return util_out_abort(&png), CLI_FAIL;
     const ban_config *c = ban_model_config(m);
     char err[600];
     int rc = CLI_OK;
     ban_ctx *ctx = NULL;
-    float *logits = NULL, *att = NULL;
+    float *logits = NULL, *att = NULL, *prob = NULL;
     int *order = NULL;
+    cli_words words = {0, 0};
     unsigned char *px = load_image(f_img, c->image_width, c->image_height, err, sizeof err);
     if (!px) {
         rc = cli_error("%s", err);
@@ -161,14 +153,16 @@ int cmd_ask(int argc, char **argv)
     ban_limits lim = {1, 0, L, 0, 0};
     int32_t tokens[BAN_MAX_TOKENS];
     int count, index = 0;
-    if (ban_ctx_create(m, &lim, &ctx) != BAN_OK || tokenize_question(ctx, m, question, tokens, L, &count)) {
+    if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) {
         rc = cli_error("%s", ban_ctx_error(ctx));
         goto done;
     }
+    if ((rc = tokenize_question(ctx, m, question, "--question", tokens, L, &count, &words))) goto done;
     logits = (float *)malloc(sizeof(float) * A);
+    prob = (float *)malloc(sizeof(float) * A);
     att = (float *)malloc(sizeof(float) * c->num_glimpses * c->grid_height * c->grid_width * P);
     order = (int *)malloc(sizeof(int) * A);
-    if (!logits || !att || !order) {
+    if (!logits || !prob || !att || !order) {
         rc = cli_error("out of memory");
         goto done;
     }
@@ -179,19 +173,34 @@ int cmd_ask(int argc, char **argv)
     printf("answer: %s\n", ban_model_answer(m, ban_argmax(logits, A)));
     /* scores as the model was trained: a softmax over the answers */
     float top = logits[ban_argmax(logits, A)], sum = 0.0f;
-    for (int a = 0; a < A; a++) sum += expf(logits[a] - top);
-    for (int a = 0; a < A; a++) order[a] = a;
-    g_sort_scores = logits;
-    qsort(order, (size_t)A, sizeof *order, cmp_desc);
-    for (int i = 0; i < top_k && i < A; i++)
-        printf("%2d. %-12s %.4f\n", i + 1, ban_model_answer(m, order[i]), expf(logits[order[i]] - top) / sum);
-    if (f_png) rc = write_attention_png(f_png, px, c->image_width, c->image_height, c, att, P);
+    for (int i = 0; i < A; i++) sum += prob[i] = expf(logits[i] - top);
+    const int shown = top_k < A ? (int)top_k : A;
+    util_top_k(logits, A, shown, order);
+    for (int i = 0; i < shown; i++)
+        printf("%2d. %-12s %.4f\n", i + 1, ban_model_answer(m, order[i]), prob[order[i]] / sum);
+    if (f_png) rc = write_attention_png(&png, px, c->image_width, c->image_height, c, att, P);
 done:
-    free(px), free(logits), free(att), free(order);
+    util_out_abort(&png);
+    free(px), free(logits), free(prob), free(att), free(order);
     ban_ctx_free(ctx);
     ban_model_free(m);
     return rc;
 }
+
+static const cli_option ask_options[] = {
+    {"--image", "IMG.png", 1, "the image (PNG or BMP), resized to the model's input"},
+    {"--question", "TEXT", 1, "the question; an empty one, or one with no word in the vocabulary, is an error"},
+    {"--top-k", "N", 0, "answers listed with their probability (default 5; 0: only the answer)"},
+    {"--attention-png", "OUT.png", 0, "draw each glimpse's attention over the image (checked before any work)"},
+    {NULL, NULL, 0, NULL}};
+
+const cli_command cli_ask = {
+    "ask", ask_main, CLI_MODEL, "--image IMG.png --question TEXT [options]",
+    "answers a question about an image, with a model that has an image encoder\n"
+    "(like examples/models/easyvqa.ban): the answer, the top-k with their probabilities (a softmax over the\n"
+    "answers), and each glimpse's attention drawn over the image",
+    ask_options, 0,
+    "ban ask examples/models/easyvqa.ban --image build/demo/shape0.png --question \"what shape is in the image?\""};
 
 /* ---- ban easyvqa-eval ----------------------------------------------------------------------- */
 
@@ -215,115 +224,62 @@ static int cmp_by_image(const void *a, const void *b)
     return (x->image > y->image) - (x->image < y->image);
 }
 
-static char *read_text(const char *path, char *err, size_t errlen)
+/* questions.json: [question, answer, image_id] rows, sorted by image (their order kept) */
+static int eval_load(const char *path, char **text, cJSON **root, eval_question **qs, int *n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)), NULL;
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || st.st_size < 0 || st.st_size > (1LL << 30)) {
-        fclose(f);
-        return snprintf(err, errlen, "%s: not a file of at most 1 GB", path), NULL;
-    }
-    char *buf = (char *)malloc((size_t)st.st_size + 1);
-    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        fclose(f);
-        free(buf);
-        return snprintf(err, errlen, "%s: cannot read", path), NULL;
-    }
-    fclose(f);
-    buf[st.st_size] = 0;
-    return buf;
-}
-
-int cmd_easyvqa_eval(int argc, char **argv)
-{
-    cli_opt opts[] = {{"--model", 1, NULL}, {"--data", 1, NULL}, {"--json", 0, NULL}, {"--batch", 1, NULL},
-                      {"--predictions-out", 1, NULL}, {NULL, 0, NULL}};
-    const char *pos[1];
-    int n_pos;
-    long batch = 64;
-    if (cli_parse(argc, argv, 2, opts, pos, 0, &n_pos)) return CLI_USAGE;
-    const char *f_model = cli_get(opts, "--model"), *dir = cli_get(opts, "--data");
-    const int as_json = cli_get(opts, "--json") != NULL;
-    const char *f_pred = cli_get(opts, "--predictions-out");
-    if (!f_model || !dir)
-        return cli_usage("usage: ban easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N] "
-                         "[--predictions-out FILE]");
-    if (cli_get(opts, "--batch") && !cli_int(cli_get(opts, "--batch"), "--batch", 1, BAN_MAX_BATCH, &batch))
-        return CLI_USAGE;
-    ban_model *m = open_model(f_model);
-    if (!m) return CLI_FAIL;
-    const ban_config *c = ban_model_config(m);
-    char path[4096], err[4600];
-    snprintf(path, sizeof path, "%s/questions.json", dir);
-    int rc = CLI_OK;
-    ban_ctx *ctx = NULL;
-    eval_question *qs = NULL;
-    cJSON *root = NULL;
-    unsigned char *pixels = NULL;
-    float *logits = NULL;
-    int32_t *tokens = NULL;
-    int *counts = NULL, *index = NULL;
-    char *text = read_text(path, err, sizeof err);
-    if (!text) {
-        rc = cli_error("%s", err);
-        goto done;
-    }
-    root = cJSON_Parse(text);
-    if (!root || !cJSON_IsArray(root)) {
+    char err[4600];
+    size_t len;
+    if (!(*text = util_read_file(path, (size_t)1 << 30, &len, err, sizeof err))) return cli_error("%s", err);
+    *root = cJSON_Parse(*text);
+    if (!*root || !cJSON_IsArray(*root)) {
         const char *at = cJSON_GetErrorPtr();
-        rc = cli_error("%s: not a JSON array of [question, answer, image_id]%s%.20s", path, at ? " near: " : "",
-                       at ? at : "");
-        goto done;
+        return cli_error("%s: not a JSON array of [question, answer, image_id]%s%.20s", path, at ? " near: " : "",
+                         at ? at : "");
     }
-    const int n = cJSON_GetArraySize(root);
-    qs = (eval_question *)calloc((size_t)(n ? n : 1), sizeof *qs);
-    if (!qs) {
-        rc = cli_error("out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n; i++) {
-        cJSON *row = cJSON_GetArrayItem(root, i), *q = cJSON_GetArrayItem(row, 0), *a = cJSON_GetArrayItem(row, 1),
+    *n = cJSON_GetArraySize(*root);
+    if (!(*qs = (eval_question *)calloc((size_t)(*n ? *n : 1), sizeof **qs))) return cli_error("out of memory");
+    for (int i = 0; i < *n; i++) {
+        cJSON *row = cJSON_GetArrayItem(*root, i), *q = cJSON_GetArrayItem(row, 0), *a = cJSON_GetArrayItem(row, 1),
               *id = cJSON_GetArrayItem(row, 2);
         if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != 3 || !cJSON_IsString(q) || !cJSON_IsString(a) ||
             !cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > 1e15 ||
-            id->valuedouble != floor(id->valuedouble)) {
-            rc = cli_error("%s: entry %d is not [question, answer, image_id]", path, i);
-            goto done;
-        }
-        qs[i].text = q->valuestring, qs[i].answer = a->valuestring, qs[i].image = (long long)id->valuedouble;
-        qs[i].order = i;
+            id->valuedouble != floor(id->valuedouble))
+            return cli_error("%s: entry %d is not [question, answer, image_id]", path, i);
+        (*qs)[i].text = q->valuestring, (*qs)[i].answer = a->valuestring, (*qs)[i].image = (long long)id->valuedouble;
+        (*qs)[i].order = i;
     }
-    qsort(qs, (size_t)n, sizeof *qs, cmp_by_image);
+    qsort(*qs, (size_t)*n, sizeof **qs, cmp_by_image);
+    return CLI_OK;
+}
+
+/* batches of questions, each image decoded once: a batch takes whole groups of an image's
+   questions while they fit */
+static int eval_run(ban_model *m, const char *dir, eval_question *qs, int n, int batch)
+{
+    const ban_config *c = ban_model_config(m);
     const int L = c->question_length, A = c->num_answers, W = c->image_width, H = c->image_height;
     const size_t img_bytes = (size_t)W * H * 3;
-    ban_limits lim = {(int)batch, 0, L, 0, 0};
-    if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) {
-        rc = cli_error("%s", ban_ctx_error(ctx));
-        goto done;
-    }
-    pixels = (unsigned char *)malloc(img_bytes * batch);
-    logits = (float *)malloc(sizeof(float) * A * batch);
-    tokens = (int32_t *)malloc(sizeof(int32_t) * L * batch);
-    counts = (int *)malloc(sizeof(int) * batch);
-    index = (int *)malloc(sizeof(int) * batch);
-    if (!pixels || !logits || !tokens || !counts || !index) {
-        rc = cli_error("out of memory");
-        goto done;
-    }
-    /* batches of questions, each image decoded once: a batch takes whole groups of an image's
-       questions while they fit */
-    for (int q0 = 0; q0 < n;) {
+    ban_limits lim = {batch, 0, L, 0, 0};
+    ban_ctx *ctx = NULL;
+    unsigned char *pixels = (unsigned char *)malloc(img_bytes * batch);
+    float *logits = (float *)malloc(sizeof(float) * A * batch);
+    int32_t *tokens = (int32_t *)malloc(sizeof(int32_t) * L * batch);
+    int *counts = (int *)malloc(sizeof(int) * batch), *index = (int *)malloc(sizeof(int) * batch), rc = CLI_OK;
+    cli_words words = {0, 0};
+    char path[4200], err[4600];
+    if (!pixels || !logits || !tokens || !counts || !index) rc = cli_error("out of memory");
+    else if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) rc = cli_error("%s", ban_ctx_error(ctx));
+    for (int q0 = 0; q0 < n && rc == CLI_OK;) {
         int B = 0, n_img = 0;
         long long last = -1;
-        while (q0 + B < n && B < batch) {
+        while (q0 + B < n && B < batch && rc == CLI_OK) {
             const eval_question *q = &qs[q0 + B];
             if (q->image != last) {
                 snprintf(path, sizeof path, "%s/images/%lld.png", dir, q->image);
                 unsigned char *px = load_image(path, W, H, err, sizeof err);
                 if (!px) {
                     rc = cli_error("%s", err);
-                    goto done;
+                    break;
                 }
                 memcpy(pixels + (size_t)n_img * img_bytes, px, img_bytes);
                 free(px);
@@ -331,36 +287,27 @@ int cmd_easyvqa_eval(int argc, char **argv)
                 n_img++;
             }
             index[B] = n_img - 1;
-            if (tokenize_question(ctx, m, q->text, tokens + (size_t)B * L, L, &counts[B])) {
-                rc = cli_error("%s, question %d: %s", dir, q0 + B, ban_ctx_error(ctx));
-                goto done;
-            }
+            snprintf(path, sizeof path, "%s/questions.json: question %d", dir, q->order);
+            rc = tokenize_question(ctx, m, q->text, path, tokens + (size_t)B * L, L, &counts[B], &words);
             B++;
         }
-        if (answer_batch(ctx, pixels, n_img, index, B, tokens, counts, L, logits, NULL) != BAN_OK) {
+        if (rc == CLI_OK && answer_batch(ctx, pixels, n_img, index, B, tokens, counts, L, logits, NULL) != BAN_OK)
             rc = cli_error("%s", ban_ctx_error(ctx));
-            goto done;
-        }
-        for (int b = 0; b < B; b++) {
+        for (int b = 0; rc == CLI_OK && b < B; b++) {
             qs[q0 + b].predicted = ban_model_answer(m, ban_argmax(logits + (size_t)b * A, A));
             qs[q0 + b].correct = !strcmp(qs[q0 + b].predicted, qs[q0 + b].answer);
         }
         q0 += B;
     }
-    if (f_pred) { /* one answer per line, in the order of questions.json */
-        const char **by_order = (const char **)malloc(sizeof(char *) * (n ? n : 1));
-        char tmp[4200];
-        FILE *f = by_order ? cli_atomic_open(f_pred, tmp, sizeof tmp) : NULL;
-        if (!f) {
-            free(by_order);
-            rc = cli_error("%s: cannot create a temporary file beside it", f_pred);
-            goto done;
-        }
-        for (int i = 0; i < n; i++) by_order[qs[i].order] = qs[i].predicted;
-        for (int i = 0; i < n; i++) fprintf(f, "%s\n", by_order[i]);
-        free(by_order);
-        if ((rc = cli_atomic_close(f, tmp, f_pred))) goto done;
-    }
+    if (rc == CLI_OK) cli_words_report(&words);
+    free(pixels), free(logits), free(tokens), free(counts), free(index);
+    ban_ctx_free(ctx);
+    return rc;
+}
+
+/* the accuracy, overall and per kind of answer */
+static void eval_report(const eval_question *qs, int n, int as_json)
+{
     static const char *kinds[3] = {"shape", "color", "yes/no"};
     int right = 0, k_total[3] = {0, 0, 0}, k_right[3] = {0, 0, 0};
     for (int i = 0; i < n; i++) {
@@ -382,13 +329,53 @@ int cmd_easyvqa_eval(int argc, char **argv)
             printf("  %-7s %.3f%% (%d of %d)\n", kinds[k], k_total[k] ? 100.0 * k_right[k] / k_total[k] : 0.0,
                    k_right[k], k_total[k]);
     }
-done:
-    free(text), free(qs), free(pixels), free(logits), free(tokens), free(counts), free(index);
+}
+
+static int easyvqa_eval_main(const cli_args *a)
+{
+    const char *dir = cli_get(a, "--data"), *f_pred = cli_get(a, "--predictions-out");
+    long batch = 64;
+    if (cli_long(a, "--batch", 1, BAN_MAX_BATCH, &batch)) return CLI_USAGE;
+    util_out pred;
+    memset(&pred, 0, sizeof pred);
+    if (f_pred && cli_open_output(&pred, f_pred)) return CLI_FAIL;
+    char path[4200], *text = NULL;
+    cJSON *root = NULL;
+    eval_question *qs = NULL;
+    int n = 0, rc = CLI_OK;
+    ban_model *m = open_model(a->model);
+    snprintf(path, sizeof path, "%s/questions.json", dir);
+    if (!m) rc = CLI_FAIL;
+    if (rc == CLI_OK) rc = eval_load(path, &text, &root, &qs, &n);
+    if (rc == CLI_OK) rc = eval_run(m, dir, qs, n, (int)batch);
+    if (rc == CLI_OK && f_pred) { /* one answer per line, in the order of questions.json */
+        const char **by_order = (const char **)malloc(sizeof(char *) * (n ? n : 1));
+        if (!by_order) rc = cli_error("out of memory");
+        for (int i = 0; by_order && i < n; i++) by_order[qs[i].order] = qs[i].predicted;
+        for (int i = 0; by_order && i < n; i++) fprintf(pred.f, "%s\n", by_order[i]);
+        free(by_order);
+        if (rc == CLI_OK) rc = cli_commit_output(&pred);
+    }
+    if (rc == CLI_OK) eval_report(qs, n, cli_flag(a, "--json"));
+    util_out_abort(&pred);
+    free(text), free(qs);
     cJSON_Delete(root);
-    ban_ctx_free(ctx);
     ban_model_free(m);
     return rc;
 }
+
+static const cli_option easyvqa_eval_options[] = {
+    {"--data", "SPLIT_DIR", 1, "an easy-VQA split: SPLIT_DIR/images/<id>.png, SPLIT_DIR/questions.json"},
+    {"--json", NULL, 0, "the accuracies as one JSON object"},
+    {"--batch", "N", 0, "questions a forward pass (default 64)"},
+    {"--predictions-out", "FILE", 0, "the predicted answers, one a line in the order of questions.json"},
+    {NULL, NULL, 0, NULL}};
+
+const cli_command cli_easyvqa_eval = {
+    "easyvqa-eval", easyvqa_eval_main, CLI_MODEL, "--data SPLIT_DIR [options]",
+    "accuracy on an easy-VQA split, overall and per kind of question (shape, color, yes/no)",
+    easyvqa_eval_options, 0,
+    "ban easyvqa-eval examples/models/easyvqa.ban --data easy-vqa/data/test --json"};
 
 /* ---- ban demo: shapes drawn here, questions answered by the committed model -------------------- */
 
@@ -431,14 +418,11 @@ static void draw_shape(unsigned char *out, int S, int shape, const unsigned char
         }
 }
 
-int cmd_demo(int argc, char **argv)
+static int demo_main(const cli_args *a)
 {
-    cli_opt opts[] = {{"--model", 1, NULL}, {"--out", 1, NULL}, {NULL, 0, NULL}};
-    const char *pos[1];
-    int n_pos;
-    if (cli_parse(argc, argv, 2, opts, pos, 0, &n_pos)) return CLI_USAGE;
-    const char *f_model = cli_get(opts, "--model") ? cli_get(opts, "--model") : "examples/models/easyvqa.ban";
-    const char *out_dir = cli_get(opts, "--out");
+    const char *f_model = a->model ? a->model : "examples/models/easyvqa.ban";
+    const char *out_dir = cli_get(a, "--out");
+    cli_words words = {0, 0};
     ban_model *m = open_model(f_model);
     if (!m) return CLI_FAIL;
     const ban_config *c = ban_model_config(m);
@@ -479,18 +463,16 @@ int cmd_demo(int argc, char **argv)
         for (int j = 0; j < n_q; j++) {
             const int b = i * n_q + j;
             index[b] = i;
-            if (tokenize_question(ctx, m, questions[j], tokens + (size_t)b * L, L, &counts[b])) {
-                rc = cli_error("%s", ban_ctx_error(ctx));
+            if ((rc = tokenize_question(ctx, m, questions[j], questions[j], tokens + (size_t)b * L, L, &counts[b],
+                                        &words)))
                 goto done;
-            }
         }
         if (out_dir) {
             char path[4096];
+            util_out o;
             snprintf(path, sizeof path, "%s/shape%d.png", out_dir, i);
-            if (!stbi_write_png(path, S, S, 3, pixels + (size_t)i * S * S * 3, S * 3)) {
-                rc = cli_error("%s: cannot write", path);
+            if ((rc = cli_open_output(&o, path)) || (rc = write_png(&o, pixels + (size_t)i * S * S * 3, S, S)))
                 goto done;
-            }
         }
     }
     if (answer_batch(ctx, pixels, n_scenes, index, n_scenes * n_q, tokens, counts, L, logits, NULL) != BAN_OK) {
@@ -518,38 +500,49 @@ done:
     return rc;
 }
 
+static const cli_option demo_options[] = {
+    {"--out", "DIR", 0, "save the drawn images there (default: not saved)"},
+    {NULL, NULL, 0, NULL}};
+
+const cli_command cli_demo = {
+    "demo", demo_main, CLI_MODEL_OPTIONAL, "[--out DIR]",
+    "draws a few shapes, asks questions about them, prints the answers\n"
+    "(the model: examples/models/easyvqa.ban unless given)",
+    demo_options, 0,
+    "ban demo --out build/demo"};
+
 /* ---- ban encode ---------------------------------------------------------------------------------- */
 
-int cmd_encode(int argc, char **argv)
+static int encode_main(const cli_args *a)
 {
-    cli_opt opts[] = {{"--pixels", 1, NULL}, {"--features-out", 1, NULL}, {"--spatials-out", 1, NULL}, {NULL, 0, NULL}};
-    const char *pos[1];
-    int n_pos;
-    if (cli_parse(argc, argv, 2, opts, pos, 1, &n_pos)) return CLI_USAGE;
-    const char *f_px = cli_get(opts, "--pixels"), *f_out = cli_get(opts, "--features-out");
-    const char *f_sp = cli_get(opts, "--spatials-out");
-    if (n_pos != 1 || !f_px || !f_out)
-        return cli_usage("usage: ban encode MODEL.ban --pixels p.npy --features-out f.npy [--spatials-out s.npy]");
-    ban_model *m = cli_load_model(pos[0]);
-    if (!m) return CLI_FAIL;
-    const ban_config *c = ban_model_config(m);
+    const char *f_px = cli_get(a, "--pixels"), *f_out = cli_get(a, "--features-out");
+    const char *f_sp = cli_get(a, "--spatials-out");
+    util_out out[2];
+    memset(out, 0, sizeof out);
     npy_array px;
+    memset(&px, 0, sizeof px);
     char err[600];
     int rc = CLI_OK;
     ban_ctx *ctx = NULL;
     float *feats = NULL, *spats = NULL;
-    memset(&px, 0, sizeof px);
-    if (!c->encoder_layers) {
-        rc = cli_error("%s has no image encoder", pos[0]);
+    ban_model *m = NULL;
+    if ((rc = cli_open_output(&out[0], f_out)) || (f_sp && (rc = cli_open_output(&out[1], f_sp)))) goto done;
+    if (!(m = cli_load_model(a->model))) {
+        rc = CLI_FAIL;
         goto done;
     }
-    if (npy_load(f_px, &px, err, sizeof err)) {
+    const ban_config *c = ban_model_config(m);
+    if (!c->encoder_layers) {
+        rc = cli_error("%s has no image encoder", a->model);
+        goto done;
+    }
+    const npy_want want = {"u", 4, {-1, c->image_height, c->image_width, 3}, "N"};
+    if (npy_load_as(f_px, &want, &px, err, sizeof err)) {
         rc = cli_error("%s", err);
         goto done;
     }
-    if (px.kind != 'u' || px.ndim != 4 || px.shape[0] < 1 || px.shape[0] > BAN_MAX_BATCH ||
-        px.shape[1] != c->image_height || px.shape[2] != c->image_width || px.shape[3] != 3) {
-        rc = cli_error("%s: pixels must be uint8 (N, %d, %d, 3), N <= %d", f_px, c->image_height, c->image_width,
+    if (px.shape[0] > BAN_MAX_BATCH) {
+        rc = cli_error("%s: %lld images, more than BAN_MAX_BATCH (%d) at once", f_px, (long long)px.shape[0],
                        BAN_MAX_BATCH);
         goto done;
     }
@@ -562,14 +555,27 @@ int cmd_encode(int argc, char **argv)
         rc = cli_error("%s", ctx ? ban_ctx_error(ctx) : "out of memory");
         goto done;
     }
-    int64_t fshape[3] = {N, K, c->feature_dim}, sshape[3] = {N, K, 6};
-    if (npy_save(f_out, "<f4", 3, fshape, feats, err, sizeof err) ||
-        (f_sp && npy_save(f_sp, "<f4", 3, sshape, spats, err, sizeof err)))
-        rc = cli_error("%s", err);
+    const int64_t fshape[3] = {N, K, c->feature_dim}, sshape[3] = {N, K, 6};
+    npy_write(out[0].f, "<f4", 3, fshape, feats);
+    if (f_sp) npy_write(out[1].f, "<f4", 3, sshape, spats);
+    if ((rc = cli_commit_output(&out[0])) || (f_sp && (rc = cli_commit_output(&out[1])))) goto done;
 done:
+    util_out_abort(&out[0]), util_out_abort(&out[1]);
     npy_free(&px);
     free(feats), free(spats);
     ban_ctx_free(ctx);
     ban_model_free(m);
     return rc;
 }
+
+static const cli_option encode_options[] = {
+    {"--pixels", "p.npy", 1, "images, uint8 (N, H, W, 3) at the model's input size"},
+    {"--features-out", "f.npy", 1, "the encoder's grid features, float32 (N, K, C)"},
+    {"--spatials-out", "s.npy", 0, "the grid cells' boxes, float32 (N, K, 6)"},
+    {NULL, NULL, 0, NULL}};
+
+const cli_command cli_encode = {
+    "encode", encode_main, CLI_MODEL, "--pixels p.npy --features-out f.npy [--spatials-out s.npy]",
+    "an image encoder's grid features (N, K, C) and cell boxes (N, K, 6) for uint8 images (N, H, W, 3)",
+    encode_options, 0,
+    "ban encode examples/models/easyvqa.ban --pixels p.npy --features-out f.npy --spatials-out s.npy"};

@@ -1,7 +1,7 @@
 /* ban vqa - answer an official VQA questions file from a feature store and write the
    results file of the evaluation server.
 
-   ban vqa --model MODEL.ban --features STORE --questions QUESTIONS.json --output RESULTS.json
+   ban vqa MODEL.ban --features STORE --questions QUESTIONS.json --output RESULTS.json
            [--top-k N] [--attention DIR] [--batch B] [--skip-missing]
 
    Questions are tokenised with the model's vocabulary, grouped by image and run in
@@ -16,27 +16,19 @@
    (the official evaluator ignores keys it does not know). --attention DIR writes each
    question's attention maps as DIR/<question_id>.npy, float32 (G, K, P): K the image's
    boxes, P the question positions the model runs (14 for the reference's models; the
-   question's own tokens for a model trained with masking). */
-#define _POSIX_C_SOURCE 200809L
-#include "../ban.h"
-#include "npy.h"
-#define QUESTIONS_IMPLEMENTATION
-#include "questions.h"
-#include "store.h"
+   question's own tokens for a model trained with masking).
 
+   parse -> open the output (its path checked, and a signal from here on leaves nothing
+   behind) -> load (model, store, questions, their images) -> run (the batches) -> write. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
-
-int cmd_vqa(int argc, char **argv);
+#include "npy.h"
+#include "questions.h"
+#include "store.h"
 
 typedef struct {
     int64_t question_id, image_id;
@@ -47,78 +39,120 @@ typedef struct {
     int answer;                /* argmax of the logits, -1 until answered */
 } question;
 
-static double vqa_now(void)
+typedef struct {
+    /* the options */
+    const cli_args *args;
+    const char *model_path, *store_path, *q_path, *out_path, *att_dir;
+    int skip_missing;
+    long batch, k;
+    /* loaded */
+    ban_model *m;
+    const ban_config *c;
+    store *st;
+    question *q;               /* (nq) in file order */
+    size_t nq, n_run, missing;
+    int32_t *tokens;           /* every question's kept tokens, back to back */
+    size_t n_tokens, cap_tokens;
+    question **order;          /* the n_run questions with features, by image */
+    int max_tok;
+    /* run */
+    int *top_index;            /* (nq, k) answers by decreasing logit */
+    float *top_prob;           /* (nq, k) sigmoid of their logits */
+    size_t n_batches, n_images;
+    double t_start, t_run, t_done;
+    util_out out;
+} vqa_job;
+
+static void vqa_free(vqa_job *j)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    util_out_abort(&j->out);
+    free(j->q), free(j->tokens), free(j->order), free(j->top_index), free(j->top_prob);
+    store_close(j->st);
+    ban_model_free(j->m);
 }
 
-typedef struct {
-    question *q;
-    size_t n;
-    int32_t *tokens;
-    size_t n_tokens, cap_tokens;
-} question_list;
+/* ---- parse --------------------------------------------------------------------------------------- */
 
-/* Read the questions file and tokenise every question (at most keep tokens each), one by one
-   as they are read (questions.h calls back): errors come in the order of the file. */
+static int vqa_parse(const cli_args *a, vqa_job *j)
+{
+    j->args = a, j->model_path = a->model, j->store_path = cli_get(a, "--features");
+    j->q_path = cli_get(a, "--questions"), j->out_path = cli_get(a, "--output");
+    j->att_dir = cli_get(a, "--attention");
+    j->skip_missing = cli_flag(a, "--skip-missing");
+    j->batch = 32;
+    if (cli_long(a, "--batch", 1, BAN_MAX_BATCH, &j->batch) || cli_long(a, "--top-k", 1, BAN_MAX_ANSWERS, &j->k))
+        return CLI_USAGE;
+    return CLI_OK;
+}
+
+/* ---- load ---------------------------------------------------------------------------------------- */
+
+/* Each question tokenised as questions.h reads it (at most keep tokens): errors come in the
+   order of the file. */
 typedef struct {
+    vqa_job *j;
     ban_ctx *tctx;
-    int masked, keep;
-    const char *path;
+    int keep;
     int32_t *ids;              /* (BAN_MAX_TOKENS) scratch */
-    question_list *out;
+    cli_words words;
 } question_reader;
 
-static int tokenize_question(void *data, const vqa_questions *qs, size_t i, char *err, size_t errlen)
+static int read_question(void *data, const vqa_questions *qs, size_t i, char *err, size_t errlen)
 {
     question_reader *r = (question_reader *)data;
-    question_list *out = r->out;
-    if (!out->q) { /* the first question: now the count is known */
+    vqa_job *j = r->j;
+    if (!j->q) { /* the first question: now the count is known */
         const size_t count = qs->count;
-        out->q = (question *)calloc(count, sizeof(question));
-        out->cap_tokens = count * (size_t)(r->keep < 16 ? r->keep : 16);
-        out->tokens = (int32_t *)malloc(out->cap_tokens * sizeof(int32_t));
-        if (!out->q || !out->tokens) return snprintf(err, errlen, "out of memory for %zu questions", count), -1;
+        j->q = (question *)calloc(count, sizeof(question));
+        j->cap_tokens = count * (size_t)(r->keep < 16 ? r->keep : 16);
+        j->tokens = (int32_t *)malloc(j->cap_tokens * sizeof(int32_t));
+        if (!j->q || !j->tokens) return util_fail(err, errlen, "out of memory for %zu questions", count);
     }
     const vqa_question *v = &qs->items[i];
-    question *q = &out->q[i];
+    question *q = &j->q[i];
     q->question_id = v->question_id;
     q->image_id = v->image_id;
+    char where[4200];
     int n;
-    if (ban_tokenize(r->tctx, v->question, r->ids, BAN_MAX_TOKENS, &n) != BAN_OK)
-        return snprintf(err, errlen, "%s: question %lld: %s", r->path, (long long)q->question_id,
-                        ban_ctx_error(r->tctx)), -1;
-    if (n > r->keep) n = r->keep;
-    if (n == 0 && r->masked)
-        return snprintf(err, errlen, "%s: question %lld has no words (\"%.60s\"), and this model masks question "
-                        "padding", r->path, (long long)q->question_id, v->question), -1;
-    if (out->n_tokens + (size_t)n > out->cap_tokens) {
-        size_t cap = out->cap_tokens * 2 + (size_t)n;
-        int32_t *t = (int32_t *)realloc(out->tokens, cap * sizeof(int32_t));
-        if (!t) return snprintf(err, errlen, "out of memory"), -1;
-        out->tokens = t, out->cap_tokens = cap;
+    snprintf(where, sizeof where, "%s: question %lld", j->q_path, (long long)q->question_id);
+    if (cli_question(r->tctx, v->question, where, r->ids, r->keep, &n, &r->words, err, errlen)) return -1;
+    if (j->n_tokens + (size_t)n > j->cap_tokens) {
+        size_t cap = j->cap_tokens * 2 + (size_t)n;
+        int32_t *t = (int32_t *)realloc(j->tokens, cap * sizeof(int32_t));
+        if (!t) return util_fail(err, errlen, "out of memory");
+        j->tokens = t, j->cap_tokens = cap;
     }
-    memcpy(out->tokens + out->n_tokens, r->ids, (size_t)n * sizeof(int32_t));
-    q->tok_at = out->n_tokens;
+    memcpy(j->tokens + j->n_tokens, r->ids, (size_t)n * sizeof(int32_t));
+    q->tok_at = j->n_tokens;
     q->n_tok = n;
     q->index = (int)i;
     q->answer = -1;
-    out->n_tokens += (size_t)n;
-    out->n = i + 1;
+    j->n_tokens += (size_t)n;
+    j->nq = i + 1;
     return 0;
 }
 
-static int load_questions(const char *path, ban_ctx *tctx, const ban_model *m, int keep, question_list *out)
+/* the questions, tokenised; tokens past the positions the model runs are dropped */
+static int load_questions(vqa_job *j)
 {
-    question_reader r = {tctx, ban_model_config(m)->question_masking, keep, path, NULL, out};
+    question_reader r;
+    memset(&r, 0, sizeof r);
+    r.j = j;
+    r.keep = j->c->question_masking ? BAN_MAX_TOKENS : j->c->question_length;
+    if (ban_ctx_create(j->m, NULL, &r.tctx) != BAN_OK) {
+        int rc = cli_error("%s", ban_ctx_error(r.tctx));
+        ban_ctx_free(r.tctx);
+        return rc;
+    }
     vqa_questions qs;
     char err[8192];
-    if (!(r.ids = (int32_t *)malloc(BAN_MAX_TOKENS * sizeof(int32_t)))) return cli_error("out of memory");
-    int rc = vqa_questions_load(path, &qs, tokenize_question, &r, err, sizeof err) ? cli_error("%s", err) : CLI_OK;
-    vqa_questions_free(&qs);
+    int rc = !(r.ids = (int32_t *)malloc(BAN_MAX_TOKENS * sizeof(int32_t))) ? cli_error("out of memory")
+             : vqa_questions_load(j->q_path, &qs, read_question, &r, err, sizeof err) ? cli_error("%s", err)
+                                                                                     : CLI_OK;
+    if (r.ids) vqa_questions_free(&qs);
+    if (rc == CLI_OK) cli_words_report(&r.words);
     free(r.ids);
+    ban_ctx_free(r.tctx);
     return rc;
 }
 
@@ -137,263 +171,248 @@ static int by_image(const void *a, const void *b)
     return x->index - y->index;
 }
 
-typedef struct {
-    int k;
-    int *index;                /* (Q, k) answers by decreasing logit */
-    float *prob;               /* (Q, k) sigmoid of their logits */
-} top_k;
-
-/* the k largest of x (n) by decreasing value, ties to the lower index (as ban_argmax) */
-static void select_top(const float *x, int n, int k, int *idx)
+/* each question's image in the store; j->order: those found, by image */
+static int find_images(vqa_job *j)
 {
-    int have = 0;
-    for (int i = 0; i < n; i++) {
-        if (have == k && !(x[i] > x[idx[k - 1]])) continue;
-        int at = have < k ? have++ : k - 1;
-        while (at > 0 && x[i] > x[idx[at - 1]]) idx[at] = idx[at - 1], at--;
-        idx[at] = i;
-    }
-}
-
-int cmd_vqa(int argc, char **argv)
-{
-    cli_opt opts[] = {{"--model", 1, NULL},     {"--features", 1, NULL}, {"--questions", 1, NULL},
-                      {"--output", 1, NULL},    {"--top-k", 1, NULL},    {"--attention", 1, NULL},
-                      {"--batch", 1, NULL},     {"--skip-missing", 0, NULL}, {NULL, 0, NULL}};
-    const char *pos[1];
-    int n_pos;
-    if (cli_parse(argc, argv, 2, opts, pos, 1, &n_pos)) return CLI_USAGE;
-    const char *model_path = cli_get(opts, "--model"), *store_path = cli_get(opts, "--features");
-    const char *q_path = cli_get(opts, "--questions"), *out_path = cli_get(opts, "--output");
-    const char *att_dir = cli_get(opts, "--attention");
-    const int skip_missing = cli_get(opts, "--skip-missing") != NULL;
-    long batch = 32, k = 0;
-    if (n_pos || !model_path || !store_path || !q_path || !out_path)
-        return cli_usage("usage: ban vqa --model MODEL.ban --features STORE --questions QUESTIONS.json --output "
-                         "RESULTS.json [--top-k N] [--attention DIR] [--batch B] [--skip-missing]");
-    if (cli_get(opts, "--batch") && !cli_int(cli_get(opts, "--batch"), "--batch", 1, BAN_MAX_BATCH, &batch))
-        return CLI_USAGE;
-    if (cli_get(opts, "--top-k") && !cli_int(cli_get(opts, "--top-k"), "--top-k", 1, BAN_MAX_ANSWERS, &k))
-        return CLI_USAGE;
-
-    const double t_start = vqa_now();
-    ban_model *m = NULL;
-    ban_ctx *tctx = NULL, *ctx = NULL;
-    store *st = NULL;
-    question_list ql = {NULL, 0, NULL, 0, 0};
-    question **order = NULL;
-    top_k top = {0, NULL, NULL};
-    float *feats = NULL, *spats = NULL, *logits = NULL, *att = NULL, *att_one = NULL;
-    int *box_counts = NULL, *image_index = NULL, *tok_counts = NULL;
-    int32_t *tokens = NULL;
-    int rc = CLI_OK;
-    char err[512];
-
-    if (!(m = cli_load_model(model_path))) {
-        rc = CLI_FAIL;
-        goto done;
-    }
-    const ban_config *c = ban_model_config(m);
-    if (c->task != BAN_TASK_VQA) { rc = cli_error("%s is a grounding model, not a VQA model", model_path); goto done; }
-    if (!c->has_vocabulary || !c->has_answers) {
-        rc = cli_error("%s carries no %s (export it with %s)", model_path, c->has_vocabulary ? "answer strings" :
-                       "vocabulary", c->has_vocabulary ? "--answers" : "--dictionary");
-        goto done;
-    }
-    if (k > c->num_answers) { rc = cli_usage("--top-k %ld: the model has %d answers", k, c->num_answers); goto done; }
-    if (store_open(store_path, &st, err, sizeof err)) { rc = cli_error("%s", err); goto done; }
-    if (store_feature_dim(st) != c->feature_dim) {
-        rc = cli_error("%s holds %d-d box features, but %s expects %d-d features", store_path, store_feature_dim(st),
-                       model_path, c->feature_dim);
-        goto done;
-    }
-    if (att_dir && mkdir(att_dir, 0777) != 0 && errno != EEXIST) {
-        rc = cli_error("%s: cannot create the folder: %s", att_dir, strerror(errno));
-        goto done;
-    }
-
-    /* 1. the questions, tokenised; tokens past the positions the model runs are dropped */
-    if (ban_ctx_create(m, NULL, &tctx) != BAN_OK) { rc = cli_error("%s", ban_ctx_error(tctx)); goto done; }
-    const int keep = c->question_masking ? BAN_MAX_TOKENS : c->question_length;
-    if ((rc = load_questions(q_path, tctx, m, keep, &ql))) goto done;
-    const size_t nq = ql.n;
-    order = (question **)malloc(nq * sizeof *order);
-    if (!order) { rc = cli_error("out of memory"); goto done; }
-    for (size_t i = 0; i < nq; i++) order[i] = &ql.q[i];
-    qsort(order, nq, sizeof *order, by_question_id);
-    for (size_t i = 1; i < nq; i++)
-        if (order[i]->question_id == order[i - 1]->question_id) {
-            rc = cli_error("%s: question_id %lld appears twice (questions[%d] and questions[%d]); a results file "
-                           "holds each question once", q_path, (long long)order[i]->question_id, order[i - 1]->index,
-                           order[i]->index);
-            goto done;
-        }
-
-    /* 2. their images in the store */
-    size_t missing = 0, n_run = 0;
-    int max_tok = 1;
-    for (size_t i = 0; i < nq; i++) {
-        question *q = &ql.q[i];
-        if (!store_find(st, q->image_id, &q->rec)) {
+    j->max_tok = 1;
+    for (size_t i = 0; i < j->nq; i++) {
+        question *q = &j->q[i];
+        if (!store_find(j->st, q->image_id, &q->rec)) {
             q->rec.features = NULL;
-            if (!skip_missing) {
-                rc = cli_error("question %lld: its image %lld has no features in %s (--skip-missing leaves such "
-                               "questions out)", (long long)q->question_id, (long long)q->image_id, store_path);
-                goto done;
-            }
-            if (missing < 5)
-                fprintf(stderr, "ban: warning: question %lld: image %lld has no features; question skipped\n",
-                        (long long)q->question_id, (long long)q->image_id);
-            missing++;
+            if (!j->skip_missing)
+                return cli_error("question %lld: its image %lld has no features in %s (--skip-missing leaves such "
+                                 "questions out)", (long long)q->question_id, (long long)q->image_id, j->store_path);
+            if (j->missing < 5)
+                cli_warn("question %lld: image %lld has no features; question skipped", (long long)q->question_id,
+                         (long long)q->image_id);
+            j->missing++;
             continue;
         }
-        order[n_run++] = q;
-        if (q->n_tok > max_tok) max_tok = q->n_tok;
+        j->order[j->n_run++] = q;
+        if (q->n_tok > j->max_tok) j->max_tok = q->n_tok;
     }
-    if (n_run == 0) { rc = cli_error("none of the %zu questions has its image in %s", nq, store_path); goto done; }
-    qsort(order, n_run, sizeof *order, by_image);
+    if (j->n_run == 0) return cli_error("none of the %zu questions has its image in %s", j->nq, j->store_path);
+    qsort(j->order, j->n_run, sizeof *j->order, by_image);
+    return CLI_OK;
+}
 
-    /* 3. buffers for one batch */
-    const int D = c->feature_dim, A = c->num_answers, G = c->num_glimpses, B = (int)batch;
-    const int Kmax = store_max_boxes(st);
-    const int P = ban_question_positions(m, max_tok);
-    ban_limits lim = {B, Kmax, max_tok, 0, 0};
-    if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) { rc = cli_error("%s", ban_ctx_error(ctx)); goto done; }
-    feats = (float *)malloc((size_t)B * Kmax * D * sizeof(float));
-    spats = (float *)malloc((size_t)B * Kmax * 6 * sizeof(float));
-    logits = (float *)malloc((size_t)B * A * sizeof(float));
-    box_counts = (int *)malloc((size_t)B * sizeof(int));
-    image_index = (int *)malloc((size_t)B * sizeof(int));
-    tok_counts = (int *)malloc((size_t)B * sizeof(int));
-    tokens = (int32_t *)malloc((size_t)B * max_tok * sizeof(int32_t));
-    if (att_dir) {
-        att = (float *)malloc((size_t)B * G * Kmax * P * sizeof(float));
-        att_one = (float *)malloc((size_t)G * Kmax * P * sizeof(float));
+static int vqa_load(vqa_job *j)
+{
+    char err[4400];
+    int rc;
+    if (!(j->m = cli_load_model(j->model_path))) return CLI_FAIL;
+    const ban_config *c = j->c = ban_model_config(j->m);
+    if (c->task != BAN_TASK_VQA) return cli_error("%s is a grounding model, not a VQA model", j->model_path);
+    if (!c->has_vocabulary || !c->has_answers)
+        return cli_error("%s carries no %s (export it with %s)", j->model_path,
+                         c->has_vocabulary ? "answer strings" : "vocabulary",
+                         c->has_vocabulary ? "--answers" : "--dictionary");
+    if (j->k > c->num_answers) return cli_usage(j->args, "--top-k %ld: the model has %d answers", j->k, c->num_answers);
+    if (store_open(j->store_path, &j->st, err, sizeof err)) return cli_error("%s", err);
+    if (store_feature_dim(j->st) != c->feature_dim)
+        return cli_error("%s holds %d-d box features, but %s expects %d-d features", j->store_path,
+                         store_feature_dim(j->st), j->model_path, c->feature_dim);
+    if (j->att_dir && mkdir(j->att_dir, 0777) != 0 && errno != EEXIST)
+        return cli_error("%s: cannot create the folder: %s", j->att_dir, strerror(errno));
+    if ((rc = load_questions(j))) return rc;
+    if (!(j->order = (question **)malloc(j->nq * sizeof *j->order))) return cli_error("out of memory");
+    for (size_t i = 0; i < j->nq; i++) j->order[i] = &j->q[i];
+    qsort(j->order, j->nq, sizeof *j->order, by_question_id);
+    for (size_t i = 1; i < j->nq; i++)
+        if (j->order[i]->question_id == j->order[i - 1]->question_id)
+            return cli_error("%s: question_id %lld appears twice (questions[%d] and questions[%d]); a results file "
+                             "holds each question once", j->q_path, (long long)j->order[i]->question_id,
+                             j->order[i - 1]->index, j->order[i]->index);
+    return find_images(j);
+}
+
+/* ---- run ----------------------------------------------------------------------------------------- */
+
+typedef struct {
+    float *feats, *spats, *logits, *att, *att_one;
+    int *box_counts, *image_index, *tok_counts;
+    int32_t *tokens;
+} batch_buffers;
+
+/* ban_forward's batch positions, named by ids: "image 458752", "question 458752000" */
+typedef struct {
+    question *const *q;        /* the batch's questions */
+    const int *image_index;
+    int nb;
+} batch_names;
+
+static void name_position(void *data, const char *kind, int position, char *out, size_t len)
+{
+    const batch_names *n = (const batch_names *)data;
+    const question *q = NULL;
+    for (int b = 0; b < n->nb && !q; b++)
+        if (strcmp(kind, "image") ? b == position : n->image_index[b] == position) q = n->q[b];
+    if (!q) snprintf(out, len, "%s %d of a batch", kind, position);
+    else if (!strcmp(kind, "image")) snprintf(out, len, "image %lld (question %lld)", (long long)q->image_id,
+                                              (long long)q->question_id);
+    else snprintf(out, len, "question %lld (image %lld)", (long long)q->question_id, (long long)q->image_id);
+}
+
+/* the batch's images (each once, zero rows after its boxes) and tokens; K and L: the most */
+static void fill_batch(const vqa_job *j, question *const *q, int nb, const batch_buffers *bb, int *K_out, int *L_out)
+{
+    const int D = j->c->feature_dim;
+    int K = 1, L = 1, img = -1;
+    for (int b = 0; b < nb; b++) {
+        if (b == 0 || q[b]->rec.features != q[b - 1]->rec.features) img++;
+        bb->image_index[b] = img;
+        bb->box_counts[img] = q[b]->rec.n_boxes;
+        if (q[b]->rec.n_boxes > K) K = q[b]->rec.n_boxes;
+        if (q[b]->n_tok > L) L = q[b]->n_tok;
     }
-    if (k) {
-        top.k = (int)k;
-        top.index = (int *)malloc(nq * (size_t)k * sizeof(int));
-        top.prob = (float *)malloc(nq * (size_t)k * sizeof(float));
+    for (int b = 0; b < nb; b++) {
+        const int i = bb->image_index[b], n = q[b]->rec.n_boxes;
+        if (b > 0 && bb->image_index[b - 1] == i) continue;
+        float *fv = bb->feats + (size_t)i * K * D, *sv = bb->spats + (size_t)i * K * 6;
+        memcpy(fv, q[b]->rec.features, (size_t)n * D * sizeof(float));
+        memset(fv + (size_t)n * D, 0, (size_t)(K - n) * D * sizeof(float));
+        memcpy(sv, q[b]->rec.spatials, (size_t)n * 6 * sizeof(float));
+        memset(sv + (size_t)n * 6, 0, (size_t)(K - n) * 6 * sizeof(float));
     }
-    if (!feats || !spats || !logits || !box_counts || !image_index || !tok_counts || !tokens ||
-        (att_dir && (!att || !att_one)) || (k && (!top.index || !top.prob))) {
+    for (int b = 0; b < nb; b++) {
+        cli_pad_tokens(bb->tokens + (size_t)b * L, j->tokens + q[b]->tok_at, q[b]->n_tok, L, j->c->padding_id);
+        bb->tok_counts[b] = q[b]->n_tok;
+    }
+    *K_out = K, *L_out = L;
+}
+
+/* the answers of one batch; top-k and the attention files */
+static int batch_results(vqa_job *j, question *const *q, int nb, const batch_buffers *bb, int K, int L)
+{
+    const int A = j->c->num_answers, G = j->c->num_glimpses, Pb = ban_question_positions(j->m, L);
+    for (int b = 0; b < nb; b++) {
+        const float *lg = bb->logits + (size_t)b * A;
+        q[b]->answer = ban_argmax(lg, A);
+        if (j->k) {
+            int *ti = j->top_index + (size_t)q[b]->index * j->k;
+            float *tp = j->top_prob + (size_t)q[b]->index * j->k;
+            util_top_k(lg, A, (int)j->k, ti);
+            for (int r = 0; r < j->k; r++) tp[r] = 1.0f / (1.0f + expf(-lg[ti[r]]));
+        }
+        if (j->att_dir) { /* (G, n, Pq): the image's boxes, the positions of this question */
+            const int n = q[b]->rec.n_boxes, Pq = j->c->question_masking ? q[b]->n_tok : Pb;
+            for (int g = 0; g < G; g++)
+                for (int r = 0; r < n; r++)
+                    memcpy(bb->att_one + ((size_t)g * n + r) * Pq, bb->att + (((size_t)b * G + g) * K + r) * Pb,
+                           (size_t)Pq * sizeof(float));
+            char path[4200], err[4400];
+            const int64_t shape[3] = {G, n, Pq};
+            snprintf(path, sizeof path, "%s/%lld.npy", j->att_dir, (long long)q[b]->question_id);
+            if (npy_save(path, "<f4", 3, shape, bb->att_one, err, sizeof err)) return cli_error("%s", err);
+        }
+    }
+    return CLI_OK;
+}
+
+/* batches: whole images while they fit; an image with more than B questions is split */
+static int vqa_run(vqa_job *j)
+{
+    const ban_config *c = j->c;
+    const int D = c->feature_dim, A = c->num_answers, G = c->num_glimpses, B = (int)j->batch;
+    const int Kmax = store_max_boxes(j->st), P = ban_question_positions(j->m, j->max_tok);
+    ban_limits lim = {B, Kmax, j->max_tok, 0, 0};
+    ban_ctx *ctx = NULL;
+    batch_buffers bb;
+    memset(&bb, 0, sizeof bb);
+    int rc = CLI_OK;
+    if (ban_ctx_create(j->m, &lim, &ctx) != BAN_OK) {
+        rc = cli_error("%s", ban_ctx_error(ctx));
+        goto done;
+    }
+    bb.feats = (float *)malloc((size_t)B * Kmax * D * sizeof(float));
+    bb.spats = (float *)malloc((size_t)B * Kmax * 6 * sizeof(float));
+    bb.logits = (float *)malloc((size_t)B * A * sizeof(float));
+    bb.box_counts = (int *)malloc((size_t)B * sizeof(int));
+    bb.image_index = (int *)malloc((size_t)B * sizeof(int));
+    bb.tok_counts = (int *)malloc((size_t)B * sizeof(int));
+    bb.tokens = (int32_t *)malloc((size_t)B * j->max_tok * sizeof(int32_t));
+    if (j->att_dir) {
+        bb.att = (float *)malloc((size_t)B * G * Kmax * P * sizeof(float));
+        bb.att_one = (float *)malloc((size_t)G * Kmax * P * sizeof(float));
+    }
+    if (j->k) {
+        j->top_index = (int *)malloc(j->nq * (size_t)j->k * sizeof(int));
+        j->top_prob = (float *)malloc(j->nq * (size_t)j->k * sizeof(float));
+    }
+    if (!bb.feats || !bb.spats || !bb.logits || !bb.box_counts || !bb.image_index || !bb.tok_counts || !bb.tokens ||
+        (j->att_dir && (!bb.att || !bb.att_one)) || (j->k && (!j->top_index || !j->top_prob))) {
         rc = cli_error("out of memory for batches of %d questions", B);
         goto done;
     }
-
-    /* 4. batches: whole images while they fit; an image with more than B questions is split */
-    const double t_run = vqa_now();
-    double last_report = t_run;
-    size_t at = 0, n_batches = 0, n_images = 0;
-    while (at < n_run) {
+    j->t_run = util_now();
+    double last_report = j->t_run;
+    for (size_t at = 0; at < j->n_run;) {
+        question *const *q = j->order + at;
         int nb = 0, ni = 0;
-        while (at + (size_t)nb < n_run) {
+        while (at + (size_t)nb < j->n_run) { /* the next image's questions, if they fit */
             size_t g = at + (size_t)nb, e = g;
-            while (e < n_run && order[e]->rec.features == order[g]->rec.features) e++;
+            while (e < j->n_run && j->order[e]->rec.features == j->order[g]->rec.features) e++;
             if ((size_t)nb + (e - g) <= (size_t)B) nb += (int)(e - g), ni++;
             else {
                 if (nb == 0) nb = B, ni = 1;
                 break;
             }
         }
-        int K = 1, L = 1, img = -1;
-        for (int b = 0; b < nb; b++) {
-            const question *q = order[at + (size_t)b];
-            if (b == 0 || q->rec.features != order[at + (size_t)b - 1]->rec.features) img++;
-            image_index[b] = img;
-            box_counts[img] = q->rec.n_boxes;
-            if (q->rec.n_boxes > K) K = q->rec.n_boxes;
-            if (q->n_tok > L) L = q->n_tok;
-        }
-        for (int b = 0; b < nb; b++) { /* copy each image once, zero its padding rows */
-            const question *q = order[at + (size_t)b];
-            const int i = image_index[b], n = q->rec.n_boxes;
-            if (b > 0 && image_index[b - 1] == i) continue;
-            float *fv = feats + (size_t)i * K * D, *sv = spats + (size_t)i * K * 6;
-            memcpy(fv, q->rec.features, (size_t)n * D * sizeof(float));
-            memset(fv + (size_t)n * D, 0, (size_t)(K - n) * D * sizeof(float));
-            memcpy(sv, q->rec.spatials, (size_t)n * 6 * sizeof(float));
-            memset(sv + (size_t)n * 6, 0, (size_t)(K - n) * 6 * sizeof(float));
-        }
-        for (int b = 0; b < nb; b++) {
-            const question *q = order[at + (size_t)b];
-            int32_t *t = tokens + (size_t)b * L;
-            memcpy(t, ql.tokens + q->tok_at, (size_t)q->n_tok * sizeof(int32_t));
-            for (int j = q->n_tok; j < L; j++) t[j] = c->padding_id;
-            tok_counts[b] = q->n_tok;
-        }
+        int K, L;
+        fill_batch(j, q, nb, &bb, &K, &L);
         ban_input in;
         ban_output out;
         memset(&in, 0, sizeof in);
         memset(&out, 0, sizeof out);
-        in.batch = nb;
-        in.boxes = K;
-        in.images = ni;
-        in.image_index = image_index;
-        in.features = feats;
-        in.spatials = spats;
-        in.box_counts = box_counts;
-        in.tokens_len = L;
-        in.tokens = tokens;
-        in.token_counts = tok_counts;
-        out.logits = logits;
-        out.attention = att;
+        in.batch = nb, in.boxes = K, in.images = ni, in.image_index = bb.image_index;
+        in.features = bb.feats, in.spatials = bb.spats, in.box_counts = bb.box_counts;
+        in.tokens_len = L, in.tokens = bb.tokens, in.token_counts = bb.tok_counts;
+        out.logits = bb.logits, out.attention = bb.att;
         if (ban_forward(ctx, &in, &out) != BAN_OK) {
-            rc = cli_error("questions %lld..: %s", (long long)order[at]->question_id, ban_ctx_error(ctx));
+            batch_names names = {q, bb.image_index, nb};
+            char prefix[128];
+            snprintf(prefix, sizeof prefix, "questions %lld..: ", (long long)q[0]->question_id);
+            rc = cli_forward_error(ban_ctx_error(ctx), name_position, &names, prefix);
             goto done;
         }
-        const int Pb = ban_question_positions(m, L);
-        for (int b = 0; b < nb; b++) {
-            question *q = order[at + (size_t)b];
-            const float *lg = logits + (size_t)b * A;
-            q->answer = ban_argmax(lg, A);
-            if (top.k) {
-                int *ti = top.index + (size_t)q->index * top.k;
-                float *tp = top.prob + (size_t)q->index * top.k;
-                select_top(lg, A, top.k, ti);
-                for (int j = 0; j < top.k; j++) tp[j] = 1.0f / (1.0f + expf(-lg[ti[j]]));
-            }
-            if (att_dir) { /* (G, n, Pq): the image's boxes, the positions of this question */
-                const int n = q->rec.n_boxes, Pq = c->question_masking ? q->n_tok : Pb;
-                for (int g = 0; g < G; g++)
-                    for (int r = 0; r < n; r++)
-                        memcpy(att_one + ((size_t)g * n + r) * Pq, att + (((size_t)b * G + g) * K + r) * Pb,
-                               (size_t)Pq * sizeof(float));
-                char path[4096];
-                int64_t shape[3] = {G, n, Pq};
-                snprintf(path, sizeof path, "%s/%lld.npy", att_dir, (long long)q->question_id);
-                if (npy_save(path, "<f4", 3, shape, att_one, err, sizeof err)) { rc = cli_error("%s", err); goto done; }
-            }
-        }
+        if ((rc = batch_results(j, q, nb, &bb, K, L))) goto done;
         at += (size_t)nb;
-        n_batches++;
-        n_images += (size_t)ni;
-        double t = vqa_now();
+        j->n_batches++;
+        j->n_images += (size_t)ni;
+        const double t = util_now();
         if (t - last_report >= 2.0) {
             last_report = t;
-            fprintf(stderr, "ban: vqa: %zu/%zu questions (%.1f%%), %.1f questions/s\n", at, n_run,
-                    100.0 * (double)at / (double)n_run, (double)at / (t - t_run));
+            fprintf(stderr, "ban: vqa: %zu/%zu questions (%.1f%%), %.1f questions/s\n", at, j->n_run,
+                    100.0 * (double)at / (double)j->n_run, (double)at / (t - j->t_run));
         }
     }
-    const double t_done = vqa_now();
+    j->t_done = util_now();
+done:
+    free(bb.feats), free(bb.spats), free(bb.logits), free(bb.att), free(bb.att_one);
+    free(bb.box_counts), free(bb.image_index), free(bb.tok_counts), free(bb.tokens);
+    ban_ctx_free(ctx);
+    return rc;
+}
 
-    /* 5. the results file, in the order of the questions file */
-    char tmp[4096];
-    FILE *f = cli_atomic_open(out_path, tmp, sizeof tmp);
-    if (!f) { rc = cli_error("%s: cannot create a temporary file beside it: %s", out_path, strerror(errno)); goto done; }
+/* ---- write --------------------------------------------------------------------------------------- */
+
+/* the results file, in the order of the questions file */
+static int vqa_write(vqa_job *j)
+{
+    FILE *f = j->out.f;
     fputs("[", f);
     int first = 1;
-    for (size_t i = 0; i < nq; i++) {
-        const question *q = &ql.q[i];
+    for (size_t i = 0; i < j->nq; i++) {
+        const question *q = &j->q[i];
         if (q->answer < 0) continue;
         fprintf(f, "%s\n{\"question_id\": %lld, \"answer\": ", first ? "" : ",", (long long)q->question_id);
-        cli_json_cstr(f, ban_model_answer(m, q->answer));
-        if (top.k) {
+        cli_json_cstr(f, ban_model_answer(j->m, q->answer));
+        if (j->k) {
             fputs(", \"top_k\": [", f);
-            for (int j = 0; j < top.k; j++) {
-                const float p = top.prob[i * (size_t)top.k + (size_t)j];
-                fputs(j ? ", {\"answer\": " : "{\"answer\": ", f);
-                cli_json_cstr(f, ban_model_answer(m, top.index[i * (size_t)top.k + (size_t)j]));
+            for (int r = 0; r < j->k; r++) {
+                const float p = j->top_prob[i * (size_t)j->k + (size_t)r];
+                fputs(r ? ", {\"answer\": " : "{\"answer\": ", f);
+                cli_json_cstr(f, ban_model_answer(j->m, j->top_index[i * (size_t)j->k + (size_t)r]));
                 fprintf(f, ", \"probability\": %.6g}", isfinite(p) ? (double)p : 0.0);
             }
             fputs("]", f);
@@ -402,22 +421,47 @@ int cmd_vqa(int argc, char **argv)
         first = 0;
     }
     fputs("\n]\n", f);
-    if ((rc = cli_atomic_close(f, tmp, out_path))) goto done;
-    const double secs = t_done - t_run > 1e-9 ? t_done - t_run : 1e-9;
-    fprintf(stderr, "ban: vqa: answered %zu questions (%zu images, %zu batches of up to %d) in %.2f s: %.1f "
-            "questions/s; %.2f s in all; wrote %s\n", n_run, n_images, n_batches, B, secs, (double)n_run / secs,
-            vqa_now() - t_start, out_path);
-    if (missing)
-        fprintf(stderr, "ban: vqa: skipped %zu question%s whose image has no features in %s\n", missing,
-                missing == 1 ? "" : "s", store_path);
-done:
-    free(feats), free(spats), free(logits), free(att), free(att_one);
-    free(box_counts), free(image_index), free(tok_counts), free(tokens);
-    free(top.index), free(top.prob);
-    free(order), free(ql.q), free(ql.tokens);
-    ban_ctx_free(ctx);
-    ban_ctx_free(tctx);
-    store_close(st);
-    ban_model_free(m);
+    if (cli_commit_output(&j->out)) return CLI_FAIL;
+    const double secs = j->t_done - j->t_run > 1e-9 ? j->t_done - j->t_run : 1e-9;
+    fprintf(stderr, "ban: vqa: answered %zu questions (%zu images, %zu batches of up to %ld) in %.2f s: %.1f "
+            "questions/s; %.2f s in all; wrote %s\n", j->n_run, j->n_images, j->n_batches, j->batch, secs,
+            (double)j->n_run / secs, util_now() - j->t_start, j->out_path);
+    if (j->missing)
+        fprintf(stderr, "ban: vqa: skipped %zu question%s whose image has no features in %s\n", j->missing,
+                j->missing == 1 ? "" : "s", j->store_path);
+    return CLI_OK;
+}
+
+static int vqa_main(const cli_args *a)
+{
+    vqa_job j;
+    memset(&j, 0, sizeof j);
+    j.t_start = util_now();
+    int rc = vqa_parse(a, &j);
+    if (rc == CLI_OK) rc = cli_open_output(&j.out, j.out_path);
+    if (rc == CLI_OK) rc = vqa_load(&j);
+    if (rc == CLI_OK) rc = vqa_run(&j);
+    if (rc == CLI_OK) rc = vqa_write(&j);
+    vqa_free(&j);
     return rc;
 }
+
+static const cli_option vqa_options[] = {
+    {"--features", "STORE", 1, "the images' box features (a store of ban features import)"},
+    {"--questions", "FILE", 1, "an official VQA questions file (v2_OpenEnded_mscoco_*_questions.json); an empty\n"
+                               "question, or one with no word in the vocabulary, is an error"},
+    {"--output", "RESULTS.json", 1, "the results, [{\"question_id\", \"answer\"}] as the evaluation server reads them"},
+    {"--top-k", "N", 0, "add \"top_k\": [{\"answer\", \"probability\" = sigmoid(logit)}] to each (default: none)"},
+    {"--attention", "DIR", 0, "write each question's attention maps as DIR/<question_id>.npy, float32 (G, K, P)"},
+    {"--batch", "B", 0, "questions a forward pass, whole images while they fit (default 32)"},
+    {"--skip-missing", NULL, 0, "leave out, and count, the questions whose image is not in STORE (default: an error)"},
+    {NULL, NULL, 0, NULL}};
+
+const cli_command cli_vqa = {
+    "vqa", vqa_main, CLI_MODEL, "--features STORE --questions QUESTIONS.json --output RESULTS.json [options]",
+    "answers an official VQA questions file from a feature store, for the evaluation server\n"
+    "Questions are batched by image, each image's boxes projected once for all its questions; the results file\n"
+    "is written atomically, in the order of the questions file.",
+    vqa_options, 0,
+    "ban vqa ban.ban --features val2014.store --questions v2_OpenEnded_mscoco_val2014_questions.json \\\n"
+    "    --output results.json --top-k 5"};

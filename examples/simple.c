@@ -1,7 +1,9 @@
 /* simple.c - the README's example: answer one question about one image.
    usage: simple MODEL.ban FEATURES.npy SPATIALS.npy "question"   (the first image of the arrays) */
+#define _POSIX_C_SOURCE 200809L /* npy.h's writer (examples/util.h) is POSIX */
 #define BAN_IMPLEMENTATION
 #include "../ban.h"
+#define UTIL_IMPLEMENTATION
 #define NPY_IMPLEMENTATION
 #include "npy.h"
 

@@ -17,19 +17,19 @@
      The reader is immutable once open and may be shared by threads.
 
    WRITER (streams the records to disk; only the index, 32 bytes an image, stays in memory)
-     store_writer_open(path, D, &w, err, errlen)   a temporary file next to path
+     store_writer_open(path, D, &w, err, errlen)   a temporary file next to path (util.h's writer)
      store_writer_find(w, image_id)                order of addition of that image, or -1
      store_writer_add(w, &rec, err, errlen)        features and boxes; spatials computed here
      store_writer_commit(w, err, errlen)           index, header, fsync, rename to path; frees w
      store_writer_abort(w)                         removes the temporary file; frees w
-     store_writer_temp_path(w)                     the temporary file (for a signal handler)
-   On any failure nothing is left at path or beside it.
+   On any failure, or a signal, nothing is left at path or beside it.
 
    store_spatials(boxes, n, width, height, out)   the 6-d spatial features of the reference's
      tools/adaptive_detection_features_converter.py, in float32 as numpy computes them:
      w = x2-x1, h = y2-y1; [x1/W, y1/H, x1/W + w/W, y1/H + h/H, w/W, h/H].
 
-   Define STORE_IMPLEMENTATION in exactly one C file (in build/ban: examples/cmd_features.c).
+   Define STORE_IMPLEMENTATION in exactly one C file, with UTIL_IMPLEMENTATION (in build/ban:
+   examples/impl.c).
    POSIX (mmap, fsync), little-endian hosts only (as ban.h).
 */
 #ifndef STORE_H_INCLUDED
@@ -72,7 +72,6 @@ int64_t store_writer_find(const store_writer *w, int64_t image_id);
 int store_writer_add(store_writer *w, const store_record *rec, char *err, size_t errlen);
 int store_writer_commit(store_writer *w, char *err, size_t errlen);
 void store_writer_abort(store_writer *w);
-const char *store_writer_temp_path(const store_writer *w);
 int64_t store_writer_count(const store_writer *w);
 
 void store_spatials(const float *boxes, int n, int width, int height, float *out);
@@ -90,6 +89,8 @@ void store_spatials(const float *boxes, int n, int width, int height, float *out
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "util.h"
 
 /* one index entry as it lies in the file (natural alignment: no padding) */
 typedef struct {
@@ -332,8 +333,9 @@ int store_find(const store *s, int64_t image_id, store_record *rec)
 /* ---- writer ------------------------------------------------------------------ */
 
 struct store_writer {
-    FILE *f;
-    char *path, *tmp;
+    util_out out;
+    FILE *f;                        /* out.f */
+    const char *path;               /* out.path */
     int feature_dim;
     uint64_t offset;                /* where the next record goes */
     store__entry *entries;          /* in order of addition */
@@ -355,7 +357,7 @@ static size_t store__hash(int64_t id)
 
 static void store__writer_free(store_writer *w)
 {
-    free(w->path), free(w->tmp), free(w->entries), free(w->slots), free(w->spatials);
+    free(w->entries), free(w->slots), free(w->spatials);
     free(w);
 }
 
@@ -366,38 +368,20 @@ int store_writer_open(const char *path, int feature_dim, store_writer **out, cha
     if (feature_dim < 1 || feature_dim > STORE_MAX_DIM)
         return store__fail(err, errlen, "%s: feature size %d outside 1..%d", path, feature_dim, STORE_MAX_DIM);
     store_writer *w = (store_writer *)calloc(1, sizeof *w);
-    const size_t plen = strlen(path);
     if (!w) return store__fail(err, errlen, "out of memory");
     w->feature_dim = feature_dim;
-    w->path = (char *)malloc(plen + 1);
-    w->tmp = (char *)malloc(plen + 16);
     w->mask = 1023;
     w->slots = (uint32_t *)calloc(w->mask + 1, sizeof(uint32_t));
     w->spatials = (float *)malloc((size_t)STORE_MAX_BOXES * 6 * sizeof(float));
-    if (!w->path || !w->tmp || !w->slots || !w->spatials) {
+    if (!w->slots || !w->spatials) {
         store__writer_free(w);
         return store__fail(err, errlen, "out of memory");
     }
-    memcpy(w->path, path, plen + 1);
-    /* the temporary file: ".NAME.XXXXXX" in the destination folder, so rename() is atomic */
-    const char *slash = strrchr(path, '/');
-    const size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
-    snprintf(w->tmp, plen + 16, "%.*s.%s.XXXXXX", (int)dir_len, path, path + dir_len);
-    int fd = mkstemp(w->tmp);
-    if (fd < 0) {
-        int e = errno;
+    if (util_out_open(&w->out, path, err, errlen)) {
         store__writer_free(w);
-        return store__fail(err, errlen, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
+        return -1;
     }
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0 || !(w->f = fdopen(fd, "wb"))) {
-        int e = errno;
-        close(fd);
-        unlink(w->tmp);
-        store__writer_free(w);
-        return store__fail(err, errlen, "%s: cannot set up the temporary file: %s", path, strerror(e));
-    }
+    w->f = w->out.f, w->path = w->out.path;
     setvbuf(w->f, NULL, _IOFBF, (size_t)1 << 20);
     unsigned char header[STORE_HEADER_SIZE] = {0}; /* rewritten by the commit */
     if (fwrite(header, 1, sizeof header, w->f) != sizeof header) {
@@ -409,7 +393,6 @@ int store_writer_open(const char *path, int feature_dim, store_writer **out, cha
     return 0;
 }
 
-const char *store_writer_temp_path(const store_writer *w) { return w->tmp; }
 int64_t store_writer_count(const store_writer *w) { return (int64_t)w->n; }
 
 int64_t store_writer_find(const store_writer *w, int64_t image_id)
@@ -514,22 +497,10 @@ int store_writer_commit(store_writer *w, char *err, size_t errlen)
     store__put64(h + 40, w->offset - STORE_HEADER_SIZE);
     store__put64(h + 48, w->offset);
     store__put32(h + 56, w->max_boxes);
-    if (!rc && (fflush(w->f) != 0 || fseek(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, sizeof h, w->f) != sizeof h ||
-                fflush(w->f) != 0 || fsync(fileno(w->f)) != 0))
+    if (!rc && (fflush(w->f) != 0 || fseek(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, sizeof h, w->f) != sizeof h))
         rc = store__fail(err, errlen, "%s: cannot write: %s", w->path, strerror(errno));
-    if (fclose(w->f) != 0 && !rc) rc = store__fail(err, errlen, "%s: cannot write: %s", w->path, strerror(errno));
-    w->f = NULL;
-    if (!rc && rename(w->tmp, w->path) != 0)
-        rc = store__fail(err, errlen, "%s: cannot rename the temporary file %s to it: %s", w->path, w->tmp,
-                         strerror(errno));
-    if (rc) unlink(w->tmp);
-    else { /* make the rename itself durable */
-        const char *slash = strrchr(w->path, '/');
-        char *dir = slash ? strndup(w->path, (size_t)(slash - w->path) + 1) : strdup(".");
-        int fd = dir ? open(dir, O_RDONLY) : -1;
-        if (fd >= 0) fsync(fd), close(fd);
-        free(dir);
-    }
+    if (rc) util_out_abort(&w->out);
+    else rc = util_out_commit(&w->out, err, errlen);
     store__writer_free(w);
     return rc;
 }
@@ -537,8 +508,7 @@ int store_writer_commit(store_writer *w, char *err, size_t errlen)
 void store_writer_abort(store_writer *w)
 {
     if (!w) return;
-    if (w->f) fclose(w->f);
-    unlink(w->tmp);
+    util_out_abort(&w->out);
     store__writer_free(w);
 }
 

@@ -598,8 +598,27 @@ static void test_bad_forward_input(void)
     in.boxes = f.K + 1;
     CHECK(ban_forward(c, &in, &out) == BAN_ERR_ARG, "more boxes than the context");
     in.boxes = f.K;
-    in.tokens_len = 15;
-    CHECK(ban_forward(c, &in, &out) == BAN_ERR_ARG, "more tokens than the context");
+    /* a reference model pads questions to 14 positions: a longer question is its first 14
+       tokens, whatever the context's max_tokens, up to BAN_MAX_TOKENS */
+    {
+        const int L2 = f.L + 9;
+        int32_t *longer = malloc(sizeof(int32_t) * f.B * L2);
+        float *l2 = malloc(sizeof(float) * f.B * f.A);
+        for (int b = 0; b < f.B; b++)
+            for (int t = 0; t < L2; t++) longer[b * L2 + t] = t < f.L ? f.tok[b * f.L + t] : 5 + t;
+        ban_input lin = in;
+        ban_output lout = {l2, NULL, NULL};
+        lin.tokens_len = L2, lin.tokens = longer;
+        CHECK(ban_forward(c, &in, &out) == BAN_OK && ban_forward(c, &lin, &lout) == BAN_OK &&
+                  !memcmp(logits, l2, sizeof(float) * f.B * f.A),
+              "%d tokens (the context's limit: 14) are not the first 14: %s", L2, ban_ctx_error(c));
+        lin.tokens_len = BAN_MAX_TOKENS + 1;
+        CHECK(ban_forward(c, &lin, &lout) == BAN_ERR_ARG, "more tokens than BAN_MAX_TOKENS accepted");
+        lin.tokens_len = 0;
+        CHECK(ban_forward(c, &lin, &lout) == BAN_ERR_ARG && strstr(ban_ctx_error(c), "at least one"),
+              "an empty question: %s", ban_ctx_error(c));
+        free(longer), free(l2);
+    }
     in.tokens_len = f.L;
 
     int32_t *tok = malloc(sizeof(int32_t) * f.B * f.L);
@@ -672,6 +691,10 @@ static void test_bad_forward_input(void)
           "entity beyond the sentence: %s", ban_ctx_error(gc));
     gin.entities = NULL;
     CHECK(ban_forward(gc, &gin, &gout) == BAN_ERR_ARG, "grounding without entities accepted");
+    /* a sentence of grounding runs at its own length: no more tokens than the context holds */
+    gin.entities = ent, ent[1] = 3, gin.tokens_len = 31;
+    CHECK(ban_forward(gc, &gin, &gout) == BAN_ERR_ARG && strstr(ban_ctx_error(gc), "31 tokens"),
+          "more tokens than a grounding context: %s", ban_ctx_error(gc));
     free(gt), free(gl);
     npy_free(&gv), npy_free(&gq);
     ban_ctx_free(gc);
@@ -778,6 +801,179 @@ static void test_model_info(void)
     ban_model_free(m);
 }
 
+/* Misuse is an error, never a crash: NULL for every pointer of every entry point, and a model
+   and a context whose creation failed given to every call but error and free */
+static void test_misuse(void)
+{
+    ban_model *m = NULL, *bad = NULL;
+    ban_ctx *c = NULL, *failed = NULL;
+    int32_t ids[8];
+    ban_token_info info[8];
+    int n = 5;
+    int64_t v;
+    float x[4] = {0, 3, 1, 2}, logits[64];
+    unsigned char px[12] = {0};
+    ban_input in;
+    ban_output out = {logits, NULL, NULL};
+    ban_tensor_info ti;
+    memset(&in, 0, sizeof in);
+    CHECK(ban_model_load(NULL, &m) == BAN_ERR_ARG && m && strstr(ban_model_error(m), "NULL"), "NULL path");
+    ban_model_free(m);
+    CHECK(ban_model_load(path_of("g2.ban"), NULL) == BAN_ERR_ARG, "NULL model pointer");
+    CHECK(ban_model_load_memory(NULL, 100, &m) == BAN_ERR_ARG, "NULL buffer");
+    ban_model_free(m);
+    CHECK(ban_model_load_memory(x, sizeof x, NULL) == BAN_ERR_ARG, "NULL model pointer (memory)");
+    CHECK(ban_model_load("/nonexistent/m.ban", &bad) == BAN_ERR_IO && bad, "a model that does not load");
+    ban_model_free(NULL), ban_ctx_free(NULL);
+    CHECK(strlen(ban_model_error(NULL)) && strlen(ban_ctx_error(NULL)), "errors of NULL objects");
+    const ban_model *models[] = {NULL, bad};
+    for (int i = 0; i < 2; i++) {
+        const ban_model *b = models[i];
+        CHECK(!ban_model_config(b) && !ban_model_parameter_count(b) && !ban_model_answer(b, 0) &&
+                  !ban_model_word(b, 0) && !ban_model_meta_string(b, "ban.task") && !ban_model_meta_int(b, "x", &v) &&
+                  !ban_model_tensor_count(b) && ban_model_tensor(b, 0, &ti) == BAN_ERR_ARG &&
+                  !ban_question_positions(b, 14),
+              "the getters of a %s model", i ? "failed" : "NULL");
+        CHECK(ban_ctx_create(b, NULL, &failed) == BAN_ERR_ARG && failed, "a context of a %s model",
+              i ? "failed" : "NULL");
+        if (i) CHECK(strstr(ban_ctx_error(failed), "did not load") && strstr(ban_ctx_error(failed), "nonexistent"),
+                     "the failed model's context says why: %s", ban_ctx_error(failed));
+        ban_ctx_free(failed);
+    }
+    ban_model_free(bad);
+    m = open_model("g2.ban");
+    CHECK(!ban_model_meta_string(m, NULL) && !ban_model_meta_int(m, NULL, &v) && !ban_model_meta_int(m, "ban.task", NULL),
+          "NULL keys and values");
+    CHECK(ban_model_tensor(m, -1, &ti) == BAN_ERR_ARG && ban_model_tensor(m, ban_model_tensor_count(m), &ti) ==
+              BAN_ERR_ARG && ban_model_tensor(m, 0, NULL) == BAN_ERR_ARG, "tensor index and info");
+    int specs = 0;
+    CHECK(ban_weight_specs(NULL) && ban_weight_specs(&specs) && specs > 10, "the weight table");
+    CHECK(ban_ctx_create(m, NULL, NULL) == BAN_ERR_ARG, "NULL context pointer");
+    ban_limits lim = {BAN_MAX_BATCH + 1, 0, 0, 0, 0};
+    CHECK(ban_ctx_create(m, &lim, &failed) == BAN_ERR_ARG && failed, "bad limits");
+    ban_ctx *ctxs[] = {NULL, failed};
+    for (int i = 0; i < 2; i++) {
+        ban_ctx *b = ctxs[i];
+        const char *before = b ? ban_ctx_error(b) : "";
+        char kept[512];
+        snprintf(kept, sizeof kept, "%s", before);
+        CHECK(!ban_ctx_limits(b) && !ban_ctx_kernel(b), "the getters of a %s context", i ? "failed" : "NULL");
+        CHECK(ban_tokenize(b, "what", ids, 8, &n) == BAN_ERR_ARG && n == 0, "ban_tokenize on a %s context",
+              i ? "failed" : "NULL");
+        CHECK(ban_tokenize_info(b, "what", ids, info, 8, &n) == BAN_ERR_ARG, "ban_tokenize_info, %s", i ? "failed" : "NULL");
+        CHECK(ban_forward(b, &in, &out) == BAN_ERR_ARG, "ban_forward on a %s context", i ? "failed" : "NULL");
+        CHECK(ban_encode(b, px, 1, logits, NULL) == BAN_ERR_ARG, "ban_encode on a %s context", i ? "failed" : "NULL");
+        if (b) CHECK(!strcmp(kept, ban_ctx_error(b)), "a failed context's message changed: %s", ban_ctx_error(b));
+    }
+    ban_ctx_free(failed);
+    c = new_ctx(m, 1, 10, 14, 0);
+    CHECK(ban_tokenize(c, NULL, ids, 8, &n) == BAN_ERR_ARG && ban_tokenize(c, "a", NULL, 8, &n) == BAN_ERR_ARG &&
+              ban_tokenize(c, "a", ids, 8, NULL) == BAN_ERR_ARG && ban_tokenize(c, "a", ids, -1, &n) == BAN_ERR_ARG,
+          "NULL tokenizer arguments");
+    CHECK(ban_tokenize_info(c, "a", ids, NULL, 8, &n) == BAN_ERR_ARG, "NULL token info");
+    CHECK(ban_forward(c, NULL, &out) == BAN_ERR_ARG && ban_forward(c, &in, NULL) == BAN_ERR_ARG &&
+              ban_forward(c, &in, &out) == BAN_ERR_ARG, "NULL or empty forward arguments");
+    CHECK(ban_encode(c, NULL, 1, logits, NULL) == BAN_ERR_UNSUPPORTED, "ban_encode without an encoder");
+    CHECK(ban_argmax(NULL, 3) == -1 && ban_argmax(x, 0) == -1 && ban_argmax(x, 4) == 1, "ban_argmax");
+    CHECK(strlen(ban_status_string(99)) && strlen(ban_kernels_available()), "status strings, kernels");
+    ban_ctx_free(c);
+    ban_model_free(m);
+}
+
+/* A question needs a word the vocabulary knows; every token says where it was read and
+   whether the vocabulary has it */
+static void test_tokenize_info(void)
+{
+    ban_model *m = open_model("g2.ban");
+    ban_ctx *c = new_ctx(m, 1, 10, 14, 0);
+    int32_t ids[16];
+    ban_token_info info[16];
+    int n = -1;
+    const char *words[2] = {ban_model_word(m, 0), ban_model_word(m, 1)};
+    char q[256];
+    snprintf(q, sizeof q, "  %s, zzqx?\t%s's", words[0], words[1]);
+    CHECK(ban_tokenize_info(c, q, ids, info, 16, &n) == BAN_OK && n == 4, "%s: %d tokens, %s", q, n, ban_ctx_error(c));
+    if (n == 4) {
+        CHECK(ids[0] == 0 && info[0].known && info[0].start == 2 && info[0].end == 2 + (int)strlen(words[0]),
+              "token 0: id %d, bytes %d..%d", ids[0], info[0].start, info[0].end);
+        CHECK(!info[1].known && ids[1] == ban_model_config(m)->unknown_id &&
+                  !strncmp(q + info[1].start, "zzqx", (size_t)(info[1].end - info[1].start)),
+              "token 1 (unknown): %d..%d", info[1].start, info[1].end);
+        CHECK(info[2].known && ids[2] == 1, "token 2");
+        CHECK(q[info[3].start] == '\'' && info[3].end == (int)strlen(q), "token 3 ('s): %d..%d", info[3].start,
+              info[3].end);
+    }
+    int32_t plain[16];
+    int np = 0;
+    CHECK(ban_tokenize(c, q, plain, 16, &np) == BAN_OK && np == n && !memcmp(plain, ids, sizeof(int32_t) * n),
+          "ban_tokenize and ban_tokenize_info give other ids");
+    CHECK(ban_tokenize_info(c, " \t ", ids, info, 16, &n) == BAN_ERR_INPUT && n == 0 &&
+              strstr(ban_ctx_error(c), "empty"), "an empty question: %s", ban_ctx_error(c));
+    CHECK(ban_tokenize_info(c, "zzqx qqzz", ids, info, 16, &n) == BAN_ERR_INPUT && n == 2 &&
+              strstr(ban_ctx_error(c), "vocabulary"), "no known word: %s", ban_ctx_error(c));
+    CHECK(ban_tokenize(c, "zzqx qqzz", ids, 16, &n) == BAN_OK && n == 2, "ban_tokenize refuses unknown words");
+    ban_ctx_free(c);
+    ban_model_free(m);
+}
+
+/* ban_config_tensor lists what a file of that configuration holds, in either layout; and
+   ban_ctx_record logs the forward pass's products */
+static void test_config_tensors_and_products(void)
+{
+    const char *files[] = {"g2.ban", "g2_rows.ban", "flickr.ban"};
+    for (int f = 0; f < 3; f++) {
+        ban_model *m = open_model(files[f]);
+        const ban_config *cf = ban_model_config(m);
+        ban_tensor_info listed, stored;
+        int n = 0, same = 1;
+        while (ban_config_tensor(cf, cf->panel_weights > 0, n, &listed) == BAN_OK) n++;
+        CHECK(n == ban_model_tensor_count(m), "%s: %d tensors listed, %d in the file", files[f], n,
+              ban_model_tensor_count(m));
+        for (int i = 0; i < n && i < ban_model_tensor_count(m); i++) {
+            int found = 0;
+            ban_config_tensor(cf, cf->panel_weights > 0, i, &listed);
+            for (int j = 0; j < ban_model_tensor_count(m) && !found; j++) {
+                ban_model_tensor(m, j, &stored);
+                found = !strcmp(stored.name, listed.name) && stored.ndim == listed.ndim &&
+                        !memcmp(stored.dims, listed.dims, sizeof(uint64_t) * listed.ndim) &&
+                        stored.spec == listed.spec && stored.is_bias == listed.is_bias &&
+                        !strcmp(stored.layout, listed.layout);
+            }
+            if (!found) {
+                same = 0;
+                CHECK(0, "%s: listed tensor %s is not in the file as listed", files[f], listed.name);
+            }
+        }
+        CHECK(same, "%s", files[f]);
+        ban_model_free(m);
+    }
+    vqa_fixture f = vqa_open();
+    ban_ctx *c = new_ctx(f.m, f.B, f.K, 14, 0);
+    float *logits = malloc(sizeof(float) * f.B * f.A);
+    ban_input in = vqa_input(&f);
+    ban_output out = {logits, NULL, NULL};
+    ban_product log[64];
+    int n = -1;
+    const ban_config *cf = ban_model_config(f.m);
+    const int D = cf->hidden_dim, P = 14;
+    CHECK(ban_ctx_record(c, log, 64, &n) == BAN_OK && ban_forward(c, &in, &out) == BAN_OK && n > 8 && n <= 64,
+          "recorded %d products", n);
+    if (n > 8) {
+        CHECK(log[0].m == f.B * P && log[0].n == 3 * D && log[0].k == cf->embedding_dim * cf->embedding_tables &&
+                  log[0].count == 1 && log[0].trans_w, "first product: the GRU's input gates (%d, %d, %d)", log[0].m,
+              log[0].n, log[0].k);
+        CHECK(log[1].m == f.B && log[1].n == 3 * D && log[1].k == D && log[1].count == P - 1,
+              "then %d hidden steps (%d, %d, %d)", log[1].count, log[1].m, log[1].n, log[1].k);
+        CHECK(log[n - 1].m == f.B && log[n - 1].n == f.A, "last: the classifier's output");
+    }
+    const int first = n;
+    CHECK(ban_forward(c, &in, &out) == BAN_OK && n == 2 * first, "a second pass: %d entries after %d", n, first);
+    CHECK(ban_ctx_record(c, NULL, 0, NULL) == BAN_OK && ban_forward(c, &in, &out) == BAN_OK, "stop recording");
+    free(logits);
+    ban_ctx_free(c);
+    vqa_close(&f);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {        {"golden VQA fixture (zip and legacy exports)", test_golden_vqa},
@@ -794,6 +990,9 @@ int main(int argc, char **argv)
         {"bad forward input gets codes and messages", test_bad_forward_input},
         {"truncated and corrupted model files are refused", test_corrupt_models},
         {"model configuration, strings and metadata", test_model_info},
+        {"misuse of every entry point is an error, never a crash", test_misuse},
+        {"ban_tokenize_info: spans, known words, empty and unknown questions", test_tokenize_info},
+        {"ban_config_tensor lists a file's tensors; ban_ctx_record logs the products", test_config_tensors_and_products},
     };
     test_fixture_dir(argc, argv);
     return run_tests(tests, (int)(sizeof tests / sizeof tests[0]));

@@ -205,13 +205,17 @@ def run_args(tmp_path, exported, **over):
 
 
 @pytest.mark.parametrize("over,needle", [
-    ({"v": G2["v"][..., :39]}, "features must be float32 (B, K, 40)"),
-    ({"v": G2["v"].astype(np.float64)}, "dtype '<f8' is not one of"),
-    ({"v": G2["v"][0]}, "features must be float32"),
-    ({"b": G2["b"][:, :, :4]}, "spatials must be float32 (6, 24, 6)"),
-    ({"b": G2["b"][:5]}, "spatials must be float32 (6, 24, 6)"),
-    ({"q": G2["q"][:5]}, "tokens must be int32 or int64 of 2 dimensions with 6 rows"),
-    ({"q": G2["q"].astype(np.float32)}, "tokens must be int32 or int64"),
+    # what was given, next to what is expected, and the NumPy call that fixes it when there is one
+    ({"v": G2["v"][..., :39]}, "v.npy: float32 (6, 24, 39); expected float32 (B, K, 40)\n"),
+    ({"v": G2["v"].astype(np.float64)}, "v.npy: float64 (6, 24, 40); expected float32 (B, K, 40): x.astype(np.float32)"),
+    ({"v": G2["v"][0]}, "v.npy: float32 (24, 40); expected float32 (B, K, 40): x[np.newaxis]"),
+    ({"v": G2["v"][0].astype(">f4")}, "float32, big-endian (24, 40); expected float32 (B, K, 40): "
+                                       "x[np.newaxis].astype(np.float32)"),
+    ({"b": G2["b"][:, :, :4]}, "b.npy: float32 (6, 24, 4); expected float32 (6, 24, 6)\n"),
+    ({"b": G2["b"][:5]}, "b.npy: float32 (5, 24, 6); expected float32 (6, 24, 6)\n"),
+    ({"q": G2["q"][:5].astype(np.int64)}, "q.npy: int64 (5, 14); expected int32 or int64 (6, L)\n"),
+    ({"q": G2["q"].astype(np.float32)}, "q.npy: float32 (6, 14); expected int32 or int64 (6, L): x.astype(np.int64)"),
+    ({"q": G2["q"].astype(np.uint16)}, "q.npy: uint16 (6, 14); expected int32 or int64 (6, L): x.astype(np.int64)"),
     ({"q": np.where(G2["q"] == 3, 999, G2["q"])}, "example 0, token 3: id 999 outside the vocabulary"),
     ({"v": np.where(np.arange(24)[None, :, None] < 100, 0, G2["v"]).astype(np.float32)}, "example 0 has no boxes"),
     ({"v": np.where(np.isclose(G2["v"], G2["v"][2, 3, 4]), np.nan, G2["v"]).astype(np.float32)},
@@ -279,7 +283,7 @@ def test_usage(tmp_path):
     assert "usage:" in run_ban("help").stdout
     assert run_ban("frobnicate", check=False).returncode == 2
     proc = run_ban("info", check=False)
-    assert proc.returncode == 2 and "usage: ban info MODEL.ban" in proc.stderr
+    assert proc.returncode == 2 and "a model is required: ban info MODEL.ban" in proc.stderr
 
 
 def test_simple_example_answers_like_the_reference(tmp_path, exported):

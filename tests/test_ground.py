@@ -1,7 +1,7 @@
 """ban ground: Flickr30k Entities sentences and annotations -> grounded phrases and the
 predictions file of tools/flickr30k.py evaluate; ban bench --preset paper-flickr.
 
-The files are made here in exactly the dataset's formats (FORMATS.md section 6; TSV through
+The files are made here in exactly the dataset's formats (BryanPlummer/flickr30k_entities; TSV through
 tests/vqa_files.py, imported with ban features import). The model is the reference's golden
 grounding model (tests/fixtures/ban_ref_flickr.*), and the sentences are written so that their
 tokens, up to each entity, are the fixture's: the GRU is causal, so the expected logits are the

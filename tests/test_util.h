@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define UTIL_IMPLEMENTATION /* npy.h writes through util.h */
 #define NPY_IMPLEMENTATION
 #include "../examples/npy.h"
 

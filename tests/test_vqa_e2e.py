@@ -6,6 +6,7 @@ against the fixture's (its predictions, logits and maps), and the score against 
 worked out by hand."""
 import json
 import os
+import struct
 import subprocess
 import sys
 
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_ban
-from vqa_files import (G2, G2_JSON, GOLDEN_IDS, golden_fields, leftovers, questions_json, write_json, write_tsv,
-                       annotations_json)
+from vqa_files import (G2, G2_JSON, GOLDEN_IDS, golden_fields, leftovers, questions_json, read_store, write_json,
+                       write_tsv, annotations_json)
 
 PREDICTED = G2_JSON["predicted_answers"]  # left, pizza, no, left, left, pizza
 QIDS = [image_id * 1000 + 7 for image_id in GOLDEN_IDS]
@@ -130,6 +131,22 @@ def test_batching_changes_nothing(exported, store, tmp_path):
         assert abs(r["top_k"][0]["probability"] - sigmoid(G2["logits"][i].max())) <= 1e-5
 
 
+def test_a_bad_image_is_named_by_its_id(exported, store, tmp_path):
+    """A value ban_forward refuses, in a store written by hand: the message names the image
+    id (and a question about it), not the image's place in the batch."""
+    data = bytearray(open(store, "rb").read())
+    image = read_store(store)["images"][9]  # the third golden image
+    D = read_store(store)["feature_dim"]
+    struct.pack_into("<f", data, image["offset"] + 4 * (3 * D + 4), float("nan"))  # box 3, feature 4
+    bad = tmp_path / "bad.store"
+    bad.write_bytes(bytes(data))
+    questions = write_json(tmp_path / "q.json", questions_json(golden_questions()))
+    proc = run_vqa(exported["g2"], bad, questions, tmp_path / "r.json", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.endswith("ban: error: image 9 (question 9007), box 3: feature 4 is not finite\n"), proc.stderr
+    assert leftovers(tmp_path) == ["bad.store", "q.json"]
+
+
 def test_missing_image_names_the_question(exported, store, tmp_path):
     items = golden_questions() + [(999123, 999, "What is this?")]
     questions = write_json(tmp_path / "q.json", questions_json(items))
@@ -158,7 +175,7 @@ def test_missing_image_names_the_question(exported, store, tmp_path):
     ("question not a string", '{"questions": [{"question_id": 1, "image_id": 9, "question": 5}]}',
      'questions[0] (question 1): "question" is missing or not a string'),
     ("duplicated question id", '{"questions": [{"question_id": 4, "image_id": 9, "question": "A?"}, '
-     '{"question_id": 4, "image_id": 9, "question": "B?"}]}',
+     '{"question_id": 4, "image_id": 9, "question": "A dog?"}]}',
      "question_id 4 appears twice (questions[0] and questions[1])"),
     ("bad utf-8", b'{"questions": [{"question_id": 3, "image_id": 9, "question": "Wh\xff?"}]}',
      "question 3: byte 2 of the question is not valid UTF-8"),

@@ -3,7 +3,7 @@
 - bottom-up-attention TSV (peteanderson80/bottom-up-attention, tools/generate_tsv.py):
   no header, tab-separated image_id, image_w, image_h, num_boxes, boxes, features, the
   last two base64 of float32 arrays; lines end in "\\r\\n" (Python's csv writer);
-- the official VQA questions and annotations JSON (../shared/FORMATS.md, section 1);
+- the official VQA questions and annotations JSON (the format of GT-Vision-Lab/VQA's vqaTools);
 - a reader of the feature store written from docs/STORE.md alone (not from the C code),
   and the reference's spatial features (tools/adaptive_detection_features_converter.py
   of jnhwkim/ban-vqa) computed in numpy.
@@ -59,6 +59,15 @@ def golden_record(i, image_id=None):
 
 def golden_fields(i, image_id=None):
     return tsv_fields(*golden_record(i, image_id))
+
+
+def golden_store(folder, name="val.store"):
+    """The six golden images imported by build/ban into folder/name; its path."""
+    from conftest import run_ban
+    out = os.path.join(str(folder), name)
+    run_ban("features", "import", "--tsv", write_tsv(os.path.join(str(folder), "golden.tsv"),
+                                                     [golden_fields(i) for i in range(6)]), "--output", out)
+    return out
 
 
 def reference_spatials(boxes, width, height):

@@ -1,16 +1,24 @@
 #!/usr/bin/env python3
-"""Export a BAN checkpoint (the reference implementation's, or this project's) to a ban.h model file.
+"""Export a BAN checkpoint (the reference implementation's, OpenVQA's, or this project's) to a ban.h model file.
 
     python3 tools/ban_export.py CHECKPOINT [--dictionary dictionary.pkl]
-        [--answers trainval_label2ans.pkl] --output MODEL.ban
+        [--answers trainval_label2ans.pkl] --output MODEL.ban               # jnhwkim/ban-vqa
+    python3 tools/ban_export.py epoch13.pkl --vocab-questions train.json val.json test.json vg.json
+        --answers answer_dict.json --output ban8.ban                         # OpenVQA, VQA-v2
+    python3 tools/ban_export.py epoch11.pkl --dicts dicts.json [--pad-boxes 100] --output ban8-gqa.ban
+                                                                             # OpenVQA, GQA
 
 Reads both PyTorch layouts (zip and legacy) without PyTorch, through an unpickler that
 can only build tensors and dicts (see tools/torchfile.py). The whole configuration is
 inferred from the tensor shapes: vocabulary, feature size, hidden size, glimpses,
 answers, one or two embedding tables, counter, VQA or grounding. Weight normalisation
-is folded into plain weights. What the shapes cannot tell is given by options that
-default to the reference's conventions (questions padded to 14 tokens, padding not
-masked, padded boxes are all-zero feature rows) and is recorded in the file.
+is folded into plain weights. The framework is recognised from the checkpoint (the
+reference's {'model_state'} or a bare state dict, OpenVQA's {'state_dict', 'optimizer', ...})
+and its parameter names; 'module.' prefixes are stripped; an optimizer state beside the
+weights is read safely and ignored. What the shapes cannot tell is given by options that
+default to the framework's conventions (the reference: questions padded to 14 tokens,
+padding not masked, padded boxes are all-zero feature rows; OpenVQA: its tokenizer and
+vocabularies, and for GQA the box count its padding reaches) and is recorded in the file.
 The output is written atomically (temporary file, then rename).
 """
 import argparse
@@ -22,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import banfile  # noqa: E402
+import openvqa  # noqa: E402
 from torchfile import CheckpointError, load_checkpoint, load_pickle  # noqa: E402
 
 EXPORTER = "ban_export.py 1"
@@ -337,6 +346,12 @@ def vocabulary(path, vocab_size):
 
 
 def answers(path, count):
+    """Answer strings by index: OpenVQA's answer_dict.json ([ans_to_ix, ix_to_ans]) or the
+    reference's trainval_label2ans.pkl (a pickled list)."""
+    with open(path, "rb") as f:
+        head = f.read(1)
+    if head == b"[":
+        return openvqa.answer_dict(path, count)
     obj = load_pickle(path)
     if not (isinstance(obj, list) and all(isinstance(a, str) and "\0" not in a for a in obj)):
         raise ExportError("%s: expected a pickle of a list of answer strings" % path)
@@ -345,13 +360,64 @@ def answers(path, count):
     return obj
 
 
+def convert_openvqa(sd, checkpoint, vocab_questions=None, answer_file=None, dicts=None, pad_boxes=None,
+                    dictionary=None, question_length=None):
+    """OpenVQA's BAN: (metadata, tensors), its vocabulary rebuilt from the VQA question files or
+    read from GQA's dicts.json."""
+    meta, tensors, gqa = openvqa.convert(StateDict(sd, checkpoint), pad_boxes)
+    V, A = meta["ban.vocab_size"], meta["ban.answer_count"]
+    if dictionary:
+        raise ExportError("--dictionary is the reference's vocabulary; an OpenVQA model takes --vocab-questions "
+                          "(VQA) or --dicts (GQA)")
+    if gqa:
+        if not dicts:
+            raise ExportError("%s: an OpenVQA GQA model needs its dicts.json (--dicts): its vocabulary, answers and "
+                              "question length" % checkpoint)
+        if vocab_questions or answer_file:
+            raise ExportError("a GQA model's vocabulary and answers come from --dicts, not --vocab-questions or "
+                              "--answers")
+        words, labels, max_token = openvqa.gqa_dicts(dicts, V, A)
+    else:
+        if dicts:
+            raise ExportError("--dicts is GQA's; this is a VQA model (--vocab-questions and --answers)")
+        if pad_boxes is not None:
+            print("note: --pad-boxes ignored: this VQA model masks padded boxes (all-zero rows), so their count "
+                  "changes nothing", file=sys.stderr)
+        words = openvqa.vqa_vocabulary(vocab_questions, V) if vocab_questions else None
+        labels = answers(answer_file, A) if answer_file else None
+        max_token = 14
+    meta["ban.question_length"] = question_length or max_token
+    if words is not None:
+        meta["tokenizer.words"] = words
+    if labels is not None:
+        meta["answers.labels"] = labels
+    return meta, tensors
+
+
 def export(checkpoint, output, dictionary=None, answer_file=None, op=None, question_length=None,
-           question_padding=None, box_padding=None, fp16=False, layout="panels"):
+           question_padding=None, box_padding=None, fp16=False, layout="panels", vocab_questions=None,
+           dicts=None, pad_boxes=None):
     """Options left None come from the checkpoint's 'conventions' entry (this project's
-    training script writes one), else the reference's conventions. Returns the metadata and
+    training script writes one), else the framework's conventions. Returns the metadata and
     the tensors in rows (the file holds the layout asked for)."""
     obj = load_checkpoint(checkpoint)
     sd = find_state_dict(obj, checkpoint)
+    other = openvqa.other_model(sd)
+    if other:
+        raise ExportError("%s: a checkpoint of OpenVQA's %s model; ban.h runs BAN (OpenVQA's 'ban' models only)"
+                          % (checkpoint, other))
+    if openvqa.is_openvqa(sd):
+        if op or question_padding or box_padding:
+            raise ExportError("--op, --question-padding and --box-padding describe the reference's models; an "
+                              "OpenVQA model's conventions are its own")
+        meta, tensors = convert_openvqa(sd, checkpoint, vocab_questions, answer_file, dicts, pad_boxes, dictionary,
+                                        question_length)
+        return write(obj, checkpoint, output, meta, tensors, fp16, layout)
+    if vocab_questions or dicts:
+        raise ExportError("--vocab-questions and --dicts are for OpenVQA's models; this is a reference checkpoint "
+                          "(--dictionary)")
+    if pad_boxes is not None:
+        print("note: --pad-boxes ignored: the reference's models mask padded boxes", file=sys.stderr)
     conv = obj.get("conventions", {}) if isinstance(obj, dict) else {}
     if not isinstance(conv, dict):
         raise ExportError("%s: 'conventions' must be a dict" % checkpoint)
@@ -370,6 +436,11 @@ def export(checkpoint, output, dictionary=None, answer_file=None, op=None, quest
         if meta["ban.task"] != "vqa":
             raise ExportError("--answers given for a grounding model")
         meta["answers.labels"] = answers(answer_file, meta["ban.answer_count"])
+    return write(obj, checkpoint, output, meta, tensors, fp16, layout)
+
+
+def write(obj, checkpoint, output, meta, tensors, fp16, layout):
+    """The .ban file: provenance added, weights in the layout asked for."""
     meta["source.checkpoint"] = os.path.basename(checkpoint)
     if isinstance(obj, dict) and isinstance(obj.get("epoch"), int):
         meta["source.epoch"] = obj["epoch"]
@@ -386,7 +457,17 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[2])
     ap.add_argument("checkpoint", help="a .pth checkpoint (zip or legacy layout)")
     ap.add_argument("--dictionary", help="the reference's dictionary.pkl (vocabulary, for tokenising text)")
-    ap.add_argument("--answers", help="trainval_label2ans.pkl (answer strings, VQA)")
+    ap.add_argument("--answers", help="the answer strings of a VQA model: the reference's trainval_label2ans.pkl or "
+                    "OpenVQA's answer_dict.json")
+    ap.add_argument("--vocab-questions", nargs="+", metavar="QUESTIONS.json",
+                    help="OpenVQA, VQA-v2: the question files its vocabulary was built from, in its order (train, "
+                    "val, test, vg: v2_OpenEnded_mscoco_{train2014,val2014,test2015}_questions.json, "
+                    "VG_questions.json)")
+    ap.add_argument("--dicts", help="OpenVQA, GQA: its dicts.json (answers, vocabulary, question length)")
+    ap.add_argument("--pad-boxes", type=int,
+                    help="OpenVQA, GQA: the box count the model's features were padded to (OpenVQA: 100, the "
+                    "default); its padding is not masked, so the count matters. Ignored, with a note, for models "
+                    "that mask padding")
     ap.add_argument("--output", "-o", required=True, help="the .ban file to write")
     ap.add_argument("--op", help="the reference's --op string; 'c' is inferred from the tensors, "
                     "'s' (spatial features appended to box features, grounding) must be given")
@@ -408,8 +489,8 @@ def main(argv=None):
     try:
         meta, tensors = export(args.checkpoint, args.output, args.dictionary, args.answers, args.op,
                                args.question_length, args.question_padding, args.box_padding, args.fp16,
-                               args.layout)
-    except (ExportError, CheckpointError, OSError) as e:
+                               args.layout, args.vocab_questions, args.dicts, args.pad_boxes)
+    except (ExportError, CheckpointError, openvqa.Error, OSError) as e:
         print("ban_export: error: %s" % e, file=sys.stderr)
         return 2
     params = sum(int(np.prod(t.shape)) for t in tensors.values())

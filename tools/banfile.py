@@ -31,14 +31,70 @@ class FormatError(Exception):
     """A .ban file that does not follow the format."""
 
 
-# Linear weights a file may store in panels of PANEL rows, as NAME + "_panels": W (N, K) as
+# ban.h's table of the weights a model may hold (BAN__WEIGHTS in ban.h), mirrored:
+# (name, bias, stack, rows, cols, when, linear), the shapes and `when` in the letters of
+# letters(); a stack of `stack` (rows, cols) matrices ("0": one), cols "0": a vector.
+# tests/test_tables.py holds it equal to `ban info --tensors --json`.
+WEIGHTS = (
+    ("word_embedding.weight", None, "0", "Vr", "Ew", "1", 0),
+    ("word_embedding_extra.weight", None, "0", "Vr", "Ew", "tables == 2", 0),
+    ("gru.weight_ih", "gru.bias_ih", "0", "3 * D", "Ein", "1", 1),
+    ("gru.weight_hh", "gru.bias_hh", "0", "3 * D", "D", "1", 1),
+    ("adapter.bbox_linear.weight", "adapter.bbox_linear.bias", "0", "Eb", "5", "adapter * (Eb > 0)", 1),
+    ("adapter.frcn_linear.weight", "adapter.frcn_linear.bias", "0", "Dvis", "Dv + Eb", "adapter", 1),
+    ("visual.weight", "visual.bias", "0", "kD + vqa * G * Dg", "Dvis", "1", 1),
+    ("attention.q_net.weight", "attention.q_net.bias", "0", "kD", "D", "1", 1),
+    ("attention.h_mat", None, "0", "G", "kD", "1", 0),
+    ("attention.h_bias", None, "0", "G", "0", "1", 0),
+    ("glimpse.q_net.weight", "glimpse.q_net.bias", "G", "Dg", "D", "vqa", 1),
+    ("glimpse.q_prj.weight", "glimpse.q_prj.bias", "G", "D", "D", "vqa", 1),
+    ("glimpse.c_prj.weight", "glimpse.c_prj.bias", "G", "D", "O + 1", "vqa * (O > 0)", 1),
+    ("classifier.0.weight", "classifier.0.bias", "0", "H", "D", "vqa", 1),
+    ("classifier.1.weight", "classifier.1.bias", "0", "A", "H", "vqa", 1),
+)
+
+
+def letters(meta):
+    """The letters of WEIGHTS for a model's metadata (as ban.h computes them, ban__letters)."""
+    get = meta.get
+    V, D = get("ban.vocab_size"), get("ban.hidden_dim")
+    pad = get("tokenizer.padding_id", V)
+    adapter = 1 if get("ban.adapter", "none") != "none" else 0
+    Dv = get("ban.feature_dim")
+    return {"V": V, "Vr": V + (pad == V), "Ew": get("ban.embedding_dim"), "tables": get("ban.embedding_tables"),
+            "Ein": get("ban.embedding_dim") * get("ban.embedding_tables"), "D": D,
+            "kD": get("ban.attention_rank") * D, "Dg": get("ban.glimpse_rank", 1) * D, "G": get("ban.glimpses"),
+            "Dv": Dv, "Eb": get("ban.adapter_box_dim", 0) if adapter else 0,
+            "Dvis": get("ban.adapter_dim") if adapter else Dv + 6 * get("ban.spatial_concat", 0),
+            "O": get("ban.counter_objects", 0), "H": get("ban.classifier_hidden", 0), "A": get("ban.answer_count", 0),
+            "vqa": 1 if get("ban.task") == "vqa" else 0, "adapter": adapter}
+
+
+def shapes(meta):
+    """{name: shape} of every tensor of WEIGHTS a model of this metadata holds, in rows (its
+    counter's functions and an image encoder's tensors are not in the table)."""
+    env = letters(meta)
+
+    def ev(expr):
+        return int(eval(expr, {"__builtins__": {}}, env))  # the table's own expressions only
+
+    out = {}
+    for name, bias, stack, rows, cols, when, _linear in WEIGHTS:
+        if not ev(when):
+            continue
+        lead = (ev(stack),) if ev(stack) else ()
+        out[name] = lead + (ev(rows),) + ((ev(cols),) if ev(cols) else ())
+        if bias:
+            out[bias] = lead + (ev(rows),)
+    return out
+
+
+# The Linear weights a file may store in panels of PANEL rows, as NAME + "_panels": W (N, K) as
 # (ceil(N/32), K, 32) with element [p, k, j] = W[32p + j, k] and zeros past N; a stack
 # (G, N, K) panel by panel, (G, ceil(N/32), K, 32). ban.h reads a panel as one contiguous
 # stream in its own matrix product. The bias (same name, "bias" for "weight") gives N.
 PANEL = 32
-PANEL_WEIGHTS = ("gru.weight_ih", "gru.weight_hh", "visual.weight", "attention.q_net.weight",
-                 "glimpse.q_net.weight", "glimpse.q_prj.weight", "glimpse.c_prj.weight", "classifier.0.weight",
-                 "classifier.1.weight")
+PANEL_WEIGHTS = tuple(w[0] for w in WEIGHTS if w[6])
 
 
 def to_panels(w):

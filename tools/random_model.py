@@ -79,71 +79,49 @@ def answer_labels(n):
 
 
 def build(cfg, seed=0):
-    """(metadata, tensors) of a random model of configuration cfg."""
+    """(metadata, tensors) of a random model of configuration cfg: every tensor ban.h's weight
+    table (banfile.WEIGHTS) gives that configuration, in rows."""
     rng = np.random.default_rng(seed)
-    V, Ew, T = cfg["vocab"], cfg["embedding_dim"], cfg["tables"]
-    D, G, Dv, A = cfg["hidden"], cfg["glimpses"], cfg["feature_dim"], cfg["answers"]
-    k, O, H = cfg["attention_rank"], cfg["counter"], cfg["classifier_hidden"]
-    Ein = Ew * T
-
-    def uniform(shape, fan_in):
-        bound = np.float32(1.0 / np.sqrt(fan_in))
-        return (rng.random(shape, dtype=np.float32) * 2 - 1) * bound
-
-    def embedding():
-        e = rng.standard_normal((V + 1, Ew), dtype=np.float32) * np.float32(0.3)
-        e[V] = 0  # the padding row
-        return e
-
-    t = {"word_embedding.weight": embedding()}
-    if T == 2:
-        t["word_embedding_extra.weight"] = embedding()
-    t["gru.weight_ih"] = uniform((3 * D, Ein), D)
-    t["gru.weight_hh"] = uniform((3 * D, D), D)
-    t["gru.bias_ih"] = uniform((3 * D,), D)
-    t["gru.bias_hh"] = uniform((3 * D,), D)
-    t["visual.weight"] = uniform(((k + G) * D, Dv), Dv)
-    t["visual.bias"] = uniform(((k + G) * D,), Dv)
-    t["attention.q_net.weight"] = uniform((k * D, D), D)
-    t["attention.q_net.bias"] = uniform((k * D,), D)
-    t["attention.h_mat"] = uniform((G, k * D), k * D)
-    t["attention.h_bias"] = uniform((G,), k * D)
-    t["glimpse.q_net.weight"] = uniform((G, D, D), D)
-    t["glimpse.q_net.bias"] = uniform((G, D), D)
-    t["glimpse.q_prj.weight"] = uniform((G, D, D), D)
-    t["glimpse.q_prj.bias"] = uniform((G, D), D)
-    if O:
-        t["glimpse.c_prj.weight"] = uniform((G, D, O + 1), O + 1)
-        t["glimpse.c_prj.bias"] = uniform((G, D), O + 1)
-        f = np.ones((16, 17), np.float32) + rng.random((16, 17), dtype=np.float32) * np.float32(0.1)
-        f[:, 0] = 0
-        t["counter.functions"] = f
-    t["classifier.0.weight"] = uniform((H, D), D)
-    t["classifier.0.bias"] = uniform((H,), D)
-    t["classifier.1.weight"] = uniform((A, H), H)
-    t["classifier.1.bias"] = uniform((A,), H)
+    V, A, O = cfg["vocab"], cfg["answers"], cfg["counter"]
     meta = {
         "ban.task": "vqa",
         "ban.vocab_size": V,
-        "ban.embedding_dim": Ew,
-        "ban.embedding_tables": T,
-        "ban.feature_dim": Dv,
+        "ban.embedding_dim": cfg["embedding_dim"],
+        "ban.embedding_tables": cfg["tables"],
+        "ban.feature_dim": cfg["feature_dim"],
         "ban.spatial_concat": 0,
-        "ban.hidden_dim": D,
-        "ban.attention_rank": k,
-        "ban.glimpses": G,
+        "ban.hidden_dim": cfg["hidden"],
+        "ban.attention_rank": cfg["attention_rank"],
+        "ban.glimpses": cfg["glimpses"],
         "ban.question_length": cfg["question_length"],
         "ban.question_padding": "unmasked",
         "ban.box_padding": "zero_rows",
         "ban.answer_count": A,
-        "ban.classifier_hidden": H,
+        "ban.classifier_hidden": cfg["classifier_hidden"],
         "ban.counter_objects": O,
         "tokenizer.words": vocabulary(V),
         "tokenizer.unknown_id": V - 1,
         "answers.labels": answer_labels(A),
         "source.checkpoint": "random weights (seed %d)" % seed,
-        "source.exporter": "random_model.py 1",
+        "source.exporter": "random_model.py 2",
     }
+    fan_in = {}  # a bias is drawn like its weight, from the weight's inputs
+    for name, bias, *_ in banfile.WEIGHTS:
+        fan_in[bias] = name
+    t = {}
+    for name, shape in banfile.shapes(meta).items():
+        if name.startswith("word_embedding"):
+            e = rng.standard_normal(shape, dtype=np.float32) * np.float32(0.3)
+            e[V:] = 0  # the padding row
+            t[name] = e
+            continue
+        fan = t[fan_in[name]].shape[-1] if name in fan_in else shape[-1]
+        bound = np.float32(1.0 / np.sqrt(fan))
+        t[name] = (rng.random(shape, dtype=np.float32) * 2 - 1) * bound  # PyTorch's default initialisation
+    if O:
+        f = np.ones((16, 17), np.float32) + rng.random((16, 17), dtype=np.float32) * np.float32(0.1)
+        f[:, 0] = 0  # the reference's counter starts from ones, its first weight zero
+        t["counter.functions"] = f
     return meta, t
 
 

@@ -1,7 +1,8 @@
 /* fuzz_forward.c - ban_forward on hostile inputs.
 
    The input bytes choose a model (a VQA model with a counter, a grounding model with op
-   's', and a VQA model with an image encoder, from corpus/model), the sizes of a call (batch, boxes, tokens, entities, images,
+   's', a VQA model with an image encoder, and one with OpenVQA's GQA conventions: glimpses
+   of rank 3, the box adapter, boxes padded to 6 and never masked, from corpus/model), the sizes of a call (batch, boxes, tokens, entities, images,
    glimpses; some beyond the context's limits), which optional arrays are given, and their
    values: features and spatials (NaN, infinity and all-zero rows among them), token ids,
    pixels, box, token and entity counts, image indices and entity positions, all possibly
@@ -18,14 +19,15 @@
 
 enum { MB = 4, MK = 8, ML = 16, ME = 4 }; /* the contexts' limits */
 
-enum { MODELS = 3 };
+enum { MODELS = 4 };
 static ban_model *g_model[MODELS];
 static ban_ctx *g_ctx[MODELS];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    static const char *const files[MODELS] = {"vqa_words.ban", "grounding_s.ban", "vqa_encoder.ban"};
+    static const char *const files[MODELS] = {"vqa_words.ban", "grounding_s.ban", "vqa_encoder.ban",
+                                              "openvqa_gqa.ban"};
     for (int i = 0; i < MODELS; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/corpus/model/%s", FUZZ_DIR, files[i]);
@@ -34,7 +36,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             exit(2);
         }
         const ban_config *cf = ban_model_config(g_model[i]);
-        ban_limits lim = {MB, cf->encoder_layers ? cf->grid_height * cf->grid_width : MK, ML, ME};
+        ban_limits lim = {MB, cf->encoder_layers ? cf->grid_height * cf->grid_width : MK, ML, ME, 0};
         if (ban_ctx_create(g_model[i], &lim, &g_ctx[i]) != BAN_OK) {
             fprintf(stderr, "fuzz_forward: %s\n", ban_ctx_error(g_ctx[i]));
             exit(2);

@@ -39,7 +39,7 @@ static void run_model(const ban_model *m, const uint8_t *data, size_t size)
 
     const int L = cf->question_length < 8 ? cf->question_length : 8;
     const int enc = cf->encoder_layers > 0, K = enc ? cf->grid_height * cf->grid_width : 3;
-    ban_limits lim = {B, K, L, vqa ? 0 : E};
+    ban_limits lim = {B, K, L, vqa ? 0 : E, 0};
     ban_ctx *c;
     if (ban_ctx_create(m, &lim, &c) != BAN_OK) { /* a context too large for the limits: refused, fine */
         FUZZ_CHECK(strlen(ban_ctx_error(c)) > 0, "ban_ctx_create failed without a message");

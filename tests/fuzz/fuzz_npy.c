@@ -5,6 +5,7 @@
    shape; npy_load (the same parser, reading a file) must agree with it: the same verdict,
    the same message, shape and bytes. Seeds: corpus/npy, written by make_seeds.py. */
 #define _POSIX_C_SOURCE 200809L
+#define UTIL_IMPLEMENTATION /* npy.h writes through util.h */
 #define NPY_IMPLEMENTATION
 #include "../../examples/npy.h"
 

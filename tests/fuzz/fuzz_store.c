@@ -13,6 +13,7 @@
    ids, sizes, features and boxes bit for bit, spatials as store_spatials computes them.
    Seeds: corpus/store, written by make_seeds.py. */
 #define _POSIX_C_SOURCE 200809L
+#define UTIL_IMPLEMENTATION /* store.h writes through util.h */
 #define STORE_IMPLEMENTATION
 #include "../../examples/store.h"
 

@@ -7,7 +7,7 @@ The seeds are committed; this script is how they were made, and --check says whe
 the committed files still match it. Models are tiny (a few KB, random weights from a
 fixed seed) but valid, so the fuzzer starts from files that load and run, and mutates
 its way into every check of the loader, the forward pass and the tokenizer behind it;
-fuzz_forward's seeds are calls on two of those models (see fuzz_forward.c for the layout).
+fuzz_forward's seeds are calls on four of those models (see fuzz_forward.c for the layout).
 The tensor list follows docs/FORMAT.md. corpus/model/vqa_words.ban carries the golden
 model's vocabulary (tests/fixtures/ban_ref_g2.dictionary.pkl) plus words that need
 Unicode lowering; fuzz_tokenizer tokenizes against it.
@@ -71,6 +71,26 @@ def model(rng, task="vqa", V=6, Ew=4, tables=1, Dv=5, D=4, k=3, G=2, A=3, O=2, F
     return meta, tensors
 
 
+def openvqa_model(rng, gqa, V=7, Ew=4, Dv=5, D=4, k=3, G=2, A=3, L=5, pad=6, Eb=3):
+    """(metadata, tensors) of a tiny model with OpenVQA's conventions: glimpses of rank k,
+    PAD inside the vocabulary, its tokenizer; for GQA the box adapter and fixed padding.
+    The tensors are those of ban.h's table (banfile.shapes)."""
+    meta = {"ban.task": "vqa", "ban.vocab_size": V, "ban.embedding_dim": Ew, "ban.embedding_tables": 1,
+            "ban.feature_dim": Dv, "ban.hidden_dim": D, "ban.attention_rank": k, "ban.glimpse_rank": k,
+            "ban.glimpses": G, "ban.question_length": L, "ban.question_padding": "unmasked",
+            "ban.answer_count": A, "ban.classifier_hidden": 2 * D, "ban.counter_objects": 0,
+            "tokenizer.rules": "openvqa", "tokenizer.padding_id": 0, "tokenizer.unknown_id": 1,
+            "tokenizer.words": ["PAD", "UNK", "CLS"] + ["w%d" % i for i in range(V - 3)],
+            "answers.labels": ["answer %d" % i for i in range(A)]}
+    if gqa:
+        meta.update({"ban.box_padding": "fixed", "ban.pad_boxes": pad, "ban.adapter": "box_embedding",
+                     "ban.adapter_dim": D, "ban.adapter_box_dim": Eb})
+    else:
+        meta["ban.box_padding"] = "zero_rows"
+    tensors = {n: (rng.standard_normal(shape) * 0.5).astype(np.float32) for n, shape in banfile.shapes(meta).items()}
+    return meta, tensors
+
+
 def npy_bytes(arr, version=None):
     f = io.BytesIO()
     if version is None:
@@ -101,9 +121,11 @@ def seeds():
     tensors["encoder.conv0.weight"] = (rng.standard_normal((5, 3, 3, 3)) * 0.5).astype(np.float32)
     tensors["encoder.conv0.bias"] = np.zeros(5, np.float32)
     cases["vqa_encoder.ban"] = (meta, tensors)
+    cases["openvqa_vqa.ban"] = openvqa_model(rng, gqa=False)
+    cases["openvqa_gqa.ban"] = openvqa_model(rng, gqa=True)
     # the models fuzz_forward runs: VQA and grounding with their weights in panels (ban.h's own
     # products), the encoder model in rows (CBLAS)
-    for name in ("vqa_words.ban", "grounding_s.ban"):
+    for name in ("vqa_words.ban", "grounding_s.ban", "openvqa_gqa.ban"):
         meta, tensors = cases[name]
         cases[name] = (meta, banfile.with_layout(tensors, "panels"))
     for name, (meta, tensors) in cases.items():
@@ -124,7 +146,7 @@ def seeds():
     out["tokenizer/invalid_utf8.txt"] = b"bad \xff byte \xed\xa0\x80 \xf4\x90\x80\x80 \xc0\xaf"
     out["tokenizer/truncated_utf8.txt"] = b"what \xe6\x97"
 
-    # fuzz_forward: model (0 VQA, 1 grounding, 2 encoder), batch, boxes, tokens, entities, flags (2 bytes),
+    # fuzz_forward: model (0 VQA, 1 grounding, 2 encoder, 3 OpenVQA's GQA), batch, boxes, tokens, entities, flags (2 bytes),
     # [images], glimpses, then the values of the arrays (bytes 16..253: finite, non-zero)
     frng = np.random.default_rng(7)
     heads = {"vqa_plain": [0, 2, 5, 14, 0, 0x00, 0x00, 0],
@@ -134,7 +156,9 @@ def seeds():
              "grounding_entity_counts": [1, 2, 6, 8, 3, 0x00, 0x01, 0],
              "grounding_signed_values": [1, 3, 5, 6, 2, 0x10, 0x08, 0],
              "beyond_limits": [0, 5, 9, 17, 5, 0x00, 0x00, 3],
-             "encoder_pixels": [2, 2, 0, 6, 0, 0x00, 0x00, 1]}
+             "encoder_pixels": [2, 2, 0, 6, 0, 0x00, 0x00, 1],
+             "openvqa_gqa_padded": [3, 2, 4, 5, 0, 0x30, 0x60, 0],
+             "openvqa_gqa_cut": [3, 2, 8, 7, 0, 0x00, 0x00, 1]}
     for name, head in heads.items():
         out["forward/%s.bin" % name] = bytes(head) + bytes(frng.integers(16, 254, 700, dtype=np.uint8))
 
