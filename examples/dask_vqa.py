@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """`ban vqa` on many machines: a questions file and a feature store to a results file, as a Dask job.
 
-    examples/dask_vqa.py --model MODEL.ban --features STORE --questions QUESTIONS.json --output RESULTS.json
+    examples/dask_vqa.py MODEL.ban --features STORE --questions QUESTIONS.json --output RESULTS.json
         [--top-k N] [--batch B] [--skip-missing] [--scheduler tcp://HOST:8786 | --workers N]
         [--threads T] [--partition-size Q]
 
@@ -113,12 +113,20 @@ def plan(model, store, questions, questions_path, batch, skip_missing):
     file order) and the bounds of ban vqa's batches over them."""
     c = model.config
     keep = 1024 if c["question_masking"] else c["question_length"]
-    tokens = []
+    tokens, unknown = [], 0
     for qid, _, text in questions:
         try:  # a question without a word the vocabulary knows is refused (ban_tokenize_info's policy)
-            tokens.append(model.tokenize(text)[:keep])
+            info = model.tokenize(text, info=True)[:keep]
         except ban.Error as e:
             raise Failure("%s: question %d: %s" % (questions_path, qid, e))
+        tokens.append([i for i, _, _ in info])
+        words = [w for _, w, known in info if not known]  # read as the unknown word: said, as ban vqa says it
+        if words and unknown < 5:
+            print("dask_vqa: warning: question %d: %s not in the vocabulary" % (qid, ", ".join(map(repr, words))),
+                  file=sys.stderr)
+        unknown += bool(words)
+    if unknown > 5:
+        print("dask_vqa: warning: %d questions in all hold words not in the vocabulary" % unknown, file=sys.stderr)
     qids = np.array([q[0] for q in questions], np.int64)
     order = np.lexsort((np.arange(len(qids)), qids))
     dup = np.nonzero(qids[order][1:] == qids[order][:-1])[0]
@@ -354,7 +362,8 @@ def run(args):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("model_path", nargs="?", metavar="MODEL.ban", help="the model (or --model MODEL.ban)")
+    ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--features", required=True, help="the feature store (ban features import)")
     ap.add_argument("--questions", required=True, help="the official questions file")
     ap.add_argument("--output", required=True, help="the results file")
@@ -366,6 +375,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="threads of each worker context's matrix products")
     ap.add_argument("--partition-size", type=int, default=2048, help="questions per Dask task (whole batches)")
     args = ap.parse_args(argv)
+    if (args.model_path is None) == (args.model is None):
+        ap.error("a model is required: dask_vqa.py MODEL.ban ..., or --model MODEL.ban (not both)")
+    args.model = args.model or args.model_path
     for name, lo, hi in [("top_k", 0, 1000000), ("batch", 1, 4096), ("workers", 1, 4096), ("threads", 1, 256),
                          ("partition_size", 1, 1 << 40)]:
         if not lo <= getattr(args, name) <= hi:

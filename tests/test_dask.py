@@ -84,7 +84,7 @@ def ban_vqa(job, layout, out, *extra, env=None):
 
 
 def dask_vqa(job, layout, out, *extra, check=True):
-    proc = subprocess.run([sys.executable, SCRIPT, "--model", job["models"][layout], "--features", job["store"],
+    proc = subprocess.run([sys.executable, SCRIPT, job["models"][layout], "--features", job["store"],
                            "--questions", job["questions"], "--output", str(out), *map(str, extra)],
                           capture_output=True, text=True, env=env(), timeout=300)
     if check:
@@ -98,6 +98,7 @@ def test_local_cluster_writes_ban_vqas_results_file(job):
     proc = dask_vqa(job, "panels", out, "--workers", 2, "--skip-missing", "--top-k", 4, "--batch", 8,
                     "--partition-size", 20)
     assert "2 workers" in proc.stderr and "skipped 1 question" in proc.stderr, proc.stderr
+    assert "'Zebra' not in the vocabulary" in proc.stderr or "'zebra' not in the vocabulary" in proc.stderr
     got = out.read_bytes()
     assert got == want
     results = json.loads(got)

@@ -81,6 +81,16 @@ def test_install_writes_exactly_its_files(prefix):
     assert sorted(names) == sorted(set(re.findall(r"^BANDEF [^(]*?\b(ban_\w+)\(", header, re.M)))
 
 
+def local_includes(name, seen=None):
+    """The examples/ headers a file includes with quotes, transitively (ban.h, "../ban.h", aside)."""
+    seen = set() if seen is None else seen
+    for header in re.findall(r'^#include "([^"/]+)"', open(os.path.join(ROOT, "examples", name)).read(), re.M):
+        if header not in seen:
+            seen.add(header)
+            local_includes(header, seen)
+    return sorted(seen)
+
+
 def pkg_config(prefix, *args):
     proc = subprocess.run(["pkg-config"] + list(args) + ["ban"], capture_output=True, text=True,
                           env=clean_env(PKG_CONFIG_PATH=os.path.join(prefix, "lib", "pkgconfig")))
@@ -89,8 +99,8 @@ def pkg_config(prefix, *args):
 
 
 def test_pkg_config_builds_and_runs_simple_c(prefix, exported, tmp_path):
-    """examples/simple.c (with `#include <ban.h>` for its `#include "../ban.h"`, and npy.h beside
-    it) built as `cc $(pkg-config --cflags ban) app.c $(pkg-config --libs ban)`, twice: as it is
+    """examples/simple.c (with `#include <ban.h>` for its `#include "../ban.h"`, and npy.h and its
+    own includes beside it) built as `cc $(pkg-config --cflags ban) app.c $(pkg-config --libs ban)`, twice: as it is
     (its own copy of the implementation) and without its BAN_IMPLEMENTATION (calling libban.so)."""
     import numpy as np
     assert pkg_config(prefix, "--modversion") == [VERSION]
@@ -99,7 +109,8 @@ def test_pkg_config_builds_and_runs_simple_c(prefix, exported, tmp_path):
     assert libs == ["-L%s/lib" % prefix, "-lban", "-lopenblas", "-lm", "-lpthread"]
     source = open(os.path.join(ROOT, "examples", "simple.c")).read()
     assert '#include "../ban.h"' in source and "#define BAN_IMPLEMENTATION\n" in source
-    shutil.copy(os.path.join(ROOT, "examples", "npy.h"), tmp_path / "npy.h")
+    for header in local_includes("simple.c"):  # npy.h and what it includes, beside the program
+        shutil.copy(os.path.join(ROOT, "examples", header), tmp_path / header)
     g2 = np.load(fixture_path("ban_ref_g2.npz"))
     cfg = json.load(open(fixture_path("ban_ref_g2.json")))
     for variant, text in [("own", source), ("shared", source.replace("#define BAN_IMPLEMENTATION\n", ""))]:

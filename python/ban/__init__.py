@@ -331,7 +331,8 @@ class Model:
         attention_rank, num_glimpses (G), num_answers (A), classifier_hidden, counter_objects,
         question_length, question_masking, zero_row_padding, padding_id, unknown_id,
         has_vocabulary, has_answers, image_height, image_width, grid_height, grid_width,
-        encoder_layers, linear_weights, panel_weights."""
+        encoder_layers, linear_weights, panel_weights, glimpse_rank, pad_boxes, adapter_dim,
+        adapter_box_dim, tokenizer, num_ids (ban.h's comments say what each holds)."""
         return dict(self._cfg)
 
     def _live(self):
@@ -471,10 +472,12 @@ class Model:
             raise ValueError("features: expected shape (N, K, %d), got None" % c["feature_dim"])
         f = _floats(features, "features", ("N", "K", c["feature_dim"]))
         N, K = f.shape[:2]
-        needs = c["spatial_concat"] or (c["task"] == TASK_VQA and c["counter_objects"])
+        # (ban_forward's own rule, which refuses the call too)
+        needs = ["op 's'"] * c["spatial_concat"] + ["the GQA adapter's box embedding"] * bool(c["adapter_box_dim"]) + \
+            ["its counting module"] * bool(c["task"] == TASK_VQA and c["counter_objects"])
         if spatials is None and needs:
             raise ValueError("spatials: this model needs them (%s): expected shape %s, got None" % (
-                "op 's'" if c["spatial_concat"] else "its counting module", _shape_text((N, K, 6))))
+                needs[0], _shape_text((N, K, 6))))
         s = None if spatials is None else _floats(spatials, "spatials", (N, K, 6))
         n = None if box_counts is None else _ints(box_counts, "box_counts", (N,))
         return f, s, n, None, N, K
@@ -528,7 +531,7 @@ class Model:
                      counting module (None for a model without one)
         questions    a question (str) or a list of B of them, tokenised with the model's own
                      vocabulary (tokenize), or instead:
-        tokens       (B, L) token ids in 0..V (V = config["padding_id"] pads), with
+        tokens       (B, L) token ids in 0..config["num_ids"]-1 (config["padding_id"] pads), with
         token_counts (B,) real tokens first (optional: by default up to the first padding id)
         box_counts   (N,) real boxes first in each image (optional)
         image_index  (B,) the image of each question, 0..N-1; by default question b reads image

@@ -24,7 +24,7 @@ class Config(ctypes.Structure):
         "attention_rank", "num_glimpses", "num_answers", "classifier_hidden", "counter_objects", "question_length",
         "question_masking", "zero_row_padding", "padding_id", "unknown_id", "has_vocabulary", "has_answers",
         "image_height", "image_width", "grid_height", "grid_width", "encoder_layers", "linear_weights",
-        "panel_weights")]
+        "panel_weights", "glimpse_rank", "pad_boxes", "adapter_dim", "adapter_box_dim", "tokenizer", "num_ids")]
 
 
 class Limits(ctypes.Structure):
