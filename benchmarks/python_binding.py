@@ -69,6 +69,7 @@ def bare_call(m, v, b, tokens):
     def call():
         if fn(pc, pi, po) != 0:
             raise ban.Error(0, native.text(native.lib.ban_ctx_error(pc)))
+    call.arrays = (v, b, tokens, logits, inp, out, ctx)  # the structures hold bare addresses: keep them alive
     return call, logits
 
 
