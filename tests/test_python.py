@@ -353,6 +353,10 @@ def test_library_errors_carry_its_message(models, exported, tmp_path):
 
 # ---- the package as a package --------------------------------------------------------------------
 
+def test_version_is_the_headers():
+    assert ban.__version__ == re.search(r'#define BAN_VERSION "(.*)"', open(os.path.join(ROOT, "ban.h")).read()).group(1)
+
+
 def test_every_public_name_has_a_manual():
     import inspect
     for name in ban.__all__:
