@@ -353,8 +353,10 @@ def test_library_errors_carry_its_message(models, exported, tmp_path):
 
 # ---- the package as a package --------------------------------------------------------------------
 
-def test_version_is_the_headers():
-    assert ban.__version__ == re.search(r'#define BAN_VERSION "(.*)"', open(os.path.join(ROOT, "ban.h")).read()).group(1)
+def test_version_and_soname_are_the_headers():
+    import ban._native
+    version = re.search(r'#define BAN_VERSION "(.*)"', open(os.path.join(ROOT, "ban.h")).read()).group(1)
+    assert ban.__version__ == version and ban._native.SONAME == "libban.so.%s" % version.split(".")[0]
 
 
 def test_every_public_name_has_a_manual():

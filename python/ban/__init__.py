@@ -32,7 +32,7 @@ import numpy as np
 from . import _native as _n
 from ._native import MASKED_GROUNDING, TASK_GROUNDING, TASK_VQA
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # ban.h's BAN_VERSION (tests/test_python.py checks)
 __all__ = ["Model", "VQAResult", "GroundResult", "Error", "parse_markup", "library", "TASK_VQA", "TASK_GROUNDING",
            "MASKED_GROUNDING"]
 
