@@ -2,7 +2,10 @@
 """Benchmark of the Python package `ban` (not a test): what the binding adds to a call, and
 how Python threads sharing one Model scale.
 
-    /usr/bin/python3 benchmarks/python_binding.py [--rounds 7] [--calls 20] [--skip-paper]
+    /usr/bin/python3 benchmarks/python_binding.py [--rounds 9] [--calls 20] [--skip-paper]
+
+Both models are written as the exporter writes them, weights in panels (no CBLAS call in a
+forward pass: threads=1 is then all the work there is).
 
 1. Per-call overhead, on a small random model (tools/random_model.py defaults: hidden 64,
    2 glimpses, 64-d features, 10 boxes) where it is not lost in the forward pass: the median
@@ -12,13 +15,18 @@ how Python threads sharing one Model scale.
    is measured on a function that does nothing (ban_question_positions) and taken off, so the
    C figure is ban_forward's own time. Also Model.vqa(questions=[...]) (the tokenizer's calls
    added) and top_k=5. Batch 1 and 32; each round times every variant once, interleaved.
+   Timed in the thread's CPU time (time.thread_time, threads=1 so that all the work is the
+   calling thread's): on a shared machine the wall clock also counts the time other processes
+   held the core, which swamps microseconds.
 2. Throughput on the paper-size model (tools/random_model.py --preset paper-ban8: hidden 1280,
    8 glimpses, 2048-d features, 3,129 answers; 100 boxes, batch 1) of 1 and 2 Python threads
    calling one Model(threads=1) (a ThreadPoolExecutor; each thread its own context), in
-   questions/s, next to the C API on one thread; medians over rounds, in the same run.
+   questions/s of wall time, next to the C API on one thread, with the process's CPU time per
+   question and its CPU time over wall time (above 1 only when the threads run at once: the
+   GIL is not held during the calls); medians over rounds, interleaved, in the same run.
 
 Prints the machine and the figures; the load average before and after says how busy the
-machine was (the figures are not comparable across busy and idle runs).
+machine was (wall-time figures are not comparable across busy and idle runs).
 """
 import argparse
 import concurrent.futures
@@ -73,11 +81,11 @@ def bare_call(m, v, b, tokens):
     return call, logits
 
 
-def per_call(fn, n):
-    t0 = time.perf_counter()
+def per_call(fn, n, clock=time.thread_time):
+    t0 = clock()
     for _ in range(n):
         fn()
-    return (time.perf_counter() - t0) / n
+    return (clock() - t0) / n
 
 
 def overhead(rounds, rng):
@@ -85,7 +93,7 @@ def overhead(rounds, rng):
     try:
         path = os.path.join(work, "small.ban")
         meta, tensors = random_model.build(random_model.config_for(None), 0)
-        random_model.banfile.write_ban(path, meta, tensors)
+        random_model.banfile.write_ban(path, meta, random_model.banfile.with_layout(tensors, "panels"))
         m = ban.Model(path, threads=1)
         noop = native.lib.ban_question_positions
         handle = m._handle.ptr
@@ -126,7 +134,7 @@ def throughput(rounds, calls, rng):
         path = os.path.join(work, "ban8.ban")
         t0 = time.perf_counter()
         meta, tensors = random_model.build(random_model.config_for("paper-ban8"), 0)
-        random_model.banfile.write_ban(path, meta, tensors)
+        random_model.banfile.write_ban(path, meta, random_model.banfile.with_layout(tensors, "panels"))
         del tensors
         print("\nthroughput: paper-ban8 (%.0f MB, written in %.1f s), 100 boxes, batch 1, Model(threads=1)" % (
             os.path.getsize(path) / 1e6, time.perf_counter() - t0))
@@ -140,27 +148,30 @@ def throughput(rounds, calls, rng):
         pools = {t: concurrent.futures.ThreadPoolExecutor(t) for t in (1, 2)}
         for t, pool in pools.items():  # every thread's context made, the pages of the model read
             list(pool.map(one, range(2 * t)))
-        res = {"c": [], 1: [], 2: []}
+        res = {k: [] for k in ("c", 1, 2)}  # (questions/s of wall time, CPU s per question, CPU / wall)
         load0 = load()
         for _ in range(rounds):
-            res["c"].append(1 / per_call(bare, calls))
-            for t, pool in pools.items():
-                t0 = time.perf_counter()
-                list(pool.map(one, range(calls * t)))
-                res[t].append(calls * t / (time.perf_counter() - t0))
-        med = {k: statistics.median(v) for k, v in res.items()}
+            for k in res:
+                t0, c0 = time.perf_counter(), time.process_time()
+                if k == "c":
+                    per_call(bare, calls)
+                else:
+                    list(pools[k].map(one, range(calls * k)))
+                wall, cpu, n = time.perf_counter() - t0, time.process_time() - c0, calls * (1 if k == "c" else k)
+                res[k].append((n / wall, cpu / n, cpu / wall))
         for pool in pools.values():
             pool.shutdown()
-        print("| | questions/s (median of %d rounds, %d calls a thread) | ms/question | vs C API, 1 thread |" % (
-            rounds, calls))
-        print("|---|---|---|---|")
-        print("| C API (ban_forward), 1 thread | %.1f | %.1f | 1.00 |" % (med["c"], 1e3 / med["c"]))
-        for t in (1, 2):
-            print("| Model.vqa, %d Python thread%s | %.1f | %.1f | %.2f |" % (t, "s" if t > 1 else "", med[t],
-                                                                         1e3 / med[t], med[t] / med["c"]))
-        print("2 threads / 1 thread: %.2fx; spread over rounds: 1 thread %.1f..%.1f, 2 threads %.1f..%.1f "
-              "questions/s; load average %s before, %s after" % (med[2] / med[1], min(res[1]), max(res[1]),
-                                                                min(res[2]), max(res[2]), load0, load()))
+        med = {k: [statistics.median(r[i] for r in v) for i in range(3)] for k, v in res.items()}
+        print("| | questions/s (wall) | vs C API | CPU ms/question | CPU time / wall time |")
+        print("|---|---|---|---|---|")
+        for k, name in [("c", "C API (ban_forward), 1 thread"), (1, "Model.vqa, 1 Python thread"),
+                        (2, "Model.vqa, 2 Python threads")]:
+            print("| %s | %.2f | %.2f | %.1f | %.2f |" % (name, med[k][0], med[k][0] / med["c"][0], 1e3 * med[k][1],
+                                                        med[k][2]))
+        print("medians of %d rounds of %d calls a thread; 2 threads / 1 thread: %.2fx (wall); spread of questions/s "
+              "over rounds: 1 thread %.2f..%.2f, 2 threads %.2f..%.2f; load average %s before, %s after" % (
+                  rounds, calls, med[2][0] / med[1][0], min(r[0] for r in res[1]), max(r[0] for r in res[1]),
+                  min(r[0] for r in res[2]), max(r[0] for r in res[2]), load0, load()))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -168,7 +179,7 @@ def throughput(rounds, calls, rng):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=7, help="rounds of every variant (medians over them)")
+    ap.add_argument("--rounds", type=int, default=9, help="rounds of every variant (medians over them)")
     ap.add_argument("--calls", type=int, default=20, help="paper-size calls per thread per round")
     ap.add_argument("--skip-paper", action="store_true", help="only the per-call overhead")
     args = ap.parse_args()

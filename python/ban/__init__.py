@@ -86,7 +86,7 @@ def _floats(x, name, shape):
     if a.dtype.kind not in "fiu":
         raise ValueError("%s: expected real numbers (float32), got dtype %s" % (name, a.dtype))
     _check_shape(a, name, shape)
-    return np.require(a, np.float32, ["C_CONTIGUOUS", "ALIGNED"])
+    return _native_layout(a, np.float32)
 
 
 def _ints(x, name, shape, lo=-2 ** 31, hi=2 ** 31 - 1, dtype=np.int32):
@@ -97,6 +97,13 @@ def _ints(x, name, shape, lo=-2 ** 31, hi=2 ** 31 - 1, dtype=np.int32):
     _check_shape(a, name, shape)
     if not np.can_cast(a.dtype, dtype) and (int(a.min()) < lo or int(a.max()) > hi):
         raise ValueError("%s: values must lie in %d..%d, got %d..%d" % (name, lo, hi, a.min(), a.max()))
+    return _native_layout(a, dtype)
+
+
+def _native_layout(a, dtype):
+    """a itself when it is C-contiguous, aligned and of dtype in native byte order, else a copy that is."""
+    if a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned:
+        return a
     return np.require(a, dtype, ["C_CONTIGUOUS", "ALIGNED"])
 
 
