@@ -6,8 +6,9 @@
         [--threads T] [--partition-size Q]
 
 The results file is the one `ban vqa` writes from the same arguments, to the byte: this
-script reads the questions file as ban vqa does (examples/questions.h), tokenises each
-question with the model's vocabulary, groups the questions by image in the store's order
+script reads the questions file as ban vqa does (examples/questions.h: the official VQA
+questions file, or GQA's, whose predictions file it then writes), tokenises each question
+with the model's vocabulary, groups the questions by image in the store's order
 and cuts them into ban vqa's own batches (up to B questions spanning as few images as
 possible, K = the most boxes among a batch's images, explicit box and token counts); the
 batches, whole, make the partitions of about Q questions that Dask hands to its workers.
@@ -26,9 +27,11 @@ the job on this machine. With --scheduler, the workers of a running cluster
 Dask worker thread per core); --partition-size the questions per Dask task.
 """
 import argparse
+import collections
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -47,63 +50,106 @@ class Failure(Exception):
     """An error of the job: printed as 'dask_vqa: error: ...', exit status 1."""
 
 
-# ---- the questions file, read as ban vqa reads it (examples/questions.h, with cJSON) --------------
+# ---- the questions file, read as ban vqa reads it (examples/questions.h) -------------------------
 
-def _first_key(pairs):
-    obj = {}
+Question = collections.namedtuple("Question", "key question_id image text")
+Question.__doc__ = """key: the question id as text (VQA: its decimal digits; GQA: the member's name);
+question_id: VQA's int (None for GQA); image: the image id as the store holds it (text); text:
+the question's bytes (raw bytes that are not UTF-8 kept, for the tokenizer to refuse)."""
+_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")  # examples/store.h's store_id_check
+MAX_TEXT = 65535
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, repeats kept (both formats refuse them)."""
+
+
+def _int64(v):
+    return v if type(v) is int and -2 ** 63 <= v < 2 ** 63 else None  # a JSON integer, not 3.0 or true
+
+
+def _text(v, where, what, path):
+    """A question's text as bytes, as questions.h takes it."""
+    if not isinstance(v, str):
+        raise Failure("%s: %s: \"%s\" is missing or not a string" % (path, where, what))
+    try:
+        data = v.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise Failure("%s: %s: \"%s\" holds a lone surrogate escape" % (path, where, what))
+    if b"\0" in data or len(data) > MAX_TEXT:
+        raise Failure("%s: %s: \"%s\" holds a NUL or more than %d bytes" % (path, where, what, MAX_TEXT))
+    return data
+
+
+def _members(pairs, where, path, names):
+    """The named members of an object, each at most once."""
+    got = {}
     for k, v in pairs:
-        obj.setdefault(k, v)  # cJSON_GetObjectItem finds a repeated key's first value
-    return obj
-
-
-def _whole(v):
-    """A JSON number that is a whole number a double holds exactly (|v| <= 2^53), else None."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    d = float(v)  # cJSON keeps every number as a double
-    return int(d) if abs(d) <= 2.0 ** 53 and d == math.floor(d) else None
+        if k in names:
+            if k in got:
+                raise Failure("%s: %s: \"%s\" appears twice" % (path, where, k))
+            got[k] = v
+    return got
 
 
 def read_questions(path):
-    """[(question_id, image_id, question bytes)] in file order."""
+    """(format "vqa" or "gqa", [Question] in file order): the official VQA questions file (an
+    object with a "questions" array) or GQA's (an object of questions by question id)."""
     try:
         raw = open(path, "rb").read()
     except OSError as e:
         raise Failure("%s: cannot read: %s" % (path, e.strerror))
-    if b"\0" in raw:
-        at = raw.index(b"\0")
-        raise Failure("%s: malformed JSON: NUL byte at line %d" % (path, raw.count(b"\n", 0, at) + 1))
 
     def refuse(name):
         raise ValueError("%s is not JSON" % name)
-    try:  # bytes that are not UTF-8 are carried through, as cJSON does, for the tokenizer to refuse
-        root = json.loads(raw.decode("utf-8", "surrogateescape"), object_pairs_hook=_first_key,
-                          parse_constant=refuse)
+    try:
+        root = json.loads(raw.decode("utf-8", "surrogateescape"), object_pairs_hook=_Pairs, parse_constant=refuse)
     except ValueError as e:
         raise Failure("%s: malformed JSON: %s" % (path, e))
-    items = root.get("questions") if isinstance(root, dict) else None
-    if not isinstance(items, list):
-        raise Failure("%s: expected an object with a \"questions\" array (the official questions file)" % path)
-    if not items:
-        raise Failure("%s: the \"questions\" array is empty" % path)
-    out = []
-    for i, q in enumerate(items):
-        if not isinstance(q, dict):
-            raise Failure("%s: questions[%d] is not an object" % (path, i))
-        qid, img, text = _whole(q.get("question_id")), _whole(q.get("image_id")), q.get("question")
-        if qid is None:
-            raise Failure("%s: questions[%d]: \"question_id\" is missing or not a whole number" % (path, i))
-        if img is None:
-            raise Failure("%s: questions[%d] (question %d): \"image_id\" is missing or not a whole number"
-                          % (path, i, qid))
-        if not isinstance(text, str):
-            raise Failure("%s: questions[%d] (question %d): \"question\" is missing or not a string" % (path, i, qid))
-        try:
-            data = text.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            raise Failure("%s: questions[%d] (question %d): a \\u escape of a lone surrogate" % (path, i, qid))
-        out.append((qid, img, data.split(b"\0", 1)[0]))  # cJSON's strings end at a \u0000
-    return out
+    if not isinstance(root, _Pairs):
+        raise Failure("%s: expected a JSON object (a VQA or a GQA questions file)" % path)
+    listed = [v for k, v in root if k == "questions" and isinstance(v, list)]
+    out, seen = [], {}
+    if listed:  # VQA
+        if len(listed) > 1:
+            raise Failure("%s: \"questions\" appears twice" % path)
+        for i, q in enumerate(listed[0]):
+            if not isinstance(q, _Pairs):
+                raise Failure("%s: questions[%d] is not an object" % (path, i))
+            got = _members(q, "questions[%d]" % i, path, ("question_id", "image_id", "question"))
+            qid, img = _int64(got.get("question_id")), _int64(got.get("image_id"))
+            if qid is None:
+                raise Failure("%s: questions[%d]: \"question_id\" is missing or not a whole number (a JSON integer "
+                              "of 64 bits)" % (path, i))
+            if img is None:
+                raise Failure("%s: questions[%d] (question %d): \"image_id\" is missing or not a whole number (a "
+                              "JSON integer of 64 bits)" % (path, i, qid))
+            text = _text(got.get("question"), "questions[%d] (question %d)" % (i, qid), "question", path)
+            if str(qid) in seen:
+                raise Failure("%s: question_id %d appears twice (questions[%d] and questions[%d]); a results file "
+                              "holds each question once" % (path, qid, seen[str(qid)], i))
+            seen[str(qid)] = i
+            out.append(Question(str(qid), qid, str(img), text))
+        fmt = "vqa"
+    else:  # GQA: {"<questionId>": {"imageId": "...", "question": "...", ...}}
+        for i, (key, q) in enumerate(root):
+            if not _ID.match(key):
+                raise Failure("%s: question %r: not an id (1..64 letters, digits, '_', '-', '.')" % (path, key))
+            if not isinstance(q, _Pairs):
+                raise Failure("%s: question %s is not an object" % (path, key))
+            got = _members(q, "question %s" % key, path, ("imageId", "question"))
+            img = got.get("imageId")
+            if not isinstance(img, str) or not _ID.match(img):
+                raise Failure("%s: question %s: \"imageId\" is missing or not an image id" % (path, key))
+            text = _text(got.get("question"), "question %s" % key, "question", path)
+            if key in seen:
+                raise Failure("%s: question %s appears twice (members %d and %d)" % (path, key, seen[key], i))
+            seen[key] = i
+            out.append(Question(key, None, img, text))
+        fmt = "gqa"
+    if not out:
+        raise Failure("%s: the file holds no question" % path)
+    return fmt, out
 
 
 # ---- the plan: ban vqa's order and batches ------------------------------------------------------
@@ -114,42 +160,32 @@ def plan(model, store, questions, questions_path, batch, skip_missing):
     c = model.config
     keep = 1024 if c["question_masking"] else c["question_length"]
     tokens, unknown = [], 0
-    for qid, _, text in questions:
+    for q in questions:
         try:  # a question without a word the vocabulary knows is refused (ban_tokenize_info's policy)
-            info = model.tokenize(text, info=True)[:keep]
+            info = model.tokenize(q.text, info=True)[:keep]
         except ban.Error as e:
-            raise Failure("%s: question %d: %s" % (questions_path, qid, e))
+            raise Failure("%s: question %s: %s" % (questions_path, q.key, e))
         tokens.append([i for i, _, _ in info])
         words = [w for _, w, known in info if not known]  # read as the unknown word: said, as ban vqa says it
         if words and unknown < 5:
-            print("dask_vqa: warning: question %d: %s not in the vocabulary" % (qid, ", ".join(map(repr, words))),
+            print("dask_vqa: warning: question %s: %s not in the vocabulary" % (q.key, ", ".join(map(repr, words))),
                   file=sys.stderr)
         unknown += bool(words)
     if unknown > 5:
         print("dask_vqa: warning: %d questions in all hold words not in the vocabulary" % unknown, file=sys.stderr)
-    qids = np.array([q[0] for q in questions], np.int64)
-    order = np.lexsort((np.arange(len(qids)), qids))
-    dup = np.nonzero(qids[order][1:] == qids[order][:-1])[0]
-    if len(dup):
-        a, b = sorted(order[dup[0]:dup[0] + 2])
-        raise Failure("%s: question_id %d appears twice (questions[%d] and questions[%d]); a results file holds each "
-                      "question once" % (questions_path, qids[a], a, b))
-    image_ids = np.array([q[1] for q in questions], np.int64)
-    where = np.searchsorted(store.image_ids, image_ids)
-    where[where == len(store.image_ids)] = 0
-    found = (store.image_ids[where] == image_ids) if len(store.image_ids) else np.zeros(len(qids), bool)
-    missing = np.nonzero(~found)[0]
+    where = np.array([store.index_of(q.image) for q in questions], np.int64)
+    missing = np.nonzero(where < 0)[0]
     if len(missing) and not skip_missing:
-        i = missing[0]
-        raise Failure("question %d: its image %d has no features in %s (--skip-missing leaves such questions out)"
-                      % (qids[i], image_ids[i], store.path))
+        q = questions[missing[0]]
+        raise Failure("question %s: its image %s has no features in %s (--skip-missing leaves such questions out)"
+                      % (q.key, q.image, store.path))
     for i in missing[:5]:
-        print("dask_vqa: warning: question %d: image %d has no features; question skipped" % (qids[i], image_ids[i]),
-              file=sys.stderr)
-    run = np.nonzero(found)[0]
+        print("dask_vqa: warning: question %s: image %s has no features; question skipped" % (
+            questions[i].key, questions[i].image), file=sys.stderr)
+    run = np.nonzero(where >= 0)[0]
     if not len(run):
-        raise Failure("none of the %d questions has its image in %s" % (len(qids), store.path))
-    offsets = store.entries["offset"][where]
+        raise Failure("none of the %d questions has its image in %s" % (len(questions), store.path))
+    offsets = store.entries["offset"][np.maximum(where, 0)]
     run = run[np.lexsort((run, offsets[run]))]
     # batches: whole images while they fit; an image with more than B questions is split
     img = offsets[run]
@@ -169,7 +205,7 @@ def plan(model, store, questions, questions_path, batch, skip_missing):
     return tokens, run, bounds, len(missing)
 
 
-def partitions(tokens, run, bounds, image_ids, padding_id, size):
+def partitions(tokens, run, bounds, questions, padding_id, size):
     """Consecutive whole batches of about `size` questions each, as the arrays a worker needs."""
     parts, first = [], 0
     for j, (s, e) in enumerate(bounds):
@@ -180,7 +216,7 @@ def partitions(tokens, run, bounds, image_ids, padding_id, size):
             tok = np.full((len(q), L), padding_id, np.int32)
             for r, i in enumerate(q):
                 tok[r, :len(tokens[i])] = tokens[i]
-            parts.append({"rows": (lo, hi), "image_ids": image_ids[q], "tokens": tok,
+            parts.append({"rows": (lo, hi), "images": [questions[i].image for i in q], "tokens": tok,
                           "n_tok": np.array([len(tokens[i]) for i in q], np.int32),
                           "bounds": [(a - lo, b - lo) for a, b in bounds[first:j + 1]]})
             first = j + 1
@@ -218,13 +254,13 @@ def answer_partition(part, top_k):
     from distributed import get_worker
     w = get_worker().plugins[PLUGIN]
     m, store, D = w.model, w.store, w.store.feature_dim
-    n = len(part["image_ids"])
+    n = len(part["images"])
     ids, top, prob = np.empty(n, np.int32), np.empty((n, top_k), np.int32), np.empty((n, top_k), np.float32)
     for s, e in part["bounds"]:
-        img = part["image_ids"][s:e]
-        first = np.concatenate([[True], img[1:] != img[:-1]])
+        img = part["images"][s:e]
+        first = [b == 0 or img[b] != img[b - 1] for b in range(len(img))]  # each image once, as it comes
         index = np.cumsum(first) - 1
-        recs = [store.find(i) for i in img[first]]
+        recs = [store.find(i) for i, f in zip(img, first) if f]
         K = max(r.n_boxes for r in recs)
         f = np.zeros((len(recs), K, D), np.float32)
         sp = np.zeros((len(recs), K, 6), np.float32)
@@ -248,12 +284,16 @@ def json_string(b):
     return bytes(out + b'"')
 
 
-def results_json(questions, answered, ids, top, prob, answers):
-    """The results file's bytes: [{"question_id", "answer"[, "top_k"]}] in file order."""
+def results_json(fmt, questions, answered, ids, top, prob, answers):
+    """The results file's bytes, in file order: VQA's [{"question_id", "answer"[, "top_k"]}] or
+    GQA's [{"questionId", "prediction"[, "top_k"]}], as ban vqa writes them."""
     names = [json_string(a.encode("utf-8", "surrogateescape")) for a in answers]
     parts, first = [b"["], True
     for i in np.nonzero(answered)[0]:
-        rec = b'%s\n{"question_id": %d, "answer": %s' % (b"" if first else b",", questions[i][0], names[ids[i]])
+        q = questions[i]
+        head = b'{"questionId": %s, "prediction": ' % json_string(q.key.encode()) if fmt == "gqa" else \
+            b'{"question_id": %d, "answer": ' % q.question_id
+        rec = b"%s\n%s%s" % (b"" if first else b",", head, names[ids[i]])
         if top.shape[1]:
             rec += b', "top_k": [' + b", ".join(
                 b'{"answer": %s, "probability": %s}' % (names[a], (b"%.6g" % (p if math.isfinite(p) else 0.0)))
@@ -319,10 +359,9 @@ def run(args):
     if store.feature_dim != c["feature_dim"]:
         raise Failure("%s holds %d-d box features, but %s expects %d-d features" % (
             args.features, store.feature_dim, args.model, c["feature_dim"]))
-    questions = read_questions(args.questions)
+    fmt, questions = read_questions(args.questions)
     tokens, run_order, bounds, missing = plan(model, store, questions, args.questions, args.batch, args.skip_missing)
-    image_ids = np.array([q[1] for q in questions], np.int64)
-    parts = partitions(tokens, run_order, bounds, image_ids, c["padding_id"], args.partition_size)
+    parts = partitions(tokens, run_order, bounds, questions, c["padding_id"], args.partition_size)
 
     client, cluster = cluster_client(args)
     try:
@@ -348,7 +387,7 @@ def run(args):
     for part, (a, t, p) in zip(parts, done):
         q = run_order[part["rows"][0]:part["rows"][1]]
         ids[q], top[q], prob[q], answered[q] = a, t, p, True
-    write_atomically(args.output, results_json(questions, answered, ids, top, prob, model.answers))
+    write_atomically(args.output, results_json(fmt, questions, answered, ids, top, prob, model.answers))
     secs = max(t_done - t_run, 1e-9)
     print("dask_vqa: answered %d questions (%d batches of up to %d, %d partitions, %d workers) in %.2f s: %.1f "
           "questions/s; %.2f s in all; wrote %s" % (len(run_order), len(bounds), args.batch, len(parts), workers, secs,

@@ -5,6 +5,7 @@ imported through ban features import, an official questions file): the results f
 Dask job writes on two worker processes is ban vqa's, byte for byte, with the model's
 weights in panels (ban.h's own product) and in rows (CBLAS), on a LocalCluster and on a
 cluster reached through --scheduler."""
+import base64
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_ban
-from vqa_files import questions_json, tsv_fields, write_json, write_tsv
+from vqa_files import questions_json, tsv_fields, write_json, write_store, write_tsv
 
 pytest.importorskip("distributed")
 import banfile  # noqa: E402
@@ -74,18 +75,29 @@ def job(tmp_path_factory):
     questions.append((5, 10 ** 7, "What is not in the store?"))
     questions = [questions[int(j)] for j in rng.permutation(len(questions))]
     qfile = write_json(tmp / "questions.json", questions_json(questions))
-    return {"tmp": tmp, "models": models, "store": store, "questions": qfile, "n": len(questions)}
+    # GQA: string image ids (a version-2 store written from docs/STORE.md) and its questions file
+    gqa_records = [("n%d" % image_id if i % 2 else str(image_id), 640, 480, np.frombuffer(base64.b64decode(r[4]), "<f4")
+                    .reshape(-1, 4), np.frombuffer(base64.b64decode(r[5]), "<f4").reshape(-1, DIM))
+                   for i, (image_id, r) in enumerate(zip(ids, records))]
+    gqa_store = write_store(tmp / "gqa.store", gqa_records, DIM)
+    by_image = {image_id: name for (name, *_), image_id in zip(gqa_records, ids)}
+    gqa = {"%08d" % qid: {"imageId": by_image[image_id], "question": text, "answer": "yes", "types": {"x": "y"}}
+           for qid, image_id, text in questions if image_id in by_image}
+    gqa_file = write_json(tmp / "testdev_balanced_questions.json", gqa)
+    return {"tmp": tmp, "models": models, "store": store, "questions": qfile, "n": len(questions),
+            "gqa_store": gqa_store, "gqa_questions": gqa_file}
 
 
-def ban_vqa(job, layout, out, *extra, env=None):
-    run_ban("vqa", "--model", job["models"][layout], "--features", job["store"], "--questions", job["questions"],
-            "--output", out, "--skip-missing", *extra, env=env)
+def ban_vqa(job, layout, out, *extra, env=None, gqa=False):
+    run_ban("vqa", "--model", job["models"][layout], "--features", job["gqa_store" if gqa else "store"], "--questions",
+            job["gqa_questions" if gqa else "questions"], "--output", out, "--skip-missing", *extra, env=env)
     return out.read_bytes()
 
 
-def dask_vqa(job, layout, out, *extra, check=True):
-    proc = subprocess.run([sys.executable, SCRIPT, job["models"][layout], "--features", job["store"],
-                           "--questions", job["questions"], "--output", str(out), *map(str, extra)],
+def dask_vqa(job, layout, out, *extra, check=True, gqa=False):
+    proc = subprocess.run([sys.executable, SCRIPT, job["models"][layout], "--features",
+                           job["gqa_store" if gqa else "store"], "--questions",
+                           job["gqa_questions" if gqa else "questions"], "--output", str(out), *map(str, extra)],
                           capture_output=True, text=True, env=env(), timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr
@@ -110,9 +122,10 @@ def start(cmd, log):
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env())
 
 
-def test_scheduler_address_with_weights_in_rows(job):
+def test_scheduler_address_rows_and_gqa(job):
     """A cluster started apart (dask scheduler, two dask worker processes), reached with
-    --scheduler as a real one would be, the model's weights in rows (CBLAS). OpenBLAS's own
+    --scheduler as a real one would be, the model's weights in rows (CBLAS), then a GQA
+    questions file over a store of string ids. OpenBLAS's own
     thread count changes bits of its products (ban vqa's results differ between
     OPENBLAS_NUM_THREADS=1 and 2 here), and Dask's workers run it with one thread
     (distributed's default environment for worker processes): so does ban vqa here."""
@@ -139,6 +152,12 @@ def test_scheduler_address_with_weights_in_rows(job):
         assert "2 workers" in proc.stderr, proc.stderr
         assert out.read_bytes() == ban_vqa(job, "rows", tmp / "ban_rows.json", "--top-k", 3, "--batch", 5,
                                            env={"OPENBLAS_NUM_THREADS": "1"})
+        # a GQA questions file and a store of string ids: GQA's predictions file
+        out = tmp / "dask_gqa.json"
+        dask_vqa(job, "panels", out, "--scheduler", address, "--top-k", 2, "--batch", 7, gqa=True)
+        got = out.read_bytes()
+        assert got == ban_vqa(job, "panels", tmp / "ban_gqa.json", "--top-k", 2, "--batch", 7, gqa=True)
+        assert json.loads(got)[0]["questionId"] == next(iter(json.load(open(job["gqa_questions"]))))
     finally:
         for p in procs:
             p.terminate()

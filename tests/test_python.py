@@ -412,26 +412,36 @@ def test_structures_match_ban_h():
 
 def test_feature_store_reads_what_the_importer_wrote(tmp_path):
     from ban.store import FeatureStore, StoreError
-    from vqa_files import GOLDEN_IDS, golden_fields, read_store, write_tsv
+    from vqa_files import G2, GOLDEN_IDS, golden_fields, read_store, write_store, write_tsv
     path = tmp_path / "val.store"
     run_ban("features", "import", "--tsv", write_tsv(tmp_path / "a.tsv", [golden_fields(i) for i in range(6)]),
             "--output", path)
-    want, s = read_store(str(path)), FeatureStore(path)
-    assert (len(s), s.feature_dim, s.max_boxes) == (6, 40, want["max_boxes"])
-    assert list(s.image_ids) == want["order"] and s.find(12345) is None and s.index_of(12345) == -1
-    for image_id in GOLDEN_IDS:
-        rec, ref = s.find(image_id), want["images"][image_id]
-        assert (rec.n_boxes, rec.width, rec.height, rec.offset) == (ref["n"], ref["width"], ref["height"],
-                                                                     ref["offset"])
-        for key in ("features", "boxes", "spatials"):
-            assert np.array_equal(getattr(rec, key), ref[key])
+    v1 = write_store(tmp_path / "v1.store", [(i, 640, 480, G2["b"][0, :3, :4] * 100, G2["v"][0, :3])
+                                             for i in (-5, 42, 7)], 40, version=1)
+    v2 = write_store(tmp_path / "v2.store", [(i, 640, 480, G2["b"][0, :3, :4] * 100, G2["v"][0, :3])
+                                             for i in ("n161313", "2354786", "42", "042")], 40)
+    for p in (path, v1, v2):
+        want, s = read_store(str(p)), FeatureStore(p)
+        assert (len(s), s.version, s.feature_dim, s.max_boxes) == (len(want["order"]), want["version"], 40,
+                                                                   want["max_boxes"])
+        assert s.image_ids == want["order"] and s.find("12345") is None and s.index_of("12345") == -1
+        for image_id in want["order"]:
+            rec, ref = s.find(image_id), want["images"][image_id]
+            assert (rec.image_id, rec.n_boxes, rec.width, rec.height, rec.offset) == (
+                image_id, ref["n"], ref["width"], ref["height"], ref["offset"])
+            for key in ("features", "boxes", "spatials"):
+                assert np.array_equal(getattr(rec, key), ref[key])
+    assert FeatureStore(path).find(GOLDEN_IDS[2]).image_id == str(GOLDEN_IDS[2])  # an int: its decimal text
+    assert FeatureStore(v1).image_ids == ["-5", "7", "42"] and FeatureStore(v2).find("042").offset != \
+        FeatureStore(v2).find("42").offset
     raw = path.read_bytes()
-    index = want["index_offset"]
+    index = read_store(str(path))["index_offset"]
     for name, bad, message in [
             ("short", raw[:40], "too short for the 64-byte header"), ("magic", b"BANX" + raw[4:], "not a feature store"),
-            ("cut", raw[:-1], "do not fill"),
+            ("version", raw[:4] + b"\3" + raw[5:], "format version 3"), ("cut", raw[:-1], "do not fill the end"),
             ("unsorted", raw[:index] + raw[index + 32:index + 64] + raw[index:index + 32] + raw[index + 64:],
-             "index entry 1"),
-            ("outside", raw[:index + 8] + (1 << 62).to_bytes(8, "little") + raw[index + 16:], "index entry 0")]:
+             "index entry 0"),
+            ("outside", raw[:index + 8] + (1 << 62).to_bytes(8, "little") + raw[index + 16:], "index entry 0"),
+            ("id", raw[:-2] + b"/\0", "index entry 5")]:
         (tmp_path / name).write_bytes(bad)
         raises(StoreError, message, FeatureStore, tmp_path / name)
