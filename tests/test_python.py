@@ -437,7 +437,8 @@ def test_feature_store_reads_what_the_importer_wrote(tmp_path):
     raw = path.read_bytes()
     index = read_store(str(path))["index_offset"]
     for name, bad, message in [
-            ("short", raw[:40], "too short for the 64-byte header"), ("magic", b"BANX" + raw[4:], "not a feature store"),
+            ("short", raw[:40], "too short for the 64-byte header"),
+            ("magic", b"BANX" + raw[4:], "not a feature store"),
             ("version", raw[:4] + b"\3" + raw[5:], "format version 3"), ("cut", raw[:-1], "do not fill the end"),
             ("unsorted", raw[:index] + raw[index + 32:index + 64] + raw[index:index + 32] + raw[index + 64:],
              "index entry 0"),
