@@ -8,7 +8,7 @@ WARN = -std=c11 -Wall -Wextra
 BLAS_LIBS ?= -lopenblas
 LDLIBS = $(BLAS_LIBS) -lm -lpthread
 DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev zlib1g-dev libcairo2-dev fonts-dejavu-core pkg-config \
-       python3-numpy python3-pytest python3-torch python3-pil
+       python3-numpy python3-pytest python3-torch python3-pil python3-dask python3-distributed
 
 HEADERS = ban.h $(wildcard examples/*.h)
 # build/ban: the dispatcher (examples/ban.c), the shared helpers (examples/cli.c), the one
@@ -37,9 +37,9 @@ FUZZ_DEFS = -DFUZZ_DIR='"$(CURDIR)/tests/fuzz"'
 SAN_CFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TSAN_CFLAGS = -O1 -g -fsanitize=thread
 
-.PHONY: all help test demo demo-golden deps check-deps clean bench accuracy asan valgrind tsan fuzz
-## all: build/ban (the command-line tool) and build/simple (the README's C example)
-all: check-deps $(BUILD)/ban $(BUILD)/simple
+.PHONY: all help test demo demo-golden deps check-deps clean bench accuracy asan valgrind tsan fuzz install uninstall
+## all: build/ban (the command-line tool), build/simple (the README's C example), build/libban.so
+all: check-deps $(BUILD)/ban $(BUILD)/simple $(BUILD)/libban.so
 
 # say in one line what to install when something is missing
 ## help: this list
@@ -70,6 +70,15 @@ $(BUILD)/ban: $(CLI_SRC) $(HEADERS) | $(BUILD)
 
 $(BUILD)/simple: examples/simple.c ban.h examples/npy.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ examples/simple.c $(LDLIBS)
+
+# the shared library: ban.h compiled once with BAN_IMPLEMENTATION, a soname, and only the
+# ban_* functions (BANDEF) visible; the Python package (python/ban) loads it
+VERSION = $(shell sed -n 's/^\#define BAN_VERSION "\(.*\)"/\1/p' ban.h)
+SONAME = libban.so.$(firstword $(subst ., ,$(VERSION)))
+$(BUILD)/libban.so: ban.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden -DBAN_IMPLEMENTATION \
+	  '-DBANDEF=extern __attribute__((visibility("default")))' -Wl,-soname,$(SONAME) \
+	  -o $@ -x c ban.h -x none $(LDLIBS)
 
 $(BUILD)/test_%: tests/test_%.c tests/test_util.h tests/test_alloc.h $(HEADERS) | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(CLI_LIBS) $(LDLIBS)
@@ -160,6 +169,37 @@ accuracy: all $(FIXTURES)
 
 $(BUILD)/bench_products: benchmarks/products.c ban.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+# ---- install (Debian's layout; DESTDIR for staging a package) -----------------------------
+PREFIX ?= /usr/local
+DESTDIR ?=
+INSTALL_INCLUDE = $(DESTDIR)$(PREFIX)/include
+INSTALL_LIB = $(DESTDIR)$(PREFIX)/lib
+INSTALL_BIN = $(DESTDIR)$(PREFIX)/bin
+INSTALL_PY = $(INSTALL_LIB)/python3/dist-packages/ban
+PY_MODULES = $(notdir $(wildcard python/ban/*.py))
+
+## install: ban.h, libban.so, ban.pc, build/ban and the Python package under PREFIX (/usr/local)
+install: $(BUILD)/ban $(BUILD)/libban.so
+	install -d $(INSTALL_INCLUDE) $(INSTALL_LIB)/pkgconfig $(INSTALL_BIN) $(INSTALL_PY)
+	install -m 644 ban.h $(INSTALL_INCLUDE)/ban.h
+	install -m 644 $(BUILD)/libban.so $(INSTALL_LIB)/libban.so.$(VERSION)
+	ln -sf libban.so.$(VERSION) $(INSTALL_LIB)/$(SONAME)
+	ln -sf $(SONAME) $(INSTALL_LIB)/libban.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' ban.pc.in > $(INSTALL_LIB)/pkgconfig/ban.pc
+	chmod 644 $(INSTALL_LIB)/pkgconfig/ban.pc
+	install -m 755 $(BUILD)/ban $(INSTALL_BIN)/ban
+	install -m 644 $(addprefix python/ban/,$(PY_MODULES)) $(INSTALL_PY)/
+
+# exactly what install wrote (and the bytecode Python caches beside the package), then the
+# package's folder if nothing else is in it; shared folders (bin, lib, ...) stay
+## uninstall: remove exactly what make install wrote (the same PREFIX and DESTDIR)
+uninstall:
+	rm -f $(INSTALL_INCLUDE)/ban.h $(INSTALL_LIB)/libban.so.$(VERSION) $(INSTALL_LIB)/$(SONAME) \
+	  $(INSTALL_LIB)/libban.so $(INSTALL_LIB)/pkgconfig/ban.pc $(INSTALL_BIN)/ban \
+	  $(addprefix $(INSTALL_PY)/,$(PY_MODULES)) \
+	  $(foreach m,$(PY_MODULES:.py=),$(wildcard $(INSTALL_PY)/__pycache__/$(m).*.pyc))
+	-rmdir $(INSTALL_PY)/__pycache__ $(INSTALL_PY) 2>/dev/null || true
 
 ## clean: remove build/ and build-*/
 clean:
