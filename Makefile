@@ -7,7 +7,8 @@ CFLAGS ?= -O2 -g
 WARN = -std=c11 -Wall -Wextra
 BLAS_LIBS ?= -lopenblas
 LDLIBS = $(BLAS_LIBS) -lm -lpthread
-DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev python3-numpy python3-pytest python3-torch python3-pil
+DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev libmicrohttpd-dev python3-numpy python3-pytest python3-torch \
+       python3-pil chromium chromium-driver python3-selenium
 
 HEADERS = ban.h $(wildcard examples/*.h)
 # build/ban: the dispatcher (examples/ban.c), the shared helpers (examples/cli.c), the one
@@ -15,6 +16,8 @@ HEADERS = ban.h $(wildcard examples/*.h)
 # or group of commands (examples/cmd_*.c, listed in examples/cli.h's CLI_COMMANDS)
 CLI_SRC = examples/ban.c examples/cli.c examples/impl.c $(wildcard examples/cmd_*.c)
 CLI_LIBS = -lcjson -lexpat
+# ban serve (examples/cmd_serve.c) runs on libmicrohttpd; only build/ban links it
+SERVE_LIBS = -lmicrohttpd
 # every tests/test_*.c is a TAP-speaking program build/test_*, run by make test
 C_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 FIXTURES = $(BUILD)/fixtures/.stamp
@@ -48,6 +51,7 @@ check-deps:
 	echo '#include <cjson/cJSON.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libcjson-dev"; \
 	echo '#include <expat.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libexpat1-dev"; \
 	echo '#include <stb/stb_image.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libstb-dev"; \
+	echo '#include <microhttpd.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libmicrohttpd-dev"; \
 	if [ -n "$$missing" ]; then echo "ban.h needs:$$missing  (install them: make deps, or apt-get install -y $(DEPS))"; exit 1; fi
 
 # everything the tests and examples use, from Debian's packages (run as root)
@@ -59,7 +63,7 @@ $(BUILD):
 	@mkdir -p $(BUILD)
 
 $(BUILD)/ban: $(CLI_SRC) $(HEADERS) | $(BUILD)
-	$(CC) $(WARN) $(CFLAGS) -o $@ $(CLI_SRC) $(CLI_LIBS) $(LDLIBS)
+	$(CC) $(WARN) $(CFLAGS) -o $@ $(CLI_SRC) $(CLI_LIBS) $(SERVE_LIBS) $(LDLIBS)
 
 $(BUILD)/simple: examples/simple.c ban.h examples/npy.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ examples/simple.c $(LDLIBS)
