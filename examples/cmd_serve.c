@@ -214,6 +214,7 @@ struct serve {
     int stop;                    /* the scheduler and the workers end (after the last request) */
     int draining;                /* a signal came: answer what is read, accept nothing new */
     int active, connections;     /* requests being handled, connections open */
+    uint64_t read;               /* requests whose header was read */
     serve_metrics met;
     serve_worker *w;
     pthread_t scheduler;
@@ -383,14 +384,15 @@ static int refuse(serve_request *r, const char *field, const char *fmt, ...)
     return -1;
 }
 
-/* a field name from the request, safe to quote: letters, digits, '_', '-' (others as '?'), 40 at most */
+/* a name from the request (a field, a path), safe to quote: letters, digits, '_', '-', '.', '/' (others as
+   '?'), 40 at most */
 static void safe_name(const char *s, char *out, size_t len)
 {
     size_t i = 0;
     for (; s[i] && i + 4 < len && i < 40; i++) {
         const char ch = s[i];
         out[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-                 ch == '-' ? ch : '?';
+                 ch == '-' || ch == '.' || ch == '/' ? ch : '?';
     }
     strcpy(out + i, s[i] ? "..." : "");
 }
@@ -1187,6 +1189,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->t0 = util_now();
         pthread_mutex_lock(&s->lock);
         s->active++;
+        s->read++;
         r->counted = 1;
         pthread_mutex_unlock(&s->lock);
         return on_header(s, r, conn, url, method);
@@ -1509,7 +1512,8 @@ static int serve_main(const cli_args *a)
         uint64_t total[N_STATUSES] = {0}, all = 0;
         for (int r = 0; r < N_ROUTES; r++)
             for (int k = 0; k < N_STATUSES; k++) total[k] += s->met.requests[r][k], all += s->met.requests[r][k];
-        fprintf(stderr, "ban: serve: stopped after %llu requests (", (unsigned long long)all);
+        fprintf(stderr, "ban: serve: stopped: %llu requests read, %llu answered (", (unsigned long long)s->read,
+                (unsigned long long)all);
         for (int k = 0, first = 1; k < N_STATUSES; k++)
             if (total[k]) fprintf(stderr, "%s%d: %llu", first ? "" : ", ", statuses[k], (unsigned long long)total[k]),
                               first = 0;
