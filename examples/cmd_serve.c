@@ -37,7 +37,7 @@
      allocates nothing. Jobs of a batch with different "glimpses" are not mixed.
 
    REFUSALS (the server stays up): not a JSON object, a missing, unknown, repeated or mistyped
-     field, invalid base64, an image image.h refuses, an image id not in the store, a question
+     field, invalid base64 (tsv.h's strict decoder), an image image.h refuses, an image id not in the store, a question
      with no known word: 400 naming the field. A body over --max-body-mb: 413 from its header,
      nothing of it read; a body without Content-Length: 411. More than Q questions waiting: 503
      with Retry-After. Unknown routes 404, wrong methods 405.
@@ -58,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cblas.h> /* OpenBLAS's, as ban.h's: openblas_set_num_threads */
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 
@@ -66,6 +67,7 @@
 #include "markup.h"
 #include "serve_page.h"
 #include "store.h"
+#include "tsv.h"
 
 enum {
     SERVE_TIMEOUT_S = 10,        /* a connection silent this long is closed */
@@ -79,53 +81,6 @@ enum {
 #ifndef STORE_MAX_ID
 #define STORE_MAX_ID 64          /* bytes of an image id (store.h's, once it keys images by strings) */
 #endif
-
-/* ---- base64 (RFC 4648, the standard alphabet) ------------------------------------------------ */
-
-/* The n characters at s decoded into out (room for base64_room(n) bytes): an optional
-   "data:<type>;base64," prefix (a data URL), then groups of four characters of the standard
-   alphabet, '=' padding only in the last group; ASCII whitespace is skipped (base64(1) wraps its
-   lines). 0 and *len, or -1 with the offset of the first bad character in err. */
-static size_t base64_room(size_t n) { return n / 4 * 3 + 3; }
-
-static int base64_decode(const char *s, size_t n, unsigned char *out, size_t *len, char *err, size_t errlen)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t i = 0, o = 0;
-    if (n >= 5 && !memcmp(s, "data:", 5)) {
-        const char *comma = memchr(s, ',', n);
-        if (!comma || comma - s < 12 || memcmp(comma - 7, ";base64", 7))
-            return util_fail(err, errlen, "a data URL must read data:<type>;base64,<data>");
-        i = (size_t)(comma - s) + 1;
-    }
-    uint32_t group = 0;
-    int have = 0, pad = 0;
-    for (; i < n; i++) {
-        const char ch = s[i];
-        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') continue;
-        const char *at = ch ? strchr(abc, ch) : NULL;
-        if (ch == '=' && have >= 2) pad++;
-        else if (!at || pad)
-            return util_fail(err, errlen, "not base64: character %zu ('%c')", i,
-                             (unsigned char)ch < 0x20 || (unsigned char)ch >= 0x7f ? '?' : ch);
-        group = group << 6 | (uint32_t)(at ? at - abc : 0);
-        if (++have < 4) continue;
-        out[o++] = (unsigned char)(group >> 16);
-        if (pad < 2) out[o++] = (unsigned char)(group >> 8);
-        if (pad < 1) out[o++] = (unsigned char)group;
-        group = 0, have = 0;
-        if (pad) { /* the last group: nothing may follow */
-            for (i++; i < n; i++)
-                if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-                    return util_fail(err, errlen, "not base64: character %zu after the padding", i);
-            break;
-        }
-    }
-    if (have) return util_fail(err, errlen, "not base64: %d characters left over (a group needs 4)", have);
-    if (o == 0) return util_fail(err, errlen, "empty");
-    *len = o;
-    return 0;
-}
 
 /* ---- the server's state ---------------------------------------------------------------------- */
 
@@ -156,6 +111,7 @@ typedef struct serve_job {
     int glimpses;                /* ban_input.glimpses (0: all) */
     int attention;               /* the maps were asked for */
     unsigned char *pixels;       /* (H, W, 3) for an encoder model */
+    uint64_t pixels_hash;        /* of those pixels, to find the batch's requests about one image */
     store_record rec;            /* the image's boxes, for a model of box features */
     int boxes;                   /* K of this image: its boxes, or the encoder's grid cells */
     int32_t *tokens;             /* (n, L) padded */
@@ -186,6 +142,7 @@ typedef struct {
     float *feats, *spats;        /* (B, K, Dv), (B, K, 6) */
     float *logits, *entropy, *att; /* VQA (B, A), (B, G), (B, G, K, P); grounding (B, G, K, E) */
     int *box_counts, *image_index, *counts;
+    int *slot;                   /* (B) each job's image in the batch: jobs about one image share it */
     int32_t *tokens, *entities;  /* (B, L), (B, E) */
 } serve_worker;
 
@@ -505,19 +462,31 @@ static int pixel_image(serve *s, serve_request *r)
     const cJSON *v = field(r, "image");
     if (!v) return refuse(r, "image", "missing (a PNG or BMP image, base64)");
     if (!cJSON_IsString(v)) return refuse(r, "image", "must be a string (a PNG or BMP image, base64)");
-    const size_t n = strlen(v->valuestring);
-    unsigned char *bytes = (unsigned char *)malloc(base64_room(n));
-    size_t len = 0;
-    char why[SERVE_ERR];
-    if (!bytes) return refuse(r, "image", "out of memory for %zu bytes", base64_room(n));
-    if (base64_decode(v->valuestring, n, bytes, &len, why, sizeof why)) {
-        free(bytes);
-        return refuse(r, "image", "%s", why);
+    /* strict base64 (tsv.h's, the TSV import's), after a data URL's "data:<type>;base64," if any */
+    const char *text = v->valuestring, *comma = strchr(text, ',');
+    if (!strncmp(text, "data:", 5)) {
+        if (!comma || comma - text < 12 || memcmp(comma - 7, ";base64", 7))
+            return refuse(r, "image", "a data URL must read data:<type>;base64,<data>");
+        text = comma + 1;
     }
-    r->job.pixels = load_image_memory(bytes, len, "image", s->c->image_width, s->c->image_height, r->err,
+    const size_t n = strlen(text);
+    char why[SERVE_ERR];
+    const long long len = tsv_b64_size(text, n, why, sizeof why);
+    if (len <= 0) return refuse(r, "image", "not base64: %s", len == 0 ? "empty" : why);
+    unsigned char *bytes = (unsigned char *)malloc((size_t)len);
+    if (!bytes) return refuse(r, "image", "out of memory for %lld bytes", len);
+    if (tsv_b64_decode(text, n, bytes, why, sizeof why)) {
+        free(bytes);
+        return refuse(r, "image", "not base64: %s", why);
+    }
+    r->job.pixels = load_image_memory(bytes, (size_t)len, "image", s->c->image_width, s->c->image_height, r->err,
                                       sizeof r->err);
     free(bytes);
     if (!r->job.pixels) return r->field = "image", -1; /* image.h's message names "image" */
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (size_t i = 0; i < (size_t)s->c->image_width * s->c->image_height * 3; i++)
+        h = (h ^ r->job.pixels[i]) * 1099511628211ull;
+    r->job.pixels_hash = h;
     r->job.boxes = s->K;
     return 0;
 }
@@ -712,32 +681,45 @@ static void *scheduler_main(void *arg)
     return NULL;
 }
 
-/* The batch's images (each once: pixels, or boxes with zero rows after them) and questions. */
+/* two jobs about the same image: the same record of the store, or the same pixels */
+static int same_image(const serve *s, const serve_job *a, const serve_job *b)
+{
+    if (!s->pixels) return a->rec.features == b->rec.features;
+    return a->pixels_hash == b->pixels_hash &&
+           !memcmp(a->pixels, b->pixels, (size_t)s->c->image_width * s->c->image_height * 3);
+}
+
+/* The batch's images (each once, as ban vqa has them: the boxes of an image are projected, or
+   its pixels encoded, once for all the batch's questions about it; boxes with zero rows after
+   them) and its questions. */
 static void fill_batch(serve_worker *w, serve_job *const *jobs, int nj, ban_input *in, int *K_out)
 {
     const serve *s = w->s;
     const ban_config *c = s->c;
     const int L = s->L, D = c->feature_dim;
     const size_t img = (size_t)c->image_width * c->image_height * 3;
-    int K = 1, B = 0, E = 1; /* the most boxes and entities of the batch's images and sentences */
+    int K = 1, B = 0, E = 1, N = 0; /* the most boxes and entities of the batch; its images */
     for (int i = 0; i < nj; i++) {
         if (jobs[i]->boxes > K) K = jobs[i]->boxes;
         if (jobs[i]->n_entities > E) E = jobs[i]->n_entities;
     }
     for (int i = 0; i < nj; i++) {
         const serve_job *j = jobs[i];
-        if (s->pixels) memcpy(w->pixels + (size_t)i * img, j->pixels, img);
+        int k = 0;
+        while (k < i && !same_image(s, jobs[k], j)) k++;
+        if (k < i) w->slot[i] = w->slot[k];
+        else if (s->pixels) memcpy(w->pixels + (size_t)(w->slot[i] = N++) * img, j->pixels, img);
         else {
-            const int n = j->rec.n_boxes;
-            float *fv = w->feats + (size_t)i * K * D, *sv = w->spats + (size_t)i * K * 6;
+            const int n = j->rec.n_boxes, at = w->slot[i] = N++;
+            float *fv = w->feats + (size_t)at * K * D, *sv = w->spats + (size_t)at * K * 6;
             memcpy(fv, j->rec.features, (size_t)n * D * sizeof(float));
             memset(fv + (size_t)n * D, 0, (size_t)(K - n) * D * sizeof(float));
             memcpy(sv, j->rec.spatials, (size_t)n * 6 * sizeof(float));
             memset(sv + (size_t)n * 6, 0, (size_t)(K - n) * 6 * sizeof(float));
-            w->box_counts[i] = n;
+            w->box_counts[at] = n;
         }
         for (int q = 0; q < j->n; q++, B++) {
-            w->image_index[B] = i;
+            w->image_index[B] = w->slot[i];
             memcpy(w->tokens + (size_t)B * L, j->tokens + (size_t)q * L, (size_t)L * sizeof(int32_t));
             w->counts[B] = j->counts[q];
             /* slots past a sentence's entities hold position 0: masked by the reference's rule */
@@ -746,7 +728,7 @@ static void fill_batch(serve_worker *w, serve_job *const *jobs, int nj, ban_inpu
         }
     }
     memset(in, 0, sizeof *in);
-    in->batch = B, in->images = nj, in->image_index = w->image_index;
+    in->batch = B, in->images = N, in->image_index = w->image_index;
     if (s->pixels) in->pixels = w->pixels;
     else in->boxes = K, in->features = w->feats, in->spatials = w->spats, in->box_counts = w->box_counts;
     in->tokens_len = L, in->tokens = w->tokens, in->token_counts = w->counts;
@@ -1308,6 +1290,7 @@ static int worker_init(serve *s, serve_worker *w)
     w->jobs = (serve_job **)malloc(B * sizeof(serve_job *));
     w->image_index = (int *)malloc(B * sizeof(int));
     w->counts = (int *)malloc(B * sizeof(int));
+    w->slot = (int *)malloc(B * sizeof(int));
     w->box_counts = (int *)malloc(B * sizeof(int));
     w->tokens = (int32_t *)malloc(B * (size_t)s->L * sizeof(int32_t));
     if (s->pixels) w->pixels = (unsigned char *)malloc(B * (size_t)c->image_width * c->image_height * 3);
@@ -1323,7 +1306,7 @@ static int worker_init(serve *s, serve_worker *w)
         w->entropy = (float *)malloc(B * G * sizeof(float));
         w->att = (float *)malloc(B * G * K * (size_t)s->P * sizeof(float));
     }
-    if (!w->jobs || !w->image_index || !w->counts || !w->box_counts || !w->tokens || !w->logits ||
+    if (!w->jobs || !w->image_index || !w->counts || !w->slot || !w->box_counts || !w->tokens || !w->logits ||
         (s->pixels ? !w->pixels : !w->feats || !w->spats) ||
         (s->grounding ? !w->entities : !w->entropy || !w->att))
         return cli_error("out of memory for batches of %d questions", s->max_batch);
@@ -1333,7 +1316,7 @@ static int worker_init(serve *s, serve_worker *w)
 static void worker_free(serve_worker *w)
 {
     ban_ctx_free(w->ctx);
-    free(w->jobs), free(w->image_index), free(w->counts), free(w->box_counts), free(w->tokens);
+    free(w->jobs), free(w->image_index), free(w->counts), free(w->slot), free(w->box_counts), free(w->tokens);
     free(w->pixels), free(w->feats), free(w->spats), free(w->logits), free(w->entropy), free(w->att);
     free(w->entities);
 }
@@ -1457,6 +1440,11 @@ static int serve_main(const cli_args *a)
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* CBLAS (weights in rows, an image encoder's convolutions) on the worker's own thread: the
+       workers (and ban.h's own threads, for weights in panels) are the parallelism, and
+       OpenBLAS's idle threads would spin on the cores the connections and the workers need
+       (measured: a third less throughput under 64 clients) */
+    openblas_set_num_threads(1);
 
     int rc = serve_load(s), fd = -1, bound_port = 0, started = 0;
     struct MHD_Daemon *d = NULL;

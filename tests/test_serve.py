@@ -266,6 +266,9 @@ def test_attention_entropy_words_and_glimpses(pixel_server, pairs):
     assert status == 200 and len(one["entropy"]) == 1 and len(one["attention"]) == 1
     status, _, none = post(pixel_server.port, "/v1/answer", {"question": p["question"], "image": p["b64"], "top_k": 0})
     assert status == 200 and none["top_k"] == [] and none["answer"] == p["answer"]
+    status, _, url = post(pixel_server.port, "/v1/answer", {"question": p["question"],
+                                                            "image": "data:image/png;base64," + p["b64"]})
+    assert status == 200 and url["answer"] == p["answer"]  # a data URL, as a browser's FileReader gives it
 
 
 def refusals(port, image):
@@ -297,9 +300,11 @@ def refusals(port, image):
         ("no image", {"question": q}, "image", "missing"),
         ("image not a string", {"question": q, "image": [1]}, "image", "must be a string"),
         ("an image id to a pixel model", {"question": q, "image_id": "42"}, "image_id", "this model reads pixels"),
-        ("invalid base64", {"question": q, "image": "iVBORw0K!!!!"}, "image", "not base64: character 8"),
-        ("base64 cut short", {"question": q, "image": image[:-3]}, "image", "characters left over"),
-        ("base64 after its padding", {"question": q, "image": b64(b"ab") + "QQ=="}, "image", "after the padding"),
+        ("invalid base64", {"question": q, "image": "iVBORw0K!!!!"}, "image", "character '!' (byte 0x21) at 8"),
+        ("base64 cut short", {"question": q, "image": image[:-3]}, "image", "not a multiple of 4"),
+        ("base64 after its padding", {"question": q, "image": b64(b"ab") + "QQ=="}, "image", "padding '=' at"),
+        ("base64 wrapped in lines", {"question": q, "image": image[:76] + "\n" + image[76:]}, "image", "not base64"),
+        ("a data URL of no base64", {"question": q, "image": "data:image/png," + image}, "image", "data URL"),
         ("not an image", {"question": q, "image": b64(b"plain text, no picture")}, "image", "not a PNG or BMP image"),
         ("a truncated PNG", {"question": q, "image": b64(png[:len(png) // 2])}, "image", "truncated"),
         ("a PNG of 100000 x 100000 pixels", {"question": q, "image": b64(png_header_only(100000, 100000))}, "image",

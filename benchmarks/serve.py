@@ -1,0 +1,339 @@
+#!/usr/bin/python3
+"""Benchmark of ban serve (not a test): throughput and latency under 1, 4, 16 and 64 concurrent
+clients, against the offline commands on the same inputs, in turn on the same machine.
+
+    /usr/bin/python3 benchmarks/serve.py [--models easyvqa,paper] [--clients 1,4,16,64]
+        [--repeats 3] [--seconds 6] [--workers 1] [--max-batch 32] [--batch-wait-ms 2]
+        [--easyvqa-images 1000] [--paper-images 200] [--workdir DIR] [--json OUT.json]
+
+Two models, one question an image (offline, ban vqa and ban easyvqa-eval encode an image once
+for all its questions, and the server shares an image among the questions of one batch; with
+one question an image neither side can, and the figures compare batching alone):
+  easyvqa  examples/models/easyvqa.ban (an image encoder: requests upload a base64 PNG of
+           easy-VQA's test split); offline: ban easyvqa-eval --batch 32 (and 1) on a split of the
+           same images and questions, timed from outside (model loading included, a few ms).
+  paper    the paper's configuration with random weights (tools/random_model.py --preset
+           paper-ban8: hidden 1280, 8 glimpses, counter, 3,129 answers) and a store of generated
+           images of 10-100 boxes of 2048-d features (benchmarks/vqa_pipeline.py's generator);
+           requests name an image id; offline: ban vqa --batch 32 (and 1), whose own questions/s
+           (the forward passes, without loading) is read.
+Clients run in processes of their own (up to 4, threads in each): each keeps one connection
+and sends its next question when the answer to the last came (a closed loop), for --seconds
+after a second of warm-up; every answer is checked against the offline one. Throughput is the
+answers completed in that window per second, latency the clients' wall time from sending to
+the whole answer. Each repeat runs the offline commands, then the server at every level; the
+figures are medians over repeats, and the ratios are taken within a repeat.
+
+Goals (issue 14): at 16 clients and more, >= 80% of offline batch-32 throughput; at 1 client, a
+p50 within 1.5x of a lone request (the offline batch-1 time a question).
+"""
+import argparse
+import base64
+import json
+import multiprocessing
+import os
+import platform
+import re
+import select
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+BAN = os.path.join(ROOT, "build", "ban")
+EASY_MODEL = os.path.join(ROOT, "examples", "models", "easyvqa.ban")
+
+
+def easyvqa_dir():
+    for d in (os.environ.get("EASYVQA_DIR"), os.path.join(ROOT, "..", "shared", "data", "easy-vqa"),
+              "/work/shared/data/easy-vqa"):
+        if d and os.path.isfile(os.path.join(d, "test", "questions.json")):
+            return d
+    sys.exit("easy-VQA data not found: set EASYVQA_DIR")
+
+
+# ---- the workloads: requests, and the offline commands on the same inputs ------------------------
+
+def easyvqa_workload(work, n_images):
+    """A split of the first n_images test images, the first question of each: the requests, and
+    the offline answers (ban easyvqa-eval --predictions-out)."""
+    src = os.path.join(easyvqa_dir(), "test")
+    split = os.path.join(work, "easyvqa")
+    os.makedirs(os.path.join(split, "images"), exist_ok=True)
+    rows, seen = [], set()
+    for r in json.load(open(os.path.join(src, "questions.json"))):
+        if r[2] < n_images and r[2] not in seen:
+            rows.append(r)
+            seen.add(r[2])
+    for i in seen:
+        shutil.copy(os.path.join(src, "images", "%d.png" % i), os.path.join(split, "images", "%d.png" % i))
+    json.dump(rows, open(os.path.join(split, "questions.json"), "w"))
+    pred = os.path.join(work, "easyvqa_pred.txt")
+    run([BAN, "easyvqa-eval", EASY_MODEL, "--data", split, "--predictions-out", pred])
+    answers = open(pred).read().split("\n")[:-1]
+    images = {i: base64.b64encode(open(os.path.join(split, "images", "%d.png" % i), "rb").read()).decode()
+              for i in seen}
+    requests = [(json.dumps({"question": q, "image": images[i]}), a) for (q, _, i), a in zip(rows, answers)]
+
+    def offline(batch):
+        t = time.monotonic()
+        run([BAN, "easyvqa-eval", EASY_MODEL, "--data", split, "--batch", str(batch)])
+        return len(rows) / (time.monotonic() - t)
+
+    return {"name": "easyvqa", "model": EASY_MODEL, "serve_args": [], "requests": requests, "offline": offline,
+            "questions": len(rows), "what": "examples/models/easyvqa.ban, %d test images, %d questions "
+                                            "(base64 PNG uploads)" % (n_images, len(rows))}
+
+
+def paper_workload(work, n_images):
+    import vqa_pipeline
+    model = os.path.join(work, "ban8.ban")
+    if not os.path.exists(model):
+        run([sys.executable, os.path.join(ROOT, "tools", "random_model.py"), "--preset", "paper-ban8", "--output",
+             model])
+    rng = np.random.default_rng(1)
+    tsv = os.path.join(work, "bench.tsv")
+    ids, _ = vqa_pipeline.generate_tsv([tsv], n_images, 2048, rng)
+    store = os.path.join(work, "bench.store")
+    run([BAN, "features", "import", "--tsv", tsv, "--output", store])
+    os.remove(tsv)
+    qfile = os.path.join(work, "questions.json")
+    vqa_pipeline.generate_questions(qfile, ids, 1, rng)
+    q = json.load(open(qfile))  # one question an image
+    seen = set()
+    q["questions"] = [x for x in q["questions"] if not (x["image_id"] in seen or seen.add(x["image_id"]))]
+    json.dump(q, open(qfile, "w"))
+    res = os.path.join(work, "results.json")
+    run([BAN, "vqa", model, "--features", store, "--questions", qfile, "--output", res])
+    answers = {r["question_id"]: r["answer"] for r in json.load(open(res))}
+    qs = json.load(open(qfile))["questions"]
+    requests = [(json.dumps({"question": q["question"], "image_id": q["image_id"]}), answers[q["question_id"]])
+                for q in qs]
+
+    def offline(batch):
+        err = run([BAN, "vqa", model, "--features", store, "--questions", qfile, "--output", res, "--batch",
+                   str(batch)])
+        return float(re.search(r"in [0-9.]+ s: ([0-9.]+) questions/s", err).group(1))
+
+    return {"name": "paper", "model": model, "serve_args": ["--features", store], "requests": requests,
+            "offline": offline, "questions": len(qs),
+            "what": "paper-ban8 (random weights), %d generated images of 10-100 boxes, %d questions" % (n_images,
+                                                                                                    len(qs))}
+
+
+def run(cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit("%s failed:\n%s" % (" ".join(cmd), proc.stderr))
+    return proc.stderr
+
+
+# ---- the clients -------------------------------------------------------------------------------
+
+def read_response(sock, buf):
+    """(status, body, what is left) of one response with a Content-Length."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed mid-response")
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    length = int(re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I).group(1))
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed mid-body")
+        rest += chunk
+    return int(head[9:12]), rest[:length], rest[length:]
+
+
+def client_process(port, requests, first, step, n_threads, t_warm, t_end, out):
+    """n_threads clients, the k-th sending requests first + k, + step, ...; the latencies of the
+    answers sent after t_warm and done before t_end, and any wrong answer or error."""
+    lat, bad, lock = [], [], threading.Lock()
+
+    def one(k):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf, i = b"", first + k
+        mine = []
+        try:
+            while time.monotonic() < t_end:
+                body, answer = requests[i % len(requests)]
+                i += step
+                data = body.encode()
+                t0 = time.monotonic()
+                sock.sendall(b"POST /v1/answer HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+                status, reply, buf = read_response(sock, buf)
+                t1 = time.monotonic()
+                got = json.loads(reply).get("answer") if status == 200 else reply[:200]
+                if answer is not None and got != answer:
+                    with lock:
+                        bad.append((status, got, answer))
+                if t0 >= t_warm and t1 <= t_end:
+                    mine.append(t1 - t0)
+        except Exception as e:
+            with lock:
+                bad.append(repr(e))
+        finally:
+            sock.close()
+        with lock:
+            lat.extend(mine)
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put((lat, bad))
+
+
+def load(port, requests, clients, seconds):
+    """clients closed-loop clients for a second of warm-up and `seconds`: (answers/s, p50 ms, p99 ms)."""
+    procs = min(clients, 4)
+    t_warm = time.monotonic() + 1.0 + 0.2 * procs  # the processes start meanwhile
+    t_end = t_warm + seconds
+    out = multiprocessing.Queue()
+    ps, at = [], 0
+    for p in range(procs):
+        n = clients // procs + (p < clients % procs)
+        ps.append(multiprocessing.Process(target=client_process,
+                                          args=(port, requests, at, clients, n, t_warm, t_end, out)))
+        at += n
+    for p in ps:
+        p.start()
+    lat, bad = [], []
+    for _ in ps:
+        l, b = out.get()
+        lat += l
+        bad += b
+    for p in ps:
+        p.join()
+    if bad:
+        sys.exit("wrong answers or errors under %d clients: %s" % (clients, bad[:3]))
+    lat.sort()
+    return len(lat) / seconds, 1e3 * lat[len(lat) // 2], 1e3 * lat[min(len(lat) - 1, int(0.99 * len(lat)))]
+
+
+def serve(workload, args):
+    cmd = [BAN, "serve", workload["model"], "--port", "0", "--workers", str(args.workers), "--max-batch",
+           str(args.max_batch), "--batch-wait-ms", str(args.batch_wait_ms), "--max-queue", "4096"]
+    proc = subprocess.Popen(cmd + workload["serve_args"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    ready, _, _ = select.select([proc.stdout], [], [], 120)
+    line = proc.stdout.readline() if ready else ""
+    m = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
+    if not m:
+        proc.kill()
+        sys.exit("ban serve did not start: %r" % line)
+    return proc, int(m.group(1))
+
+
+def metrics(port):
+    """(questions, batches) so far"""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
+        _, body, _ = read_response(s, b"")
+    text = body.decode()
+    return (int(re.search(r"ban_batch_questions_sum (\d+)", text).group(1)),
+            int(re.search(r"ban_batch_questions_count (\d+)", text).group(1)))
+
+
+def bench(workload, args):
+    levels = [int(c) for c in args.clients.split(",")]
+    reps = []
+    for r in range(args.repeats):
+        rep = {"offline_32": workload["offline"](32), "offline_1": workload["offline"](1), "levels": {}}
+        proc, port = serve(workload, args)
+        try:
+            for c in levels:
+                before = metrics(port)
+                qps, p50, p99 = load(port, workload["requests"], c, args.seconds)
+                after = metrics(port)
+                batch = (after[0] - before[0]) / max(1, after[1] - before[1])
+                rep["levels"][c] = {"qps": qps, "p50": p50, "p99": p99, "batch": batch}
+        finally:
+            proc.terminate()
+            proc.wait(60)
+        reps.append(rep)
+        print("  repeat %d: offline %.1f q/s at batch 32, %.2f ms a question at batch 1; server %s" % (
+            r + 1, rep["offline_32"], 1e3 / rep["offline_1"],
+            ", ".join("%d: %.1f q/s p50 %.1f ms" % (c, v["qps"], v["p50"]) for c, v in rep["levels"].items())),
+            flush=True)
+    return reps
+
+
+def summarize(name, what, reps, levels):
+    med = statistics.median
+    lone = [1e3 / r["offline_1"] for r in reps]
+    print("\n%s: %s" % (name, what))
+    print("offline batch 32: %.1f questions/s; batch 1: %.2f ms a question (medians of %d)" % (
+        med(r["offline_32"] for r in reps), med(lone), len(reps)))
+    print("| clients | answers/s | of offline batch 32 | p50 ms | p99 ms | p50 / lone request | questions a batch |")
+    print("|---|---|---|---|---|---|---|")
+    rows = []
+    for c in levels:
+        qps = med(r["levels"][c]["qps"] for r in reps)
+        frac = med(r["levels"][c]["qps"] / r["offline_32"] for r in reps)
+        p50 = med(r["levels"][c]["p50"] for r in reps)
+        p99 = med(r["levels"][c]["p99"] for r in reps)
+        ratio = med(r["levels"][c]["p50"] / (1e3 / r["offline_1"]) for r in reps)
+        batch = med(r["levels"][c]["batch"] for r in reps)
+        print("| %d | %.1f | %.0f%% | %.2f | %.2f | %.2fx | %.1f |" % (c, qps, 100 * frac, p50, p99, ratio, batch))
+        rows.append({"clients": c, "answers_per_s": qps, "of_offline": frac, "p50_ms": p50, "p99_ms": p99,
+                     "p50_over_lone": ratio, "batch_mean": batch})
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="easyvqa,paper")
+    ap.add_argument("--clients", default="1,4,16,64")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=6.0, help="measured seconds a level (after 1 s of warm-up)")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--max-batch", type=int, default=32)
+    ap.add_argument("--batch-wait-ms", type=int, default=2)
+    ap.add_argument("--easyvqa-images", type=int, default=1000, help="easy-VQA test images, a question each")
+    ap.add_argument("--paper-images", type=int, default=200, help="generated images, a question each")
+    ap.add_argument("--workdir", help="keep the files here (default: a temporary folder, removed)")
+    ap.add_argument("--json", help="write the figures here")
+    args = ap.parse_args()
+    if not os.access(BAN, os.X_OK):
+        sys.exit("%s is missing: run make first" % BAN)
+    work = args.workdir or tempfile.mkdtemp(prefix="ban-serve-bench-")
+    os.makedirs(work, exist_ok=True)
+    print("ban serve benchmark: %s, %d processors, load average %.2f at the start; server --workers %d "
+          "--max-batch %d --batch-wait-ms %d" % (platform.processor() or platform.machine(), os.cpu_count(),
+                                                  os.getloadavg()[0], args.workers, args.max_batch,
+                                                  args.batch_wait_ms), flush=True)
+    report, levels = {}, [int(c) for c in args.clients.split(",")]
+    try:
+        for name in args.models.split(","):
+            make, n = {"easyvqa": (easyvqa_workload, args.easyvqa_images),
+                       "paper": (paper_workload, args.paper_images)}[name]
+            workload = make(work, n)
+            print("%s: %s" % (name, workload["what"]), flush=True)
+            reps = bench(workload, args)
+            report[name] = {"what": workload["what"], "repeats": reps,
+                            "table": summarize(name, workload["what"], reps, levels)}
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    print("load average at the end: %.2f" % os.getloadavg()[0])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()
