@@ -368,6 +368,8 @@ static int parse_object(serve *s, serve_request *r, const char *const *known)
     for (const char *p = end; p < r->body + r->len; p++)
         if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
             return refuse(r, NULL, "the body holds more than one JSON value (byte %zu)", (size_t)(p - r->body));
+    free(r->body); /* cJSON holds copies of what is needed */
+    r->body = NULL;
     if (!cJSON_IsObject(r->json)) return refuse(r, NULL, "the body must be a JSON object");
     for (const cJSON *it = r->json->child; it; it = it->next) {
         int k = 0;
