@@ -34,13 +34,15 @@
      oldest arrived while another batch is running (with every worker idle, waiting could only
      add latency: a lone request pays batch-1 time). Each of the N workers owns a ban_ctx sized
      for B questions (limits.threads = 1 when N > 1) and batch buffers allocated once: a batch
-     allocates nothing. Jobs of a batch with different "glimpses" are not mixed.
+     allocates nothing. The questions of a batch about one image (one record of the store, or
+     the same pixels) share it, as in ban vqa: its boxes are projected, or its pixels encoded,
+     once. Jobs with different "glimpses" are not mixed. OpenBLAS runs on the calling thread.
 
    REFUSALS (the server stays up): not a JSON object, a missing, unknown, repeated or mistyped
-     field, invalid base64 (tsv.h's strict decoder), an image image.h refuses, an image id not in the store, a question
-     with no known word: 400 naming the field. A body over --max-body-mb: 413 from its header,
-     nothing of it read; a body without Content-Length: 411. More than Q questions waiting: 503
-     with Retry-After. Unknown routes 404, wrong methods 405.
+     field, invalid base64 (tsv.h's strict decoder), an image image.h refuses, an image id not
+     in the store, a question with no known word: 400 naming the field. A body over
+     --max-body-mb: 413 from its header, nothing of it read; a body without Content-Length: 411.
+     More than Q questions waiting: 503 with Retry-After. Unknown routes 404, wrong methods 405.
 
    SHUTDOWN (SIGTERM or SIGINT): the listening socket stops accepting (new connections are
      refused), requests already read are answered (with Connection: close), and the server exits
