@@ -92,13 +92,10 @@ def healthy(port):
     assert status == 200 and json.loads(data)["status"] == "ok", (status, data)
 
 
-def raw(port, data, timeout=30):
-    """Bytes sent on a socket of their own; everything the server answers until it closes (or the
-    timeout)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def read_until_closed(s):
+    """Everything the server sends on s until it closes the connection (or the socket's timeout)."""
+    got = b""
     try:
-        s.sendall(data)
-        got = b""
         while True:
             chunk = s.recv(65536)
             if not chunk:
@@ -108,6 +105,40 @@ def raw(port, data, timeout=30):
         return got
     finally:
         s.close()
+
+
+def raw(port, data, timeout=30):
+    """Bytes sent on a socket of their own, and all the server answers until it closes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    return read_until_closed(s)
+
+
+def run_clients(port, n, plan):
+    """n clients at once, each on a thread and a keep-alive connection of its own, client k sending
+    the requests plan(k) lists, [(path, body, expected)]: every (status, JSON answer, expected)
+    (an error raised in a client fails the test)."""
+    results, errors, start = [], [], threading.Barrier(n)
+
+    def client(k):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            start.wait()
+            for path, body, expected in plan(k):
+                conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+                r = conn.getresponse()
+                results.append((r.status, json.loads(r.read()), expected))
+            conn.close()
+        except Exception as e:
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not errors, errors[:3]
+    return results
 
 
 def split_response(data):
@@ -354,17 +385,8 @@ def test_a_body_over_the_limit_is_refused_unread(pixel_server):
     """The header announces 17 MB (the limit is 16): the 413 comes before a byte of the body is sent,
     and the connection closes (nothing of the body is read)."""
     port = pixel_server.port
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.sendall(b"POST /v1/answer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-              b"Content-Length: %d\r\n\r\n" % (17 << 20))
-    got = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        got += chunk
-    s.close()
-    status, headers, body = split_response(got)
+    status, headers, body = split_response(raw(port, b"POST /v1/answer HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                                     b"application/json\r\nContent-Length: %d\r\n\r\n" % (17 << 20)))
     assert status == 413 and "more than the 16777216 this server reads" in json.loads(body)["error"]
     status, _, body = split_response(raw(port, b"POST /v1/answer HTTP/1.1\r\nHost: x\r\nContent-Length: "
                                                b"99999999999999999999999\r\n\r\n"))
@@ -375,34 +397,18 @@ def test_a_body_over_the_limit_is_refused_unread(pixel_server):
 def test_64_concurrent_clients_get_ban_asks_answers(pixel_server, pairs):
     """64 clients at once, 4 requests each on their own keep-alive connection, some with several
     questions: every answer is ban ask's."""
-    port, results, errors = pixel_server.port, [], []
-    start = threading.Barrier(64)
+    port = pixel_server.port
 
-    def client(k):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-            start.wait()
-            for i in range(4):
-                p = pairs[(k + 5 * i) % len(pairs)]
-                if i == 3:  # both questions about its image, in one request
-                    two = [x for x in pairs if x["image"] == p["image"]]
-                    body = {"questions": [x["question"] for x in two], "image": p["b64"]}
-                else:
-                    two, body = [p], {"question": p["question"], "image": p["b64"]}
-                conn.request("POST", "/v1/answer", json.dumps(body), {"Content-Type": "application/json"})
-                r = conn.getresponse()
-                got = json.loads(r.read())
-                results.append((r.status, got, two))
-            conn.close()
-        except Exception as e:  # reported below, with the rest
-            errors.append(repr(e))
+    def plan(k):
+        for i in range(4):
+            p = pairs[(k + 5 * i) % len(pairs)]
+            if i < 3:
+                yield "/v1/answer", {"question": p["question"], "image": p["b64"]}, [p]
+            else:  # both questions about its image, in one request
+                two = [x for x in pairs if x["image"] == p["image"]]
+                yield "/v1/answer", {"questions": [x["question"] for x in two], "image": p["b64"]}, two
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(64)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
-    assert not errors, errors[:3]
+    results = run_clients(port, 64, plan)
     assert len(results) == 256
     for status, got, expected in results:
         assert status == 200, got
@@ -455,14 +461,7 @@ def test_a_full_queue_is_a_503_with_retry_after(tmp_path, pairs):
             s.sendall(request)
         codes = []
         for s in socks:
-            got = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
-            s.close()
-            status, headers, data = split_response(got)
+            status, headers, data = split_response(read_until_closed(s))
             codes.append(status)
             got = json.loads(data)
             if status == 503:
@@ -597,28 +596,13 @@ def test_store_model_answers_equal_ban_vqa(exported, vqa_case):
         info = json.loads(info)
         assert info["input"] == "features" and info["conventions"]["probability"] == "sigmoid"
         assert sorted(info["store"]["ids"]) == sorted(str(c["image_id"]) for c in cases[::6])
-        results, errors = [], []
+        def plan(k):
+            for i in range(3):
+                c = cases[(k + 13 * i) % len(cases)]
+                image_id = c["image_id"] if i % 2 else str(c["image_id"])  # a number, or a string
+                yield "/v1/answer", {"question": c["question"], "image_id": image_id, "attention": True}, c
 
-        def client(k):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-                for i in range(3):
-                    c = cases[(k + 13 * i) % len(cases)]
-                    image_id = c["image_id"] if i % 2 else str(c["image_id"])
-                    conn.request("POST", "/v1/answer", json.dumps({"question": c["question"], "image_id": image_id,
-                                                                   "attention": True}))
-                    r = conn.getresponse()
-                    results.append((r.status, json.loads(r.read()), c))
-                conn.close()
-            except Exception as e:
-                errors.append(repr(e))
-
-        threads = [threading.Thread(target=client, args=(k,)) for k in range(64)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
-        assert not errors, errors[:3]
+        results = run_clients(server.port, 64, plan)
         assert len(results) == 192
         for status, got, c in results:
             assert status == 200, got
@@ -665,24 +649,13 @@ def test_ground_equals_ban_ground_json(exported, tmp_path):
         expected.append(json.loads(out))
     server = Server(tmp_path, exported["flickr"], "--features", store, "--max-batch", 4)
     try:
-        results, errors = [], []
+        def plan(k):
+            for i in range(4):
+                image, sentence, top = cases[(k + i) % len(cases)]
+                yield "/v1/ground", {"image_id": image, "sentence": sentence, "top_k": top}, (k + i) % len(cases)
 
-        def client(k):
-            try:
-                for i in range(4):
-                    image, sentence, top = cases[(k + i) % len(cases)]
-                    status, _, got = post(server.port, "/v1/ground", {"image_id": image, "sentence": sentence,
-                                                                      "top_k": top})
-                    results.append((status, got, (k + i) % len(cases)))
-            except Exception as e:
-                errors.append(repr(e))
-
-        threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
-        assert not errors, errors[:3]
+        results = run_clients(server.port, 16, plan)
+        assert len(results) == 64
         for status, got, i in results:
             assert status == 200, got
             assert got.pop("ms") > 0
