@@ -7,15 +7,15 @@ CFLAGS ?= -O2 -g
 WARN = -std=c11 -Wall -Wextra
 BLAS_LIBS ?= -lopenblas
 LDLIBS = $(BLAS_LIBS) -lm -lpthread
-DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev libmicrohttpd-dev python3-numpy python3-pytest python3-torch \
-       python3-pil chromium chromium-driver python3-selenium
+DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev zlib1g-dev libmicrohttpd-dev python3-numpy \
+       python3-pytest python3-torch python3-pil chromium chromium-driver python3-selenium
 
 HEADERS = ban.h $(wildcard examples/*.h)
 # build/ban: the dispatcher (examples/ban.c), the shared helpers (examples/cli.c), the one
 # file that compiles the single-header libraries (examples/impl.c), and a file per command
 # or group of commands (examples/cmd_*.c, listed in examples/cli.h's CLI_COMMANDS)
 CLI_SRC = examples/ban.c examples/cli.c examples/impl.c $(wildcard examples/cmd_*.c)
-CLI_LIBS = -lcjson -lexpat
+CLI_LIBS = -lcjson -lexpat -lz
 # ban serve (examples/cmd_serve.c) runs on libmicrohttpd; only build/ban links it
 SERVE_LIBS = -lmicrohttpd
 # every tests/test_*.c is a TAP-speaking program build/test_*, run by make test
@@ -52,6 +52,7 @@ check-deps:
 	echo '#include <expat.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libexpat1-dev"; \
 	echo '#include <stb/stb_image.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libstb-dev"; \
 	echo '#include <microhttpd.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libmicrohttpd-dev"; \
+	echo '#include <zlib.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing zlib1g-dev"; \
 	if [ -n "$$missing" ]; then echo "ban.h needs:$$missing  (install them: make deps, or apt-get install -y $(DEPS))"; exit 1; fi
 
 # everything the tests and examples use, from Debian's packages (run as root)
@@ -73,13 +74,13 @@ $(BUILD)/test_%: tests/test_%.c $(HEADERS) | $(BUILD)
 
 $(BUILD)/test_portable: tests/test_ban.c tests/test_util.h
 
-$(FIXTURES): tests/prepare_fixtures.py tools/ban_export.py tools/banfile.py tools/torchfile.py $(wildcard tests/fixtures/*) | $(BUILD)
+$(FIXTURES): tests/prepare_fixtures.py tools/ban_export.py tools/banfile.py tools/torchfile.py tools/openvqa.py $(wildcard tests/fixtures/* tests/fixtures/openvqa/*) | $(BUILD)
 	@$(PYTHON) -c 'import numpy, pytest' 2>/dev/null || { echo "the tests need: apt-get install -y $(DEPS) (or make deps)"; exit 1; }
 	$(PYTHON) tests/prepare_fixtures.py $(BUILD)/fixtures
 
 ## test: every test; the last line reads "N passed, N failed"
 test: all $(C_TESTS) $(FIXTURES) $(FUZZ_BINS)
-	FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) $(PYTHON) tests/run_tests.py --build $(BUILD)
+	FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) PYTHON=$(PYTHON) $(PYTHON) tests/run_tests.py --build $(BUILD)
 
 # ---- untrusted input: sanitizers, valgrind, fuzzing (README.md, "Safety") ------------------
 $(BUILD)/fuzz/have-libfuzzer: | $(BUILD)

@@ -17,7 +17,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include "cli.h"
+#include "npz.h"
 #include "store.h"
 #include "tsv.h"
 
@@ -124,6 +128,7 @@ typedef struct {
     uint64_t *src_line;
     size_t src_cap;
     uint64_t images, boxes_total, unselected, skipped, bytes;
+    int npz;                    /* reading .npz files, not TSV */
     char listed[MAX_LISTED][160];
     double t0, last_report;
 } importer;
@@ -135,9 +140,10 @@ static void progress(importer *im, const char *file, int final)
     im->last_report = t;
     double mb = (double)im->bytes / 1e6, dt = t - im->t0 > 1e-9 ? t - im->t0 : 1e-9;
     if (final)
-        fprintf(stderr, "ban: features: imported %llu images (%llu boxes of %d floats) from %.1f MB of TSV in %.1f s "
+        fprintf(stderr, "ban: features: imported %llu images (%llu boxes of %d floats) from %.1f MB of %s in %.1f s "
                 "(%.1f MB/s) into %s\n", (unsigned long long)im->images, (unsigned long long)im->boxes_total,
-                im->p.feature_dim, mb, dt, mb / dt, im->output);
+                im->p.feature_dim, mb, im->npz ? ".npz files" : "TSV", dt,
+                mb / dt, im->output);
     else
         fprintf(stderr, "ban: features: %s: %llu images, %.1f MB read (%.1f MB/s)\n", file,
                 (unsigned long long)im->images, mb, mb / dt);
@@ -189,9 +195,9 @@ static int import_file(importer *im, int file_index)
         int status = tsv_parse_record(&im->p, line, len, &rec, why, sizeof why);
         if (status == TSV_UNSELECTED) { im->unselected++; continue; }
         if (status == TSV_OK) {
-            int64_t prev = im->w ? store_writer_find(im->w, rec.image_id) : -1;
+            int64_t prev = im->w ? store_writer_find(im->w, rec.id) : -1;
             if (prev >= 0) {
-                snprintf(why, sizeof why, "image %lld appears twice (first at %s:%llu)", (long long)rec.image_id,
+                snprintf(why, sizeof why, "image %s appears twice (first at %s:%llu)", rec.id,
                          im->files[im->src_file[prev]], (unsigned long long)im->src_line[prev]);
                 status = TSV_BAD;
             }
@@ -224,11 +230,89 @@ static int import_file(importer *im, int file_index)
     return rc;
 }
 
+/* one .npz file of OpenVQA's (examples/npz.h) into the store: an error, or with --skip-bad a
+   warning and a count */
+static int import_npz(importer *im, const char *path, long dim)
+{
+    npz_features f;
+    char err[4400];
+    struct stat st;
+    if (stat(path, &st) == 0) im->bytes += (uint64_t)st.st_size;
+    if (npz_read_features(path, &f, err, sizeof err)) {
+        if (!im->skip_bad) return cli_error("%s", err);
+        cli_warn("%s; file skipped", err);
+        if (im->skipped < MAX_LISTED) snprintf(im->listed[im->skipped], sizeof im->listed[0], "%s", path);
+        im->skipped++;
+        return CLI_OK;
+    }
+    int rc = CLI_OK;
+    const store_record rec = npz_record(&f);
+    if (!im->p.feature_dim) im->p.feature_dim = dim ? (int)dim : f.feature_dim; /* the first file's, or --feature-dim */
+    if (f.feature_dim != im->p.feature_dim) {
+        snprintf(err, sizeof err, "%s: %d-d features, the store's are %d-d", path, f.feature_dim, im->p.feature_dim);
+        npz_features_free(&f);
+        if (!im->skip_bad) return cli_error("%s", err);
+        cli_warn("%s; file skipped", err);
+        im->skipped++;
+        return CLI_OK;
+    }
+    if (!im->w && store_writer_open(im->output, im->p.feature_dim, &im->w, err, sizeof err))
+        rc = cli_error("%s", err);
+    else if (store_writer_find(im->w, rec.id) >= 0) {
+        rc = im->skip_bad ? CLI_OK : cli_error("%s: image %s appears twice in the folder", path, rec.id);
+        if (im->skip_bad) cli_warn("%s: image %s appears twice; file skipped", path, rec.id), im->skipped++;
+    } else if (store_writer_add(im->w, &rec, err, sizeof err)) {
+        rc = cli_error("%s: %s", path, err);
+    } else {
+        im->images++;
+        im->boxes_total += (uint64_t)rec.n_boxes;
+    }
+    npz_features_free(&f);
+    return rc;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* every DIR/<name>.npz, in the order of their names */
+static int import_npz_dir(importer *im, const char *dir, long dim)
+{
+    DIR *d = opendir(dir);
+    if (!d) return cli_error("%s: cannot open the folder: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = CLI_OK;
+    for (struct dirent *e; rc == CLI_OK && (e = readdir(d));) {
+        const size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".npz")) continue;
+        if (n == cap) {
+            char **t = (char **)realloc(names, (cap = cap ? 2 * cap : 1024) * sizeof *names);
+            if (!t) { rc = cli_error("out of memory for the file names"); break; }
+            names = t;
+        }
+        if (!(names[n] = (char *)malloc(strlen(dir) + len + 2))) { rc = cli_error("out of memory"); break; }
+        sprintf(names[n++], "%s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    if (rc == CLI_OK && n == 0) rc = cli_error("%s: no .npz files", dir);
+    if (rc == CLI_OK) qsort(names, n, sizeof *names, by_name);
+    for (size_t i = 0; rc == CLI_OK && i < n; i++) {
+        rc = import_npz(im, names[i], dim);
+        progress(im, names[i], 0);
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return rc;
+}
+
 static int import_main(const cli_args *a)
 {
     const char *ids_path = cli_get(a, "--image-ids"), *output = cli_get(a, "--output");
+    const char *npz_dir = cli_get(a, "--npz-dir");
     long dim = 0;
     if (cli_long(a, "--feature-dim", 1, STORE_MAX_DIM, &dim)) return CLI_USAGE;
+    if (!npz_dir == !cli_get(a, "--tsv")) return cli_usage(a, "--tsv or --npz-dir is required (one of them)");
+    if (npz_dir && (a->n_args || ids_path))
+        return cli_usage(a, "--npz-dir imports every .npz file of its folder: no further files, no --image-ids");
     /* the files: --tsv's value, then the arguments */
     const char **files = (const char **)malloc((size_t)(a->n_args + 1) * sizeof(char *));
     if (!files) return cli_error("out of memory");
@@ -253,7 +337,12 @@ static int import_main(const cli_args *a)
         }
     }
     if (rc == CLI_OK && dim && store_writer_open(output, (int)dim, &im.w, err, sizeof err)) rc = cli_error("%s", err);
-    for (int i = 0; rc == CLI_OK && i < n_files; i++) {
+    im.npz = npz_dir != NULL;
+    if (rc == CLI_OK && npz_dir) {
+        fprintf(stderr, "ban: features: reading %s/*.npz\n", npz_dir);
+        rc = import_npz_dir(&im, npz_dir, dim);
+    }
+    for (int i = 0; rc == CLI_OK && !npz_dir && i < n_files; i++) {
         fprintf(stderr, "ban: features: reading %s\n", files[i]);
         rc = import_file(&im, i);
     }
@@ -326,7 +415,7 @@ static int info_main(const cli_args *a)
     if (f && fseek(f, 0, SEEK_END) == 0) bytes = (long long)ftell(f);
     if (f) fclose(f);
     printf("store:            %s\n", path);
-    printf("format:           feature store version %d, %lld bytes\n", STORE_VERSION, bytes);
+    printf("format:           feature store version %d, %lld bytes\n", store_version(s), bytes);
     printf("images:           %lld\n", (long long)N);
     printf("boxes:            %lld (%d to %d an image, mean %.1f)\n", (long long)store_box_count(s), N ? least : 0,
            most, N ? (double)store_box_count(s) / (double)N : 0.0);
@@ -334,7 +423,7 @@ static int info_main(const cli_args *a)
     if (N) {
         store_get(s, 0, &lo);
         store_get(s, N - 1, &hi);
-        printf("image ids:        %lld to %lld\n", (long long)lo.image_id, (long long)hi.image_id);
+        printf("image ids:        %s to %s\n", lo.id, hi.id);
     }
     printf("boxes per image:\n");
     uint64_t top = 0;
@@ -357,22 +446,27 @@ static int info_main(const cli_args *a)
 }
 
 static const cli_option import_options[] = {
-    {"--tsv", "FILE", 1, "a bottom-up-attention TSV file (image_id, image_w, image_h, num_boxes, boxes, features;\n"
+    {"--tsv", "FILE", 0, "a bottom-up-attention TSV file (image_id, image_w, image_h, num_boxes, boxes, features;\n"
                          "base64 float32); more files may follow as arguments"},
+    {"--npz-dir", "DIR", 0, "instead of TSV: OpenVQA's per-image feature files, every DIR/*.npz (VQA-v2's\n"
+                            "COCO_<split>_<id>.jpg.npz with x (2048, K), bbox, image_w, image_h; GQA's <imageId>.npz\n"
+                            "with x (K, 2048), bbox, width, height); the image id comes from the file name"},
     {"--output", "STORE", 1, "the feature store (docs/STORE.md), written atomically"},
     {"--image-ids", "IDS.txt", 0, "keep the listed images only (one id a line; default: every image)"},
     {"--feature-dim", "D", 0, "floats a box feature (default: the first record's)"},
-    {"--skip-bad", NULL, 0, "skip, count and list bad records (default: an error naming the file and line)"},
+    {"--skip-bad", NULL, 0, "skip, count and list bad records or .npz files (default: an error naming the file\n"
+                            "and line)"},
     {NULL, NULL, 0, NULL}};
 
 const cli_command cli_features_import = {
-    "features import", import_main, CLI_NO_MODEL, "--tsv FILE [FILE ...] --output STORE [options]",
-    "bottom-up-attention TSV files -> one mmap-able feature store\n"
+    "features import", import_main, CLI_NO_MODEL, "(--tsv FILE [FILE ...] | --npz-dir DIR) --output STORE [options]",
+    "bottom-up-attention TSV files, or OpenVQA's .npz files, -> one mmap-able feature store\n"
     "The store keeps the pixel boxes, the image sizes and the reference's spatial features. Streamed (memory\n"
     "holds one line and the index), written atomically; a bad record is an error naming its file and line.",
     import_options, -1,
     "ban features import --tsv trainval/karpathy_*_resnet101_faster_rcnn_genome.tsv* --image-ids val2014_ids.txt \\\n"
-    "    --output val2014.store"};
+    "    --output val2014.store\n"
+    "ban features import --npz-dir data/gqa/feats/gqa-frcn --output gqa.store"};
 
 const cli_command cli_features_info = {
     "features info", info_main, CLI_NO_MODEL, "STORE",

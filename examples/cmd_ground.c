@@ -132,19 +132,8 @@ static void setup_close(ground_setup *s)
     ban_model_free(s->model);
 }
 
-/* an image id: 1 to 18 decimal digits */
-static int parse_image_id(const char *text, int64_t *id)
-{
-    size_t n = strlen(text);
-    int64_t v = 0;
-    if (n < 1 || n > 18) return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (text[i] < '0' || text[i] > '9') return 0;
-        v = v * 10 + (text[i] - '0');
-    }
-    *id = v;
-    return 1;
-}
+/* an image id as the store holds them (examples/store.h): safe in a file name too */
+static int parse_image_id(const char *text) { return store_id_check(text, strlen(text)); }
 
 /* ---- one sentence ------------------------------------------------------------------------------- */
 
@@ -199,10 +188,11 @@ static int one_load(const ground_setup *s, one_sentence *o, const cli_args *a, c
                     const char *xml_path)
 {
     char err[GROUND_ERR];
-    int64_t image_id;
-    if (!parse_image_id(o->image_text, &image_id))
-        return cli_usage(a, "--image must be a whole number (got '%s')", o->image_text);
-    if (!store_find(s->st, image_id, &o->rec)) return cli_error("image %s has no features in the store", o->image_text);
+    if (!parse_image_id(o->image_text))
+        return cli_usage(a, "--image must be an image id: 1 to %d letters, digits, '_', '-' or '.' (got '%.80s')",
+                         STORE_MAX_ID, o->image_text);
+    if (!store_find(s->st, o->image_text, &o->rec))
+        return cli_error("image %s has no features in the store", o->image_text);
     o->line = text_arg;
     o->len = text_arg ? strlen(text_arg) : 0;
     o->sentence_index = -1;
@@ -442,12 +432,12 @@ static int read_split(const char *path, g_split *s, char *err)
         }
         markup_py_strip(l, ll, &a, &b);
         if (a == b) continue;
-        int64_t v;
         char *id = (char *)malloc(b - a + 1);
         if (!id) { rc = util_fail(err, GROUND_MSG, "out of memory"); break; }
         memcpy(id, l + a, b - a), id[b - a] = 0;
-        if (!parse_image_id(id, &v)) {
-            rc = util_fail(err, GROUND_MSG, "%s:%ld: image id '%s' is not a whole number", path, lr.lineno, id);
+        if (!parse_image_id(id)) {
+            rc = util_fail(err, GROUND_MSG, "%s:%ld: image id '%.80s' is not 1 to %d letters, digits, '_', '-' or '.'",
+                           path, lr.lineno, id, STORE_MAX_ID);
             free(id);
             break;
         }
@@ -459,7 +449,6 @@ static int read_split(const char *path, g_split *s, char *err)
         if (rc) { free(id); break; }
         memset(&s->img[s->n_img], 0, sizeof(g_image));
         s->img[s->n_img].id = id;
-        s->img[s->n_img].rec.image_id = v;
         s->n_img++;
     }
     free(buf);
@@ -549,7 +538,7 @@ static int split_load(const ground_setup *gs, const char *split_path, const char
     *Kmax = *Emax = 1;
     for (size_t i = 0; i < s->n_img; i++) {
         g_image *im = &s->img[i];
-        if (!(im->found = store_find(gs->st, im->rec.image_id, &im->rec))) {
+        if (!(im->found = store_find(gs->st, im->id, &im->rec))) {
             if (!skip_missing)
                 return cli_error("image %s (%s) has no features in the store (--skip-missing leaves it out)", im->id,
                                  split_path);

@@ -80,9 +80,6 @@ enum {
     SERVE_ERR = 1024             /* a message */
 };
 #define SERVE_GRACE_S 1.0        /* at shutdown: how long idle connections may still send a request */
-#ifndef STORE_MAX_ID
-#define STORE_MAX_ID 64          /* bytes of an image id (store.h's, once it keys images by strings) */
-#endif
 
 /* ---- the server's state ---------------------------------------------------------------------- */
 
@@ -407,7 +404,8 @@ static int int_field(serve_request *r, const char *name, long lo, long hi, int *
     return 0;
 }
 
-/* "image_id": a string of an id's characters, or a whole number (its decimal digits) */
+/* "image_id": a string (store.h's ids: GQA's "n161313", COCO's "42"), or a whole number, read as
+   its decimal digits (ids are compared as strings: "042" is not "42") */
 static int id_field(serve_request *r)
 {
     const cJSON *v = field(r, "image_id");
@@ -419,41 +417,18 @@ static int id_field(serve_request *r)
         return 0;
     }
     if (!cJSON_IsString(v)) return refuse(r, "image_id", "must be a string (or a whole number)");
-    const char *id = v->valuestring;
-    size_t n = strlen(id), ok = n >= 1 && n <= STORE_MAX_ID;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
-             id[i] == '_' || id[i] == '-' || id[i] == '.';
-    if (!ok) return refuse(r, "image_id", "not an image id (1 to %d letters, digits, '_', '-' or '.')", STORE_MAX_ID);
-    memcpy(r->image_id, id, n + 1);
+    const size_t n = strlen(v->valuestring);
+    if (!store_id_check(v->valuestring, n))
+        return refuse(r, "image_id", "not an image id (1 to %d letters, digits, '_', '-' or '.')", STORE_MAX_ID);
+    memcpy(r->image_id, v->valuestring, n + 1);
     return 0;
-}
-
-/* The store's record of an image id as text. The store of this build keys images by whole
-   numbers: an id is its decimal digits without leading zeros ("042" is not "42", docs/STORE.md). */
-static int find_image(const store *st, const char *id, store_record *rec)
-{
-    const size_t n = strlen(id);
-    int64_t v = 0;
-    if (n < 1 || n > 18 || (n > 1 && id[0] == '0')) return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (id[i] < '0' || id[i] > '9') return 0;
-        v = v * 10 + (id[i] - '0');
-    }
-    return store_find(st, v, rec);
-}
-
-/* the id of a record, as find_image reads it */
-static void image_id_text(const store_record *rec, char *out, size_t len)
-{
-    snprintf(out, len, "%lld", (long long)rec->image_id);
 }
 
 /* the image of an /v1/answer or /v1/ground request: its record in the store */
 static int store_image(serve *s, serve_request *r)
 {
     if (id_field(r)) return -1;
-    if (!find_image(s->st, r->image_id, &r->job.rec))
+    if (!store_find(s->st, r->image_id, &r->job.rec))
         return refuse(r, "image_id", "'%s' is not in the store (%lld images)", r->image_id,
                       (long long)store_image_count(s->st));
     r->job.boxes = r->job.rec.n_boxes;
@@ -1261,11 +1236,9 @@ static int model_json(serve *s)
         const int64_t n = store_image_count(s->st) < SERVE_LISTED_IDS ? store_image_count(s->st) : SERVE_LISTED_IDS;
         for (int64_t i = 0; i < n; i++) {
             store_record rec;
-            char id[STORE_MAX_ID + 8];
             if (!store_get(s->st, i, &rec)) break;
-            image_id_text(&rec, id, sizeof id);
             fputs(i ? ", " : "", f);
-            cli_json_cstr(f, id);
+            cli_json_cstr(f, rec.id);
         }
         fputs("]},\n", f);
     }

@@ -1,15 +1,17 @@
-/* ban vqa - answer an official VQA questions file from a feature store and write the
-   results file of the evaluation server.
+/* ban vqa - answer an official VQA questions file, or a GQA questions file, from a feature
+   store and write the results file of the evaluation server (GQA: its predictions file).
 
    ban vqa MODEL.ban --features STORE --questions QUESTIONS.json --output RESULTS.json
            [--top-k N] [--attention DIR] [--batch B] [--skip-missing]
 
-   Questions are tokenised with the model's vocabulary, grouped by image and run in
+   Questions are tokenised with the model's vocabulary (and tokenizer), grouped by image and run in
    batches of up to B questions spanning as few images as possible: each image's boxes
    are copied once into the batch and projected once for all its questions
    (ban_input.images / image_index), with K = the most boxes among the batch's images and
    explicit box counts. The results file is a JSON array of {"question_id", "answer"} in
-   the order of the questions file, every question once, written atomically; --top-k adds
+   the order of the questions file, every question once, written atomically (for a GQA
+   questions file, {"questionId": "...", "prediction": "..."} as GQA's evaluation reads
+   them; the image ids are the store's strings, "2354786", "n161313"); --top-k adds
    "top_k": [{"answer", "probability"}, ...] to each record, where the probability is
    sigmoid(logit): the model is trained with binary cross-entropy over the answers, so
    each is the model's independent estimate for that answer and they need not sum to 1
@@ -31,7 +33,8 @@
 #include "store.h"
 
 typedef struct {
-    int64_t question_id, image_id;
+    int64_t question_id;       /* VQA: the id as the results file holds it */
+    const char *qkey, *ikey;   /* the question's and its image's ids as text (into the questions) */
     int index;                 /* position in the questions file */
     int n_tok;                 /* tokens kept (at most the positions the model runs) */
     size_t tok_at;             /* in the flat token array */
@@ -49,6 +52,8 @@ typedef struct {
     ban_model *m;
     const ban_config *c;
     store *st;
+    vqa_questions qs;          /* the questions file's strings */
+    int gqa;                   /* it is a GQA file: GQA's predictions format */
     question *q;               /* (nq) in file order */
     size_t nq, n_run, missing;
     int32_t *tokens;           /* every question's kept tokens, back to back */
@@ -67,6 +72,7 @@ static void vqa_free(vqa_job *j)
 {
     util_out_abort(&j->out);
     free(j->q), free(j->tokens), free(j->order), free(j->top_index), free(j->top_prob);
+    if (j->qs.items) vqa_questions_free(&j->qs);
     store_close(j->st);
     ban_model_free(j->m);
 }
@@ -111,10 +117,10 @@ static int read_question(void *data, const vqa_questions *qs, size_t i, char *er
     const vqa_question *v = &qs->items[i];
     question *q = &j->q[i];
     q->question_id = v->question_id;
-    q->image_id = v->image_id;
+    q->qkey = v->question_key, q->ikey = v->image_key;
     char where[4200];
     int n;
-    snprintf(where, sizeof where, "%s: question %lld", j->q_path, (long long)q->question_id);
+    snprintf(where, sizeof where, "%s: question %s", j->q_path, q->qkey);
     if (cli_question(r->tctx, v->question, where, r->ids, r->keep, &n, &r->words, err, errlen)) return -1;
     if (j->n_tokens + (size_t)n > j->cap_tokens) {
         size_t cap = j->cap_tokens * 2 + (size_t)n;
@@ -144,23 +150,15 @@ static int load_questions(vqa_job *j)
         ban_ctx_free(r.tctx);
         return rc;
     }
-    vqa_questions qs;
     char err[8192];
     int rc = !(r.ids = (int32_t *)malloc(BAN_MAX_TOKENS * sizeof(int32_t))) ? cli_error("out of memory")
-             : vqa_questions_load(j->q_path, &qs, read_question, &r, err, sizeof err) ? cli_error("%s", err)
-                                                                                     : CLI_OK;
-    if (r.ids) vqa_questions_free(&qs);
+             : vqa_questions_load(j->q_path, &j->qs, read_question, &r, err, sizeof err) ? cli_error("%s", err)
+                                                                                         : CLI_OK;
+    j->gqa = rc == CLI_OK && j->qs.format == QUESTIONS_GQA;
     if (rc == CLI_OK) cli_words_report(&r.words);
     free(r.ids);
     ban_ctx_free(r.tctx);
     return rc;
-}
-
-static int by_question_id(const void *a, const void *b)
-{
-    const question *x = *(question *const *)a, *y = *(question *const *)b;
-    if (x->question_id != y->question_id) return x->question_id < y->question_id ? -1 : 1;
-    return x->index - y->index;
 }
 
 /* by the image's place in the store (sequential reads of the mapping), then file order */
@@ -177,14 +175,12 @@ static int find_images(vqa_job *j)
     j->max_tok = 1;
     for (size_t i = 0; i < j->nq; i++) {
         question *q = &j->q[i];
-        if (!store_find(j->st, q->image_id, &q->rec)) {
+        if (!store_find(j->st, q->ikey, &q->rec)) {
             q->rec.features = NULL;
             if (!j->skip_missing)
-                return cli_error("question %lld: its image %lld has no features in %s (--skip-missing leaves such "
-                                 "questions out)", (long long)q->question_id, (long long)q->image_id, j->store_path);
-            if (j->missing < 5)
-                cli_warn("question %lld: image %lld has no features; question skipped", (long long)q->question_id,
-                         (long long)q->image_id);
+                return cli_error("question %s: its image %s has no features in %s (--skip-missing leaves such "
+                                 "questions out)", q->qkey, q->ikey, j->store_path);
+            if (j->missing < 5) cli_warn("question %s: image %s has no features; question skipped", q->qkey, q->ikey);
             j->missing++;
             continue;
         }
@@ -214,15 +210,8 @@ static int vqa_load(vqa_job *j)
                          store_feature_dim(j->st), j->model_path, c->feature_dim);
     if (j->att_dir && mkdir(j->att_dir, 0777) != 0 && errno != EEXIST)
         return cli_error("%s: cannot create the folder: %s", j->att_dir, strerror(errno));
-    if ((rc = load_questions(j))) return rc;
+    if ((rc = load_questions(j))) return rc; /* questions.h refuses a question id given twice */
     if (!(j->order = (question **)malloc(j->nq * sizeof *j->order))) return cli_error("out of memory");
-    for (size_t i = 0; i < j->nq; i++) j->order[i] = &j->q[i];
-    qsort(j->order, j->nq, sizeof *j->order, by_question_id);
-    for (size_t i = 1; i < j->nq; i++)
-        if (j->order[i]->question_id == j->order[i - 1]->question_id)
-            return cli_error("%s: question_id %lld appears twice (questions[%d] and questions[%d]); a results file "
-                             "holds each question once", j->q_path, (long long)j->order[i]->question_id,
-                             j->order[i - 1]->index, j->order[i]->index);
     return find_images(j);
 }
 
@@ -248,9 +237,8 @@ static void name_position(void *data, const char *kind, int position, char *out,
     for (int b = 0; b < n->nb && !q; b++)
         if (strcmp(kind, "image") ? b == position : n->image_index[b] == position) q = n->q[b];
     if (!q) snprintf(out, len, "%s %d of a batch", kind, position);
-    else if (!strcmp(kind, "image")) snprintf(out, len, "image %lld (question %lld)", (long long)q->image_id,
-                                              (long long)q->question_id);
-    else snprintf(out, len, "question %lld (image %lld)", (long long)q->question_id, (long long)q->image_id);
+    else if (!strcmp(kind, "image")) snprintf(out, len, "image %s (question %s)", q->ikey, q->qkey);
+    else snprintf(out, len, "question %s (image %s)", q->qkey, q->ikey);
 }
 
 /* the batch's images (each once, zero rows after its boxes) and tokens; K and L: the most */
@@ -302,7 +290,7 @@ static int batch_results(vqa_job *j, question *const *q, int nb, const batch_buf
                            (size_t)Pq * sizeof(float));
             char path[4200], err[4400];
             const int64_t shape[3] = {G, n, Pq};
-            snprintf(path, sizeof path, "%s/%lld.npy", j->att_dir, (long long)q[b]->question_id);
+            snprintf(path, sizeof path, "%s/%s.npy", j->att_dir, q[b]->qkey);
             if (npy_save(path, "<f4", 3, shape, bb->att_one, err, sizeof err)) return cli_error("%s", err);
         }
     }
@@ -371,7 +359,7 @@ static int vqa_run(vqa_job *j)
         if (ban_forward(ctx, &in, &out) != BAN_OK) {
             batch_names names = {q, bb.image_index, nb};
             char prefix[128];
-            snprintf(prefix, sizeof prefix, "questions %lld..: ", (long long)q[0]->question_id);
+            snprintf(prefix, sizeof prefix, "questions %.64s..: ", q[0]->qkey);
             rc = cli_forward_error(ban_ctx_error(ctx), name_position, &names, prefix);
             goto done;
         }
@@ -396,7 +384,8 @@ done:
 
 /* ---- write --------------------------------------------------------------------------------------- */
 
-/* the results file, in the order of the questions file */
+/* the results file, in the order of the questions file: VQA's [{"question_id", "answer"}],
+   or GQA's [{"questionId", "prediction"}] */
 static int vqa_write(vqa_job *j)
 {
     FILE *f = j->out.f;
@@ -405,7 +394,13 @@ static int vqa_write(vqa_job *j)
     for (size_t i = 0; i < j->nq; i++) {
         const question *q = &j->q[i];
         if (q->answer < 0) continue;
-        fprintf(f, "%s\n{\"question_id\": %lld, \"answer\": ", first ? "" : ",", (long long)q->question_id);
+        if (j->gqa) {
+            fprintf(f, "%s\n{\"questionId\": ", first ? "" : ",");
+            cli_json_cstr(f, q->qkey);
+            fputs(", \"prediction\": ", f);
+        } else {
+            fprintf(f, "%s\n{\"question_id\": %lld, \"answer\": ", first ? "" : ",", (long long)q->question_id);
+        }
         cli_json_cstr(f, ban_model_answer(j->m, q->answer));
         if (j->k) {
             fputs(", \"top_k\": [", f);
@@ -448,9 +443,11 @@ static int vqa_main(const cli_args *a)
 
 static const cli_option vqa_options[] = {
     {"--features", "STORE", 1, "the images' box features (a store of ban features import)"},
-    {"--questions", "FILE", 1, "an official VQA questions file (v2_OpenEnded_mscoco_*_questions.json); an empty\n"
-                               "question, or one with no word in the vocabulary, is an error"},
-    {"--output", "RESULTS.json", 1, "the results, [{\"question_id\", \"answer\"}] as the evaluation server reads them"},
+    {"--questions", "FILE", 1, "an official VQA questions file (v2_OpenEnded_mscoco_*_questions.json) or a GQA\n"
+                               "questions file (testdev_balanced_questions.json); an empty question, or one with no\n"
+                               "word in the vocabulary, is an error"},
+    {"--output", "RESULTS.json", 1, "the results, [{\"question_id\", \"answer\"}] as the evaluation server reads them\n"
+                                    "(a GQA file: [{\"questionId\", \"prediction\"}], GQA's predictions format)"},
     {"--top-k", "N", 0, "add \"top_k\": [{\"answer\", \"probability\" = sigmoid(logit)}] to each (default: none)"},
     {"--attention", "DIR", 0, "write each question's attention maps as DIR/<question_id>.npy, float32 (G, K, P)"},
     {"--batch", "B", 0, "questions a forward pass, whole images while they fit (default 32)"},
@@ -459,9 +456,10 @@ static const cli_option vqa_options[] = {
 
 const cli_command cli_vqa = {
     "vqa", vqa_main, CLI_MODEL, "--features STORE --questions QUESTIONS.json --output RESULTS.json [options]",
-    "answers an official VQA questions file from a feature store, for the evaluation server\n"
+    "answers an official VQA (or GQA) questions file from a feature store, for the evaluation server\n"
     "Questions are batched by image, each image's boxes projected once for all its questions; the results file\n"
     "is written atomically, in the order of the questions file.",
     vqa_options, 0,
     "ban vqa ban.ban --features val2014.store --questions v2_OpenEnded_mscoco_val2014_questions.json \\\n"
-    "    --output results.json --top-k 5"};
+    "    --output results.json --top-k 5\n"
+    "ban vqa ban8-gqa.ban --features gqa.store --questions testdev_balanced_questions.json --output predictions.json"};

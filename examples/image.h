@@ -16,9 +16,13 @@
    pixels a side and at most IMAGE_MAX_PIXELS pixels ("W x H pixels: refused"), and whole: a
    BMP holds every row its header announces (stb_image would read zeros past the end), a
    PNG's chunks all fit in the file up to IEND and hold enough compressed data for the pixels
-   (stb_image allocates what a header claims before reading the data). These refusals read
-   "cannot decode: ...", as stb_image's own do. stb_image's reading of the header must then
-   agree with this one, and so must the size it decodes.
+   (stb_image allocates what a header claims before reading the data). A PNG's data is then
+   inflated here (zlib, 16 KB at a time, nothing kept) and must make exactly the bytes its
+   pixels need (a filter byte and the packed samples of each row, of each pass when
+   interlaced): no more, since stb_image inflates whatever the data holds into one buffer (a
+   1 MB file of a 1 x 1 image inflated to 1 GB), and no less. These refusals read "cannot
+   decode: ...", as stb_image's own do. stb_image's reading of the header must then agree
+   with this one, and so must the size it decodes.
 
    JPEG is refused. Debian 12's stb_image 2.27 overflows a heap table on a JPEG Huffman table
    of more than 256 codes, decodes with tables no segment defined, and shifts by 32 bits or
@@ -27,7 +31,8 @@
    checked completely here.
 
    Define IMAGE_IMPLEMENTATION in exactly one C file (in build/ban: examples/cmd_pixels.c);
-   it compiles stb_image (PNG and BMP only) and stb_image_resize there. STBI_MALLOC,
+   it compiles stb_image (PNG and BMP only) and stb_image_resize there; UTIL_IMPLEMENTATION
+   in one too (util_read_file); link with -lz. STBI_MALLOC,
    STBI_REALLOC and STBI_FREE may be defined before it (tests/fuzz/fuzz_image.c counts
    stb_image's allocations). */
 #ifndef IMAGE_H_INCLUDED
@@ -52,12 +57,13 @@ int image_probe(const void *buf, size_t n, const char *name, image_info *info, c
 
 #if defined(IMAGE_IMPLEMENTATION) && !defined(IMAGE__IMPLEMENTED)
 #define IMAGE__IMPLEMENTED
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <zlib.h>
+
+#include "util.h"
 
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
@@ -83,16 +89,78 @@ static unsigned long image__le32(const unsigned char *p)
     return (unsigned long)p[3] << 24 | (unsigned long)p[2] << 16 | (unsigned long)p[1] << 8 | p[0];
 }
 
+/* Bytes a w x h PNG of `channels` samples of `depth` bits a pixel inflates to: each row's filter
+   byte and packed samples, for the whole image or, interlaced (Adam7), for each of its 7 passes. */
+static unsigned long long image__png_raw_bytes(unsigned long long w, unsigned long long h, unsigned channels,
+                                               unsigned depth, int interlaced)
+{
+    static const unsigned x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
+    static const unsigned dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
+    unsigned long long bytes = 0;
+    for (int p = 0; p < (interlaced ? 7 : 1); p++) {
+        const unsigned long long pw = interlaced ? (w > x0[p] ? (w - x0[p] + dx[p] - 1) / dx[p] : 0) : w;
+        const unsigned long long ph = interlaced ? (h > y0[p] ? (h - y0[p] + dy[p] - 1) / dy[p] : 0) : h;
+        if (pw && ph) bytes += ph * (1 + (pw * channels * depth + 7) / 8);
+    }
+    return bytes;
+}
+
+/* Inflate the IDAT chunks of the n-byte PNG at b (chunks already checked to fit), stopping as
+   soon as they make more than `need` bytes; 0 when they make exactly `need`, or -1 with why. */
+static int image__png_inflate_check(const unsigned char *b, size_t n, unsigned long long need, char *why,
+                                    size_t whylen)
+{
+    unsigned char out[16384];
+    unsigned long long made = 0;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK) return snprintf(why, whylen, "out of memory for zlib"), -1;
+    int ret = Z_OK, bad = 0;
+    for (size_t p = 8; p + 12 <= n && ret != Z_STREAM_END && !bad;) {
+        const unsigned long len = image__be32(b + p);
+        if (!memcmp(b + p + 4, "IEND", 4)) break;
+        if (!memcmp(b + p + 4, "IDAT", 4)) {
+            z.next_in = (unsigned char *)b + p + 8; /* zlib's API is not const; it only reads */
+            z.avail_in = (unsigned)len;
+            do { /* until the chunk is used up: output left over means inflate wants more input */
+                z.next_out = out, z.avail_out = sizeof out;
+                ret = inflate(&z, Z_NO_FLUSH);
+                made += sizeof out - z.avail_out;
+                if (made > need) {
+                    bad = 1;
+                    snprintf(why, whylen, "PNG data inflates to more than the %llu bytes its pixels need (a "
+                             "decompression bomb?)", need);
+                } else if (ret == Z_BUF_ERROR) { /* no progress: this chunk holds no more */
+                    ret = Z_OK;
+                    break;
+                } else if (ret != Z_OK && ret != Z_STREAM_END) {
+                    bad = 1;
+                    snprintf(why, whylen, "corrupt PNG data (zlib: %s)", z.msg ? z.msg : "error");
+                }
+            } while (!bad && ret == Z_OK && z.avail_out == 0);
+        }
+        p += 12 + len;
+    }
+    inflateEnd(&z);
+    if (!bad && (ret != Z_STREAM_END || made < need)) {
+        bad = 1;
+        snprintf(why, whylen, "PNG data inflates to %llu of the %llu bytes its pixels need%s: truncated or corrupt",
+                 made, need, ret != Z_STREAM_END ? ", and its deflate stream does not end" : "");
+    }
+    return bad ? -1 : 0;
+}
+
 /* A PNG's chunks, from the first: each must fit in the file, up to IEND, and the IDAT chunks
    must hold enough deflate data for the w x h pixels the header announces (deflate expands
    at most 1032 times): stb_image allocates what a chunk header or the image header claims
-   before it reads the data. 0, or -1 with the reason. */
+   before it reads the data. Then the data must inflate to exactly what the pixels need.
+   0, or -1 with the reason. */
 static int image__png_walk(const unsigned char *b, size_t n, long long w, long long h, char *why, size_t whylen)
 {
     static const unsigned char channels[7] = {1, 0, 3, 1, 2, 0, 4}; /* by colour type (0: not a PNG one) */
     if (n < 8 + 8 + 13 + 4) /* the signature and the whole IHDR chunk, before reading its fields */
         return snprintf(why, whylen, "truncated PNG (%zu bytes: no complete IHDR chunk)", n), -1;
-    const unsigned depth = b[24], type = b[25];
+    const unsigned depth = b[24], type = b[25], interlace = b[28];
     unsigned long long idat = 0;
     size_t p = 8;
     for (;;) {
@@ -105,11 +173,16 @@ static int image__png_walk(const unsigned char *b, size_t n, long long w, long l
         p += 12 + len;
         if (!memcmp(b + p - len - 8, "IEND", 4)) break;
     }
-    if (type <= 6 && channels[type] && depth >= 1 && depth <= 16) { /* (others: stb_image refuses them) */
-        const unsigned long long row = 1 + ((unsigned long long)w * channels[type] * depth + 7) / 8;
-        if ((unsigned long long)h * row > 1032 * idat)
+    /* others (a colour type or depth PNG does not have, a palette of 16 bits, an interlace method
+       but 0 and 1): stb_image refuses them before it inflates anything */
+    if (type <= 6 && channels[type] && (depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16) &&
+        !(type == 3 && depth == 16) && interlace <= 1) {
+        const unsigned long long need = image__png_raw_bytes((unsigned long long)w, (unsigned long long)h,
+                                                             channels[type], depth, interlace);
+        if (need > 1032 * idat)
             return snprintf(why, whylen, "PNG data of %llu bytes cannot hold %lld x %lld pixels (%llu bytes): "
-                            "truncated or corrupt", idat, w, h, (unsigned long long)h * row), -1;
+                            "truncated or corrupt", idat, w, h, need), -1;
+        if (image__png_inflate_check(b, n, need, why, whylen)) return -1;
     }
     return 0;
 }
@@ -210,22 +283,9 @@ unsigned char *load_image_memory(const void *buf, size_t n, const char *name, in
 
 unsigned char *load_image(const char *path, int W, int H, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)), NULL;
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-        (unsigned long long)st.st_size > IMAGE_MAX_BYTES) {
-        fclose(f);
-        return snprintf(err, errlen, "%s: not a regular file of 1 byte to %u MB", path, IMAGE_MAX_BYTES >> 20), NULL;
-    }
-    size_t n = (size_t)st.st_size;
-    unsigned char *buf = (unsigned char *)malloc(n);
-    if (!buf || fread(buf, 1, n, f) != n) {
-        fclose(f);
-        free(buf);
-        return snprintf(err, errlen, "%s: cannot read", path), NULL;
-    }
-    fclose(f);
+    size_t n;
+    unsigned char *buf = (unsigned char *)util_read_file(path, IMAGE_MAX_BYTES, &n, err, errlen);
+    if (!buf) return NULL;
     unsigned char *px = load_image_memory(buf, n, path, W, H, err, errlen);
     free(buf);
     return px;

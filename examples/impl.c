@@ -12,6 +12,8 @@
 #include "store.h"
 #define TSV_IMPLEMENTATION
 #include "tsv.h"
+#define NPZ_IMPLEMENTATION
+#include "npz.h"
 #define QUESTIONS_IMPLEMENTATION
 #include "questions.h"
 #define MARKUP_IMPLEMENTATION

@@ -12,12 +12,15 @@
                                               leaves a record out (TSV_UNSELECTED) before its
                                               other fields are read
      tsv_parse_record(&p, line, len, &rec, why, whylen)
-         TSV_OK: rec (a store_record, examples/store.h) holds image_id, width, height,
-                 n_boxes (1..STORE_MAX_BOXES) and points into p's buffers (valid until the
-                 next call): boxes (n, 4) and features (n, D), every value finite; p.feature_dim
-                 is D from then on; rec.spatials is NULL
-         TSV_UNSELECTED: only rec.image_id is set
-         TSV_BAD: why says what is wrong with the line (the caller adds file and line)
+         TSV_OK: rec (a store_record, examples/store.h) holds id (the image id in decimal,
+                 without leading zeros), width, height, n_boxes (1..STORE_MAX_BOXES) and
+                 points into p's buffers (valid until the next call): boxes (n, 4) and
+                 features (n, D), as store_check_record requires them (every value finite,
+                 every box a box of the image); p.feature_dim is D from then on;
+                 rec.spatials is NULL
+         TSV_UNSELECTED: only rec.id is set
+         TSV_BAD: why says what is wrong with the line, after "image ID: " once the id is
+                 read (the caller adds file and line)
      tsv_parser_free(&p)
 
    LINES of any length, read in chunks from a FILE
@@ -33,7 +36,8 @@
      tsv_b64_size(s, n, why, whylen)          bytes a strict base64 text decodes to, or -1
      tsv_b64_decode(s, n, out, why, whylen)   0, or -1 with the reason
 
-   Define TSV_IMPLEMENTATION in exactly one C file (in build/ban: examples/cmd_features.c). */
+   Define TSV_IMPLEMENTATION in exactly one C file (in build/ban: examples/impl.c), and
+   STORE_IMPLEMENTATION in one (store_check_record). */
 #ifndef TSV_H_INCLUDED
 #define TSV_H_INCLUDED
 #include <stddef.h>
@@ -51,6 +55,7 @@ typedef struct tsv_parser {
     unsigned char *boxes;       /* (STORE_MAX_BOXES, 4) float32 */
     unsigned char *features;    /* (n, D) float32, grown as needed */
     size_t features_cap;
+    char id[24];                /* the record's image id, in decimal */
 } tsv_parser;
 
 typedef struct tsv_reader {
@@ -267,51 +272,12 @@ void tsv_parser_free(tsv_parser *p)
     p->features_cap = 0;
 }
 
-/* index of the first non-finite float32 among n, or -1 */
-static long long tsv__first_nonfinite(const unsigned char *p, size_t n)
+/* The record's fields after its image id (tsv_parse_record, which names the image). */
+static int tsv__parse_fields(tsv_parser *p, const char **field, const size_t *flen, store_record *rec, char *why,
+                             size_t whylen)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t bits;
-        memcpy(&bits, p + 4 * i, 4);
-        if ((bits & 0x7f800000u) == 0x7f800000u) return (long long)i;
-    }
-    return -1;
-}
-
-static const char *tsv__nonfinite_name(const unsigned char *p, long long i)
-{
-    uint32_t bits;
-    memcpy(&bits, p + 4 * i, 4);
-    return bits & 0x007fffffu ? "NaN" : bits >> 31 ? "-Inf" : "Inf";
-}
-
-/* Parse one TSV line into *rec (pointing into the parser's buffers). TSV_BAD sets why. */
-int tsv_parse_record(tsv_parser *p, const char *line, size_t len, store_record *rec, char *why, size_t whylen)
-{
-    static const char *names[6] = {"image_id", "image_w", "image_h", "num_boxes", "boxes", "features"};
-    const char *field[6];
-    size_t flen[6];
-    int nf = 0; /* fields found; the first six are kept */
-    const char *at = line, *end = line + len;
-    for (;;) {
-        const char *tab = (const char *)memchr(at, '\t', (size_t)(end - at));
-        if (nf < 6) field[nf] = at, flen[nf] = tab ? (size_t)(tab - at) : (size_t)(end - at);
-        nf++;
-        if (!tab) break;
-        at = tab + 1;
-    }
-    if (nf != 6) {
-        snprintf(why, whylen, "%d tab-separated field%s, expected 6 (image_id, image_w, image_h, num_boxes, boxes, "
-                 "features)", nf, nf == 1 ? "" : "s");
-        return TSV_BAD;
-    }
-    uint64_t id, w, h, n;
-    if (!tsv_parse_uint(field[0], flen[0], INT64_MAX, &id)) {
-        snprintf(why, whylen, "image_id '%.*s' is not a whole number", (int)(flen[0] < 40 ? flen[0] : 40), field[0]);
-        return TSV_BAD;
-    }
-    rec->image_id = (int64_t)id;
-    if (p->select && !p->select(p->select_data, rec->image_id)) return TSV_UNSELECTED;
+    static const char *names[4] = {"image_id", "image_w", "image_h", "num_boxes"};
+    uint64_t w, h, n;
     for (int k = 1; k <= 3; k++) {
         uint64_t max = k == 3 ? (uint64_t)STORE_MAX_BOXES : (uint64_t)STORE_MAX_SIDE, v;
         uint64_t *dst = k == 1 ? &w : k == 2 ? &h : &n;
@@ -362,23 +328,45 @@ int tsv_parse_record(tsv_parser *p, const char *line, size_t len, store_record *
         return snprintf(why, whylen, "boxes: %s", sub), TSV_BAD;
     if (tsv_b64_decode(field[5], flen[5], p->features, sub, sizeof sub))
         return snprintf(why, whylen, "features: %s", sub), TSV_BAD;
-    long long bad = tsv__first_nonfinite(p->boxes, n * 4);
-    if (bad >= 0) {
-        snprintf(why, whylen, "boxes: %s at box %lld, coordinate %lld", tsv__nonfinite_name(p->boxes, bad), bad / 4,
-                 bad % 4);
-        return TSV_BAD;
-    }
-    bad = tsv__first_nonfinite(p->features, floats);
-    if (bad >= 0) {
-        snprintf(why, whylen, "features: %s at box %lld, value %lld", tsv__nonfinite_name(p->features, bad), bad / D,
-                 bad % D);
-        return TSV_BAD;
-    }
-    p->feature_dim = D;
     rec->boxes = (const float *)(const void *)p->boxes;
     rec->features = (const float *)(const void *)p->features;
     rec->spatials = NULL;
+    if (store_check_record(rec, D, why, whylen)) return TSV_BAD;
+    p->feature_dim = D;
     return TSV_OK;
+}
+
+/* Parse one TSV line into *rec (pointing into the parser's buffers). TSV_BAD sets why. */
+int tsv_parse_record(tsv_parser *p, const char *line, size_t len, store_record *rec, char *why, size_t whylen)
+{
+    const char *field[6];
+    size_t flen[6];
+    int nf = 0; /* fields found; the first six are kept */
+    const char *at = line, *end = line + len;
+    for (;;) {
+        const char *tab = (const char *)memchr(at, '\t', (size_t)(end - at));
+        if (nf < 6) field[nf] = at, flen[nf] = tab ? (size_t)(tab - at) : (size_t)(end - at);
+        nf++;
+        if (!tab) break;
+        at = tab + 1;
+    }
+    if (nf != 6) {
+        snprintf(why, whylen, "%d tab-separated field%s, expected 6 (image_id, image_w, image_h, num_boxes, boxes, "
+                 "features)", nf, nf == 1 ? "" : "s");
+        return TSV_BAD;
+    }
+    uint64_t id;
+    if (!tsv_parse_uint(field[0], flen[0], INT64_MAX, &id)) {
+        snprintf(why, whylen, "image_id '%.*s' is not a whole number", (int)(flen[0] < 40 ? flen[0] : 40), field[0]);
+        return TSV_BAD;
+    }
+    snprintf(p->id, sizeof p->id, "%llu", (unsigned long long)id);
+    rec->id = p->id;
+    if (p->select && !p->select(p->select_data, (int64_t)id)) return TSV_UNSELECTED;
+    char sub[400];
+    const int rc = tsv__parse_fields(p, field, flen, rec, sub, sizeof sub);
+    if (rc == TSV_BAD) snprintf(why, whylen, "image %s: %s", p->id, sub);
+    return rc;
 }
 
 #endif /* TSV_IMPLEMENTATION */

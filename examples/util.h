@@ -3,6 +3,9 @@
 
    util_now()                                  seconds on a monotonic clock
    util_fail(err, errlen, fmt, ...)            a message into err (NULL or 0: none); returns -1
+   util_open_file(path, &size, err, errlen)    the descriptor of a regular file and its size
+                                               (a FIFO or a device is refused, without waiting
+                                               on it); -1 with a message
    util_read_file(path, max, &n, err, errlen)  a regular file of at most max bytes, whole and
                                                NUL-terminated (malloc'd); NULL with a message
    util_top_k(x, n, k, idx)                    idx = the k largest of x (n) by decreasing value,
@@ -38,6 +41,7 @@
 
 double util_now(void);
 int util_fail(char *err, size_t errlen, const char *fmt, ...) UTIL_PRINTF(3, 4);
+int util_open_file(const char *path, unsigned long long *size, char *err, size_t errlen);
 char *util_read_file(const char *path, size_t max, size_t *n, char *err, size_t errlen);
 void util_top_k(const float *x, int n, int k, int *idx);
 
@@ -86,25 +90,49 @@ int util_fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-char *util_read_file(const char *path, size_t max, size_t *n, char *err, size_t errlen)
+int util_open_file(const char *path, unsigned long long *size, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return util_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno)), NULL;
+    /* O_NONBLOCK: opening a FIFO nobody writes to would wait for a writer (a regular file ignores it) */
+    const int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0) return util_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     /* the size must be known before reading: a device or FIFO could be endless (/dev/zero) */
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 || (unsigned long long)st.st_size > max) {
-        fclose(f);
-        return util_fail(err, errlen, "%s: not a regular file of at most %zu bytes", path, max), NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0) {
+        close(fd);
+        return util_fail(err, errlen, "%s: not a regular file", path);
     }
-    const size_t size = (size_t)st.st_size;
-    char *buf = (char *)malloc(size + 1);
-    if (!buf) return fclose(f), util_fail(err, errlen, "%s: out of memory for %zu bytes", path, size), NULL;
-    const size_t got = fread(buf, 1, size, f);
-    const int bad = got != size || ferror(f);
-    fclose(f);
-    if (bad) return free(buf), util_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno ? errno : EIO)), NULL;
+    *size = (unsigned long long)st.st_size;
+    return fd;
+}
+
+char *util_read_file(const char *path, size_t max, size_t *n, char *err, size_t errlen)
+{
+    unsigned long long size;
+    const int fd = util_open_file(path, &size, err, errlen);
+    if (fd < 0) return NULL;
+    if (size > max) {
+        close(fd);
+        return util_fail(err, errlen, "%s: %llu bytes, more than the %zu it may have", path, size, max), NULL;
+    }
+    char *buf = (char *)malloc((size_t)size + 1);
+    if (!buf) return close(fd), util_fail(err, errlen, "%s: out of memory for %llu bytes", path, size), NULL;
+    size_t got = 0;
+    int e = 0;
+    while (got < size) {
+        const ssize_t r = read(fd, buf + got, (size_t)size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            e = r < 0 ? errno : 0;
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != size)
+        return free(buf), util_fail(err, errlen, "%s: cannot read: %s", path,
+                                    e ? strerror(e) : "shorter than when it was opened"), NULL;
     buf[size] = 0;
-    *n = size;
+    *n = (size_t)size;
     return buf;
 }
 

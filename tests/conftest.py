@@ -32,6 +32,38 @@ def run_ban(*args, check=True, stdin=None, timeout=300, env=None):
     return proc
 
 
+def sanitized(binary):
+    """True when binary is built with AddressSanitizer (make asan), whose shadow memory needs terabytes
+    of address space: no cap on it can hold."""
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def run_ban_capped(megabytes, *args, timeout=120):
+    """build/ban with its address space capped at megabytes (all of it: the model, OpenBLAS, the
+    inputs), so that an allocation a small input does not justify fails the run instead of passing
+    slowly; OpenBLAS on one thread (its threads spin when an mmap fails). Under AddressSanitizer
+    the run is not capped."""
+    import resource
+    binary = ban_binary()
+    cap = None if sanitized(binary) else (megabytes << 20, megabytes << 20)
+    return subprocess.run([binary] + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, OPENBLAS_NUM_THREADS="1"),
+                          preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_AS, cap)) if cap else None)
+
+
+def fuzz_report(target, path, **env):
+    """The lines build/fuzz/replay_TARGET prints for one file, with env (its FUZZ_*_REPORT switch)
+    set; a failed property of the target (it aborts) fails the test."""
+    binary = os.path.join(BUILD, "fuzz", "replay_" + target)
+    if not os.access(binary, os.X_OK):
+        pytest.fail("%s is missing: run make test (or make %s)" % (binary, binary))
+    proc = subprocess.run([binary, str(path)], env=dict(os.environ, **env), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     """The golden checkpoints exported once per session: {'g2', 'g2_legacy', 'flickr'} -> path, in

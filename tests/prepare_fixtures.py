@@ -39,6 +39,25 @@ def main():
                 fq.write("\n".join(cfg["questions"]) + "\n")
             with open(os.path.join(out, "g2_answers.txt"), "w") as fa:
                 fa.write("\n".join(cfg["predicted_answers"]) + "\n")
+    # OpenVQA's cases: the model, its inputs (features, the 6 spatial values from the pixel boxes,
+    # box counts), token ids and golden outputs
+    ov = lambda name: f(os.path.join("openvqa", name))  # noqa: E731
+    q = [ov("ovqa_vqa_g2.questions/%s.json" % s) for s in ("train", "val", "test", "vg")]
+    ban_export.export(ov("ovqa_vqa_g2.pkl"), os.path.join(out, "ovqa_vqa.ban"), answer_file=ov("ovqa_vqa_g2.answer_dict.json"),
+                      vocab_questions=q)
+    ban_export.export(ov("ovqa_gqa_g2.pkl"), os.path.join(out, "ovqa_gqa.ban"), dicts=ov("ovqa_gqa_g2.dicts.json"),
+                      pad_boxes=20)
+    for case, short in (("ovqa_vqa_g2", "ovqa_vqa"), ("ovqa_gqa_g2", "ovqa_gqa")):
+        z = np.load(ov(case + ".npz"))
+        cfg = json.load(open(ov(case + ".json")))
+        bp, hw = z["bbox_pixels"].astype(np.float32), z["image_hw"].astype(np.float32)
+        H, W = hw[:, 0:1], hw[:, 1:2]
+        spat = np.stack([bp[..., 0] / W, bp[..., 1] / H, bp[..., 2] / W, bp[..., 3] / H, (bp[..., 2] - bp[..., 0]) / W,
+                         (bp[..., 3] - bp[..., 1]) / H], -1).astype(np.float32)
+        arrays = {"v": z["frcn"].astype(np.float32), "b": spat, "q": z["q"].astype(np.int32),
+                  "logits": z["logits"], "att": z["att"], "box_counts": np.array(cfg["box_counts"], np.int32)}
+        for key, arr in arrays.items():
+            np.save(os.path.join(out, "%s_%s.npy" % (short, key)), arr)
     open(os.path.join(out, ".stamp"), "w").close()
 
 

@@ -974,6 +974,60 @@ static void test_config_tensors_and_products(void)
     vqa_close(&f);
 }
 
+/* OpenVQA's models (exported from tests/fixtures/openvqa) through the API: the golden
+   outputs, and the same bits for 1, 2 and 3 of a context's threads and for one example a call */
+static void test_openvqa_models(void)
+{
+    const char *cases[] = {"ovqa_vqa", "ovqa_gqa"};
+    for (int c = 0; c < 2; c++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.ban", cases[c]);
+        ban_model *m = open_model(name);
+        npy_array arr[6];
+        const char *keys[] = {"v", "b", "q", "logits", "att", "box_counts"};
+        for (int k = 0; k < 6; k++) snprintf(name, sizeof name, "%s_%s.npy", cases[c], keys[k]), arr[k] = load(name);
+        int32_t *tok = ints(&arr[2]), *counts = ints(&arr[5]);
+        const int B = (int)arr[0].shape[0], K = (int)arr[0].shape[1], L = (int)arr[2].shape[1];
+        const int A = ban_model_config(m)->num_answers, G = ban_model_config(m)->num_glimpses;
+        int nb[16];
+        for (int b = 0; b < B; b++) nb[b] = counts[b];
+        float *first = malloc(sizeof(float) * B * A), *logits = malloc(sizeof(float) * B * A);
+        float *att = malloc(sizeof(float) * B * G * K * L);
+        for (int threads = 1; threads <= 3; threads++) {
+            ban_limits lim = {B, K, L, 0, threads};
+            ban_ctx *ctx;
+            REQUIRE(ban_ctx_create(m, &lim, &ctx) == BAN_OK, "%s", ban_ctx_error(ctx));
+            ban_input in;
+            memset(&in, 0, sizeof in);
+            in.batch = B, in.boxes = K, in.features = arr[0].data, in.spatials = arr[1].data, in.box_counts = nb;
+            in.tokens_len = L, in.tokens = tok;
+            ban_output out = {logits, att, NULL};
+            CHECK(ban_forward(ctx, &in, &out) == BAN_OK, "%s: %s", cases[c], ban_ctx_error(ctx));
+            CHECK(max_abs_diff(logits, arr[3].data, (size_t)B * A) < 1e-4f &&
+                      max_abs_diff(att, arr[4].data, (size_t)B * G * K * L) < 1e-5f,
+                  "%s, %d threads: logits %g, attention %g from the golden", cases[c], threads,
+                  max_abs_diff(logits, arr[3].data, (size_t)B * A), max_abs_diff(att, arr[4].data, (size_t)B * G * K * L));
+            if (threads == 1) memcpy(first, logits, sizeof(float) * B * A);
+            else CHECK(!memcmp(first, logits, sizeof(float) * B * A), "%s: %d threads change bits", cases[c], threads);
+            /* one example a call, with its image alone: the same bits as in the batch */
+            for (int b = 0; b < B && threads == 2; b++) {
+                ban_input one = in;
+                one.batch = 1, one.features = (const float *)arr[0].data + (size_t)b * K * arr[0].shape[2];
+                one.spatials = (const float *)arr[1].data + (size_t)b * K * 6, one.box_counts = nb + b;
+                one.tokens = tok + (size_t)b * L;
+                ban_output o1 = {logits + (size_t)b * A, NULL, NULL};
+                CHECK(ban_forward(ctx, &one, &o1) == BAN_OK, "%s", ban_ctx_error(ctx));
+            }
+            if (threads == 2)
+                CHECK(!memcmp(first, logits, sizeof(float) * B * A), "%s: one example a call changes bits", cases[c]);
+            ban_ctx_free(ctx);
+        }
+        free(first), free(logits), free(att), free(tok), free(counts);
+        for (int k = 0; k < 6; k++) npy_free(&arr[k]);
+        ban_model_free(m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {        {"golden VQA fixture (zip and legacy exports)", test_golden_vqa},
@@ -993,6 +1047,7 @@ int main(int argc, char **argv)
         {"misuse of every entry point is an error, never a crash", test_misuse},
         {"ban_tokenize_info: spans, known words, empty and unknown questions", test_tokenize_info},
         {"ban_config_tensor lists a file's tensors; ban_ctx_record logs the products", test_config_tensors_and_products},
+        {"OpenVQA's models: golden outputs, the same bits for any thread count and batch", test_openvqa_models},
     };
     test_fixture_dir(argc, argv);
     return run_tests(tests, (int)(sizeof tests / sizeof tests[0]));

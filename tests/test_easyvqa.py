@@ -143,7 +143,7 @@ def test_bad_images_are_refused(tmp_path):
         "huge.png": (png_header(100000, 100000), "100000 x 100000 pixels: refused"),
         "wide.png": (png_header(10000, 5000), "refused"),
         "text.png": (b"hello, this is not an image\n", "not a PNG or BMP image"),
-        "empty.png": (b"", "not a regular file of 1 byte"),
+        "empty.png": (b"", "0 bytes: not an image of 1 byte"),
     }
     for name, (content, needle) in cases.items():
         path = tmp_path / name

@@ -1,24 +1,21 @@
 """tools/ban_export.py: both checkpoint layouts, refusal of pickles that would run code,
-checkpoints that contradict themselves, atomic output, float16."""
+checkpoints that contradict themselves, atomic output, float16. The command runs with its
+memory capped (test_torchfile.run_capped); the hostile files of issue 17 are in test_torchfile.py."""
 import io
 import os
 import pickle
-import struct
 import subprocess
-import sys
 import zipfile
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, fixture_path, run_ban
+from conftest import fixture_path, run_ban
+from test_torchfile import EXPORT, run_capped
 
 import ban_export  # noqa: E402
 import banfile  # noqa: E402
 import torchfile  # noqa: E402
-
-EXPORT = [sys.executable, os.path.join(ROOT, "tools", "ban_export.py")]
-
 
 class Evil:
     """Pickles to a call of `func(arg)`: what a hostile checkpoint does."""
@@ -46,7 +43,7 @@ def test_zip_pickle_that_runs_code_is_refused(tmp_path, func):
         arg = ["touch", str(marker)]
     ckpt = tmp_path / "evil.pth"
     zip_checkpoint(ckpt, pickle.dumps({"model_state": {"x": Evil(func, arg)}}, protocol=2))
-    proc = subprocess.run(EXPORT + [str(ckpt), "-o", str(tmp_path / "out.ban")], capture_output=True, text=True)
+    proc = run_capped(EXPORT + [ckpt, "-o", tmp_path / "out.ban"])
     assert proc.returncode == 2
     assert "refusing to load it" in proc.stderr
     assert not marker.exists(), "the checkpoint's command ran"
@@ -70,8 +67,7 @@ def test_dictionary_pickle_that_runs_code_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     dic = tmp_path / "dictionary.pkl"
     dic.write_bytes(pickle.dumps([Evil(os.system, "touch %s" % marker), []]))
-    proc = subprocess.run(EXPORT + [fixture_path("ban_ref_g2.pth"), "--dictionary", str(dic), "-o",
-                                    str(tmp_path / "o.ban")], capture_output=True, text=True)
+    proc = run_capped(EXPORT + [fixture_path("ban_ref_g2.pth"), "--dictionary", dic, "-o", tmp_path / "o.ban"])
     assert proc.returncode == 2 and "refusing" in proc.stderr and not marker.exists()
 
 
@@ -161,7 +157,7 @@ def test_failed_export_leaves_the_old_file_alone(tmp_path):
     out.write_bytes(b"previous")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"PK\x03\x04garbage")
-    proc = subprocess.run(EXPORT + [str(bad), "-o", str(out)], capture_output=True, text=True)
+    proc = run_capped(EXPORT + [bad, "-o", out])
     assert proc.returncode == 2 and "corrupt zip" in proc.stderr
     assert out.read_bytes() == b"previous"
     assert sorted(os.listdir(tmp_path)) == ["bad.pth", "model.ban"]  # no temporary file left behind
@@ -169,15 +165,14 @@ def test_failed_export_leaves_the_old_file_alone(tmp_path):
 
 def test_export_cli_output_and_help(tmp_path):
     out = tmp_path / "m.ban"
-    proc = subprocess.run(EXPORT + [fixture_path("ban_ref_g2.legacy.pth"), "--dictionary",
-                                    fixture_path("ban_ref_g2.dictionary.pkl"), "--answers",
-                                    fixture_path("ban_ref_g2.label2ans.pkl"), "--output", str(out)],
-                          capture_output=True, text=True)
+    proc = run_capped(EXPORT + [fixture_path("ban_ref_g2.legacy.pth"), "--dictionary",
+                                fixture_path("ban_ref_g2.dictionary.pkl"), "--answers",
+                                fixture_path("ban_ref_g2.label2ans.pkl"), "--output", out])
     assert proc.returncode == 0, proc.stderr
     assert "vqa model, 2 glimpses, hidden 48, features 40, 48 words, 30 answers, 158632 parameters" in proc.stdout
     info = run_ban("info", out).stdout
     assert "parameters:         158632" in info and "counter:            top 10 boxes" in info
-    assert subprocess.run(EXPORT + ["--help"], capture_output=True).returncode == 0
+    assert run_capped(EXPORT + ["--help"]).returncode == 0
 
 
 def test_float16_export_keeps_the_answers(tmp_path):
@@ -207,8 +202,7 @@ def test_panels_hold_the_rows_exactly(tmp_path):
     rows 32p..32p+31 transposed, zeros past the last row; every other tensor is identical."""
     panels, rows = tmp_path / "p.ban", tmp_path / "r.ban"
     ban_export.export(fixture_path("ban_ref_g2.pth"), str(panels))
-    subprocess.run(EXPORT + [fixture_path("ban_ref_g2.pth"), "-o", str(rows), "--layout", "rows"], check=True,
-                   capture_output=True)
+    assert run_capped(EXPORT + [fixture_path("ban_ref_g2.pth"), "-o", rows, "--layout", "rows"]).returncode == 0
     _, tp = banfile.read_ban(str(panels))
     _, tr = banfile.read_ban(str(rows))
     assert sorted(k + "_panels" if k in banfile.PANEL_WEIGHTS else k for k in tr) == sorted(tp)

@@ -104,7 +104,7 @@ def test_torch_oracle_reproduces_the_reference():
 # ---- the tokenizer against Python's own str.lower() and str.split() -----------------------
 
 def reference_tokenize(sentence, word2idx):
-    """Dictionary.tokenize of the reference (FORMATS.md §4), add_word=False."""
+    """Dictionary.tokenize of the reference (jnhwkim/ban-vqa dataset.py), add_word=False."""
     sentence = sentence.lower().replace(",", "").replace("?", "").replace("'s", " 's")
     return [word2idx.get(w, len(word2idx) - 1) for w in sentence.split()]
 

@@ -1,7 +1,7 @@
 """ban ground: Flickr30k Entities sentences and annotations -> grounded phrases and the
 predictions file of tools/flickr30k.py evaluate; ban bench --preset paper-flickr.
 
-The files are made here in exactly the dataset's formats (FORMATS.md section 6; TSV through
+The files are made here in exactly the dataset's formats (BryanPlummer/flickr30k_entities; TSV through
 tests/vqa_files.py, imported with ban features import). The model is the reference's golden
 grounding model (tests/fixtures/ban_ref_flickr.*), and the sentences are written so that their
 tokens, up to each entity, are the fixture's: the GRU is causal, so the expected logits are the
@@ -458,3 +458,25 @@ def test_bench_paper_ban8_in_both_layouts():
         assert r["gflop_per_question"] > 0 and r["sgemm_gflops"] > 0 and r["load_ms"] >= 0
     proc = run_ban("bench", "--preset", "paper-ban8", "--layout", "columns", check=False)
     assert proc.returncode == 2 and "--layout is panels" in proc.stderr
+
+
+def test_image_ids_that_are_not_numbers(exported, data, tmp_path):
+    """A store whose ids are strings (GQA's n161313; written from docs/STORE.md): --image looks
+    them up as they are, with the same result as the numeric id of the same features."""
+    from vqa_files import write_store
+    recs = [("n161313", W, H, grid_boxes(COUNTS[3]), FL["v"][3, :COUNTS[3]]),
+            ("3000", W, H, grid_boxes(COUNTS[3]), FL["v"][3, :COUNTS[3]])]
+    store = write_store(tmp_path / "strings.store", recs, FL["v"].shape[2])
+    line = S3000.split("\n")[0]
+    by_name = run_ban("ground", "--model", exported["flickr"], "--features", store, "--image", "n161313", "--sentence",
+                      line, "--json").stdout
+    by_number = run_ban("ground", "--model", exported["flickr"], "--features", data["store"], "--image", 3000,
+                        "--sentence", line, "--json").stdout
+    assert json.loads(by_name)["image_id"] == "n161313"
+    assert by_name.replace('"n161313"', '"3000"') == by_number
+    proc = run_ban("ground", "--model", exported["flickr"], "--features", store, "--image", "n16131", "--sentence",
+                   line, check=False)
+    assert proc.returncode == 1 and "image n16131 has no features in the store" in proc.stderr
+    proc = run_ban("ground", "--model", exported["flickr"], "--features", store, "--image", "../n161313",
+                   "--sentence", line, check=False)
+    assert proc.returncode == 2 and "--image must be an image id: 1 to 64 letters, digits" in proc.stderr

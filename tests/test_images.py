@@ -9,12 +9,11 @@ vqa_encoder.ban), which must exit 1 with the message. The files are written here
 PNG and BMP specifications (stored or zlib deflate), never by the code under test."""
 import os
 import struct
-import subprocess
 import zlib
 
 import pytest
 
-from conftest import BUILD, ROOT, run_ban
+from conftest import ROOT, fuzz_report, run_ban, run_ban_capped
 
 MODEL = os.path.join(ROOT, "tests", "fuzz", "corpus", "model", "vqa_encoder.ban")
 CAPS = "(at most 8192 per side and 33554432 pixels)"
@@ -32,6 +31,32 @@ def png(w, h, rows=None):
     idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
     return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
             png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
+
+
+def png_with_data(w, h, data, depth=8, color_type=2, interlace=0):
+    """A PNG of w x h pixels whose IDAT chunk is `data`, whatever it holds."""
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, interlace))
+            + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b""))
+
+
+def zeros_stream(n_mib):
+    """A valid zlib stream of n_mib MiB of zeros, at deflate's best ratio (about 1,000 to 1), made in
+    a few ms: one MiB's deflate blocks after a full flush do not refer back, so they repeat."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    segment = c.compress(bytes(1 << 20)) + c.flush(zlib.Z_FULL_FLUSH)
+    n = n_mib << 20
+    return b"\x78\xda" + segment * n_mib + c.flush(zlib.Z_FINISH) + struct.pack(">I", ((n % 65521) << 16) | 1)
+
+
+def unended_stream(data):
+    """data deflated, flushed, without the final block and checksum (a stream cut short)."""
+    c = zlib.compressobj()
+    return c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+
+
+def bomb_1x1():
+    """The issue's bomb: a 1 MB file of a 1 x 1 image whose data inflates to 1 GiB."""
+    return png_with_data(1, 1, zeros_stream(1024))
 
 
 def png_header(w, h):
@@ -90,6 +115,23 @@ HOSTILE = {
                             "8000 x 4500 pixels: refused " + CAPS),
     "not_an_image.png": (lambda: b"GIF89a\x01\x00\x01\x00" + bytes(40), "refused before decoding",
                          "not a PNG or BMP image"),
+    # the data must inflate to exactly what the pixels need (here 3 rows of 1 + 4 x 3 bytes)
+    "bomb_1x1_1gib.png": (bomb_1x1, "refused before decoding", "cannot decode: PNG data inflates to more than the "
+                          "4 bytes its pixels need (a decompression bomb?)"),
+    "one_byte_too_many.png": (lambda: png_with_data(4, 3, zlib.compress(bytes(40))), "refused before decoding",
+                              "cannot decode: PNG data inflates to more than the 39 bytes its pixels need"),
+    "one_byte_short.png": (lambda: png_with_data(4, 3, zlib.compress(bytes(38))), "refused before decoding",
+                           "cannot decode: PNG data inflates to 38 of the 39 bytes its pixels need: truncated or "
+                           "corrupt"),
+    "stream_not_ended.png": (lambda: png_with_data(4, 3, unended_stream(bytes(39))), "refused before decoding",
+                             "cannot decode: PNG data inflates to 39 of the 39 bytes its pixels need, and its deflate "
+                             "stream does not end: truncated or corrupt"),
+    "bad_checksum.png": (lambda: png_with_data(4, 3, zlib.compress(bytes(39))[:-1] + b"\x99"),
+                         "refused before decoding", "cannot decode: corrupt PNG data (zlib: incorrect data check)"),
+    # interlaced, the need is the 7 passes': 1 x 1 pixels, 8-bit grey -> one pass of one row (2 bytes)
+    "interlaced_too_long.png": (lambda: png_with_data(1, 1, zlib.compress(bytes(3)), color_type=0, interlace=1),
+                                "refused before decoding",
+                                "cannot decode: PNG data inflates to more than the 2 bytes its pixels need"),
     "truncated.bmp": (lambda: bmp(7, 5)[:100], "refused before decoding",
                       "cannot decode: truncated BMP: 100 bytes, but its header announces 7 x 5 pixels in 171"),
 }
@@ -97,13 +139,7 @@ HOSTILE = {
 
 def replay(path):
     """The fuzz target's verdict on one file (its first line of output)."""
-    binary = os.path.join(BUILD, "fuzz", "replay_image")
-    if not os.access(binary, os.X_OK):
-        pytest.fail("%s is missing: run make test (or make %s)" % (binary, binary))
-    proc = subprocess.run([binary, str(path)], env=dict(os.environ, FUZZ_IMAGE_REPORT="1"), capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr  # a failed property aborts the target
-    return proc.stdout.splitlines()[0]
+    return fuzz_report("image", path, FUZZ_IMAGE_REPORT="1")[0]
 
 
 def ask(path):
@@ -128,19 +164,43 @@ def test_empty_file_is_refused(tmp_path):
     assert replay(path) == "refused before decoding: img: 0 bytes: not an image of 1 byte to 64 MB"
     proc = ask(path)
     assert proc.returncode == 1
-    assert "ban: error: %s: not a regular file of 1 byte to 64 MB" % path in proc.stderr, proc.stderr
+    assert "ban: error: %s: 0 bytes: not an image of 1 byte to 64 MB" % path in proc.stderr, proc.stderr
 
 
 def test_good_images_are_read(tmp_path):
     """The same pipeline accepts what it should: a PNG at the model's size, a BMP to resize,
-    and a top-down BMP (negative height), which earlier versions refused as "7 x -5 pixels"."""
+    a top-down BMP (negative height), which earlier versions refused as "7 x -5 pixels", and
+    interlaced PNGs (their data is the 7 passes' rows)."""
     top_down = bytearray(bmp(7, 5))
     struct.pack_into("<i", top_down, 22, -5)
     for name, data, size in (("good.png", GOOD, "8 x 8"), ("good.bmp", bmp(7, 5), "7 x 5"),
-                             ("top_down.bmp", bytes(top_down), "7 x 5")):
+                             ("top_down.bmp", bytes(top_down), "7 x 5"),
+                             ("interlaced.png", seed("interlaced_5x9.png"), "5 x 9"),
+                             ("interlaced_1x1_grey.png", png_with_data(1, 1, zlib.compress(bytes(2)), color_type=0,
+                                                                        interlace=1), "1 x 1")):
         path = tmp_path / name
         path.write_bytes(data)
         assert replay(path) == "decoded %s" % size
         proc = ask(path)
         assert proc.returncode == 0 and proc.stdout.startswith("answer: "), proc.stderr
 
+
+
+def test_a_decompression_bomb_costs_no_memory(tmp_path):
+    """The 1 MB PNG of 1 x 1 pixels whose data inflates to 1 GiB: refused within 256 MB of address
+    space (the model and OpenBLAS included), after inflating no more than its 4 bytes and a 16 KB
+    buffer. stb_image alone decoded it in full before (1 GB)."""
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bomb_1x1())
+    assert 1000000 < path.stat().st_size < 1100000
+    proc = run_ban_capped(256, "ask", "--model", MODEL, "--image", path, "--question", "w0 w1")
+    assert proc.returncode == 1 and "(a decompression bomb?)" in proc.stderr, proc.stderr
+
+
+def test_what_is_not_a_regular_file_is_refused_without_waiting(tmp_path):
+    fifo = tmp_path / "image.png"
+    os.mkfifo(fifo)  # nobody writes to it: opening it must not wait for a writer
+    proc = run_ban("ask", "--model", MODEL, "--image", fifo, "--question", "w0 w1", check=False, timeout=60)
+    assert proc.returncode == 1 and "ban: error: %s: not a regular file" % fifo in proc.stderr
+    proc = run_ban("ask", "--model", MODEL, "--image", "/dev/zero", "--question", "w0 w1", check=False, timeout=60)
+    assert proc.returncode == 1 and "ban: error: /dev/zero: not a regular file" in proc.stderr

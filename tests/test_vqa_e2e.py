@@ -135,7 +135,7 @@ def test_a_bad_image_is_named_by_its_id(exported, store, tmp_path):
     """A value ban_forward refuses, in a store written by hand: the message names the image
     id (and a question about it), not the image's place in the batch."""
     data = bytearray(open(store, "rb").read())
-    image = read_store(store)["images"][9]  # the third golden image
+    image = read_store(store)["images"]["9"]  # the third golden image
     D = read_store(store)["feature_dim"]
     struct.pack_into("<f", data, image["offset"] + 4 * (3 * D + 4), float("nan"))  # box 3, feature 4
     bad = tmp_path / "bad.store"

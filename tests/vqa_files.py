@@ -3,7 +3,7 @@
 - bottom-up-attention TSV (peteanderson80/bottom-up-attention, tools/generate_tsv.py):
   no header, tab-separated image_id, image_w, image_h, num_boxes, boxes, features, the
   last two base64 of float32 arrays; lines end in "\\r\\n" (Python's csv writer);
-- the official VQA questions and annotations JSON (../shared/FORMATS.md, section 1);
+- the official VQA questions and annotations JSON (the format of GT-Vision-Lab/VQA's vqaTools);
 - a reader of the feature store written from docs/STORE.md alone (not from the C code),
   and the reference's spatial features (tools/adaptive_detection_features_converter.py
   of jnhwkim/ban-vqa) computed in numpy.
@@ -117,33 +117,87 @@ def write_json(path, obj):
 # ---- the feature store, read from its documentation (docs/STORE.md) ----
 
 HEADER = struct.Struct("<4sIIIQQQQQII")
-ENTRY = struct.Struct("<qQIIII")
+ENTRY = struct.Struct("<QQIIII")
+ENTRY_V1 = struct.Struct("<qQIIII")
+ID_CHARS = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+
+
+def id_order(image_id):
+    """The store's order of ids: shorter first, then by bytes."""
+    return (len(image_id), image_id.encode("ascii"))
 
 
 def read_store(path):
-    """{'feature_dim', 'n_boxes', 'max_boxes', 'images': {id: {...}}, 'order': [ids in index order]},
-    checking the layout rules of docs/STORE.md on the way."""
+    """{'version', 'feature_dim', 'n_boxes', 'max_boxes', 'images': {id (str): {...}}, 'order': [ids in index
+    order]}, checking the layout rules of docs/STORE.md on the way (versions 2 and 1)."""
     buf = open(path, "rb").read()
     (magic, version, D, align, n_images, n_boxes, data_off, data_size, index_off, max_boxes,
      flags) = HEADER.unpack_from(buf, 0)
-    assert magic == b"BANF" and version == 1 and align == 64 and flags == 0
-    assert data_off == 64 and index_off == data_off + data_size and index_off + 32 * n_images == len(buf)
-    images, order, end = {}, [], data_off
+    assert magic == b"BANF" and version in (1, 2) and align == 64 and flags == 0
+    assert data_off == 64 and index_off == data_off + data_size
+    images, order = {}, []
+    id_at = index_off + 32 * n_images
     for i in range(n_images):
-        image_id, off, n, w, h, reserved = ENTRY.unpack_from(buf, index_off + 32 * i)
-        assert reserved == 0 and off % 64 == 0 and data_off <= off and off + n * (D + 10) * 4 <= index_off
+        if version == 2:
+            key, off, n, w, h, length = ENTRY.unpack_from(buf, index_off + 32 * i)
+            assert key == id_at and 1 <= length <= 64 and buf[key + length] == 0
+            raw = buf[key:key + length]
+            assert set(raw) <= ID_CHARS
+            image_id = raw.decode("ascii")
+            id_at = key + length + 1
+        else:
+            key, off, n, w, h, reserved = ENTRY_V1.unpack_from(buf, index_off + 32 * i)
+            assert reserved == 0
+            image_id = str(key)
+        assert off % 64 == 0 and data_off <= off and off + n * (D + 10) * 4 <= index_off
         rec = np.frombuffer(buf, "<f4", n * (D + 10), off)
         images[image_id] = {"n": n, "width": w, "height": h, "offset": off,
                             "features": rec[:n * D].reshape(n, D),
                             "boxes": rec[n * D:n * (D + 4)].reshape(n, 4),
                             "spatials": rec[n * (D + 4):].reshape(n, 6)}
         order.append(image_id)
-        end = max(end, off + n * (D + 10) * 4)
-    assert order == sorted(order) and len(set(order)) == len(order)
+    assert id_at == len(buf)  # version 1: the index ends the file; version 2: the ids do
+    key = (lambda x: int(x)) if version == 1 else id_order
+    assert order == sorted(order, key=key) and len(set(order)) == len(order)
     assert sum(im["n"] for im in images.values()) == n_boxes
     assert max([im["n"] for im in images.values()] or [0]) == max_boxes
-    return {"feature_dim": D, "n_boxes": n_boxes, "max_boxes": max_boxes, "images": images, "order": order,
-            "index_offset": index_off, "size": len(buf)}
+    return {"version": version, "feature_dim": D, "n_boxes": n_boxes, "max_boxes": max_boxes, "images": images,
+            "order": order, "index_offset": index_off, "size": len(buf)}
+
+
+def write_store(path, records, D, version=2):
+    """A store written from docs/STORE.md: records are (image_id, width, height, boxes (n, 4),
+    features (n, D)) in data order; ids are strings (version 2) or ints (version 1, as the
+    first release wrote them)."""
+    data, entries = b"", []
+    for image_id, w, h, boxes, feats in records:
+        boxes = np.asarray(boxes, np.float32)
+        rec = (np.asarray(feats, "<f4").tobytes() + boxes.astype("<f4").tobytes() +
+               reference_spatials(boxes, w, h).astype("<f4").tobytes())
+        entries.append((image_id, 64 + len(data), len(boxes), w, h))
+        data += rec + b"\0" * (-len(rec) % 64)
+    index_offset = 64 + len(data)
+    if version == 1:
+        entries.sort()
+        index, ids = b"".join(ENTRY_V1.pack(i, o, n, w, h, 0) for i, o, n, w, h in entries), b""
+    else:
+        entries.sort(key=lambda e: id_order(e[0]))
+        index, ids = b"", b""
+        for image_id, o, n, w, h in entries:
+            raw = image_id.encode("ascii")
+            index += ENTRY.pack(index_offset + 32 * len(entries) + len(ids), o, n, w, h, len(raw))
+            ids += raw + b"\0"
+    counts = [len(r[3]) for r in records]
+    header = HEADER.pack(b"BANF", version, D, 64, len(entries), sum(counts), 64, len(data), index_offset,
+                         max(counts or [0]), 0)
+    with open(path, "wb") as f:
+        f.write(header + data + index + ids)
+    return str(path)
+
+
+def write_store_v1(path, records, D):
+    """A version-1 store (docs/STORE.md, "Version 1"): ids are ints."""
+    return write_store(path, records, D, version=1)
 
 
 def leftovers(folder, keep=()):

@@ -8,10 +8,10 @@
     python3 tools/ban_export.py epoch11.pkl --dicts dicts.json [--pad-boxes 100] --output ban8-gqa.ban
                                                                              # OpenVQA, GQA
 
-Reads both PyTorch layouts (zip and legacy) without PyTorch, through an unpickler that
-can only build tensors and dicts (see tools/torchfile.py). The whole configuration is
-inferred from the tensor shapes: vocabulary, feature size, hidden size, glimpses,
-answers, one or two embedding tables, counter, VQA or grounding. Weight normalisation
+Reads both PyTorch layouts (zip and legacy) without PyTorch, through an interpreter of
+pickles that can only build tensors and plain data (see tools/torchfile.py). The whole
+configuration is inferred from the tensor shapes: vocabulary, feature size, hidden size,
+glimpses, answers, one or two embedding tables, counter, VQA or grounding. Weight normalisation
 is folded into plain weights. The framework is recognised from the checkpoint (the
 reference's {'model_state'} or a bare state dict, OpenVQA's {'state_dict', 'optimizer', ...})
 and its parameter names; 'module.' prefixes are stripped; an optimizer state beside the
@@ -19,11 +19,13 @@ weights is read safely and ignored. What the shapes cannot tell is given by opti
 default to the framework's conventions (the reference: questions padded to 14 tokens,
 padding not masked, padded boxes are all-zero feature rows; OpenVQA: its tokenizer and
 vocabularies, and for GQA the box count its padding reaches) and is recorded in the file.
-The output is written atomically (temporary file, then rename).
+The output is written atomically (temporary file, then rename; tools/banfile.py). Every
+failure, whatever the input, is one line "ban_export: error: ..." and exit status 2.
 """
 import argparse
 import os
 import re
+import signal
 import sys
 
 import numpy as np
@@ -31,7 +33,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import banfile  # noqa: E402
 import openvqa  # noqa: E402
-from torchfile import CheckpointError, load_checkpoint, load_pickle  # noqa: E402
+from torchfile import CheckpointError, describe, load_pickle, load_state_dict, open_regular  # noqa: E402
 
 EXPORTER = "ban_export.py 1"
 
@@ -331,8 +333,8 @@ def vocabulary(path, vocab_size):
     words = [None] * len(word2idx)
     for w, i in word2idx.items():
         if not isinstance(w, str) or not isinstance(i, int) or not 0 <= i < len(words) or words[i] is not None:
-            raise ExportError("%s: word2idx is not a numbering 0..%d of words (entry %r: %r)" % (path,
-                                                                                                len(words) - 1, w, i))
+            raise ExportError("%s: word2idx is not a numbering 0..%d of words (entry %s: %s)" % (
+                path, len(words) - 1, describe(w), describe(i)))
         if not w or "\0" in w:
             raise ExportError("%s: word %d is empty or holds a NUL byte" % (path, i))
         words[i] = w
@@ -348,7 +350,8 @@ def vocabulary(path, vocab_size):
 def answers(path, count):
     """Answer strings by index: OpenVQA's answer_dict.json ([ans_to_ix, ix_to_ans]) or the
     reference's trainval_label2ans.pkl (a pickled list)."""
-    with open(path, "rb") as f:
+    f, _ = open_regular(path)  # not open(): a FIFO would block it
+    with f:
         head = f.read(1)
     if head == b"[":
         return openvqa.answer_dict(path, count)
@@ -400,8 +403,8 @@ def export(checkpoint, output, dictionary=None, answer_file=None, op=None, quest
     """Options left None come from the checkpoint's 'conventions' entry (this project's
     training script writes one), else the framework's conventions. Returns the metadata and
     the tensors in rows (the file holds the layout asked for)."""
-    obj = load_checkpoint(checkpoint)
-    sd = find_state_dict(obj, checkpoint)
+    state, entries = load_state_dict(checkpoint)  # an optimizer's state is checked, not copied out
+    sd = find_state_dict(state, checkpoint)
     other = openvqa.other_model(sd)
     if other:
         raise ExportError("%s: a checkpoint of OpenVQA's %s model; ban.h runs BAN (OpenVQA's 'ban' models only)"
@@ -412,13 +415,13 @@ def export(checkpoint, output, dictionary=None, answer_file=None, op=None, quest
                               "OpenVQA model's conventions are its own")
         meta, tensors = convert_openvqa(sd, checkpoint, vocab_questions, answer_file, dicts, pad_boxes, dictionary,
                                         question_length)
-        return write(obj, checkpoint, output, meta, tensors, fp16, layout)
+        return write(entries, checkpoint, output, meta, tensors, fp16, layout)
     if vocab_questions or dicts:
         raise ExportError("--vocab-questions and --dicts are for OpenVQA's models; this is a reference checkpoint "
                           "(--dictionary)")
     if pad_boxes is not None:
         print("note: --pad-boxes ignored: the reference's models mask padded boxes", file=sys.stderr)
-    conv = obj.get("conventions", {}) if isinstance(obj, dict) else {}
+    conv = entries.get("conventions", {})
     if not isinstance(conv, dict):
         raise ExportError("%s: 'conventions' must be a dict" % checkpoint)
     question_padding = question_padding or conv.get("question_padding", "unmasked")
@@ -426,8 +429,9 @@ def export(checkpoint, output, dictionary=None, answer_file=None, op=None, quest
     question_length = question_length or conv.get("question_length")
     if question_padding not in ("unmasked", "masked") or box_padding not in ("zero_rows", "counts") or not (
             question_length is None or (isinstance(question_length, int) and 1 <= question_length <= 4096)):
-        raise ExportError("%s: unknown conventions %r" % (checkpoint, conv))
-    encoder = obj.get("encoder") if isinstance(obj, dict) else None
+        raise ExportError("%s: unknown conventions (question_padding %s, box_padding %s, question_length %s)"
+                          % (checkpoint, describe(question_padding), describe(box_padding), describe(question_length)))
+    encoder = entries.get("encoder")
     meta, tensors = convert(sd, checkpoint, op, question_length, question_padding, box_padding, encoder)
     if dictionary:
         meta["tokenizer.words"] = vocabulary(dictionary, meta["ban.vocab_size"])
@@ -436,20 +440,41 @@ def export(checkpoint, output, dictionary=None, answer_file=None, op=None, quest
         if meta["ban.task"] != "vqa":
             raise ExportError("--answers given for a grounding model")
         meta["answers.labels"] = answers(answer_file, meta["ban.answer_count"])
-    return write(obj, checkpoint, output, meta, tensors, fp16, layout)
+    return write(entries, checkpoint, output, meta, tensors, fp16, layout)
 
 
-def write(obj, checkpoint, output, meta, tensors, fp16, layout):
-    """The .ban file: provenance added, weights in the layout asked for."""
+def write(entries, checkpoint, output, meta, tensors, fp16, layout):
+    """The .ban file: provenance added (entries: the checkpoint's top-level entries beside its
+    state dict), weights in the layout asked for."""
     meta["source.checkpoint"] = os.path.basename(checkpoint)
-    if isinstance(obj, dict) and isinstance(obj.get("epoch"), int):
-        meta["source.epoch"] = obj["epoch"]
+    epoch = entries.get("epoch")
+    if type(epoch) is int:
+        expect(-2 ** 63 <= epoch < 2 ** 63, "%s: 'epoch' is %s, not a 64-bit integer" % (checkpoint, describe(epoch)))
+        meta["source.epoch"] = epoch
     meta["source.exporter"] = EXPORTER
     stored = banfile.with_layout(tensors, layout)
     if fp16:
         stored = {k: v.astype(np.float16) for k, v in stored.items()}
-    banfile.write_ban(output, meta, stored)
+    try:
+        data = banfile.encode_ban(meta, stored)
+    except (ValueError, TypeError) as e:  # a value from the checkpoint the format cannot hold
+        raise ExportError("%s: cannot be written as a .ban file: %s" % (checkpoint, e)) from None
+    banfile.write_atomic(output, data)
     return meta, tensors
+
+
+class Interrupted(BaseException):
+    """SIGTERM, raised where the export is, so that its temporary file is removed on the way out."""
+
+
+def on_sigterm(signum, frame):
+    raise Interrupted()
+
+
+def error(message, status=2):
+    """The one line a failed export prints (the message may quote a hostile file: no line breaks)."""
+    print("ban_export: error: %s" % str(message).replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)
+    return status
 
 
 def main(argv=None):
@@ -491,8 +516,13 @@ def main(argv=None):
                                args.question_length, args.question_padding, args.box_padding, args.fp16,
                                args.layout, args.vocab_questions, args.dicts, args.pad_boxes)
     except (ExportError, CheckpointError, openvqa.Error, OSError) as e:
-        print("ban_export: error: %s" % e, file=sys.stderr)
-        return 2
+        return error(e)
+    except MemoryError:
+        return error("out of memory")
+    except (KeyboardInterrupt, Interrupted):
+        return error("interrupted; %s was left as it was" % args.output, 130)
+    except Exception as e:  # a bug: still one line, never a traceback
+        return error("internal error (%s: %s)" % (type(e).__name__, e))
     params = sum(int(np.prod(t.shape)) for t in tensors.values())
     print("%s: %s model, %d glimpses, hidden %d, features %d, %d words%s, %d parameters" % (
         args.output, meta["ban.task"], meta["ban.glimpses"], meta["ban.hidden_dim"], meta["ban.feature_dim"],
@@ -502,4 +532,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, on_sigterm)
     sys.exit(main())

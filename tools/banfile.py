@@ -2,7 +2,7 @@
 
 The layout is documented in docs/FORMAT.md; this module is its Python half:
 
-    write_ban(path, metadata, tensors)   # atomic: temporary file, fsync, rename
+    write_ban(path, metadata, tensors)   # atomic: temporary file, fsync, rename (write_atomic)
     meta, tensors = read_ban(path)       # validating reader (for tests and tools)
 
 `metadata` maps keys to values: int -> INT64, float -> FLOAT64, str -> STRING,
@@ -10,9 +10,11 @@ list of str -> STRING_ARRAY, list of int -> INT64_ARRAY (a value may also be giv
 (type, value) to force a type). `tensors` is an ordered mapping name -> numpy array
 (float32 is written as F32, float16 as F16).
 """
+import errno
 import os
+import secrets
+import stat
 import struct
-import tempfile
 
 import numpy as np
 
@@ -155,9 +157,16 @@ def _infer_type(key, value):
     raise TypeError("metadata %r: unsupported value %r" % (key, value))
 
 
+def _int64(key, value):
+    if not -2 ** 63 <= value < 2 ** 63:
+        raise ValueError("metadata %r: %s does not fit in 64 bits" % (key, value if abs(value) < 10 ** 30 else
+                                                                        "a %d-bit integer" % value.bit_length()))
+    return value
+
+
 def _encode_value(key, typ, value):
     if typ == INT64:
-        return struct.pack("<q", value)
+        return struct.pack("<q", _int64(key, value))
     if typ == FLOAT64:
         return struct.pack("<d", value)
     if typ == STRING:
@@ -168,7 +177,7 @@ def _encode_value(key, typ, value):
     if typ == STRING_ARRAY:
         return struct.pack("<Q", len(value)) + b"".join(_string(v, "%s[%d]" % (key, i)) for i, v in enumerate(value))
     if typ == INT64_ARRAY:
-        return struct.pack("<Q", len(value)) + struct.pack("<%dq" % len(value), *value)
+        return struct.pack("<Q", len(value)) + struct.pack("<%dq" % len(value), *(_int64(key, v) for v in value))
     raise TypeError("metadata %r: unknown type %d" % (key, typ))
 
 
@@ -214,16 +223,38 @@ def encode_ban(metadata, tensors):
 
 
 def write_atomic(path, data):
-    """Write bytes to path through a temporary file in the same folder, then rename:
-    a reader sees the old file or the new one, never half of one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=folder)
+    """Write bytes to path so that a reader sees the old file or the new one, never half of one:
+    a temporary file beside it under an unpredictable name, created exclusively (so that no
+    planted file or symlink is ever opened), written, fsynced, renamed over path, and the
+    folder fsynced. Its mode is 0666 less the umask, as for any new file. A symlink at path
+    is replaced, not followed. A path that exists but is not a regular file (a device such as
+    /dev/null, a FIFO, /dev/stdout) is written in place: renaming would replace the node."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:  # nothing there, or a dangling symlink
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder", path)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        with open(path, "wb", buffering=0) as f:  # O_TRUNC means nothing to a device or a FIFO
+            f.write(data)
+        return
+    folder, name = os.path.split(path)
+    folder = folder or "."
+    for _ in range(100):
+        tmp = os.path.join(folder, ".%s.%s.tmp" % (name[:200], secrets.token_hex(8)))
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "no unused temporary name", os.path.join(folder, "." + name))
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -231,6 +262,16 @@ def write_atomic(path, data):
         except OSError:
             pass
         raise
+    try:  # the rename itself survives a crash once the folder is on disk
+        dirfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(dirfd)
+    except OSError:
+        pass  # some filesystems cannot fsync a folder; the data itself is on disk
+    finally:
+        os.close(dirfd)
 
 
 def write_ban(path, metadata, tensors):

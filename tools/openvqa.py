@@ -19,6 +19,8 @@ import re
 
 import numpy as np
 
+from torchfile import CheckpointError, open_regular
+
 PUNCTUATION = re.compile(r"([.,'!?\"()*#:;])")
 SPECIALS = ("PAD", "UNK", "CLS")  # ids 0, 1, 2 of every OpenVQA vocabulary
 # other OpenVQA models, known by a parameter name only they have, refused by name
@@ -171,10 +173,15 @@ def convert(S, pad_boxes=None):
 
 
 def _load_json(path, what):
+    """A JSON file, read only if it is a regular file (a FIFO would block, /dev/zero never end)."""
     try:
-        with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as e:
+        f, size = open_regular(path)
+        with f:
+            data = f.read(size)
+        return json.loads(data.decode("utf-8"))
+    except CheckpointError as e:
+        raise Error("cannot read %s: %s" % (what, e))
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError, MemoryError) as e:
         raise Error("%s: cannot read %s: %s" % (path, what, e))
 
 

@@ -43,7 +43,7 @@ MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
 
 def tokenize(sentence, word2idx, add=False):
-    """The reference tokenizer (FORMATS.md §4): lower, drop ',' and '?', "'s" -> " 's", split."""
+    """The reference tokenizer (jnhwkim/ban-vqa dataset.py, Dictionary.tokenize): lower, drop ',' and '?', "'s" -> " 's", split."""
     words = sentence.lower().replace(",", "").replace("?", "").replace("'s", " 's").split()
     if add:
         for w in words:

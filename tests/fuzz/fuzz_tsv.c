@@ -6,12 +6,16 @@
    a line the second refuses as too long must be longer than 64 bytes, and any other must be
    the same bytes in both. Every line goes to tsv_parse_record, as the import sends them
    (the first good record fixes the feature size). A record that parses must satisfy the
-   documented invariants: 1..STORE_MAX_BOXES boxes, sides 1..STORE_MAX_SIDE, the feature
-   size fixed from then on, every float finite (all of them are read, so the sanitizer checks
-   the extent); written back as a TSV line (decimal numbers, base64) it must parse again to
-   the same record. A refused line must come with a reason. Seeds: corpus/tsv, written by
-   make_seeds.py. */
+   documented invariants: the image id in decimal without leading zeros, 1..STORE_MAX_BOXES
+   boxes, sides 1..STORE_MAX_SIDE, the feature size fixed from then on, every float finite
+   and every box a box of the image, as store_check_record (which the store's writer applies)
+   requires (all of them are read, so the sanitizer checks the extent); written back as a TSV
+   line (decimal numbers, base64) it must parse again to the same record. A refused line must
+   come with a reason, which names the image once its id is read. Seeds: corpus/tsv, written
+   by make_parser_seeds.py. */
 #define _POSIX_C_SOURCE 200809L
+#define UTIL_IMPLEMENTATION /* store.h writes through util.h */
+#define STORE_IMPLEMENTATION
 #define TSV_IMPLEMENTATION
 #include "../../examples/tsv.h"
 
@@ -51,8 +55,7 @@ static void round_trip(const store_record *rec, int D)
     char *boxes = b64_encode((const unsigned char *)rec->boxes, nb, &lb);
     char *feats = b64_encode((const unsigned char *)rec->features, nf, &lf);
     char *line = malloc(lb + lf + 100);
-    int head = snprintf(line, 100, "%lld\t%d\t%d\t%d\t", (long long)rec->image_id, rec->width, rec->height,
-                        rec->n_boxes);
+    int head = snprintf(line, 100, "%s\t%d\t%d\t%d\t", rec->id, rec->width, rec->height, rec->n_boxes);
     memcpy(line + head, boxes, lb);
     line[head + lb] = '\t';
     memcpy(line + head + lb + 1, feats, lf);
@@ -63,7 +66,7 @@ static void round_trip(const store_record *rec, int D)
     FUZZ_CHECK(tsv_parser_init(&p, D) == 0, "out of memory");
     int rc = tsv_parse_record(&p, line, len, &again, why, sizeof why);
     FUZZ_CHECK(rc == TSV_OK, "the record written back is refused: %s", why);
-    FUZZ_CHECK(again.image_id == rec->image_id && again.width == rec->width && again.height == rec->height &&
+    FUZZ_CHECK(!strcmp(again.id, rec->id) && again.width == rec->width && again.height == rec->height &&
                    again.n_boxes == rec->n_boxes && p.feature_dim == D,
                "the record written back reads differently");
     FUZZ_CHECK(!memcmp(again.boxes, rec->boxes, nb) && !memcmp(again.features, rec->features, nf),
@@ -83,15 +86,22 @@ static void check_record(tsv_parser *p, const char *line, size_t len, int *D)
     FUZZ_CHECK(rc == TSV_OK || rc == TSV_UNSELECTED || rc == TSV_BAD, "status %d", rc);
     if (rc == TSV_BAD) {
         FUZZ_CHECK(why[0] != 0, "refused without a reason");
+        if (rec.id) { /* the id was read: the reason names it */
+            char want[40];
+            snprintf(want, sizeof want, "image %s: ", rec.id);
+            FUZZ_CHECK(!strncmp(why, want, strlen(want)), "the reason does not name image %s: %s", rec.id, why);
+        }
         FUZZ_CHECK(p->feature_dim == *D, "a refused record changed the feature size %d to %d", *D, p->feature_dim);
         return;
     }
+    const long long id = rec.id ? strtoll(rec.id, NULL, 10) : -1;
     if (rc == TSV_UNSELECTED) {
-        FUZZ_CHECK(g_selecting && rec.image_id % 7 == 3, "image %lld left out, but it is selected",
-                   (long long)rec.image_id);
+        FUZZ_CHECK(g_selecting && id % 7 == 3, "image %s left out, but it is selected", rec.id);
         return;
     }
-    FUZZ_CHECK(rec.image_id >= 0 && !(g_selecting && rec.image_id % 7 == 3), "image id %lld", (long long)rec.image_id);
+    char canonical[24];
+    snprintf(canonical, sizeof canonical, "%lld", id);
+    FUZZ_CHECK(id >= 0 && !strcmp(canonical, rec.id) && !(g_selecting && id % 7 == 3), "image id %s", rec.id);
     FUZZ_CHECK(rec.n_boxes >= 1 && rec.n_boxes <= STORE_MAX_BOXES, "%d boxes", rec.n_boxes);
     FUZZ_CHECK(rec.width >= 1 && rec.width <= STORE_MAX_SIDE && rec.height >= 1 && rec.height <= STORE_MAX_SIDE,
                "size %d x %d", rec.width, rec.height);
@@ -99,6 +109,7 @@ static void check_record(tsv_parser *p, const char *line, size_t len, int *D)
                "feature size %d (was %d)", p->feature_dim, *D);
     FUZZ_CHECK(rec.boxes && rec.features && !rec.spatials, "record pointers");
     *D = p->feature_dim;
+    FUZZ_CHECK(store_check_record(&rec, *D, why, sizeof why) == 0, "image %s, which the store refuses: %s", rec.id, why);
     for (size_t i = 0; i < (size_t)rec.n_boxes * 4; i++) FUZZ_CHECK(isfinite(rec.boxes[i]), "box value %zu", i);
     for (size_t i = 0; i < (size_t)rec.n_boxes * *D; i++)
         FUZZ_CHECK(isfinite(rec.features[i]), "feature value %zu", i);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write the seed corpora of the parser fuzz targets (tests/fuzz/corpus/<target>/):
-tsv, store, questions, markup, annotations and image.
+tsv, store, questions, npz, markup, annotations and image.
 
     python3 tests/fuzz/make_parser_seeds.py [--check]
 
@@ -71,8 +71,14 @@ def spatials(boxes, w, h):
     return np.stack([sx, sy, sx + sw, sy + sh, sw, sh], 1).astype(np.float32)
 
 
-def store_bytes(records, D, index_order=None, overrides=None):
-    """records: [(image_id, w, h, features (n, D), boxes (n, 4))] in data order."""
+def id_order(image_id):
+    """docs/STORE.md: shorter ids first, then by bytes (version 1: numerically)."""
+    return (len(image_id), image_id) if isinstance(image_id, str) else image_id
+
+
+def store_bytes(records, D, index_order=None, overrides=None, version=2):
+    """records: [(image_id, w, h, features (n, D), boxes (n, 4))] in data order; ids are strings
+    (version 2) or ints (version 1)."""
     data, entries, offset = b"", [], 64
     for image_id, w, h, feats, boxes in records:
         rec = feats.astype("<f4").tobytes() + boxes.astype("<f4").tobytes() + spatials(boxes, w, h).tobytes()
@@ -80,19 +86,27 @@ def store_bytes(records, D, index_order=None, overrides=None):
         entries.append((image_id, offset, len(boxes), w, h))
         data += rec
         offset += len(rec)
-    entries.sort()
+    entries.sort(key=lambda e: id_order(e[0]))
     if index_order:
         entries = [entries[i] for i in index_order]
-    index = b"".join(struct.pack("<qQIIII", i, o, n, w, h, 0) for i, o, n, w, h in entries)
+    index_offset = 64 + len(data)
+    if version == 1:
+        index, ids = b"".join(struct.pack("<qQIIII", i, o, n, w, h, 0) for i, o, n, w, h in entries), b""
+    else:
+        index, ids, at = b"", b"", index_offset + 32 * len(entries)
+        for image_id, o, n, w, h in entries:
+            raw = image_id.encode("ascii")
+            index += struct.pack("<QQIIII", at + len(ids), o, n, w, h, len(raw))
+            ids += raw + b"\0"
     n_boxes = sum(len(r[4]) for r in records)
     max_boxes = max([len(r[4]) for r in records] or [0])
-    fields = dict(magic=b"BANF", version=1, D=D, align=64, n_images=len(entries), n_boxes=n_boxes, data_offset=64,
-                  data_size=len(data), index_offset=64 + len(data), max_boxes=max_boxes, flags=0)
+    fields = dict(magic=b"BANF", version=version, D=D, align=64, n_images=len(entries), n_boxes=n_boxes,
+                  data_offset=64, data_size=len(data), index_offset=index_offset, max_boxes=max_boxes, flags=0)
     fields.update(overrides or {})
     header = struct.pack("<4sIIIQQQQQII", *[fields[k] for k in ("magic", "version", "D", "align", "n_images",
                                                                 "n_boxes", "data_offset", "data_size",
                                                                 "index_offset", "max_boxes", "flags")])
-    return header + data + index
+    return header + data + index + ids
 
 
 def store_seeds(rng):
@@ -102,21 +116,32 @@ def store_seeds(rng):
         boxes = np.stack([x1, y1, x1 + 20, y1 + 30], 1).astype(np.float32)
         return (image_id, w, h, rng.standard_normal((n, D)).astype(np.float32), boxes)
 
-    three = [rec(42, 3, 4), rec(7, 1, 4), rec(1 << 40, 2, 4, 1, 1000000)]
+    three = [rec("42", 3, 4), rec("7", 1, 4), rec(str(1 << 40), 2, 4, 1, 1000000)]
     good = store_bytes(three, 4)
     # two images, the second entry pointing at the first image's record
-    two = bytearray(store_bytes([rec(1, 2, 4), rec(2, 2, 4)], 4))
+    two = bytearray(store_bytes([rec("1", 2, 4), rec("2", 2, 4)], 4))
     index_offset = struct.unpack_from("<Q", two, 48)[0]
     struct.pack_into("<Q", two, index_offset + 32 + 8, 64)
     overlapping = bytes(two)
+    # a box the writer refuses (x2 far right of the image): the reader does not read the floats
+    wide = rec("9", 2, 4)
+    wide[4][1, 2] = 5000
+    v1_three = [(int(i), w, h, f, b) for i, w, h, f, b in three]
     return {
         "three_images.store": good,
-        "one_image_d1.store": store_bytes([rec(-5, 2, 1)], 1),
+        "gqa_ids.store": store_bytes([rec("2354786", 2, 3), rec("n161313", 3, 3), rec("1", 1, 3),
+                                      rec("n0", 1, 3)], 3),
+        "one_image_d1.store": store_bytes([rec("-5", 2, 1)], 1),
         "empty.store": store_bytes([], 8),
         "unsorted_index.store": store_bytes(three, 4, index_order=[1, 0, 2]),
         "overlapping_records.store": overlapping,
         "counts_disagree.store": store_bytes(three, 4, overrides={"n_boxes": 5}),
-        "cut_index.store": good[:-20],
+        "cut_ids.store": good[:-3],
+        "box_outside_the_image.store": store_bytes([wide, rec("10", 1, 4)], 4),
+        "v1_three_images.store": store_bytes(v1_three, 4, version=1),
+        "v1_negative_id.store": store_bytes([rec(-5, 2, 1), rec(3, 1, 1)], 1, version=1),
+        "v1_unsorted_index.store": store_bytes(v1_three, 4, index_order=[1, 0, 2], version=1),
+        "v1_cut_index.store": store_bytes(v1_three, 4, version=1)[:-20],
     }
 
 
@@ -144,6 +169,92 @@ def questions_seeds():
         "malformed.json": b'{"questions": [{"question_id": 1,\n  "image_id": 2, "question": "what?"}',
         "nul_byte.json": b'{"questions": [{"question_id": 1, "image_id": 2, "question": "wh\0at?"}]}',
         "top_level_array.json": b'[{"question_id": 1, "image_id": 2, "question": "what?"}]',
+        # ids beyond 2^53 held exactly (a double would make them collide), and beyond int64 refused
+        "ids_beyond_2p53.json": b'{"questions": [{"question_id": 9007199254740993, "image_id": 9223372036854775807, '
+                                b'"question": "a?"}, {"question_id": 9007199254740992, "image_id": '
+                                b'-9223372036854775808, "question": "b?"}]}',
+        "id_beyond_int64.json": b'{"questions": [{"question_id": 9223372036854775808, "image_id": 1, "question": "a"}]}',
+        "escapes.json": b'{"questions": [{"question_id": 1, "image_id": 2, "question": '
+                        b'"caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\/ \\b\\f\\n\\r\\t"}], '
+                        b'"lone": "\\ud800\\n", "k\\u0071": [1e5, -0.5E-3, true, false, null, {}]}',
+        "lone_surrogate_question.json": b'{"questions": [{"question_id": 1, "image_id": 2, "question": "\\udc00"}]}',
+        "junk_key_first.json": b'{"junk": [0, 0, 0, [[], {"a": [0]}]], "questions": [{"question_id": 5, '
+                               b'"image_id": 6, "question": "why?", "extra": {"x": [1, 2]}}]}',
+        "duplicate_field.json": b'{"questions": [{"question_id": 1, "question_id": 2, "image_id": 2, "question": "a"}]}',
+        "two_questions_arrays.json": b'{"questions": [], "questions": []}',
+        "deep.json": b'{"junk": ' + b"[" * 1001 + b"]" * 1001 + b', "questions": []}',
+        # GQA: questions by id, string image ids, optional answers, other keys skipped
+        "gqa_testdev.json": json.dumps({
+            "20968981": {"semantic": [{"operation": "select", "dependencies": [], "argument": "bag (3057)"}],
+                         "entailed": ["20968982"], "equivalent": ["20968981"], "question": "Is the bag on the left?",
+                         "imageId": "n161313", "isBalanced": True, "groups": {"global": None, "local": "13-bag_left"},
+                         "answer": "yes", "semanticStr": "select: bag (3057)", "annotations": {"answer": {},
+                         "question": {"2": "3057"}, "fullAnswer": {}}, "types": {"detailed": "positionVerify",
+                         "semantic": "rel", "structural": "verify"}, "fullAnswer": "Yes, the bag is on the left."},
+            "05451384": {"question": "What color is the car?", "imageId": "2354786", "answer": "red",
+                         "types": {"structural": "query"}},
+            "201640614": {"question": "Who wears the hat?", "imageId": "2354786", "answer": None}},
+            indent=1).encode(),
+        "gqa_test_no_answers.json": b'{"1": {"imageId": "n1", "question": "q"}, "2": {"imageId": "n1", "question": "r"}}',
+        "gqa_bad_image_id.json": b'{"1": {"imageId": "../etc", "question": "q"}}',
+        "gqa_numeric_image_id.json": b'{"1": {"imageId": 2354786, "question": "q"}}',
+        "gqa_bad_question_id.json": b'{"a b": {"imageId": "n1", "question": "q"}}',
+        "gqa_duplicate_id.json": b'{"7": {"imageId": "n1", "question": "q"}, "7": {"imageId": "n2", "question": "r"}}',
+        "empty_object.json": b'{}',
+    }
+
+
+# ---- npz: OpenVQA's per-image feature files -----------------------------------------------------
+
+def npz_bytes(arrays, compressed=False):
+    """An .npz as np.savez (stored) or np.savez_compressed (deflated) writes it (zip64 sizes in the
+    local headers, as numpy forces them), with a fixed timestamp so that the bytes do not change."""
+    import io
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED) as z:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = z.compression
+            with z.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=True)
+    return out.getvalue()
+
+
+def npz_seeds(rng):
+    def boxes(K, w, h):
+        x1, y1 = rng.uniform(0, w / 2, K), rng.uniform(0, h / 2, K)
+        return np.stack([x1, y1, x1 + rng.uniform(1, w / 2, K), y1 + rng.uniform(1, h / 2, K)], 1).astype(np.float32)
+
+    vqa = {"x": rng.standard_normal((6, 3)).astype(np.float32), "bbox": boxes(3, 640, 480), "num_bbox": 3,
+           "image_h": 480, "image_w": 640}
+    gqa = {"x": rng.standard_normal((2, 5)).astype(np.float32), "bbox": boxes(2, 500, 333), "width": 500,
+           "height": 333}
+    stored = npz_bytes(vqa)
+    encrypted = bytearray(stored)
+    encrypted[6] |= 1  # the first local header's flags
+    cd = stored.rfind(b"PK\x01\x02")
+    encrypted[cd + 8] |= 1  # and its central directory entry's
+    bzip2 = bytearray(npz_bytes(gqa))
+    for at in (8, bzip2.rfind(b"PK\x01\x02") + 10):
+        struct.pack_into("<H", bzip2, at, 12)
+    return {
+        "vqa_stored.npz": stored,
+        "vqa_compressed.npz": npz_bytes(vqa, compressed=True),
+        "vqa_extra_members.npz": npz_bytes(dict(vqa, cls_prob=np.ones((3, 4), np.float32),
+                                                info={"image_id": 42, "objects_id": [1, 2]}), compressed=True),
+        "gqa_stored.npz": npz_bytes(gqa),
+        "gqa_compressed.npz": npz_bytes(gqa, compressed=True),
+        "gqa_int32_sizes.npz": npz_bytes(dict(gqa, width=np.int32(500), height=np.int32(333))),
+        "x_float64.npz": npz_bytes(dict(gqa, x=gqa["x"].astype(np.float64))),
+        "box_outside.npz": npz_bytes(dict(gqa, bbox=np.array([[0, 0, 10, 10], [0, 0, 5000, 10]], np.float32))),
+        "num_bbox_disagrees.npz": npz_bytes(dict(vqa, num_bbox=4)),
+        "both_layouts.npz": npz_bytes(dict(vqa, width=640, height=480)),
+        "no_bbox.npz": npz_bytes({k: v for k, v in gqa.items() if k != "bbox"}),
+        "encrypted.npz": bytes(encrypted),
+        "bzip2.npz": bytes(bzip2),
+        "cut.npz": stored[:-30],
+        "empty.npz": b"PK\x05\x06" + bytes(18),
     }
 
 
@@ -214,6 +325,21 @@ def png(w, h, color_type=2, depth=8, pixels=None, palette=None, cut=None):
         out += chunk(b"PLTE", palette)
     out += chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b"")
     return out[:cut] if cut else out
+
+
+def png_interlaced(w, h):
+    """An 8-bit RGB PNG, Adam7-interlaced: the rows of each of the 7 passes, each with its filter byte."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    raw = b""
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+                           (0, 1, 1, 2)):
+        pw, ph = (w - x0 + dx - 1) // dx if w > x0 else 0, (h - y0 + dy - 1) // dy if h > y0 else 0
+        if pw and ph:
+            raw += b"".join(b"\0" + bytes((x * 7 + y * 13) & 0xFF for x in range(3 * pw)) for y in range(ph))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1)) +
+            chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
 
 
 def png_header_only(w, h):
@@ -288,6 +414,8 @@ def image_seeds():
         "header_100000x100000.png": png_header_only(100000, 100000),
         "header_10000x5000.png": png_header_only(10000, 5000),
         "header_0x0.png": png_header_only(0, 0),
+        "interlaced_5x9.png": png_interlaced(5, 9),
+        "interlaced_1x1.png": png_interlaced(1, 1),
     })
     return out
 
@@ -297,6 +425,7 @@ def seeds():
     rng = np.random.default_rng(20240607)
     out = {}
     for folder, items in (("tsv", tsv_seeds(rng)), ("store", store_seeds(rng)), ("questions", questions_seeds()),
+                          ("npz", npz_seeds(np.random.default_rng(20241201))),
                           ("markup", markup_seeds()), ("annotations", annotations_seeds()),
                           ("image", image_seeds())):
         for name, data in items.items():

@@ -6,7 +6,9 @@
 
 A target NAME is tests/fuzz/fuzz_NAME.c, with seeds in corpus/NAME/ and the inputs that
 once broke it in regressions/NAME/. The Makefile builds, in DIR/fuzz/, replay_NAME (any
-compiler, the build's flags) and, when clang's libFuzzer is there, fuzz_NAME.
+compiler, the build's flags) and, when clang's libFuzzer is there, fuzz_NAME. A target
+tests/fuzz/fuzz_NAME.py (the Python tools') is its own fuzzer and replayer (`replay DIR...`,
+`fuzz --seconds N --runs N --seed S --crashes DIR [--corpus DIR] DIR...`), run the same way.
 
 `tap` prints two lines per target: the seeds and regressions replayed through replay_NAME
 (always), and a libFuzzer pass from those seeds: at most 5,000 inputs a target, with a fixed
@@ -38,9 +40,18 @@ LIBFUZZER_ARGS = ["-timeout=20", "-rss_limit_mb=2048", "-malloc_limit_mb=512", "
 TAP_RUNS = 5000  # inputs per target in make test's pass (within its time share)
 
 
-def targets():
-    return sorted(re.sub(r"^fuzz_(.*)\.c$", r"\1", os.path.basename(p))
-                  for p in glob.glob(os.path.join(HERE, "fuzz_*.c")))
+def targets(ext=".c"):
+    return sorted(os.path.basename(p)[len("fuzz_"):-len(ext)] for p in glob.glob(os.path.join(HERE, "fuzz_*" + ext)))
+
+
+def python_fuzz(name, args):
+    """Run the Python target fuzz_NAME.py with the tests' interpreter (make passes PYTHON: run as
+    build/test_fuzz, this script has whichever python3 comes first); returns (ok, its last line, output)."""
+    python = os.environ.get("PYTHON") or sys.executable
+    proc = subprocess.run([python, os.path.join(HERE, "fuzz_%s.py" % name)] + args, cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    lines = proc.stdout.strip().splitlines()
+    return proc.returncode == 0, lines[-1] if lines else "exit %d" % proc.returncode, proc.stdout
 
 
 def input_dirs(name):
@@ -90,11 +101,11 @@ def libfuzzer(build, name, seconds, corpus, extra=()):
 
 def cmd_tap(args):
     build = args.build
-    names = targets()
+    names, py_names = targets(), targets(".py")
     seconds = args.seconds
     fuzzing = have_libfuzzer(build)
-    per_target = max(2, seconds // max(1, len(names))) if seconds > 0 else 0
-    print("1..%d" % (2 * len(names)))
+    per_target = max(2, seconds // max(1, len(names) + len(py_names))) if seconds > 0 else 0
+    print("1..%d" % (2 * (len(names) + len(py_names))))
     n = failed = 0
     for name in names:
         dirs = input_dirs(name)
@@ -137,25 +148,48 @@ def cmd_tap(args):
             print("not ok %d - fuzz %s: libFuzzer %s\n%s" % (n, name, summary, tail(output)))
             failed += 1
         sys.stdout.flush()
+    for name in py_names:
+        dirs = input_dirs(name)
+        for what, extra in (("%d seeds and regressions replayed" % count_files(dirs), ["replay"]),
+                            ("mutation pass", ["fuzz", "--seconds", str(per_target), "--runs", str(TAP_RUNS),
+                                               "--seed", "1", "--crashes",
+                                               os.path.join(build, "fuzz", "crashes", name)])):
+            n += 1
+            if extra[0] == "fuzz" and per_target == 0:
+                print("ok %d - fuzz %s: %s # SKIP FUZZ_TEST_SECONDS=0" % (n, name, what))
+                continue
+            ok, summary, output = python_fuzz(name, extra + dirs)
+            if ok:
+                print("ok %d - fuzz %s: %s (%s)" % (n, name, what, summary))
+            else:
+                print("not ok %d - fuzz %s: %s\n%s" % (n, name, what, tail(output)))
+                failed += 1
+            sys.stdout.flush()
     return 1 if failed else 0
 
 
 def cmd_fuzz(args):
     build = args.build
-    if not have_libfuzzer(build):
+    known = targets() + targets(".py")
+    names = args.targets or known
+    unknown = set(names) - set(known)
+    if unknown:
+        print("no such fuzz target: %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(known)))
+        return 2
+    if set(names) & set(targets()) and not have_libfuzzer(build):
         print("make fuzz needs clang's libFuzzer (FUZZ_CC; Debian: apt-get install clang libclang-rt-14-dev)")
         return 1
-    names = args.targets or targets()
-    unknown = set(names) - set(targets())
-    if unknown:
-        print("no such fuzz target: %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(targets())))
-        return 2
     bad = []
     for name in names:
         corpus = os.path.join(build, "fuzz", "corpus", name)
         os.makedirs(corpus, exist_ok=True)
         print("== fuzz %s for %d s (corpus %s)" % (name, args.seconds, os.path.relpath(corpus, ROOT)), flush=True)
-        ok, summary, output = libfuzzer(build, name, args.seconds, corpus)
+        if name in targets(".py"):
+            ok, summary, output = python_fuzz(name, ["fuzz", "--seconds", str(args.seconds), "--corpus", corpus,
+                                                     "--crashes", os.path.join(build, "fuzz", "crashes", name),
+                                                     corpus] + input_dirs(name))
+        else:
+            ok, summary, output = libfuzzer(build, name, args.seconds, corpus)
         print("   %s" % summary)
         if not ok:
             print(tail(output, 40))
