@@ -9,11 +9,13 @@
    ./bndbox/xmin, ymin, xmax, ymax, which must be there). Objects without such a box are
    passed over unread.
 
-   annotations_chains chains = {NULL, 0, 0};
+   annotations_chains chains = {0};
    annotations_read(path, &chains, err, errlen)       0, or -1 with "path:line: message"
    annotations_parse(buf, n, name, &chains, err, errlen)  the same from a whole file in memory
        (`name` stands for the path); either replaces what chains held (none on failure)
    annotations_has(&chains, id)                       1 when chain id has a box
+   chains.boxes[0 .. n_boxes)                         every box with its chain, in file order (the
+                                                      ground truth `ban ground --picture` draws)
    annotations_free(&chains)
 
    Define ANNOTATIONS_IMPLEMENTATION in exactly one C file (in build/ban: examples/cmd_ground.c),
@@ -25,10 +27,16 @@
 
 #include "markup.h"
 
-/* the chain ids with a box, each once, in increasing order */
 typedef struct {
-    int64_t *ids;
+    int64_t chain;
+    int64_t box[4];            /* xmin, ymin, xmax, ymax as written */
+} annotations_box;
+
+typedef struct {
+    int64_t *ids;              /* the chain ids with a box, each once, in increasing order */
     int n, cap;
+    annotations_box *boxes;    /* (chain, box) for every <name> of an object with a box */
+    int n_boxes, cap_boxes;
 } annotations_chains;
 
 int annotations_read(const char *path, annotations_chains *chains, char *err, size_t errlen);
@@ -73,18 +81,29 @@ static int annotations__cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* every chain of every boxed object, repeats too: sorted and made unique once the file is read
-   (a check for repeats here would make a file of many chains cost quadratic time) */
-static int annotations__add(annotations_chains *s, int64_t id)
+/* room for one more of n items of size elem in *p (cap of them) */
+static int annotations__grow(void **p, int n, int *cap, size_t elem)
 {
-    if (s->n == s->cap) {
-        if (s->cap > INT32_MAX / 2) return -1;
-        int cap = s->cap ? s->cap * 2 : 16;
-        int64_t *p = (int64_t *)realloc(s->ids, (size_t)cap * sizeof(int64_t));
-        if (!p) return -1;
-        s->ids = p, s->cap = cap;
-    }
+    if (n < *cap) return 0;
+    if (*cap > INT32_MAX / 2) return -1;
+    const int c = *cap ? *cap * 2 : 16;
+    void *q = realloc(*p, (size_t)c * elem);
+    if (!q) return -1;
+    *p = q, *cap = c;
+    return 0;
+}
+
+/* every chain of every boxed object, repeats too: the ids sorted and made unique once the file
+   is read (a check for repeats here would make a file of many chains cost quadratic time) */
+static int annotations__add(annotations_chains *s, int64_t id, const int64_t box[4])
+{
+    if (annotations__grow((void **)&s->ids, s->n, &s->cap, sizeof(int64_t)) ||
+        annotations__grow((void **)&s->boxes, s->n_boxes, &s->cap_boxes, sizeof(annotations_box)))
+        return -1;
     s->ids[s->n++] = id;
+    annotations_box *b = &s->boxes[s->n_boxes++];
+    b->chain = id;
+    memcpy(b->box, box, sizeof b->box);
     return 0;
 }
 
@@ -189,12 +208,12 @@ static void XMLCALL annotations__end(void *ud, const XML_Char *name)
     if (x->depth == 2 && x->in_object) {
         x->in_object = 0;
         if (x->first_bndbox && x->box_children > 0) {
-            int64_t v;
+            int64_t v, box[4];
             for (int i = 0; i < 4; i++) {
                 if (!x->have_coord[i])
                     return annotations__stop(x, x->object_line, "<object> has a <bndbox> without <%s>",
                                              annotations__coords[i]);
-                if (!markup_py_int(x->coords[i], &v))
+                if (!markup_py_int(x->coords[i], &box[i]))
                     return annotations__stop(x, x->coord_lines[i], "<%s> is not a whole number: '%s'",
                                              annotations__coords[i], x->coords[i]);
             }
@@ -204,7 +223,8 @@ static void XMLCALL annotations__end(void *ud, const XML_Char *name)
                 if (!markup_py_int(x->names[i], &v) || v <= 0)
                     return annotations__stop(x, x->name_lines[i], "<name> of an object with a box is not a chain id "
                                              "(a whole number > 0): '%s'", x->names[i]);
-                if (annotations__add(x->chains, v)) return annotations__stop(x, x->name_lines[i], "out of memory");
+                if (annotations__add(x->chains, v, box))
+                    return annotations__stop(x, x->name_lines[i], "out of memory");
             }
         }
     }
@@ -217,7 +237,7 @@ int annotations_parse(const void *buf, size_t size, const char *name, annotation
     annotations__reader *x = (annotations__reader *)calloc(1, sizeof *x);
     XML_Parser p = XML_ParserCreate(NULL);
     int rc = 0;
-    chains->n = 0;
+    chains->n = chains->n_boxes = 0;
     if (!x || !p) {
         rc = annotations__fail(err, errlen, "%s: out of memory", name);
     } else {
@@ -237,7 +257,7 @@ int annotations_parse(const void *buf, size_t size, const char *name, annotation
     }
     if (p) XML_ParserFree(p);
     free(x);
-    if (rc) chains->n = 0;
+    if (rc) chains->n = chains->n_boxes = 0;
     else if (chains->n > 1) { /* sorted, each once */
         qsort(chains->ids, (size_t)chains->n, sizeof(int64_t), annotations__cmp);
         int k = 1;
@@ -251,7 +271,7 @@ int annotations_parse(const void *buf, size_t size, const char *name, annotation
 int annotations_read(const char *path, annotations_chains *chains, char *err, size_t errlen)
 {
     size_t size;
-    chains->n = 0;
+    chains->n = chains->n_boxes = 0;
     char *buf = markup_read_file(path, &size, err, errlen);
     if (!buf) return -1;
     int rc = annotations_parse(buf, size, path, chains, err, errlen);
@@ -261,9 +281,9 @@ int annotations_read(const char *path, annotations_chains *chains, char *err, si
 
 void annotations_free(annotations_chains *chains)
 {
-    free(chains->ids);
-    chains->ids = NULL;
-    chains->n = chains->cap = 0;
+    free(chains->ids), free(chains->boxes);
+    chains->ids = NULL, chains->boxes = NULL;
+    chains->n = chains->cap = chains->n_boxes = chains->cap_boxes = 0;
 }
 
 #endif /* ANNOTATIONS_IMPLEMENTATION */

@@ -1,7 +1,8 @@
 /* ban ground - phrase grounding on Flickr30k Entities, from a feature store.
 
-   ban ground --model M.ban --features STORE --image ID (--sentence TEXT | --sentences FILE --line N)
+   ban ground --model M.ban --features STORE --image (ID | PHOTO.png) (--sentence TEXT | --sentences FILE --line N)
               [--annotations FILE.xml | --annotations-dir DIR] [--top-k N] [--json] [--max-entities N]
+              [--image-id ID] [--picture OUT.png]
    ban ground --model M.ban --features STORE --split SPLIT.txt --annotations-dir DIR --output P.json
               [--batch N] [--max-entities N] [--skip-bad] [--skip-missing]
 
@@ -40,7 +41,11 @@
    number. --skip-bad skips such sentences (or the image, for a bad file) and counts them;
    --skip-missing skips and counts images missing from the store. The line parser and the
    annotations reader are examples/markup.h and examples/annotations.h (fuzzed:
-   tests/fuzz/fuzz_markup.c, fuzz_annotations.c). */
+   tests/fuzz/fuzz_markup.c, fuzz_annotations.c).
+
+   --picture OUT.png draws one sentence as the paper's Fig. 4 (examples/picture.h) on its photo,
+   given as --image PHOTO.png in place of the id: the photo is named by its image id
+   (Flickr30k's are, <id>.jpg converted to PNG) unless --image-id says otherwise. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
@@ -48,6 +53,7 @@
 #include "annotations.h"
 #include "cli.h"
 #include "markup.h"
+#include "picture.h"
 #include "store.h"
 
 #define GROUND_MSG 1024  /* a message */
@@ -347,18 +353,55 @@ static void one_print_text(const ground_setup *s, one_sentence *o, int shown)
                    g->ent[k].chain == 0 ? "(notvisual) has no box" : "has no box in the annotations");
 }
 
-static int ground_one(const ground_setup *s, const cli_args *a, const char *text_arg, const char *sent_path,
-                      long line_no, const char *xml_path, int top_k, int as_json, int max_entities)
+/* --picture: the photo, and the output (out.f NULL when not asked for) */
+typedef struct {
+    util_out out;
+    picture_image photo;
+} ground_picture;
+
+/* the paper's Fig. 4: each phrase's top box, and its chain's boxes in the annotations */
+static int one_draw(one_sentence *o, ground_picture *pic, int annotated)
+{
+    int n_truth = 0;
+    for (int k = 0; k < o->g.n_ent; k++)
+        for (int t = 0; o->g.ent[k].grounded && t < o->chains.n_boxes; t++)
+            n_truth += o->chains.boxes[t].chain == o->g.ent[k].chain;
+    picture_phrase *ph = (picture_phrase *)calloc((size_t)o->E, sizeof *ph);
+    float *truth = (float *)malloc(sizeof(float) * 4 * (size_t)(n_truth ? n_truth : 1)), *at = truth;
+    if (!ph || !truth) return free(ph), free(truth), util_out_abort(&pic->out), cli_error("out of memory");
+    for (int k = 0, j = 0; k < o->g.n_ent; k++) {
+        const markup_entity *e = &o->g.ent[k];
+        if (!e->grounded) continue;
+        rank_boxes(o->logits, 0, o->G, o->n, o->E, j, o->n, 1, o->score, o->rank);
+        ph[j].text = e->phrase, ph[j].score = o->score[o->rank[0]], ph[j].truth = at;
+        memcpy(ph[j].box, o->rec.boxes + (size_t)o->rank[0] * 4, sizeof ph[j].box);
+        for (int t = 0; t < o->chains.n_boxes; t++)
+            if (o->chains.boxes[t].chain == e->chain) {
+                for (int c = 0; c < 4; c++) *at++ = (float)o->chains.boxes[t].box[c];
+                ph[j].n_truth++;
+            }
+        j++;
+    }
+    const picture_ground g = {&pic->photo, o->rec.width, o->rec.height, o->g.sentence, ph, o->E, annotated};
+    const int rc = picture_grounding(&pic->out, &g);
+    free(ph), free(truth);
+    return rc;
+}
+
+static int ground_one(const ground_setup *s, const cli_args *a, const char *image_id, const char *text_arg,
+                      const char *sent_path, long line_no, const char *xml_path, int top_k, int as_json,
+                      int max_entities, ground_picture *pic)
 {
     one_sentence o;
     memset(&o, 0, sizeof o);
-    o.image_text = cli_get(a, "--image"), o.sent_path = sent_path, o.line_no = line_no;
+    o.image_text = image_id, o.sent_path = sent_path, o.line_no = line_no;
     int rc = one_load(s, &o, a, text_arg, xml_path);
     if (rc == CLI_OK) rc = one_run(s, &o, xml_path != NULL, max_entities);
     if (rc == CLI_OK) {
         const int shown = top_k > 0 && top_k < o.n ? top_k : o.n;
         if (as_json) one_print_json(s, &o, shown);
         else one_print_text(s, &o, shown);
+        if (pic->out.f) rc = one_draw(&o, pic, xml_path != NULL);
     }
     one_free(&o);
     return rc;
@@ -466,7 +509,7 @@ static int load_image(g_split *s, size_t im, const char *dir, line_rules *rules,
 {
     char sent_path[4096], xml_path[4096], msg[GROUND_MSG];
     const char *id = s->img[im].id;
-    annotations_chains chains = {NULL, 0, 0};
+    annotations_chains chains = {0};
     snprintf(sent_path, sizeof sent_path, "%s/Sentences/%s.txt", dir, id);
     snprintf(xml_path, sizeof xml_path, "%s/Annotations/%s.xml", dir, id);
     size_t size = 0;
@@ -813,8 +856,14 @@ static int ground_main(const cli_args *a)
     const char *text = cli_get(a, "--sentence"), *sent_path = cli_get(a, "--sentences");
     const char *xml_path = cli_get(a, "--annotations"), *dir = cli_get(a, "--annotations-dir");
     const char *split = cli_get(a, "--split"), *out_path = cli_get(a, "--output");
+    const char *photo = NULL, *picture = cli_get(a, "--picture");
     long top_k = 5, max_entities = 16, batch = 32, line_no = 0;
+    char id_buf[256];
     if (!split && !image) return cli_usage(a, "--image ID or --split SPLIT.txt is required");
+    /* --image PHOTO.png: the photo, named by its image id unless --image-id says */
+    if (image && picture_photo_id(image, id_buf, sizeof id_buf))
+        photo = image, image = cli_get(a, "--image-id") ? cli_get(a, "--image-id") : id_buf;
+    else if (cli_get(a, "--image-id")) return cli_usage(a, "--image-id names the image of --image PHOTO.png");
     if (split && image) return cli_usage(a, "give --image ID (one sentence) or --split SPLIT.txt (a split), not both");
     if (cli_long(a, "--top-k", 0, BAN_MAX_BOXES, &top_k) ||
         cli_long(a, "--max-entities", 1, BAN_MAX_ENTITIES, &max_entities) ||
@@ -823,13 +872,16 @@ static int ground_main(const cli_args *a)
     char sent_buf[4096], xml_buf[4096];
     if (split) {
         if (!dir || !out_path) return cli_usage(a, "--split needs --annotations-dir DIR and --output P.json");
-        if (text || sent_path || xml_path || line_no || cli_get(a, "--top-k") || cli_flag(a, "--json"))
-            return cli_usage(a, "--split grounds a whole split: --sentence, --sentences, --line, --annotations, --top-k "
-                                "and --json are for one sentence (--image)");
+        if (text || sent_path || xml_path || line_no || cli_get(a, "--top-k") || cli_flag(a, "--json") || picture)
+            return cli_usage(a, "--split grounds a whole split: --sentence, --sentences, --line, --annotations, "
+                                "--top-k, --json and --picture are for one sentence (--image)");
     } else {
         if (out_path || cli_get(a, "--batch") || cli_flag(a, "--skip-bad") || cli_flag(a, "--skip-missing"))
             return cli_usage(a, "--output, --batch, --skip-bad and --skip-missing are for --split");
         if (xml_path && dir) return cli_usage(a, "give --annotations FILE.xml or --annotations-dir DIR, not both");
+        if (picture && !photo)
+            return cli_usage(a, "--picture draws on the photo: give --image PHOTO.png (the image's, named <id>.png, or "
+                                "with --image-id ID)");
         if (dir && !sent_path && line_no) {
             snprintf(sent_buf, sizeof sent_buf, "%s/Sentences/%s.txt", dir, image);
             sent_path = sent_buf;
@@ -847,24 +899,33 @@ static int ground_main(const cli_args *a)
             return cli_usage(a, "--sentence is not valid UTF-8");
     }
     util_out out;
+    ground_picture pic;
     memset(&out, 0, sizeof out);
+    memset(&pic, 0, sizeof pic);
     if (split && cli_open_output(&out, out_path)) return CLI_FAIL;
+    int rc = picture_open(a, "--picture", &pic.out); /* before any work */
+    if (rc == CLI_OK && picture) rc = picture_photo(photo, PICTURE_GROUND_W, PICTURE_GROUND_H, &pic.photo);
     ground_setup gs;
     memset(&gs, 0, sizeof gs);
-    int rc = setup_open(&gs, a->model, store_path);
+    if (rc == CLI_OK) rc = setup_open(&gs, a->model, store_path);
     if (rc == CLI_OK)
         rc = split ? ground_split(&gs, split, dir, &out, (int)batch, (int)max_entities, cli_flag(a, "--skip-bad"),
                                   cli_flag(a, "--skip-missing"), t_start)
-                   : ground_one(&gs, a, text, sent_path, line_no, xml_path, (int)top_k, cli_flag(a, "--json"),
-                                (int)max_entities);
+                   : ground_one(&gs, a, image, text, sent_path, line_no, xml_path, (int)top_k, cli_flag(a, "--json"),
+                                (int)max_entities, &pic);
     util_out_abort(&out);
+    util_out_abort(&pic.out);
+    picture_image_free(&pic.photo);
     setup_close(&gs);
     return rc;
 }
 
 static const cli_option ground_options[] = {
     {"--features", "STORE", 1, "the images' box features (a store of ban features import)"},
-    {"--image", "ID", 0, "one sentence: the image's id"},
+    {"--image", "ID", 0, "one sentence: the image's id, or its photo PHOTO.png (PNG or BMP, named <id>.png)"},
+    {"--image-id", "ID", 0, "the image's id when --image PHOTO.png is not named by it"},
+    {"--picture", "OUT.png", 0, "draw the paper's Fig. 4 on the photo: each phrase's top box, labelled; the\n"
+                                "annotations' boxes dashed (the path checked before any work)"},
     {"--sentence", "TEXT", 0, "the sentence, in Flickr30k Entities markup"},
     {"--sentences", "FILE", 0, "or a Sentences file, with --line N"},
     {"--line", "N", 0, "the line of --sentences (1 = the first)"},
@@ -883,7 +944,7 @@ static const cli_option ground_options[] = {
 
 const cli_command cli_ground = {
     "ground", ground_main, CLI_MODEL,
-    "--features STORE --image ID (--sentence TEXT | --sentences FILE --line N) [options]\n"
+    "--features STORE --image (ID | PHOTO.png) (--sentence TEXT | --sentences FILE --line N) [options]\n"
     "       ban ground MODEL.ban --features STORE --split SPLIT.txt --annotations-dir DIR --output P.json [options]",
     "grounds the phrases of Flickr30k Entities sentences in an image's boxes (one sentence, or a split)\n"
     "Every entity of a sentence ('[/EN#1/people A man] in [/EN#2/clothing a red shirt] .') is grounded in one\n"
@@ -892,8 +953,10 @@ const cli_command cli_ground = {
     "the sentence split on spaces); chains without a box in the annotations (without annotations: chain 0) are\n"
     "skipped. --split: every sentence of every image of a split, batched, into the predictions file that\n"
     "tools/flickr30k.py evaluate scores (Recall@1/5/10), written atomically; bad markup or XML is an error\n"
-    "naming the file and line.",
+    "naming the file and line. --picture OUT.png draws one sentence as the paper's Fig. 4 on --image PHOTO.png.",
     ground_options, 0,
     "ban ground flickr.ban --features flickr30k.store --image 1000 --sentence '[/EN#1/people A man] runs .'\n"
+    "ban ground flickr.ban --features flickr30k.store --image 1000.png --annotations-dir flickr30k_entities \\\n"
+    "    --line 1 --picture grounding.png\n"
     "ban ground flickr.ban --features flickr30k.store --split test.txt --annotations-dir flickr30k_entities \\\n"
     "    --output predictions.json"};

@@ -2,6 +2,8 @@
 
    ban ask --model MODEL.ban --image IMG.png --question "what color is the shape?" [--top-k 5]
            [--attention-png OUT.png]
+   ban ask --model MODEL.ban --features STORE (--image-id ID | --image PHOTO.png) --question TEXT
+           [--top-k 5] [--attention-png OUT.png]     (a model of box features: the paper's Fig. 3)
    ban easyvqa-eval --model MODEL.ban --data SPLIT_DIR [--json] [--batch N] [--predictions-out FILE]
    ban encode MODEL.ban --pixels p.npy --features-out f.npy [--spatials-out s.npy]
    ban demo [--model MODEL.ban] [--out DIR]
@@ -10,7 +12,6 @@
    header is checked (size, dimensions, a BMP's rows all there) before any pixel is decoded,
    and they are resized to the model's input with stb_image_resize. */
 #define _POSIX_C_SOURCE 200809L
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -21,6 +22,8 @@
 #include "cli.h"
 #include "image.h"
 #include "npy.h"
+#include "picture.h"
+#include "store.h"
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #include <stb/stb_image_write.h>
@@ -41,9 +44,10 @@ static ban_model *open_model(const char *path)
 }
 
 /* One batch of questions about n_img images (pixels back to back); logits (B, A),
-   attention (B, G, K, P) when wanted. */
+   attention (B, G, K, P) and entropy (B, G) when wanted. */
 static int answer_batch(ban_ctx *ctx, const unsigned char *pixels, int n_img, const int *image_index, int B,
-                        const int32_t *tokens, const int *counts, int L, float *logits, float *attention)
+                        const int32_t *tokens, const int *counts, int L, float *logits, float *attention,
+                        float *entropy)
 {
     ban_input in;
     memset(&in, 0, sizeof in);
@@ -54,7 +58,7 @@ static int answer_batch(ban_ctx *ctx, const unsigned char *pixels, int n_img, co
     in.tokens_len = L;
     in.tokens = tokens;
     in.token_counts = counts;
-    ban_output out = {logits, attention, NULL};
+    ban_output out = {logits, attention, entropy};
     return ban_forward(ctx, &in, &out);
 }
 
@@ -81,75 +85,49 @@ static int write_png(util_out *o, const unsigned char *rgb, int w, int h)
     return cli_commit_output(o);
 }
 
-/* The attended grid cells of each glimpse over the image, side by side: each panel is the
-   image scaled up, darkened where the glimpse does not look (attention summed over the
-   question's positions, relative to its largest cell). */
-static int write_attention_png(util_out *o, const unsigned char *rgb, int W, int H, const ban_config *c,
-                               const float *att, int P)
-{
-    const int G = c->num_glimpses, GH = c->grid_height, GW = c->grid_width, scale = 4, pw = W * scale, ph = H * scale;
-    const int gap = 4, total_w = G * pw + (G - 1) * gap;
-    unsigned char *img = (unsigned char *)calloc((size_t)total_w * ph * 3, 1);
-    if (!img) return cli_error("out of memory");
-    for (int g = 0; g < G; g++) {
-        float cell[BAN_MAX_BOXES], top = 0.0f;
-        for (int k = 0; k < GH * GW; k++) {
-            cell[k] = 0.0f;
-            for (int l = 0; l < P; l++) cell[k] += att[((size_t)g * GH * GW + k) * P + l];
-            if (cell[k] > top) top = cell[k];
-        }
-        for (int y = 0; y < ph; y++)
-            for (int x = 0; x < pw; x++) {
-                const int sx = x / scale, sy = y / scale, k = (sy * GH / H) * GW + sx * GW / W;
-                const float keep = 0.2f + 0.8f * (top > 0.0f ? cell[k] / top : 0.0f);
-                unsigned char *dst = img + ((size_t)y * total_w + g * (pw + gap) + x) * 3;
-                const unsigned char *src = rgb + ((size_t)sy * W + sx) * 3;
-                for (int ch = 0; ch < 3; ch++) dst[ch] = (unsigned char)(src[ch] * keep + 0.5f);
-            }
-    }
-    const int rc = write_png(o, img, total_w, ph);
-    free(img);
-    return rc;
-}
-
-/* a name ending in .png (any case) */
-static int png_name(const char *path)
-{
-    const size_t n = strlen(path);
-    if (n < 4) return 0;
-    const char *e = path + n - 4;
-    return e[0] == '.' && tolower((unsigned char)e[1]) == 'p' && tolower((unsigned char)e[2]) == 'n' &&
-           tolower((unsigned char)e[3]) == 'g';
-}
-
 /* ---- ban ask ----------------------------------------------------------------------------- */
 
-static int ask_main(const cli_args *a)
+/* "answer: ..." and the top k with their probabilities; the answer's probability into *p.
+   softmax: over the answers (a model trained with cross-entropy, as easy-VQA's), otherwise
+   each answer's sigmoid (trained with binary cross-entropy, as the reference's VQA models) */
+static int ask_report(const ban_model *m, const float *logits, long top_k, int softmax, double *p)
+{
+    const int A = ban_model_config(m)->num_answers, best = ban_argmax(logits, A);
+    const int shown = top_k < A ? (int)top_k : A;
+    float *prob = (float *)malloc(sizeof(float) * A);
+    int *order = (int *)malloc(sizeof(int) * (shown ? shown : 1));
+    if (!prob || !order) return free(prob), free(order), cli_error("out of memory");
+    float sum = 0.0f;
+    for (int i = 0; i < A; i++)
+        sum += prob[i] = softmax ? expf(logits[i] - logits[best]) : 1.0f / (1.0f + expf(-logits[i]));
+    if (!softmax) sum = 1.0f;
+    printf("answer: %s\n", ban_model_answer(m, best));
+    util_top_k(logits, A, shown, order);
+    for (int i = 0; i < shown; i++)
+        printf("%2d. %-12s %.4f\n", i + 1, ban_model_answer(m, order[i]), prob[order[i]] / sum);
+    *p = prob[best] / sum;
+    free(prob), free(order);
+    return CLI_OK;
+}
+
+/* a model that reads the image itself: the picture is its grid of cells over the image */
+static int ask_pixels(const cli_args *a, ban_model *m, util_out *png, long top_k)
 {
     const char *f_img = cli_get(a, "--image"), *question = cli_get(a, "--question");
-    const char *f_png = cli_get(a, "--attention-png");
-    long top_k = 5;
-    if (cli_long(a, "--top-k", 0, 1000, &top_k)) return CLI_USAGE;
-    if (f_png && !png_name(f_png))
-        return cli_usage(a, "--attention-png %s: the picture is written as PNG, so its name must end in .png", f_png);
-    util_out png;
-    memset(&png, 0, sizeof png);
-    if (f_png && cli_open_output(&png, f_png)) return CLI_FAIL; /* its folder exists and is writable */
-    ban_model *m = open_model(a->model);
-    if (!m) return util_out_abort(&png), CLI_FAIL;
+    if (cli_get(a, "--features") || cli_get(a, "--image-id"))
+        return cli_usage(a, "%s reads the image itself (--image IMG.png): --features and --image-id are for models "
+                         "of box features", a->model);
+    if (!f_img) return cli_usage(a, "--image IMG.png is required (%s reads the image itself)", a->model);
     const ban_config *c = ban_model_config(m);
     char err[600];
     int rc = CLI_OK;
     ban_ctx *ctx = NULL;
-    float *logits = NULL, *att = NULL, *prob = NULL;
-    int *order = NULL;
+    float *logits = NULL, *att = NULL, entropy[BAN_MAX_GLIMPSES];
     cli_words words = {0, 0};
     unsigned char *px = load_image(f_img, c->image_width, c->image_height, err, sizeof err);
-    if (!px) {
-        rc = cli_error("%s", err);
-        goto done;
-    }
+    if (!px) return cli_error("%s", err);
     const int L = c->question_length, A = c->num_answers, P = ban_question_positions(m, L);
+    const int K = c->grid_height * c->grid_width;
     ban_limits lim = {1, 0, L, 0, 0};
     int32_t tokens[BAN_MAX_TOKENS];
     int count, index = 0;
@@ -159,48 +137,156 @@ static int ask_main(const cli_args *a)
     }
     if ((rc = tokenize_question(ctx, m, question, "--question", tokens, L, &count, &words))) goto done;
     logits = (float *)malloc(sizeof(float) * A);
-    prob = (float *)malloc(sizeof(float) * A);
-    att = (float *)malloc(sizeof(float) * c->num_glimpses * c->grid_height * c->grid_width * P);
-    order = (int *)malloc(sizeof(int) * A);
-    if (!logits || !prob || !att || !order) {
+    att = (float *)malloc(sizeof(float) * c->num_glimpses * K * P);
+    if (!logits || !att) {
         rc = cli_error("out of memory");
         goto done;
     }
-    if (answer_batch(ctx, px, 1, &index, 1, tokens, &count, L, logits, att) != BAN_OK) {
+    if (answer_batch(ctx, px, 1, &index, 1, tokens, &count, L, logits, att, entropy) != BAN_OK) {
         rc = cli_error("%s", ban_ctx_error(ctx));
         goto done;
     }
-    printf("answer: %s\n", ban_model_answer(m, ban_argmax(logits, A)));
-    /* scores as the model was trained: a softmax over the answers */
-    float top = logits[ban_argmax(logits, A)], sum = 0.0f;
-    for (int i = 0; i < A; i++) sum += prob[i] = expf(logits[i] - top);
-    const int shown = top_k < A ? (int)top_k : A;
-    util_top_k(logits, A, shown, order);
-    for (int i = 0; i < shown; i++)
-        printf("%2d. %-12s %.4f\n", i + 1, ban_model_answer(m, order[i]), prob[order[i]] / sum);
-    if (f_png) rc = write_attention_png(&png, px, c->image_width, c->image_height, c, att, P);
+    double p;
+    if ((rc = ask_report(m, logits, top_k, 1, &p))) goto done;
+    if (png->f) {
+        const picture_image image = {px, c->image_width, c->image_height};
+        const picture_vqa v = {question, ban_model_answer(m, ban_argmax(logits, A)), p, c->num_glimpses, K, P, att,
+                               entropy, &image, c->grid_width, c->grid_height, NULL, 0, 0, NULL};
+        rc = picture_grid(png, &v);
+    }
 done:
-    util_out_abort(&png);
-    free(px), free(logits), free(prob), free(att), free(order);
+    free(px), free(logits), free(att);
     ban_ctx_free(ctx);
+    return rc;
+}
+
+/* a model of box features: the image's boxes from a feature store; the picture is the paper's
+   Fig. 3 on the photo the features came from */
+static int ask_boxes(const cli_args *a, ban_model *m, util_out *png, long top_k)
+{
+    const char *f_store = cli_get(a, "--features"), *f_photo = cli_get(a, "--image");
+    const char *id_text = cli_get(a, "--image-id"), *question = cli_get(a, "--question");
+    char id_buf[256], err[4400];
+    if (!f_store)
+        return cli_usage(a, "%s reads box features: --features STORE is required, with --image-id ID (or --image "
+                         "PHOTO.png named by its id)", a->model);
+    if (!id_text && f_photo && picture_photo_id(f_photo, id_buf, sizeof id_buf)) id_text = id_buf;
+    if (!id_text) return cli_usage(a, "--image-id ID is required (or --image PHOTO.png named by its image id)");
+    if (png->f && !f_photo) return cli_usage(a, "--attention-png draws on the photo: give --image PHOTO.png");
+    if (!store_id_check(id_text, strlen(id_text)))
+        return cli_usage(a, "'%.80s' is not an image id: 1 to %d letters, digits, '_', '-' or '.'", id_text,
+                         STORE_MAX_ID);
+    const ban_config *c = ban_model_config(m);
+    const int L = c->question_length, A = c->num_answers, G = c->num_glimpses, P = ban_question_positions(m, L);
+    store *st = NULL;
+    store_record rec;
+    ban_ctx *ctx = NULL;
+    picture_image photo = {NULL, 0, 0};
+    float *logits = NULL, *att = NULL, entropy[BAN_MAX_GLIMPSES];
+    int32_t tokens[BAN_MAX_TOKENS];
+    int count, rc = CLI_OK;
+    cli_words words = {0, 0};
+    if (store_open(f_store, &st, err, sizeof err)) return cli_error("%s", err);
+    if (store_feature_dim(st) != c->feature_dim) {
+        rc = cli_error("%s holds %d-d box features, but %s expects %d-d features", f_store, store_feature_dim(st),
+                       a->model, c->feature_dim);
+        goto done;
+    }
+    if (!store_find(st, id_text, &rec)) {
+        rc = cli_error("image %s has no features in %s%s", id_text, f_store,
+                       id_text == id_buf ? " (the id is the photo's name: give --image-id when it is not)" : "");
+        goto done;
+    }
+    if (png->f && (rc = picture_photo(f_photo, PICTURE_PHOTO_SIDE, PICTURE_PHOTO_SIDE, &photo))) goto done;
+    ban_limits lim = {1, rec.n_boxes, L, 0, 0};
+    if (ban_ctx_create(m, &lim, &ctx) != BAN_OK) {
+        rc = cli_error("%s", ban_ctx_error(ctx));
+        goto done;
+    }
+    if ((rc = tokenize_question(ctx, m, question, "--question", tokens, L, &count, &words))) goto done;
+    logits = (float *)malloc(sizeof(float) * A);
+    att = (float *)malloc(sizeof(float) * G * rec.n_boxes * P);
+    if (!logits || !att) {
+        rc = cli_error("out of memory");
+        goto done;
+    }
+    ban_input in;
+    memset(&in, 0, sizeof in);
+    in.batch = 1, in.boxes = rec.n_boxes, in.features = rec.features, in.spatials = rec.spatials;
+    in.box_counts = &rec.n_boxes, in.tokens_len = L, in.tokens = tokens, in.token_counts = &count;
+    ban_output out = {logits, att, entropy};
+    if (ban_forward(ctx, &in, &out) != BAN_OK) {
+        rc = cli_error("image %s: %s", id_text, ban_ctx_error(ctx));
+        goto done;
+    }
+    double p;
+    if ((rc = ask_report(m, logits, top_k, 0, &p)) || !png->f) goto done;
+    /* the rows: the positions the model attends over (a masked model's are the question's tokens) */
+    const int Pq = c->question_masking ? count : P;
+    const char **labels = picture_words(ctx, question, count, Pq);
+    if (!labels) {
+        rc = cli_error("out of memory");
+        goto done;
+    }
+    for (int i = 1; i < G * rec.n_boxes && Pq < P; i++) /* (G, K, P) -> (G, K, Pq) */
+        memmove(att + (size_t)i * Pq, att + (size_t)i * P, sizeof(float) * Pq);
+    const picture_vqa v = {question, ban_model_answer(m, ban_argmax(logits, A)), p, G, rec.n_boxes, Pq, att, entropy,
+                           &photo, 0, 0, rec.boxes, rec.width, rec.height, labels};
+    rc = picture_boxes(png, &v);
+    free(labels);
+done:
+    picture_image_free(&photo);
+    free(logits), free(att);
+    ban_ctx_free(ctx);
+    store_close(st);
+    return rc;
+}
+
+static int ask_main(const cli_args *a)
+{
+    long top_k = 5;
+    if (cli_long(a, "--top-k", 0, 1000, &top_k)) return CLI_USAGE;
+    util_out png;
+    int rc = picture_open(a, "--attention-png", &png); /* before any work */
+    if (rc) return rc;
+    ban_model *m = cli_load_model(a->model);
+    if (!m) return util_out_abort(&png), CLI_FAIL;
+    const ban_config *c = ban_model_config(m);
+    if (c->task != BAN_TASK_VQA || !c->has_answers || !c->has_vocabulary)
+        rc = cli_error("%s: needs a VQA model with a vocabulary and answers (like examples/models/easyvqa.ban)",
+                       a->model);
+    else rc = c->encoder_layers ? ask_pixels(a, m, &png, top_k) : ask_boxes(a, m, &png, top_k);
+    util_out_abort(&png);
     ban_model_free(m);
     return rc;
 }
 
 static const cli_option ask_options[] = {
-    {"--image", "IMG.png", 1, "the image (PNG or BMP), resized to the model's input"},
+    {"--image", "IMG.png", 0, "the image (PNG or BMP): a pixel model reads it, resized to its input; for a model of\n"
+                              "box features, the photo the features came from (drawn on; PHOTO.png named <id>.png\n"
+                              "gives the image id)"},
     {"--question", "TEXT", 1, "the question; an empty one, or one with no word in the vocabulary, is an error"},
+    {"--features", "STORE", 0, "a model of box features: the store holding the image's boxes"},
+    {"--image-id", "ID", 0, "the image's id in STORE (default: the name of --image PHOTO.png without .png)"},
     {"--top-k", "N", 0, "answers listed with their probability (default 5; 0: only the answer)"},
-    {"--attention-png", "OUT.png", 0, "draw each glimpse's attention over the image (checked before any work)"},
+    {"--attention-png", "OUT.png", 0, "draw each glimpse's attention (checked before any work): over the image's grid\n"
+                                      "cells, or the six most attended boxes on the photo beside the box x word map"},
     {NULL, NULL, 0, NULL}};
 
 const cli_command cli_ask = {
-    "ask", ask_main, CLI_MODEL, "--image IMG.png --question TEXT [options]",
-    "answers a question about an image, with a model that has an image encoder\n"
-    "(like examples/models/easyvqa.ban): the answer, the top-k with their probabilities (a softmax over the\n"
-    "answers), and each glimpse's attention drawn over the image",
+    "ask", ask_main, CLI_MODEL, "--image IMG.png --question TEXT [options]\n"
+    "       ban ask MODEL.ban --features STORE (--image-id ID | --image PHOTO.png) --question TEXT [options]",
+    "answers a question about an image: the answer, the top-k with their probabilities, and each glimpse's\n"
+    "attention drawn as the paper draws it. A model with an image encoder (like examples/models/easyvqa.ban)\n"
+    "reads the image; its probabilities are a softmax over the answers (it is trained with cross-entropy), its\n"
+    "picture a panel per glimpse of the grid cells over the image. A model of box features reads the image's\n"
+    "boxes from a feature store; its probabilities are each answer's sigmoid (binary cross-entropy, as\n"
+    "ban vqa --top-k), its picture the paper's Fig. 3 on the photo.",
     ask_options, 0,
-    "ban ask examples/models/easyvqa.ban --image build/demo/shape0.png --question \"what shape is in the image?\""};
+    "ban ask examples/models/easyvqa.ban --image build/demo/shape0.png --question \"what shape is in the image?\" \\\n"
+    "    --attention-png attention.png\n"
+    "ban ask ban.ban --features val2014.store --image 42.png --question \"what color is the bus?\" \\\n"
+    "    --attention-png attention.png"};
 
 /* ---- ban easyvqa-eval ----------------------------------------------------------------------- */
 
@@ -291,7 +377,7 @@ static int eval_run(ban_model *m, const char *dir, eval_question *qs, int n, int
             rc = tokenize_question(ctx, m, q->text, path, tokens + (size_t)B * L, L, &counts[B], &words);
             B++;
         }
-        if (rc == CLI_OK && answer_batch(ctx, pixels, n_img, index, B, tokens, counts, L, logits, NULL) != BAN_OK)
+        if (rc == CLI_OK && answer_batch(ctx, pixels, n_img, index, B, tokens, counts, L, logits, NULL, NULL) != BAN_OK)
             rc = cli_error("%s", ban_ctx_error(ctx));
         for (int b = 0; rc == CLI_OK && b < B; b++) {
             qs[q0 + b].predicted = ban_model_answer(m, ban_argmax(logits + (size_t)b * A, A));
@@ -475,7 +561,7 @@ static int demo_main(const cli_args *a)
                 goto done;
         }
     }
-    if (answer_batch(ctx, pixels, n_scenes, index, n_scenes * n_q, tokens, counts, L, logits, NULL) != BAN_OK) {
+    if (answer_batch(ctx, pixels, n_scenes, index, n_scenes * n_q, tokens, counts, L, logits, NULL, NULL) != BAN_OK) {
         rc = cli_error("%s", ban_ctx_error(ctx));
         goto done;
     }

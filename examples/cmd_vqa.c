@@ -18,7 +18,10 @@
    (the official evaluator ignores keys it does not know). --attention DIR writes each
    question's attention maps as DIR/<question_id>.npy, float32 (G, K, P): K the image's
    boxes, P the question positions the model runs (14 for the reference's models; the
-   question's own tokens for a model trained with masking).
+   question's own tokens for a model trained with masking). --attention-png OUT.png with
+   --question-id QID and --image PHOTO.png (the photo of that question's image, the one the
+   features came from) draws that question's attention as the paper's Fig. 3
+   (examples/picture.h); the other questions are answered as without it.
 
    parse -> open the output (its path checked, and a signal from here on leaves nothing
    behind) -> load (model, store, questions, their images) -> run (the batches) -> write. */
@@ -29,6 +32,7 @@
 
 #include "cli.h"
 #include "npy.h"
+#include "picture.h"
 #include "questions.h"
 #include "store.h"
 
@@ -66,11 +70,20 @@ typedef struct {
     size_t n_batches, n_images;
     double t_start, t_run, t_done;
     util_out out;
+    /* the picture of one question: --attention-png, --question-id, --image */
+    util_out pic;
+    const char *pic_key;       /* --question-id: the pictured question */
+    const char *photo_path;
+    char *pic_question;        /* its text */
+    picture_image photo;
 } vqa_job;
 
 static void vqa_free(vqa_job *j)
 {
     util_out_abort(&j->out);
+    util_out_abort(&j->pic);
+    picture_image_free(&j->photo);
+    free(j->pic_question);
     free(j->q), free(j->tokens), free(j->order), free(j->top_index), free(j->top_prob);
     if (j->qs.items) vqa_questions_free(&j->qs);
     store_close(j->st);
@@ -88,7 +101,14 @@ static int vqa_parse(const cli_args *a, vqa_job *j)
     j->batch = 32;
     if (cli_long(a, "--batch", 1, BAN_MAX_BATCH, &j->batch) || cli_long(a, "--top-k", 1, BAN_MAX_ANSWERS, &j->k))
         return CLI_USAGE;
-    return CLI_OK;
+    j->pic_key = cli_get(a, "--question-id");
+    j->photo_path = cli_get(a, "--image");
+    const int pic = !!cli_get(a, "--attention-png");
+    if ((pic || j->photo_path || cli_get(a, "--question-id")) &&
+        !(pic && j->photo_path && cli_get(a, "--question-id")))
+        return cli_usage(a, "--attention-png OUT.png, --question-id QID and --image PHOTO.png draw one question's "
+                            "attention: give all three");
+    return picture_open(a, "--attention-png", &j->pic); /* before any work */
 }
 
 /* ---- load ---------------------------------------------------------------------------------------- */
@@ -122,6 +142,8 @@ static int read_question(void *data, const vqa_questions *qs, size_t i, char *er
     int n;
     snprintf(where, sizeof where, "%s: question %s", j->q_path, q->qkey);
     if (cli_question(r->tctx, v->question, where, r->ids, r->keep, &n, &r->words, err, errlen)) return -1;
+    if (j->pic.f && !strcmp(q->qkey, j->pic_key) && !j->pic_question && !(j->pic_question = strdup(v->question)))
+        return util_fail(err, errlen, "out of memory");
     if (j->n_tokens + (size_t)n > j->cap_tokens) {
         size_t cap = j->cap_tokens * 2 + (size_t)n;
         int32_t *t = (int32_t *)realloc(j->tokens, cap * sizeof(int32_t));
@@ -192,6 +214,18 @@ static int find_images(vqa_job *j)
     return CLI_OK;
 }
 
+/* the pictured question is there, with features; its photo */
+static int find_picture(vqa_job *j)
+{
+    const question *q = NULL;
+    for (size_t i = 0; i < j->nq && !q; i++)
+        if (!strcmp(j->q[i].qkey, j->pic_key)) q = &j->q[i];
+    if (!q) return cli_error("--question-id %s: no such question in %s", j->pic_key, j->q_path);
+    if (!q->rec.features)
+        return cli_error("--question-id %s: its image %s has no features in %s", j->pic_key, q->ikey, j->store_path);
+    return picture_photo(j->photo_path, PICTURE_PHOTO_SIDE, PICTURE_PHOTO_SIDE, &j->photo);
+}
+
 static int vqa_load(vqa_job *j)
 {
     char err[4400];
@@ -212,13 +246,14 @@ static int vqa_load(vqa_job *j)
         return cli_error("%s: cannot create the folder: %s", j->att_dir, strerror(errno));
     if ((rc = load_questions(j))) return rc; /* questions.h refuses a question id given twice */
     if (!(j->order = (question **)malloc(j->nq * sizeof *j->order))) return cli_error("out of memory");
-    return find_images(j);
+    if ((rc = find_images(j))) return rc;
+    return j->pic.f ? find_picture(j) : CLI_OK;
 }
 
 /* ---- run ----------------------------------------------------------------------------------------- */
 
 typedef struct {
-    float *feats, *spats, *logits, *att, *att_one;
+    float *feats, *spats, *logits, *att, *att_one, *entropy;
     int *box_counts, *image_index, *tok_counts;
     int32_t *tokens;
 } batch_buffers;
@@ -269,8 +304,23 @@ static void fill_batch(const vqa_job *j, question *const *q, int nb, const batch
     *K_out = K, *L_out = L;
 }
 
-/* the answers of one batch; top-k and the attention files */
-static int batch_results(vqa_job *j, question *const *q, int nb, const batch_buffers *bb, int K, int L)
+/* the pictured question's attention, (G, n, Pq) in bb->att_one */
+static int draw_picture(vqa_job *j, ban_ctx *ctx, const question *q, const batch_buffers *bb, int b, int Pq)
+{
+    const int A = j->c->num_answers, G = j->c->num_glimpses;
+    const char **words = picture_words(ctx, j->pic_question, q->n_tok, Pq);
+    if (!words) return cli_error("out of memory");
+    const float logit = bb->logits[(size_t)b * A + q->answer];
+    const picture_vqa v = {j->pic_question, ban_model_answer(j->m, q->answer), 1.0 / (1.0 + exp(-logit)), G,
+                           q->rec.n_boxes, Pq, bb->att_one, bb->entropy + (size_t)b * G, &j->photo, 0, 0, q->rec.boxes,
+                           q->rec.width, q->rec.height, words};
+    const int rc = picture_boxes(&j->pic, &v);
+    free(words);
+    return rc;
+}
+
+/* the answers of one batch; top-k, the attention files and the picture */
+static int batch_results(vqa_job *j, ban_ctx *ctx, question *const *q, int nb, const batch_buffers *bb, int K, int L)
 {
     const int A = j->c->num_answers, G = j->c->num_glimpses, Pb = ban_question_positions(j->m, L);
     for (int b = 0; b < nb; b++) {
@@ -282,16 +332,20 @@ static int batch_results(vqa_job *j, question *const *q, int nb, const batch_buf
             util_top_k(lg, A, (int)j->k, ti);
             for (int r = 0; r < j->k; r++) tp[r] = 1.0f / (1.0f + expf(-lg[ti[r]]));
         }
-        if (j->att_dir) { /* (G, n, Pq): the image's boxes, the positions of this question */
+        const int pictured = j->pic.f && !strcmp(q[b]->qkey, j->pic_key);
+        if (j->att_dir || pictured) { /* (G, n, Pq): the image's boxes, the positions of this question */
             const int n = q[b]->rec.n_boxes, Pq = j->c->question_masking ? q[b]->n_tok : Pb;
             for (int g = 0; g < G; g++)
                 for (int r = 0; r < n; r++)
                     memcpy(bb->att_one + ((size_t)g * n + r) * Pq, bb->att + (((size_t)b * G + g) * K + r) * Pb,
                            (size_t)Pq * sizeof(float));
-            char path[4200], err[4400];
-            const int64_t shape[3] = {G, n, Pq};
-            snprintf(path, sizeof path, "%s/%s.npy", j->att_dir, q[b]->qkey);
-            if (npy_save(path, "<f4", 3, shape, bb->att_one, err, sizeof err)) return cli_error("%s", err);
+            if (j->att_dir) {
+                char path[4200], err[4400];
+                const int64_t shape[3] = {G, n, Pq};
+                snprintf(path, sizeof path, "%s/%s.npy", j->att_dir, q[b]->qkey);
+                if (npy_save(path, "<f4", 3, shape, bb->att_one, err, sizeof err)) return cli_error("%s", err);
+            }
+            if (pictured && draw_picture(j, ctx, q[b], bb, b, Pq)) return CLI_FAIL;
         }
     }
     return CLI_OK;
@@ -319,16 +373,18 @@ static int vqa_run(vqa_job *j)
     bb.image_index = (int *)malloc((size_t)B * sizeof(int));
     bb.tok_counts = (int *)malloc((size_t)B * sizeof(int));
     bb.tokens = (int32_t *)malloc((size_t)B * j->max_tok * sizeof(int32_t));
-    if (j->att_dir) {
+    if (j->att_dir || j->pic.f) {
         bb.att = (float *)malloc((size_t)B * G * Kmax * P * sizeof(float));
         bb.att_one = (float *)malloc((size_t)G * Kmax * P * sizeof(float));
+        bb.entropy = (float *)malloc((size_t)B * G * sizeof(float));
     }
     if (j->k) {
         j->top_index = (int *)malloc(j->nq * (size_t)j->k * sizeof(int));
         j->top_prob = (float *)malloc(j->nq * (size_t)j->k * sizeof(float));
     }
     if (!bb.feats || !bb.spats || !bb.logits || !bb.box_counts || !bb.image_index || !bb.tok_counts || !bb.tokens ||
-        (j->att_dir && (!bb.att || !bb.att_one)) || (j->k && (!j->top_index || !j->top_prob))) {
+        ((j->att_dir || j->pic.f) && (!bb.att || !bb.att_one || !bb.entropy)) ||
+        (j->k && (!j->top_index || !j->top_prob))) {
         rc = cli_error("out of memory for batches of %d questions", B);
         goto done;
     }
@@ -355,7 +411,7 @@ static int vqa_run(vqa_job *j)
         in.batch = nb, in.boxes = K, in.images = ni, in.image_index = bb.image_index;
         in.features = bb.feats, in.spatials = bb.spats, in.box_counts = bb.box_counts;
         in.tokens_len = L, in.tokens = bb.tokens, in.token_counts = bb.tok_counts;
-        out.logits = bb.logits, out.attention = bb.att;
+        out.logits = bb.logits, out.attention = bb.att, out.entropy = bb.entropy;
         if (ban_forward(ctx, &in, &out) != BAN_OK) {
             batch_names names = {q, bb.image_index, nb};
             char prefix[128];
@@ -363,7 +419,7 @@ static int vqa_run(vqa_job *j)
             rc = cli_forward_error(ban_ctx_error(ctx), name_position, &names, prefix);
             goto done;
         }
-        if ((rc = batch_results(j, q, nb, &bb, K, L))) goto done;
+        if ((rc = batch_results(j, ctx, q, nb, &bb, K, L))) goto done;
         at += (size_t)nb;
         j->n_batches++;
         j->n_images += (size_t)ni;
@@ -376,7 +432,7 @@ static int vqa_run(vqa_job *j)
     }
     j->t_done = util_now();
 done:
-    free(bb.feats), free(bb.spats), free(bb.logits), free(bb.att), free(bb.att_one);
+    free(bb.feats), free(bb.spats), free(bb.logits), free(bb.att), free(bb.att_one), free(bb.entropy);
     free(bb.box_counts), free(bb.image_index), free(bb.tok_counts), free(bb.tokens);
     ban_ctx_free(ctx);
     return rc;
@@ -452,6 +508,10 @@ static const cli_option vqa_options[] = {
     {"--attention", "DIR", 0, "write each question's attention maps as DIR/<question_id>.npy, float32 (G, K, P)"},
     {"--batch", "B", 0, "questions a forward pass, whole images while they fit (default 32)"},
     {"--skip-missing", NULL, 0, "leave out, and count, the questions whose image is not in STORE (default: an error)"},
+    {"--attention-png", "OUT.png", 0, "draw one question's attention as the paper's Fig. 3 (with --question-id and\n"
+                                      "--image; the path checked before any work)"},
+    {"--question-id", "QID", 0, "the question drawn by --attention-png"},
+    {"--image", "PHOTO.png", 0, "the photo of that question's image, the one its features came from (PNG or BMP)"},
     {NULL, NULL, 0, NULL}};
 
 const cli_command cli_vqa = {
@@ -462,4 +522,7 @@ const cli_command cli_vqa = {
     vqa_options, 0,
     "ban vqa ban.ban --features val2014.store --questions v2_OpenEnded_mscoco_val2014_questions.json \\\n"
     "    --output results.json --top-k 5\n"
+    "ban vqa ban.ban --features val2014.store --questions v2_OpenEnded_mscoco_val2014_questions.json \\\n"
+    "    --output results.json --attention-png q42000.png --question-id 42000 --image COCO_val2014_000000000042.png\n"
+
     "ban vqa ban8-gqa.ban --features gqa.store --questions testdev_balanced_questions.json --output predictions.json"};

@@ -1,6 +1,7 @@
 /* impl.c - the one translation unit of build/ban that compiles the implementations of the
    single-file libraries it uses: ban.h, and the examples' own headers (and through image.h,
-   stb_image). Every other file of build/ban includes their declarations only. */
+   stb_image; picture.h draws with cairo). Every other file of build/ban includes their
+   declarations only. */
 #define _POSIX_C_SOURCE 200809L
 #define BAN_IMPLEMENTATION
 #include "../ban.h"
@@ -22,6 +23,8 @@
 #include "annotations.h"
 #define IMAGE_IMPLEMENTATION
 #include "image.h"
+#define PICTURE_IMPLEMENTATION
+#include "picture.h"
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"

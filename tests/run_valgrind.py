@@ -64,6 +64,10 @@ def runs(build):
         ("ban run, a refused hostile file",
          [ban, "run", os.path.join(HERE, "fuzz", "corpus", "model", "cut_data.ban"), "--features", f("g2_v.npy"),
           "--questions", f("g2_questions.txt"), "--logits", os.path.join(out, "x.npy")], 1, "truncated?"),
+        ("ban ask --attention-png (a picture: cairo, fontconfig)",
+         [ban, "ask", os.path.join(ROOT, "examples", "models", "easyvqa.ban"), "--image",
+          os.path.join(HERE, "fuzz", "corpus", "image", "rgb_5x3.png"), "--question", "what shape is in the image?",
+          "--attention-png", os.path.join(out, "attention.png")], 0, None),
         ("simple", [os.path.join(build, "simple"), f("g2.ban"), f("g2_v.npy"), f("g2_b.npy"),
                     "What color is the man's shirt?"], 0, None),
     ]

@@ -211,7 +211,7 @@ def test_model_either_way_ground(tmp_path, exported, data):  # noqa: F811
     (["ground", "m.ban", "--features", "s"], "--image ID or --split SPLIT.txt is required"),
     (["ground", "m.ban", "--features", "s", "--image", "1", "--split", "t.txt"], "not both"),
     (["ground", "m.ban", "--features", "s", "--image", "1"], "--sentence TEXT, or --sentences FILE"),
-    (["features", "import", "--output", "x.store"], "--tsv FILE is required"),
+    (["features", "import", "--output", "x.store"], "--tsv or --npz-dir is required"),
     (["features", "info"], "the store is required: ban features info STORE"),
     (["bench"], "--preset NAME is required"),
     (["encode", "m.ban", "--pixels", "p.npy"], "--features-out f.npy is required"),

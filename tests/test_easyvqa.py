@@ -111,7 +111,8 @@ def test_ask_answers_and_draws_attention(tmp_path):
     png = (tmp_path / "att.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
-    assert (width, height) == (2 * 256 + 4, 256)  # two glimpse panels of the 64 x 64 image at 4x
+    # two labelled glimpse panels of the 64 x 64 image at 4x, a title, a legend: tests/test_pictures.py
+    assert (width, height) == (684, 384)
 
 
 def test_ask_resizes_any_image(tmp_path):
@@ -160,8 +161,11 @@ def test_bad_images_are_refused(tmp_path):
 
 
 def test_models_without_an_encoder_are_refused(tmp_path, exported):
+    # a model of box features answers from a feature store (tests/test_pictures.py)
     proc = run_ban("ask", "--model", exported["g2"], "--image", "x.png", "--question", "x", check=False)
-    assert proc.returncode == 1 and "needs a VQA model with an image encoder" in proc.stderr
+    assert proc.returncode == 2 and "reads box features: --features STORE is required" in proc.stderr
+    proc = run_ban("ask", "--model", exported["flickr"], "--image", "x.png", "--question", "x", check=False)
+    assert proc.returncode == 1 and "needs a VQA model with a vocabulary and answers" in proc.stderr
     proc = run_ban("run", MODEL, "--features", save(tmp_path, "v", np.zeros((1, 64, 128), np.float32)),
                    "--tokens", save(tmp_path, "q", np.zeros((1, 3), np.int32)), "--logits", tmp_path / "l.npy",
                    check=False)

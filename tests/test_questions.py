@@ -179,12 +179,14 @@ def test_ban_vqa_refuses_what_is_not_a_regular_file(exported, store, tmp_path):
     assert not out.exists()
 
 
-def test_ban_vqa_says_it_reads_vqa_files_only(exported, store, tmp_path):
-    path = write_json(tmp_path / "testdev_balanced_questions.json",
-                      gqa_file([("1", str(GOLDEN_IDS[0]), "what?", "yes")]))
-    proc = run_ban("vqa", "--model", exported["g2"], "--features", store, "--questions", path, "--output",
-                   tmp_path / "r.json", check=False)
-    assert proc.returncode == 1 and "a GQA questions file: ban vqa answers VQA questions files only" in proc.stderr
+def test_ban_vqa_answers_a_gqa_file_in_gqa_s_format(exported, store, tmp_path):
+    """A GQA questions file (string question ids) is answered into GQA's predictions format."""
+    items = [("q%d" % i, str(GOLDEN_IDS[i]), q, "yes") for i, q in enumerate(G2_JSON["questions"])]
+    path = write_json(tmp_path / "testdev_balanced_questions.json", gqa_file(items))
+    out = tmp_path / "p.json"
+    run_ban("vqa", "--model", exported["g2"], "--features", store, "--questions", path, "--output", out)
+    assert json.loads(out.read_text()) == [{"questionId": "q%d" % i, "prediction": a}
+                                           for i, a in enumerate(G2_JSON["predicted_answers"])]
 
 
 def test_a_key_nobody_reads_costs_no_memory(exported, store, tmp_path):

@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(g_path, sizeof g_path, "/tmp/fuzz_annotations.%ld.xml", (long)getpid());
         atexit(remove_file);
     }
-    annotations_chains a = {NULL, 0, 0}, b = {NULL, 0, 0};
+    annotations_chains a = {0}, b = {0};
     char err_a[8192] = "", err_b[8192] = "";
     /* a set that held chains before: the parse replaces them */
     for (int64_t id = 1000001; id <= 1000040; id++) {
