@@ -19,12 +19,14 @@ one question an image neither side can, and the figures compare batching alone):
            (the forward passes, without loading) is read.
 The clients are connections of one process of their own (one selector loop: the load costs the
 2 cores little): each sends its next question when the answer to the last came (a closed loop),
-for --seconds after 1.5 s of warm-up; every answer is checked against the offline one.
-Throughput is the answers completed in that window per second; latency the clients' wall time
-from sending to the whole answer, of the questions both sent and answered within the window
-(at 64 clients on the paper model a question takes 1-2 s: --seconds must be well above that).
-Each repeat runs the offline commands, then the server at every level; the figures are
-medians over repeats, and the ratios are taken within a repeat.
+for --seconds after 1.5 s of warm-up; every answer is checked against the offline one. Each
+client has its own share of the questions (their count is a multiple of the clients'), so no
+two ask about one image at once: the server shares an image among a batch's questions, which
+would flatter it. Throughput is the answers completed in that window per second; latency the
+clients' wall time from sending to the whole answer, of the questions both sent and answered
+within the window (at 64 clients on the paper model a question takes 1-2 s: --seconds must be
+well above that). Each repeat runs the offline commands, then the server at every level; the
+figures are medians over repeats, and the ratios are taken within a repeat.
 
 Goals (issue 14): at 16 clients and more, >= 80% of offline batch-32 throughput; at 1 client, a
 p50 within 1.5x of a lone request (the offline batch-1 time a question).
@@ -229,7 +231,13 @@ def client_process(port, requests, clients, t_warm, t_end, out):
 
 
 def load(port, requests, clients, seconds):
-    """clients closed-loop clients for a second of warm-up and `seconds`: (answers/s, p50 ms, p99 ms)."""
+    """clients closed-loop clients for a second of warm-up and `seconds`: (answers/s, p50 ms, p99 ms).
+    Client k asks requests k, k + clients, ...: with as many requests as a multiple of the clients,
+    each has a share of its own, and no two ask at once about one image (which the server would
+    share in a batch)."""
+    if len(requests) % clients:
+        sys.exit("%d questions: not a multiple of %d clients (see --easyvqa-images, --paper-images)" % (
+            len(requests), clients))
     t_warm = time.monotonic() + 1.5  # the process starts meanwhile
     t_end = t_warm + seconds
     out = multiprocessing.Queue()
@@ -261,13 +269,13 @@ def serve(workload, args):
 
 
 def metrics(port):
-    """(questions, batches) so far"""
+    """(questions, batches, images of the batches) so far"""
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
         _, body, _ = read_response(s, b"")
     text = body.decode()
-    return (int(re.search(r"ban_batch_questions_sum (\d+)", text).group(1)),
-            int(re.search(r"ban_batch_questions_count (\d+)", text).group(1)))
+    return tuple(int(re.search(name + r" (\d+)", text).group(1))
+                 for name in ("ban_batch_questions_sum", "ban_batch_questions_count", "ban_batch_images_total"))
 
 
 def bench(workload, args):
@@ -282,7 +290,8 @@ def bench(workload, args):
                 qps, p50, p99 = load(port, workload["requests"], c, args.seconds)
                 after = metrics(port)
                 batch = (after[0] - before[0]) / max(1, after[1] - before[1])
-                rep["levels"][c] = {"qps": qps, "p50": p50, "p99": p99, "batch": batch}
+                shared = (after[0] - before[0]) / max(1, after[2] - before[2])  # questions an image
+                rep["levels"][c] = {"qps": qps, "p50": p50, "p99": p99, "batch": batch, "shared": shared}
         finally:
             proc.terminate()
             proc.wait(60)
@@ -300,8 +309,9 @@ def summarize(name, what, reps, levels):
     print("\n%s: %s" % (name, what))
     print("offline batch 32: %.1f questions/s; batch 1: %.2f ms a question (medians of %d)" % (
         med(r["offline_32"] for r in reps), med(lone), len(reps)))
-    print("| clients | answers/s | of offline batch 32 | p50 ms | p99 ms | p50 / lone request | questions a batch |")
-    print("|---|---|---|---|---|---|---|")
+    print("| clients | answers/s | of offline batch 32 | p50 ms | p99 ms | p50 / lone request | questions a batch | "
+          "questions an image |")
+    print("|---|---|---|---|---|---|---|---|")
     rows = []
     for c in levels:
         qps = med(r["levels"][c]["qps"] for r in reps)
@@ -310,9 +320,11 @@ def summarize(name, what, reps, levels):
         p99 = med(r["levels"][c]["p99"] for r in reps)
         ratio = med(r["levels"][c]["p50"] / (1e3 / r["offline_1"]) for r in reps)
         batch = med(r["levels"][c]["batch"] for r in reps)
-        print("| %d | %.1f | %.0f%% | %.2f | %.2f | %.2fx | %.1f |" % (c, qps, 100 * frac, p50, p99, ratio, batch))
+        shared = med(r["levels"][c]["shared"] for r in reps)
+        print("| %d | %.1f | %.0f%% | %.2f | %.2f | %.2fx | %.1f | %.2f |" % (c, qps, 100 * frac, p50, p99, ratio, batch,
+                                                                           shared))
         rows.append({"clients": c, "answers_per_s": qps, "of_offline": frac, "p50_ms": p50, "p99_ms": p99,
-                     "p50_over_lone": ratio, "batch_mean": batch})
+                     "p50_over_lone": ratio, "batch_mean": batch, "questions_per_image": shared})
     return rows
 
 
@@ -325,8 +337,8 @@ def main():
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--batch-wait-ms", type=int, default=2)
-    ap.add_argument("--easyvqa-images", type=int, default=1000, help="easy-VQA test images, a question each")
-    ap.add_argument("--paper-images", type=int, default=200, help="generated images, a question each")
+    ap.add_argument("--easyvqa-images", type=int, default=960, help="easy-VQA test images, a question each")
+    ap.add_argument("--paper-images", type=int, default=192, help="generated images, a question each")
     ap.add_argument("--workdir", help="keep the files here (default: a temporary folder, removed)")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()

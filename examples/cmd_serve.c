@@ -100,7 +100,7 @@ typedef struct {
     uint64_t requests[N_ROUTES][N_STATUSES];
     uint64_t latency[N_ROUTES][N_LATENCY + 1];   /* the last: above every bound */
     double latency_sum[N_ROUTES];
-    uint64_t batch[N_BATCH + 1], batches, questions;
+    uint64_t batch[N_BATCH + 1], batches, questions, images;
 } serve_metrics;
 
 /* One request's work for a worker: its image, its questions (or sentence), and the results. */
@@ -211,14 +211,15 @@ static void metrics_reply(serve *s, int route, int status, double seconds)
     s->met.latency_sum[route] += seconds;
 }
 
-/* one batch of n questions (under s->lock) */
-static void metrics_batch(serve *s, int n)
+/* one batch of n questions about `images` images (under s->lock) */
+static void metrics_batch(serve *s, int n, int images)
 {
     int b = 0;
     while (b < N_BATCH && n > (1 << b)) b++;
     s->met.batch[b]++;
     s->met.batches++;
     s->met.questions += (uint64_t)n;
+    s->met.images += (uint64_t)images;
 }
 
 /* GET /metrics: the Prometheus text exposition format (version 0.0.4) */
@@ -272,6 +273,9 @@ static void metrics_write(FILE *f, serve *s)
     fprintf(f, "ban_batch_questions_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)(below + m.batch[N_BATCH]));
     fprintf(f, "ban_batch_questions_sum %llu\nban_batch_questions_count %llu\n", (unsigned long long)m.questions,
             (unsigned long long)m.batches);
+    fprintf(f, "# HELP ban_batch_images_total Images of the forward passes (questions of a batch about one image "
+               "share it).\n# TYPE ban_batch_images_total counter\nban_batch_images_total %llu\n",
+            (unsigned long long)m.images);
     fprintf(f, "# HELP ban_queue_questions Questions waiting for a worker.\n# TYPE ban_queue_questions gauge\n"
                "ban_queue_questions %d\n", queued);
     fprintf(f, "# HELP ban_queue_capacity Questions that may wait (--max-queue).\n# TYPE ban_queue_capacity gauge\n"
@@ -748,12 +752,13 @@ static void scatter_results(serve_worker *w, serve_job *const *jobs, int nj, con
     }
 }
 
-/* one forward pass over nj jobs; 0, or -1 with ban.h's message in err */
-static int run_batch(serve_worker *w, serve_job *const *jobs, int nj, char *err, size_t errlen)
+/* one forward pass over nj jobs (*images: of how many images); 0, or -1 with ban.h's message in err */
+static int run_batch(serve_worker *w, serve_job *const *jobs, int nj, int *images, char *err, size_t errlen)
 {
     ban_input in;
     int K, attention = 0;
     fill_batch(w, jobs, nj, &in, &K);
+    *images = in.images;
     for (int i = 0; i < nj; i++) attention |= jobs[i]->att != NULL;
     ban_output out = {w->logits, attention ? w->att : NULL, w->s->grounding ? NULL : w->entropy};
     if (ban_forward(w->ctx, &in, &out) != BAN_OK)
@@ -773,12 +778,12 @@ static void *worker_main(void *arg)
         const int nj = w->n_jobs;
         pthread_mutex_unlock(&s->lock);
         char err[SERVE_ERR];
-        int questions = 0;
+        int questions = 0, images = 0, one;
         for (int i = 0; i < nj; i++) questions += w->jobs[i]->n;
-        if (run_batch(w, w->jobs, nj, err, sizeof err)) {
+        if (run_batch(w, w->jobs, nj, &images, err, sizeof err)) {
             /* a record of the store the library refuses (a value not finite): find whose, alone */
             for (int i = 0; i < nj; i++)
-                if (nj == 1 || run_batch(w, w->jobs + i, 1, err, sizeof err)) {
+                if (nj == 1 || run_batch(w, w->jobs + i, 1, &one, err, sizeof err)) {
                     w->jobs[i]->failed = 1;
                     snprintf(w->jobs[i]->error, sizeof w->jobs[i]->error, "%s", err);
                 }
@@ -788,7 +793,7 @@ static void *worker_main(void *arg)
             w->jobs[i]->done = 1;
             pthread_cond_signal(&w->jobs[i]->cond);
         }
-        metrics_batch(s, questions);
+        metrics_batch(s, questions, images);
         w->n_jobs = 0;
         s->busy--;
         pthread_cond_signal(&s->sched_cond);
