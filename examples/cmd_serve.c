@@ -33,7 +33,10 @@
      free and a job waits, it takes up to B questions, waiting for more until T ms after the
      oldest arrived while another batch is running (with every worker idle, waiting could only
      add latency: a lone request pays batch-1 time). Each of the N workers owns a ban_ctx sized
-     for B questions (limits.threads = 1 when N > 1) and batch buffers allocated once: a batch
+     for B questions (limits.threads = 1 when N > 1; by default N = 1 for a model in panels
+     without an image encoder, whose products ban.h's own threads split, and one a processor
+     otherwise, since CBLAS and the encoder run on the worker's thread: benchmarks/README.md,
+     "ban serve") and batch buffers allocated once: a batch
      allocates nothing. The questions of a batch about one image (one record of the store, or
      the same pixels) share it, as in ban vqa: its boxes are projected, or its pixels encoded,
      once. Jobs with different "glimpses" are not mixed. OpenBLAS runs on the calling thread.
@@ -1335,7 +1338,7 @@ static int serve_load(serve *s)
     }
     ban_limits tl = {1, 0, s->L, 0, 1};
     if (ban_ctx_create(s->m, &tl, &s->tok) != BAN_OK) return cli_error("%s", ban_ctx_error(s->tok));
-    return model_json(s) ? cli_error("out of memory") : CLI_OK;
+    return CLI_OK;
 }
 
 /* A listening socket for host:port (port 0: one the system picks); *port_out: the port. */
@@ -1403,12 +1406,12 @@ static int serve_main(const cli_args *a)
     memset(s, 0, sizeof *s);
     s->model_path = a->model, s->store_path = cli_get(a, "--features");
     const char *host = cli_get(a, "--host") ? cli_get(a, "--host") : "127.0.0.1";
-    long port = 8080, workers = 1, max_batch = 32, wait_ms = 2, body_mb = 16, max_queue = 256;
+    long port = 8080, workers = 0, max_batch = 32, wait_ms = 2, body_mb = 16, max_queue = 256;
     if (cli_long(a, "--port", 0, 65535, &port) || cli_long(a, "--workers", 1, 64, &workers) ||
         cli_long(a, "--max-batch", 1, 1024, &max_batch) || cli_long(a, "--batch-wait-ms", 0, 10000, &wait_ms) ||
         cli_long(a, "--max-body-mb", 1, 1024, &body_mb) || cli_long(a, "--max-queue", 1, 1000000, &max_queue))
         return CLI_USAGE;
-    s->workers = (int)workers, s->max_batch = (int)max_batch, s->wait_s = (double)wait_ms / 1e3;
+    s->max_batch = (int)max_batch, s->wait_s = (double)wait_ms / 1e3;
     s->max_body = (size_t)body_mb << 20, s->max_queue = (int)max_queue;
     if (s->max_queue < s->max_batch)
         return cli_usage(a, "--max-queue %d is less than --max-batch %d: a full batch could never wait", s->max_queue,
@@ -1425,11 +1428,17 @@ static int serve_main(const cli_args *a)
     /* CBLAS (weights in rows, an image encoder's convolutions) on the worker's own thread: the
        workers (and ban.h's own threads, for weights in panels) are the parallelism, and
        OpenBLAS's idle threads would spin on the cores the connections and the workers need
-       (measured: a third less throughput under 64 clients) */
+       (the easy-VQA model under 64 clients: 224 answers/s with its two threads, 352 with one) */
     openblas_set_num_threads(1);
 
     int rc = serve_load(s), fd = -1, bound_port = 0, started = 0;
     struct MHD_Daemon *d = NULL;
+    if (rc == CLI_OK && !workers) { /* the default: see --workers */
+        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = s->c->panel_weights > 0 && !s->pixels ? 1 : cpus < 1 ? 1 : cpus > 64 ? 64 : cpus;
+    }
+    s->workers = (int)workers;
+    if (rc == CLI_OK && model_json(s)) rc = cli_error("out of memory");
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->tok_lock, NULL);
     pthread_mutex_init(&s->json_lock, NULL);
@@ -1505,8 +1514,10 @@ static const cli_option serve_options[] = {
                                "them; a model with an image encoder reads uploaded PNG or BMP images instead"},
     {"--host", "HOST", 0, "the address to listen on (default 127.0.0.1; 0.0.0.0 or :: for every interface)"},
     {"--port", "PORT", 0, "the port (default 8080; 0: one the system picks, printed)"},
-    {"--workers", "N", 0, "workers, each with a context of its own (default 1, whose context uses every processor;\n"
-                          "with more, each uses one thread)"},
+    {"--workers", "N", 0, "workers, each with a context of its own, on one thread each when there are several;\n"
+                          "default: one whose context uses every processor for a model in panels without an image\n"
+                          "encoder, else one a processor (products through CBLAS, and the encoder, run on the\n"
+                          "worker's thread)"},
     {"--max-batch", "B", 0, "questions a forward pass at most (default 32; a request may ask up to B)"},
     {"--batch-wait-ms", "T", 0, "while another batch runs, how long a batch waits to fill (default 2 ms after its\n"
                                 "oldest question came)"},
