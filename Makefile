@@ -73,7 +73,7 @@ $(BUILD)/ban: $(CLI_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $(PICTURE_CFLAGS) -o $@ $(CLI_SRC) $(CLI_LIBS) $(PICTURE_LIBS) $(SERVE_LIBS) $(LDLIBS)
 
 $(BUILD)/simple: examples/simple.c ban.h examples/npy.h | $(BUILD)
-	$(CC) $(WARN) $(CFLAGS) -o $@ examples/simple.c $(LDLIBS)
+	$(CC) $(WARN) $(CFLAGS) -I. -o $@ examples/simple.c $(LDLIBS)
 
 # the shared library: ban.h compiled once with BAN_IMPLEMENTATION, a soname, and only the
 # ban_* functions (BANDEF) visible; the Python package (python/ban) loads it
