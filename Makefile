@@ -8,7 +8,8 @@ WARN = -std=c11 -Wall -Wextra
 BLAS_LIBS ?= -lopenblas
 LDLIBS = $(BLAS_LIBS) -lm -lpthread
 DEPS = libopenblas-dev libstb-dev libcjson-dev libexpat1-dev zlib1g-dev libcairo2-dev fonts-dejavu-core pkg-config \
-       python3-numpy python3-pytest python3-torch python3-pil python3-dask python3-distributed
+       libmicrohttpd-dev python3-numpy python3-pytest python3-torch python3-pil python3-dask python3-distributed \
+       chromium chromium-driver python3-selenium
 
 HEADERS = ban.h $(wildcard examples/*.h)
 # build/ban: the dispatcher (examples/ban.c), the shared helpers (examples/cli.c), the one
@@ -20,6 +21,8 @@ CLI_LIBS = -lcjson -lexpat -lz
 # (examples/picture.h); nothing else links them
 PICTURE_CFLAGS = $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
 PICTURE_LIBS = $(shell pkg-config --libs cairo fontconfig 2>/dev/null || echo -lcairo -lfontconfig)
+# ban serve (examples/cmd_serve.c) runs on libmicrohttpd; only build/ban links it
+SERVE_LIBS = -lmicrohttpd
 # every tests/test_*.c is a TAP-speaking program build/test_*, run by make test
 C_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 FIXTURES = $(BUILD)/fixtures/.stamp
@@ -53,6 +56,7 @@ check-deps:
 	echo '#include <cjson/cJSON.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libcjson-dev"; \
 	echo '#include <expat.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libexpat1-dev"; \
 	echo '#include <stb/stb_image.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libstb-dev"; \
+	echo '#include <microhttpd.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libmicrohttpd-dev"; \
 	echo '#include <zlib.h>' | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing zlib1g-dev"; \
 	echo '#include <cairo.h>' | $(CC) -E $(PICTURE_CFLAGS) -x c - >/dev/null 2>&1 || missing="$$missing libcairo2-dev"; \
 	if [ -n "$$missing" ]; then echo "ban.h needs:$$missing  (install them: make deps, or apt-get install -y $(DEPS))"; exit 1; fi
@@ -66,10 +70,10 @@ $(BUILD):
 	@mkdir -p $(BUILD)
 
 $(BUILD)/ban: $(CLI_SRC) $(HEADERS) | $(BUILD)
-	$(CC) $(WARN) $(CFLAGS) $(PICTURE_CFLAGS) -o $@ $(CLI_SRC) $(CLI_LIBS) $(PICTURE_LIBS) $(LDLIBS)
+	$(CC) $(WARN) $(CFLAGS) $(PICTURE_CFLAGS) -o $@ $(CLI_SRC) $(CLI_LIBS) $(PICTURE_LIBS) $(SERVE_LIBS) $(LDLIBS)
 
 $(BUILD)/simple: examples/simple.c ban.h examples/npy.h | $(BUILD)
-	$(CC) $(WARN) $(CFLAGS) -o $@ examples/simple.c $(LDLIBS)
+	$(CC) $(WARN) $(CFLAGS) -I. -o $@ examples/simple.c $(LDLIBS)
 
 # the shared library: ban.h compiled once with BAN_IMPLEMENTATION, a soname, and only the
 # ban_* functions (BANDEF) visible; the Python package (python/ban) loads it

@@ -51,7 +51,7 @@ struct cli_args {
 
 #define CLI_COMMANDS(X) \
     X(info) X(quantize) X(tokenize) X(run) X(encode) X(ask) X(easyvqa_eval) X(demo) X(vqa) X(ground) \
-    X(features_import) X(features_info) X(bench)
+    X(features_import) X(features_info) X(serve) X(bench)
 #define CLI_DECLARE(name) extern const cli_command cli_##name;
 CLI_COMMANDS(CLI_DECLARE)
 #undef CLI_DECLARE

@@ -149,14 +149,16 @@ static void progress(importer *im, const char *file, int final)
                 (unsigned long long)im->images, mb, mb / dt);
 }
 
-/* Record one bad line: an error, or with --skip-bad a warning and a count. */
+/* Record one bad line (line 0: a bad .npz file): an error, or with --skip-bad a warning and a count. */
 static int bad_record(importer *im, const char *file, uint64_t line, const char *why, int cut)
 {
     const char *hint = cut ? " (the file ends in the middle of this line: truncated?)" : "";
-    if (!im->skip_bad) return cli_error("%s:%llu: %s%s", file, (unsigned long long)line, why, hint);
-    cli_warn("%s:%llu: %s%s; record skipped", file, (unsigned long long)line, why, hint);
-    if (im->skipped < MAX_LISTED)
-        snprintf(im->listed[im->skipped], sizeof im->listed[0], "%s:%llu", file, (unsigned long long)line);
+    char where[sizeof im->listed[0]];
+    if (line) snprintf(where, sizeof where, "%s:%llu", file, (unsigned long long)line);
+    else snprintf(where, sizeof where, "%s", file);
+    if (!im->skip_bad) return cli_error("%s: %s%s", where, why, hint);
+    cli_warn("%s: %s%s; %s skipped", where, why, hint, line ? "record" : "file");
+    if (im->skipped < MAX_LISTED) snprintf(im->listed[im->skipped], sizeof im->listed[0], "%s", where);
     im->skipped++;
     return CLI_OK;
 }
@@ -239,28 +241,20 @@ static int import_npz(importer *im, const char *path, long dim)
     struct stat st;
     if (stat(path, &st) == 0) im->bytes += (uint64_t)st.st_size;
     if (npz_read_features(path, &f, err, sizeof err)) {
-        if (!im->skip_bad) return cli_error("%s", err);
-        cli_warn("%s; file skipped", err);
-        if (im->skipped < MAX_LISTED) snprintf(im->listed[im->skipped], sizeof im->listed[0], "%s", path);
-        im->skipped++;
-        return CLI_OK;
+        const size_t n = strlen(path); /* the message names the file first: keep its reason */
+        return bad_record(im, path, 0, strncmp(err, path, n) == 0 && err[n] == ':' ? err + n + 2 : err, 0);
     }
     int rc = CLI_OK;
     const store_record rec = npz_record(&f);
     if (!im->p.feature_dim) im->p.feature_dim = dim ? (int)dim : f.feature_dim; /* the first file's, or --feature-dim */
     if (f.feature_dim != im->p.feature_dim) {
-        snprintf(err, sizeof err, "%s: %d-d features, the store's are %d-d", path, f.feature_dim, im->p.feature_dim);
-        npz_features_free(&f);
-        if (!im->skip_bad) return cli_error("%s", err);
-        cli_warn("%s; file skipped", err);
-        im->skipped++;
-        return CLI_OK;
-    }
-    if (!im->w && store_writer_open(im->output, im->p.feature_dim, &im->w, err, sizeof err))
+        snprintf(err, sizeof err, "%d-d features, the store's are %d-d", f.feature_dim, im->p.feature_dim);
+        rc = bad_record(im, path, 0, err, 0);
+    } else if (!im->w && store_writer_open(im->output, im->p.feature_dim, &im->w, err, sizeof err)) {
         rc = cli_error("%s", err);
-    else if (store_writer_find(im->w, rec.id) >= 0) {
-        rc = im->skip_bad ? CLI_OK : cli_error("%s: image %s appears twice in the folder", path, rec.id);
-        if (im->skip_bad) cli_warn("%s: image %s appears twice; file skipped", path, rec.id), im->skipped++;
+    } else if (store_writer_find(im->w, rec.id) >= 0) {
+        snprintf(err, sizeof err, "image %s appears twice in the folder", rec.id);
+        rc = bad_record(im, path, 0, err, 0);
     } else if (store_writer_add(im->w, &rec, err, sizeof err)) {
         rc = cli_error("%s: %s", path, err);
     } else {

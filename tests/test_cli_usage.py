@@ -12,8 +12,8 @@ from conftest import ROOT, fixture_path, run_ban
 from test_ground import data  # noqa: F401 (the grounding fixture: a store, Sentences, Annotations)
 from vqa_files import GOLDEN_IDS, G2_JSON, golden_store, questions_json, write_json
 
-COMMANDS = ["info", "quantize", "tokenize", "run", "encode", "ask", "easyvqa-eval", "demo", "vqa", "ground", "features import",
-            "features info", "bench"]
+COMMANDS = ["info", "quantize", "tokenize", "run", "encode", "ask", "easyvqa-eval", "demo", "vqa", "ground",
+            "features import", "features info", "serve", "bench"]
 EASYVQA = os.path.join(ROOT, "examples", "models", "easyvqa.ban")
 G2 = np.load(fixture_path("ban_ref_g2.npz"))
 
@@ -49,7 +49,8 @@ def test_help_of_each_command(name):
         proc = run_ban(*words, opt, check=False)
         assert "unknown option" not in proc.stderr, (name, opt, proc.stderr)
     # the model can be named either way where the command takes one
-    takes_model = name in ("info", "quantize", "tokenize", "run", "encode", "ask", "easyvqa-eval", "demo", "vqa", "ground")
+    takes_model = name in ("info", "quantize", "tokenize", "run", "encode", "ask", "easyvqa-eval", "demo", "vqa", "ground",
+                           "serve")
     assert ("--model MODEL.ban" in text) == takes_model
     # --help wins over everything else on the line
     assert run_ban(*words, "--bogus", "--help").stdout == text

@@ -114,15 +114,17 @@ class StateDict:
             return (v * (g.reshape((-1,) + (1,) * (v.ndim - 1)) / norm.astype(np.float32))).astype(np.float32)
         return self.get(prefix)
 
-    def linear(self, prefix):
-        """The single Linear layer of an FCNet (prefix.main.<i>) or a plain one; (W (out, in), b (out))."""
-        if self.prefixed(prefix + ".main."):
-            idx = sorted({int(m.group(1)) for k in self.prefixed(prefix + ".main.")
-                          for m in [re.match(re.escape(prefix) + r"\.main\.(\d+)\.", k)] if m})
+    def linear(self, prefix, sequence="main"):
+        """The single Linear layer of a sequence of layers (prefix.<sequence>.<i>: the reference's
+        FCNet.main, OpenVQA's MLP.mlp) or a plain one; (W (out, in), b (out))."""
+        inner = "%s.%s." % (prefix, sequence)
+        if self.prefixed(inner):
+            idx = sorted({int(m.group(1)) for k in self.prefixed(inner)
+                          for m in [re.match(re.escape(inner) + r"(\d+)\.", k)] if m})
             if len(idx) != 1:
                 raise ExportError("%s: %s has %d linear layers; ban.h runs one per projection" % (self.path,
                                                                                                prefix, len(idx)))
-            prefix = "%s.main.%d" % (prefix, idx[0])
+            prefix = "%s%d" % (inner, idx[0])
         w = self.weight(prefix + ".weight")
         if w.ndim != 2:
             raise ExportError("%s: %s.weight has shape %s, expected (out, in)" % (self.path, prefix, w.shape))

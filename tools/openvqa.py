@@ -53,28 +53,13 @@ def other_model(sd):
 
 
 def _mlp(S, prefix):
-    """The one weight-normed Linear of an OpenVQA MLP (prefix.mlp.<i>): (W (out, in), b (out))."""
-    idx = sorted({int(m.group(1)) for k in S.prefixed(prefix + ".mlp.")
-                  for m in [re.match(re.escape(prefix) + r"\.mlp\.(\d+)\.", k)] if m})
-    if len(idx) != 1:
-        raise Error("%s: %s has %d linear layers; ban.h runs one per projection" % (S.path, prefix, len(idx)))
-    p = "%s.mlp.%d" % (prefix, idx[0])
-    w = S.weight(p + ".weight")
-    if w.ndim != 2:
-        raise Error("%s: %s.weight has shape %s, expected (out, in)" % (S.path, p, w.shape))
-    b = S.get(p + ".bias", 1) if S.has(p + ".bias") else np.zeros(w.shape[0], np.float32)
-    if b.shape != (w.shape[0],):
-        raise Error("%s: %s.bias has shape %s for a weight of shape %s" % (S.path, p, b.shape, w.shape))
-    return w, b
+    """The one weight-normed Linear of an OpenVQA MLP (prefix.mlp.<i>, mlp.0 being dropout)."""
+    return S.linear(prefix, "mlp")
 
 
 def _plain(S, prefix):
-    """A plain nn.Linear (the GQA adapter's): (W, b)."""
-    w = S.weight(prefix + ".weight")
-    b = S.get(prefix + ".bias", 1) if S.has(prefix + ".bias") else np.zeros(w.shape[0], np.float32)
-    if w.ndim != 2 or b.shape != (w.shape[0],):
-        raise Error("%s: %s has weight %s and bias %s" % (S.path, prefix, w.shape, b.shape))
-    return w, b
+    """A plain nn.Linear (the GQA adapter's, the classifier's): (W, b)."""
+    return S.linear(prefix)
 
 
 def expect(cond, msg):
