@@ -2,6 +2,7 @@
 
    ban bench --preset paper-ban8 [--batch B] [--threads T] [--boxes K] [--runs N] [--json] [--layout panels|rows]
              [--dtype f32|bf16|int8]
+   ban bench --preset openvqa-ban8 [the same options]
    ban bench --preset paper-flickr [--threads T] [--json]
 
    The model is built here with random weights as a .ban file (a temporary file, mapped by
@@ -15,6 +16,9 @@
    threads, sgemv for one row); the medians of both give the achieved and
    the sgemm GFLOP/s, and efficiency = achieved / sgemm (above 100% when ban.h's own product
    beats OpenBLAS's on these shapes).
+   openvqa-ban8: OpenVQA's BAN-8 (hidden 1024, K_TIMES 3 in the attention and in every glimpse,
+   8 glimpses, 2048-d features, 100 boxes, 3,129 answers, FLAT_OUT 2048, no counter): about twice
+   the reference's FLOPs, every glimpse projecting to 3 x 1024.
    paper-flickr: the grounding model at the paper's size on sentences of 1-8 entities and
    10-100 boxes, all of a sentence's entities in one pass against one entity at a time. */
 #define _POSIX_C_SOURCE 200809L
@@ -114,6 +118,13 @@ int write_random_model(const char *path, const ban_config *c, int panels, const 
         banwrite_meta_int(&w, "ban.classifier_hidden", c->classifier_hidden);
         banwrite_meta_int(&w, "ban.counter_objects", c->counter_objects);
     }
+    /* OpenVQA's conventions, where the configuration has them */
+    if (c->glimpse_rank > 1) banwrite_meta_int(&w, "ban.glimpse_rank", c->glimpse_rank);
+    if (c->tokenizer == BAN_TOKENIZER_OPENVQA) banwrite_meta_string(&w, "tokenizer.rules", "openvqa");
+    if (c->num_ids && c->padding_id != c->vocab_size) {
+        banwrite_meta_int(&w, "tokenizer.padding_id", c->padding_id);
+        banwrite_meta_int(&w, "tokenizer.unknown_id", c->unknown_id);
+    }
     char **words = (char **)malloc((size_t)c->vocab_size * sizeof *words), *text = (char *)malloc((size_t)c->vocab_size * 12);
     for (int i = 0; words && text && i < c->vocab_size; i++) /* tokenizer.words: w0, w1, ... */
         snprintf(words[i] = text + (size_t)i * 12, 12, "w%d", i);
@@ -206,19 +217,40 @@ static double cpu_ms(void)
     return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-3;
 }
 
-/* ---- paper-ban8 --------------------------------------------------------------------------- */
+/* ---- paper-ban8, openvqa-ban8 -------------------------------------------------------------- */
 
-static int bench_vqa(int B, int K, int threads, int runs, int as_json, const char *model_path, int panels,
-                     const char *dtype)
+/* the VQA presets' configurations: the paper's BAN-8 (the reference's, with the counter and two
+   embedding tables) and OpenVQA's BAN-8 (configs/vqa/ban_8.yml: hidden 1024, K_TIMES 3 in the
+   attention and in every glimpse, FLAT_OUT 2048, no counter, PAD in the vocabulary; its
+   vocabulary is about OpenVQA's VQA-v2 one, whose size does not change the time) */
+static int vqa_preset(const char *name, ban_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->task = BAN_TASK_VQA, c->embedding_dim = 300, c->feature_dim = 2048, c->attention_rank = 3;
+    c->num_glimpses = 8, c->num_answers = 3129, c->question_length = 14, c->glimpse_rank = 1;
+    if (!strcmp(name, "paper-ban8")) {
+        c->vocab_size = 19901, c->embedding_tables = 2, c->hidden_dim = 1280, c->classifier_hidden = 2560;
+        c->counter_objects = 10, c->padding_id = c->vocab_size, c->num_ids = c->vocab_size + 1;
+        return 0;
+    }
+    if (!strcmp(name, "openvqa-ban8")) {
+        c->vocab_size = 20573, c->embedding_tables = 1, c->hidden_dim = 1024, c->classifier_hidden = 2048;
+        c->glimpse_rank = 3, c->tokenizer = BAN_TOKENIZER_OPENVQA, c->padding_id = 0, c->unknown_id = 1;
+        c->num_ids = c->vocab_size;
+        return 0;
+    }
+    return -1;
+}
+
+static int bench_vqa(const char *preset, int B, int K, int threads, int runs, int as_json, const char *model_path,
+                     int panels, const char *dtype)
 {
     ban_config c;
-    memset(&c, 0, sizeof c);
-    c.task = BAN_TASK_VQA, c.vocab_size = 19901, c.embedding_dim = 300, c.embedding_tables = 2;
-    c.feature_dim = 2048, c.hidden_dim = 1280, c.attention_rank = 3, c.num_glimpses = 8, c.num_answers = 3129;
-    c.classifier_hidden = 2560, c.counter_objects = 10, c.question_length = 14;
+    vqa_preset(preset, &c);
     const int P = 14;
     char path[4096];
-    snprintf(path, sizeof path, "%s", model_path ? model_path : "/tmp/ban-bench-paper-ban8.ban");
+    snprintf(path, sizeof path, "%s", model_path ? model_path : preset);
+    if (!model_path) snprintf(path, sizeof path, "/tmp/ban-bench-%s.ban", preset);
     size_t file_size = 0;
     int rc;
     double t0 = 1e3 * util_now();
@@ -251,7 +283,7 @@ static int bench_vqa(int B, int K, int threads, int runs, int as_json, const cha
         float *s = b + (size_t)i * 6;
         s[0] = x, s[1] = y, s[2] = x + w, s[3] = y + w, s[4] = w, s[5] = w;
     }
-    for (int i = 0; i < B * P; i++) q[i] = (i % P) < 9 ? (int32_t)((rand_uniform() + 1) * 9000) : c.vocab_size;
+    for (int i = 0; i < B * P; i++) q[i] = (i % P) < 9 ? (int32_t)((rand_uniform() + 1) * 9000) : c.padding_id;
     ban_input in;
     memset(&in, 0, sizeof in);
     in.batch = B, in.boxes = K, in.features = v, in.spatials = b, in.tokens_len = P, in.tokens = q;
@@ -291,21 +323,21 @@ static int bench_vqa(int B, int K, int threads, int runs, int as_json, const cha
         const double t_gemm = median(gemm_times, runs);
         const double ms_q = t_med / B, gflops = flops * B / (t_med * 1e6), gemm_gflops = flops * B / (t_gemm * 1e6);
         if (as_json)
-            printf("{\"preset\": \"paper-ban8\", \"layout\": \"%s\", \"dtype\": \"%s\", \"kernel\": \"%s\", "
+            printf("{\"preset\": \"%s\", \"layout\": \"%s\", \"dtype\": \"%s\", \"kernel\": \"%s\", "
                    "\"batch\": %d, \"boxes\": %d, \"threads\": %d, \"runs\": %d, "
                    "\"ms_per_question\": %.3f, \"cpu_ms_per_question\": %.3f, \"questions_per_s\": %.2f, "
                    "\"gflop_per_question\": %.4f, "
                    "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"efficiency\": %.4f, \"peak_rss_mb\": %ld, "
                    "\"model_mb\": %.1f, \"load_ms\": %.3f, \"model_write_ms\": %.0f}\n",
-                   panels ? "panels" : "rows", dtype, kernel, B, K, threads, runs, ms_q, cpu / runs / B, 1000.0 / ms_q, flops / 1e9, gflops, gemm_gflops,
+                   preset, panels ? "panels" : "rows", dtype, kernel, B, K, threads, runs, ms_q, cpu / runs / B, 1000.0 / ms_q, flops / 1e9, gflops, gemm_gflops,
                    gflops / gemm_gflops,
                    peak_rss_mb(), file_size / 1048576.0, load_ms, write_ms);
         else
-            printf("paper-ban8, %s weights (kernel %s): batch %d, %d boxes, %d tokens, %d threads, median of %d runs\n"
+            printf("%s, %s weights (kernel %s): batch %d, %d boxes, %d tokens, %d threads, median of %d runs\n"
                    "  %.3f ms per question, %.2f questions/s, %.3f GFLOP per question\n"
                    "  %.1f GFLOP/s achieved; the same products as bare sgemm: %.1f GFLOP/s; efficiency %.1f%%\n"
                    "  model %.0f MB mapped in %.2f ms; peak RSS %ld MB\n",
-                   dtype, kernel, B, K, P, threads, runs, ms_q, 1000.0 / ms_q, flops / 1e9, gflops, gemm_gflops,
+                   preset, dtype, kernel, B, K, P, threads, runs, ms_q, 1000.0 / ms_q, flops / 1e9, gflops, gemm_gflops,
                    100.0 * gflops / gemm_gflops, file_size / 1048576.0, load_ms, peak_rss_mb());
     }
     free(v), free(b), free(q), free(logits), free(times);
@@ -331,10 +363,11 @@ static int bench_main(const cli_args *a)
     if (!panels && strcmp(dtype, "f32"))
         return cli_usage(a, "--dtype %s needs --layout panels (ban.h's kernels read reduced weights in panels)", dtype);
     openblas_set_num_threads((int)T);
-    if (!strcmp(preset, "paper-ban8")) {
+    ban_config c;
+    if (!vqa_preset(preset, &c)) {
         if (!runs) runs = B >= 16 ? 5 : 15;
-        return bench_vqa((int)B, (int)K, (int)T, (int)runs, cli_flag(a, "--json"), cli_get(a, "--model-out"), panels,
-                         dtype);
+        return bench_vqa(preset, (int)B, (int)K, (int)T, (int)runs, cli_flag(a, "--json"), cli_get(a, "--model-out"),
+                         panels, dtype);
     }
     if (!strcmp(preset, "paper-flickr")) {
         if (cli_get(a, "--batch") || cli_get(a, "--boxes"))
@@ -342,11 +375,12 @@ static int bench_main(const cli_args *a)
                                 "its number of sentences; --batch and --boxes do not apply");
         return bench_flickr((int)T, (int)runs, cli_flag(a, "--json"), cli_get(a, "--model-out"), panels, dtype);
     }
-    return cli_usage(a, "unknown preset '%s' (paper-ban8, paper-flickr)", preset);
+    return cli_usage(a, "unknown preset '%s' (paper-ban8, openvqa-ban8, paper-flickr)", preset);
 }
 
 static const cli_option bench_options[] = {
-    {"--preset", "NAME", 1, "paper-ban8: the paper's VQA model; paper-flickr: its Flickr30k grounding model"},
+    {"--preset", "NAME", 1, "paper-ban8: the paper's VQA model; openvqa-ban8: OpenVQA's BAN-8 (hidden 1024,\n"
+                            "K_TIMES 3 in every glimpse, no counter); paper-flickr: the paper's Flickr30k model"},
     {"--batch", "B", 0, "paper-ban8: questions a forward pass (default 1)"},
     {"--threads", "T", 0, "threads of the context and of OpenBLAS (default 2)"},
     {"--boxes", "K", 0, "paper-ban8: boxes an image (default 100)"},
@@ -360,7 +394,7 @@ static const cli_option bench_options[] = {
     {NULL, NULL, 0, NULL}};
 
 const cli_command cli_bench = {
-    "bench", bench_main, CLI_NO_MODEL, "--preset paper-ban8|paper-flickr [options]",
+    "bench", bench_main, CLI_NO_MODEL, "--preset paper-ban8|openvqa-ban8|paper-flickr [options]",
     "speed on a random model of the paper's size, next to the machine's sgemm\n"
     "paper-ban8: ms per question, GFLOP/s, the machine's sgemm on the same products, efficiency, model load\n"
     "time, peak RSS. paper-flickr: ms per entity with all the entities of a sentence in one pass against one\n"
@@ -368,4 +402,5 @@ const cli_command cli_bench = {
     bench_options, 0,
     "ban bench --preset paper-ban8 --batch 32 --threads 2\n"
     "ban bench --preset paper-ban8 --dtype int8 --json\n"
+    "ban bench --preset openvqa-ban8 --batch 32\n"
     "ban bench --preset paper-flickr --json"};
