@@ -445,7 +445,7 @@ def test_bench_paper_flickr_runs():
     assert r["ms_per_entity_all_at_once"] > 0 and r["ms_per_entity_one_at_a_time"] > 0
     assert 1 <= r["entities_per_sentence"] <= 8 and 10 <= r["boxes_per_sentence"] <= 100
     proc = run_ban("bench", "--preset", "nope", check=False)
-    assert proc.returncode == 2 and "paper-ban8, paper-flickr" in proc.stderr
+    assert proc.returncode == 2 and "paper-ban8, openvqa-ban8, paper-flickr" in proc.stderr
 
 
 def test_bench_paper_ban8_in_both_layouts():

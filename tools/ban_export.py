@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Export a BAN checkpoint (the reference implementation's, OpenVQA's, or this project's) to a ban.h model file.
 
     python3 tools/ban_export.py CHECKPOINT [--dictionary dictionary.pkl]

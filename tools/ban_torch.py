@@ -1,5 +1,12 @@
+#!/usr/bin/python3
 """BAN in PyTorch, computed as ban.h computes it: the oracle of the parity tests, the model
 of the training script and of the PyTorch benchmark.
+
+    python3 tools/ban_torch.py check CHECKPOINT.pth FIXTURE.npz [--op c|s|cs]
+
+runs a reference checkpoint (its configuration inferred as tools/ban_export.py infers it) on
+a golden fixture's inputs (v, b, q, and e for grounding) and prints the largest difference
+from the fixture's outputs (logits and att, or att_logits).
 
 The modules carry the reference implementation's names (w_emb, q_emb.rnn, v_att.logits,
 b_net, q_prj, c_prj, classifier, counter), so a state dict of the reference loads here and
@@ -288,10 +295,12 @@ def save_checkpoint(model, path, epoch=0, legacy=False):
 
 
 def load_reference_state(model, path):
-    """Load a reference checkpoint ({'model_state': ...} with 'module.' keys) into a model."""
-    ckpt = torch.load(path, map_location="cpu")
-    state = ckpt.get("model_state", ckpt)
-    model.load_state_dict({k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()})
+    """Load a reference checkpoint ({'model_state': ...} with 'module.' keys) into a model,
+    read by tools/torchfile.py (torch.load would run whatever code a pickle holds)."""
+    import torchfile
+    state, _ = torchfile.load_state_dict(path)
+    model.load_state_dict({k[len("module."):] if k.startswith("module.") else k: torch.from_numpy(v.copy())
+                           for k, v in state.items()})
     return model
 
 
@@ -390,3 +399,47 @@ class BanImageVQA(BanVQA):
     def forward(self, pixels, q, q_len, image_index=None, glimpses=None):
         feats, spatials = self.encoder(pixels)  # once per image; projected once per image too
         return super().forward(feats, spatials, q, None, q_len, glimpses, image_index)
+
+
+def check(checkpoint, fixture, op=None):
+    """The largest differences of a reference checkpoint, run here, from a fixture's outputs."""
+    import numpy as np
+    import ban_export
+    import torchfile
+    state, _ = torchfile.load_state_dict(checkpoint)
+    meta, _ = ban_export.convert(ban_export.find_state_dict(state, checkpoint), checkpoint, op)
+    z = np.load(fixture)
+    op = op if op is not None else ("c" if meta["ban.embedding_tables"] == 2 else "")
+    V, Dv, D, G = meta["ban.vocab_size"], meta["ban.feature_dim"], meta["ban.hidden_dim"], meta["ban.glimpses"]
+    with torch.no_grad():
+        if meta["ban.task"] == "vqa":
+            model = load_reference_state(BanVQA(V, Dv, D, G, meta["ban.answer_count"], op=op), checkpoint).eval()
+            logits, att = model(*(torch.from_numpy(z[k]) for k in "vbq"))
+            return {"logits": float(np.abs(logits.numpy() - z["logits"]).max()),
+                    "att": float(np.abs(att.numpy() - z["att"]).max())}
+        model = load_reference_state(BanGrounding(V, Dv, D, G, op=op), checkpoint).eval()
+        out = model(*(torch.from_numpy(z[k]) for k in "vbqe"))
+        return {"att_logits": float(np.abs(out.numpy() - z["att_logits"]).max())}
+
+
+def main(argv=None):
+    import argparse
+    import json
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    sub = ap.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="run a reference checkpoint on a fixture's inputs; print the differences")
+    c.add_argument("checkpoint")
+    c.add_argument("fixture", help="an .npz of the reference's golden vectors (tests/fixtures/ban_ref_*.npz)")
+    c.add_argument("--op", help="the reference's --op ('c' is inferred from the tensors)")
+    args = ap.parse_args(argv)
+    print(json.dumps(check(args.checkpoint, args.fixture, args.op)))
+    return 0
+
+
+if __name__ == "__main__":
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.exit(main())

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The PyTorch side of `make bench`: the same BAN configuration in PyTorch eager mode.
 
     python3 tools/bench_torch.py --preset paper-ban8|openvqa-ban8 --batch 1 --threads 2 [--boxes 100] [--runs N] [--json]

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Flickr30k Entities: read the annotation files and score phrase grounding.
 
     flickr30k.py inspect  [--sentences Sentences/ID.txt] [--annotations Annotations/ID.xml]

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Generate fresh easy-VQA images and questions, drawn as the dataset's generator draws them.
 
     python3 tools/gen_easyvqa.py --output DIR [--images 1000] [--seed 1]

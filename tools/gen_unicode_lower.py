@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Print the Unicode tables of ban.h's tokenizer.
 
 The reference tokenizer calls Python's str.lower(). This derives the same behaviour
@@ -78,6 +78,9 @@ def emit(name, rows, fmt, per_line):
 
 
 def main():
+    import argparse
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     runs = lower_runs()
     ignorable, cased = sigma_classes()
     ign_r, cased_r = ranges(ignorable), ranges(cased)

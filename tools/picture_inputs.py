@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Inputs for the pictures of box-feature models (ban ask / ban vqa --attention-png, ban ground
 --picture): a drawn photo, boxes on its shapes, and the golden fixtures' box features.
 

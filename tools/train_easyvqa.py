@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Train BAN from pixels on easy-VQA: a small CNN whose grid cells are BAN's visual channels.
 
     python3 tools/train_easyvqa.py --data ../shared/data/easy-vqa --output build/easyvqa/model.pth
