@@ -8,9 +8,11 @@
    kernel this processor runs for each, T threads of a context's pool; bf16 and int8 include
    rounding or quantizing the activations, once per product, as a forward pass does) and of
    OpenBLAS (T threads: cblas_sgemm, cblas_sgemv for one row) on the same operands, in rounds
-   of one block each (a block: one call, or 50 of a product of one row; blocks, not single
-   calls interleaved, as OpenBLAS's idle threads spin after a call: its block is followed by
-   0.2 s of nothing, for them to go to sleep), medians over the rounds;
+   of one block each (a block: one call, or 200 of a product of one row after 20 untimed: the
+   first tens of calls after an idle pause run up to 3x slower, the cores coming back up to
+   speed, and a forward pass runs its one-row products amid work; blocks, not single calls
+   interleaved, as OpenBLAS's idle threads spin after a call: its block is followed by 0.2 s
+   of nothing, for them to go to sleep), medians over the rounds;
    and the largest difference of each result from OpenBLAS's relative to the largest |y|. The shapes: the visual projection
    of every box (100 boxes a question, batch 1 and 32), the GRU's hidden gates at batch 1 and
    32, and the classifier's last layer at batch 1. */
@@ -91,14 +93,14 @@ int main(int argc, char **argv)
     if (T > 1) pool = ban__pool_new(T - 1);
 #endif
     printf("ban.h's kernels: f32 %s, bf16 %s, int8 %s; %d threads; OpenBLAS %d threads; medians of %d rounds (a "
-           "block of 50 calls a round for one row)\n\n", ban__pick_kernel(BAN__F32)->name,
+           "block of 200 calls a round for one row, after 20 untimed)\n\n", ban__pick_kernel(BAN__F32)->name,
            ban__pick_kernel(BAN__BF16)->name, ban__pick_kernel(BAN__I8)->name, T, T, runs);
     printf("| product | M x N x K | OpenBLAS ms | f32 ms | bf16 ms | int8 ms | f32 vs OpenBLAS | bf16 vs f32 | "
            "int8 vs f32 | GFLOP/s f32 / bf16 / int8 | error bf16 / int8 |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     unsigned seed = 1;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K, calls = M == 1 ? 50 : 1;
+        const int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K, calls = M == 1 ? 200 : 1, warm = M == 1 ? 20 : 0;
         float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K), *ref = malloc(sizeof(float) * M * N);
         float *y[3], *xs = malloc(sizeof(float) * M);
         unsigned char *xq = malloc((size_t)M * (K + 4) * 2);
@@ -125,8 +127,9 @@ int main(int argc, char **argv)
         const struct timespec idle = {0, 200000000};
         for (int r = -2; r < runs; r++)
             for (int v = 0; v < 4; v++) {
-                const double t0 = now_ms();
-                for (int c = 0; c < calls; c++) {
+                double t0 = now_ms();
+                for (int c = -warm; c < calls; c++) {
+                    if (c == 0) t0 = now_ms();
                     if (v == 0 && M == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, W, K, x, 1, 0.0f, ref, 1);
                     else if (v == 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, W, K, 0.0f, ref, N);
                     else {
