@@ -187,14 +187,9 @@ ban_model *cli_load_model(const char *path)
 {
     ban_model *m;
     if (ban_model_load(path, &m) == BAN_OK) return m;
-    /* a PyTorch checkpoint (a zip, or a legacy pickle) is what users try first */
-    unsigned char head[4] = {0};
-    FILE *f = fopen(path, "rb");
-    const int got = f ? (int)fread(head, 1, sizeof head, f) : 0;
-    if (f) fclose(f);
-    const int torch = (got == 4 && !memcmp(head, "PK\x03\x04", 4)) || (got >= 2 && head[0] == 0x80 && head[1] <= 5);
-    cli_error("%s%s", m ? ban_model_error(m) : "out of memory",
-              torch ? " (this looks like a PyTorch checkpoint: convert it with tools/ban_export.py)" : "");
+    /* the library's message already says what a refused file looks like (a PyTorch checkpoint:
+       convert it with tools/ban_export.py) */
+    cli_error("%s", m ? ban_model_error(m) : "out of memory");
     ban_model_free(m);
     return NULL;
 }

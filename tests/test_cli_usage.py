@@ -230,7 +230,8 @@ def test_pytorch_checkpoint_points_at_the_exporter():
     for name in ("ban_ref_g2.pth", "ban_ref_g2.legacy.pth"):
         proc = run_ban("info", fixture_path(name), check=False)
         assert proc.returncode == 1 and "not a ban.h model file" in proc.stderr
-        assert "this looks like a PyTorch checkpoint: convert it with tools/ban_export.py" in proc.stderr
+        assert "PyTorch checkpoint (.pth/.pkl): convert it with tools/ban_export.py" in proc.stderr
+        assert proc.stderr.count("tools/ban_export.py") == 1, proc.stderr                  # said once
 
 
 def test_make_help_lists_every_target():
