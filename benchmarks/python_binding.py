@@ -128,7 +128,7 @@ def overhead(rounds, rng):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def throughput(rounds, calls, rng):
+def throughput(rounds, calls, rng, model_threads=1):
     work = tempfile.mkdtemp(prefix="ban-pybench-")
     try:
         path = os.path.join(work, "ban8.ban")
@@ -136,9 +136,9 @@ def throughput(rounds, calls, rng):
         meta, tensors = random_model.build(random_model.config_for("paper-ban8"), 0)
         random_model.banfile.write_ban(path, meta, random_model.banfile.with_layout(tensors, "panels"))
         del tensors
-        print("\nthroughput: paper-ban8 (%.0f MB, written in %.1f s), 100 boxes, batch 1, Model(threads=1)" % (
-            os.path.getsize(path) / 1e6, time.perf_counter() - t0))
-        m = ban.Model(path, threads=1)
+        print("\nthroughput: paper-ban8 (%.0f MB, written in %.1f s), 100 boxes, batch 1, Model(threads=%d)" % (
+            os.path.getsize(path) / 1e6, time.perf_counter() - t0, model_threads))
+        m = ban.Model(path, threads=model_threads)
         work_items = [inputs(m, 1, 100, rng) for _ in range(8)]
 
         def one(i):
@@ -182,12 +182,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=9, help="rounds of every variant (medians over them)")
     ap.add_argument("--calls", type=int, default=20, help="paper-size calls per thread per round")
     ap.add_argument("--skip-paper", action="store_true", help="only the per-call overhead")
+    ap.add_argument("--model-threads", type=int, default=1,
+                    help="Model(threads=N) of the throughput part (default 1; 0: every context uses every processor, "
+                         "more threads than cores once two Python threads call)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     print("machine: %s; NumPy %s; %s; load average %s" % (machine(), np.__version__, ban.library(), load()))
     overhead(args.rounds, rng)
     if not args.skip_paper:
-        throughput(args.rounds, args.calls, rng)
+        throughput(args.rounds, args.calls, rng, args.model_threads)
 
 
 if __name__ == "__main__":
