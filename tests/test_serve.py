@@ -2,7 +2,8 @@
 sockets where http.client would not send the request), 64 concurrent clients whose answers equal
 `ban ask` (the easy-VQA model, pixels) and `ban vqa` (the reference's golden model, a feature
 store), grounding equal to `ban ground --json`, and SIGTERM in the middle of load: every request
-the server read is answered in full, none lost or cut. The browser test is test_serve_browser.py.
+the server read is answered in full, none lost or cut; and 1,500 random and mutated requests,
+each answered with a status of its own. The browser test is test_serve_browser.py.
 
 Nothing here depends on timing but through generous timeouts: a stalled client is closed by the
 server's own timeout (10 s), which the test waits for up to 40 s while the other tests run."""
@@ -379,6 +380,60 @@ def test_routes_methods_and_lengths(pixel_server):
                                                b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))
     assert status == 411 and "Content-Length" in json.loads(body)["error"]
     healthy(port)
+
+
+def test_random_and_mutated_requests_all_get_an_answer(pixel_server, pairs):
+    """1,500 requests, seeded: valid ones with bytes flipped, cut or inserted (JSON tokens among
+    them), random objects of the request's fields with values of every JSON type, and random
+    bytes, on every route and method: each gets a status of its own (never a 5xx, never a dropped
+    connection), a refusal of /v1/answer is JSON naming what is wrong, and /health holds."""
+    import random
+    rng = random.Random(14)
+    port = pixel_server.port
+    image = pairs[0]["b64"]
+    good = [{"question": pairs[0]["question"], "image": image},
+            {"questions": [p["question"] for p in pairs[:3]], "image": image, "top_k": 3, "attention": True,
+             "glimpses": 1}]
+    values = [None, True, 0, -1, 2 ** 63, 1e308, "", "x" * 3000, [], {}, [1, 2], {"a": 1}, "\u00e9", 3.5,
+              image[:100], ["q"] * 300]
+    tokens = [b"{", b"}", b"[", b"]", b'"', b"\\u0000", b"1e999", b"-0", b"null", b"\xff\xfe", b",", b":", b"9" * 40]
+
+    def mutated():
+        b = bytearray(json.dumps(rng.choice(good)).encode())
+        for _ in range(rng.randint(1, 8)):
+            op, i = rng.random(), rng.randrange(len(b) + 1)
+            if op < 0.4 and i < len(b):
+                b[i] = rng.randrange(256)
+            elif op < 0.6:
+                del b[i:i + rng.randint(1, 50)]
+            elif op < 0.8:
+                b[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 20)))
+            else:
+                b[i:i] = rng.choice(tokens)
+        return bytes(b)
+
+    def fields():
+        keys = ["question", "questions", "image", "image_id", "top_k", "glimpses", "attention", "sentence", "other"]
+        return json.dumps({k: rng.choice(values) for k in rng.sample(keys, rng.randint(0, 5))}).encode()
+
+    routes = ["/v1/answer"] * 6 + ["/v1/ground", "/", "/v1/model", "/metrics", "/nope", "/v1/answer/"]
+    methods = ["POST"] * 12 + ["GET", "PUT", "DELETE", "HEAD"]
+    seen = {}
+    for n in range(1500):
+        kind = rng.random()
+        body = (mutated() if kind < 0.45 else fields() if kind < 0.8 else
+                bytes(rng.randrange(256) for _ in range(rng.randint(0, 500))) if kind < 0.9 else
+                json.dumps(rng.choice(good)).encode())
+        method, route = rng.choice(methods), rng.choice(routes)
+        status, headers, data = call(port, method, route, body, {"Content-Type": "application/json"})
+        seen[status] = seen.get(status, 0) + 1
+        assert status in (200, 400, 404, 405), (n, method, route, body[:200], status, data[:300])
+        if route == "/v1/answer" and method == "POST":
+            got = json.loads(data)
+            assert ("answer" in got or "answers" in got) if status == 200 else got["error"], (n, body[:200], got)
+    assert seen.get(200, 0) > 50 and seen.get(400, 0) > 300, seen  # both answers and refusals were reached
+    healthy(port)
+    assert pixel_server.proc.poll() is None
 
 
 def test_a_body_over_the_limit_is_refused_unread(pixel_server):
