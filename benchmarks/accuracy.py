@@ -25,6 +25,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from vqa_pipeline import easyvqa_dir  # noqa: E402
+
 DTYPES = ("bf16", "int8")
 
 
@@ -110,9 +113,7 @@ def golden(args):
 
 def easyvqa(args, work):
     model = os.path.join(ROOT, "examples", "models", "easyvqa.ban")
-    data = os.environ.get("EASYVQA_DIR", os.path.join(ROOT, "..", "..", "shared", "data", "easy-vqa"))
-    if not os.path.isdir(data):
-        data = "/work/shared/data/easy-vqa"
+    data = easyvqa_dir()
     fresh = os.path.join(work, "fresh")
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gen_easyvqa.py"), "--output", fresh, "--images",
                     str(args.images), "--seed", "15"], check=True, capture_output=True)

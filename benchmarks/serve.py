@@ -52,16 +52,10 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+from vqa_pipeline import easyvqa_dir  # noqa: E402
+
 BAN = os.path.join(ROOT, "build", "ban")
 EASY_MODEL = os.path.join(ROOT, "examples", "models", "easyvqa.ban")
-
-
-def easyvqa_dir():
-    for d in (os.environ.get("EASYVQA_DIR"), os.path.join(ROOT, "..", "shared", "data", "easy-vqa"),
-              "/work/shared/data/easy-vqa"):
-        if d and os.path.isfile(os.path.join(d, "test", "questions.json")):
-            return d
-    sys.exit("easy-VQA data not found: set EASYVQA_DIR")
 
 
 # ---- the workloads: requests, and the offline commands on the same inputs ------------------------

@@ -109,6 +109,16 @@ def load():
         return "?"
 
 
+def easyvqa_dir():
+    """The easy-VQA dataset: $EASYVQA_DIR, or ../shared/data/easy-vqa beside the project; the
+    benchmark exits saying so when neither holds test/questions.json."""
+    for d in (os.environ.get("EASYVQA_DIR"), os.path.join(ROOT, "..", "shared", "data", "easy-vqa"),
+              "/work/shared/data/easy-vqa"):
+        if d and os.path.isfile(os.path.join(d, "test", "questions.json")):
+            return d
+    sys.exit("easy-VQA data not found: set EASYVQA_DIR")
+
+
 def machine():
     cpu = platform.processor() or "?"
     try:
